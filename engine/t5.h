@@ -1,0 +1,136 @@
+/* t5.h - the T5 inference engine: one public header.
+ *
+ * Loads a T5-family checkpoint in the Hugging Face layout (config.json +
+ * model.safetensors or a sharded index; float32/float16/bfloat16) memory-mapped
+ * read-only, and generates token ids exactly as transformers' `generate` does.
+ * What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
+ *
+ * Objects:
+ *   t5_model  - immutable weights + config, shared by any number of threads.
+ *   t5_batch  - a running continuous batch of sequences, owned by ONE thread at a
+ *               time (a worker). Sequences join (t5_batch_add) and leave between
+ *               steps; t5_batch_step advances every active sequence by one token,
+ *               running the whole batch through each weight matrix once.
+ * Errors: functions that can fail return NULL or a negative value and write a
+ * NUL-terminated message into err[errlen]. */
+#ifndef T5SERVE_T5_H
+#define T5SERVE_T5_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int32_t vocab_size;
+    int32_t d_model;
+    int32_t d_kv;
+    int32_t num_heads;
+    int32_t d_ff;
+    int32_t num_layers;         /* encoder blocks */
+    int32_t num_decoder_layers; /* decoder blocks */
+    int32_t num_buckets;        /* relative_attention_num_buckets */
+    int32_t max_distance;       /* relative_attention_max_distance */
+    int32_t gated;              /* 1: wi_0/wi_1 gated FFN */
+    int32_t act;                /* T5_ACT_RELU, T5_ACT_GELU_NEW, T5_ACT_SILU */
+    int32_t tied;               /* lm_head tied to shared (output scaled by d_model^-0.5) */
+    float eps;                  /* layer_norm_epsilon */
+    int32_t decoder_start_token_id;
+    int32_t eos_token_id;
+    int32_t pad_token_id;
+    char model_type[32]; /* "t5", "mt5", ... */
+} t5_config;
+
+enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2 };
+
+typedef struct t5_model t5_model;
+
+/* Loads DIR/config.json and DIR/model.safetensors (or model.safetensors.index.json).
+ * Returns a model the caller owns (t5_model_free), or NULL with err naming the
+ * problem (the tensor, for a missing/misshapen one). */
+t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
+void t5_model_free(t5_model *m);
+const t5_config *t5_model_config(const t5_model *m);
+
+/* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
+ * encoder's last hidden state. n_threads: threads for this call. Returns 0 or <0. */
+int t5_encode(const t5_model *m, const int32_t *ids, int n, float *out, int n_threads, char *err,
+              size_t errlen);
+
+/* ---- generation parameters (transformers' generate names and defaults) ---- */
+typedef struct {
+    int max_new_tokens;       /* 20 */
+    int min_new_tokens;       /* 0 */
+    int do_sample;            /* 0 */
+    float temperature;        /* 1.0 */
+    int top_k;                /* 50 when sampling; 0 = off */
+    float top_p;              /* 1.0 */
+    uint64_t seed;            /* 0 */
+    float repetition_penalty; /* 1.0 */
+    int no_repeat_ngram_size; /* 0 */
+    int num_beams;            /* 1 */
+    int num_return_sequences; /* 1 */
+    float length_penalty;     /* 1.0 */
+    int early_stopping;       /* 0 (transformers' default); 1 = true */
+    int want_logprobs;        /* record per-token log-probabilities (model distribution) */
+    int32_t decoder_start_token_id; /* -1: the config's */
+    int32_t eos_token_id;           /* -1: the config's */
+} t5_gen_params;
+
+void t5_gen_default_params(t5_gen_params *p);
+
+enum { T5_FINISH_EOS = 1, T5_FINISH_LENGTH = 2, T5_FINISH_STOP = 3, T5_FINISH_CANCELLED = 4 };
+
+/* One generated sequence: ids exclude the decoder start token and include eos. */
+typedef struct {
+    int32_t *ids;     /* [n] */
+    float *logprobs;  /* [n] when want_logprobs, else NULL */
+    int n;
+    float score;      /* beams: sum_logprobs / len^length_penalty; else sum of logprobs */
+    int finish;       /* T5_FINISH_* */
+} t5_sequence;
+
+typedef struct {
+    t5_sequence *seqs; /* [n_seqs], best first */
+    int n_seqs;
+    int input_tokens;
+} t5_result;
+
+void t5_result_free(t5_result *r); /* frees the arrays inside r, not r itself */
+
+/* Called after every new token of a non-beam sequence (beams: never). Returning
+ * nonzero ends the sequence with T5_FINISH_STOP (the token is kept). */
+typedef int (*t5_token_fn)(void *user, int32_t token, float logprob);
+/* Called once when the sequence leaves the batch; the callee takes ownership of *r
+ * (must t5_result_free it). */
+typedef void (*t5_done_fn)(void *user, t5_result *r);
+
+/* ---- continuous batch ---- */
+typedef struct t5_batch t5_batch;
+
+/* A batch for up to max_rows decoder rows (a beam request takes num_beams rows),
+ * using n_threads threads for its GEMMs. The model must outlive the batch. */
+t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *err, size_t errlen);
+void t5_batch_free(t5_batch *b); /* cancels (without callbacks) what is still in it */
+
+/* Rows still free for new sequences. */
+int t5_batch_free_rows(const t5_batch *b);
+/* Sequences in the batch. */
+int t5_batch_active(const t5_batch *b);
+
+/* Admits one input (ids copied): runs its encoder and cross-attention K/V now.
+ * Returns a sequence handle >= 0, or < 0 with err set (bad params, not enough rows). */
+int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p, t5_token_fn on_token,
+                 t5_done_fn on_done, void *user, char *err, size_t errlen);
+
+/* Marks a sequence to finish with T5_FINISH_CANCELLED at the next step (its on_done
+ * is still called). Unknown/finished handles are ignored. */
+void t5_batch_cancel(t5_batch *b, int handle);
+
+/* One decoder step for every active sequence; calls on_token for new tokens and
+ * on_done for finished sequences. Returns the number still active, < 0 on error. */
+int t5_batch_step(t5_batch *b);
+
+/* Convenience: generates for one input to completion on the calling thread. */
+int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_params *p, int n_threads,
+                t5_result *out, char *err, size_t errlen);
+
+#endif

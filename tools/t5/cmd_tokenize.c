@@ -1,0 +1,5 @@
+/* cmd_tokenize.c - placeholder until its module lands; replaced by the real subcommand. */
+#include <stdio.h>
+#include "cmds.h"
+int cmd_tokenize(int argc, char **argv) { (void)argc; fprintf(stderr, "t5: %s is not built yet\n", argv[0]); return 1; }
+int cmd_detokenize(int argc, char **argv) { (void)argc; fprintf(stderr, "t5: %s is not built yet\n", argv[0]); return 1; }
