@@ -23,13 +23,6 @@ static const char *fx(const char *rel) {
     return path_buf;
 }
 
-static void free_encoding(tok_encoding *e) {
-    free(e->ids);
-    free(e->starts);
-    free(e->ends);
-    memset(e, 0, sizeof *e);
-}
-
 static void setup_model(void) {
     char err[256] = "";
     model = wp_model_load(fx("pegasus-tokenizer/vocab.txt"), NULL, err, sizeof err);
@@ -134,7 +127,7 @@ START_TEST(test_fixture_lines) {
         const char *want = json_string_value(json_object_get(d, "decoded"));
         if (ok && (dl != strlen(want) || strcmp(dec, want))) { ok = 0; snprintf(msg, sizeof msg, "decoded text differs"); }
         free(dec);
-        free_encoding(&e);
+        tok_encoding_free(&e);
         if (!ok) {
             bad++;
             if (bad <= 10) fprintf(stderr, "tok_public.pegasus.jsonl line %zu: %s\n", lineno, msg);
@@ -166,7 +159,7 @@ START_TEST(test_tiny_pegasus_golden) {
         ck_assert_int_eq(wp_encode(m, json_string_value(jt), json_string_length(jt), 1, &e, err, sizeof err), 0);
         char msg[128];
         ck_assert_msg(same_ids(e.ids, e.n, json_object_get(c, "input_ids"), msg, sizeof msg), "case %zu: %s", i, msg);
-        free_encoding(&e);
+        tok_encoding_free(&e);
         /* decoding the generated ids gives the golden texts */
         json_t *gr = json_object_get(c, "greedy");
         json_t *ids = json_object_get(gr, "ids");
@@ -207,13 +200,13 @@ START_TEST(test_specials_and_lookup) {
     char err[256];
     ck_assert_int_eq(wp_encode(model, "", 0, 0, &e, err, sizeof err), 0); /* no specials */
     ck_assert_uint_eq(e.n, 0);
-    free_encoding(&e);
+    tok_encoding_free(&e);
     ck_assert_int_eq(wp_encode(model, "Hello", 5, 0, &e, err, sizeof err), 0);
     ck_assert_uint_eq(e.n, 1);
     ck_assert_str_eq(wp_id_to_piece(model, e.ids[0]), "hello");
     ck_assert_int_eq(e.starts[0], 0);
     ck_assert_int_eq(e.ends[0], 5);
-    free_encoding(&e);
+    tok_encoding_free(&e);
 }
 END_TEST
 
@@ -236,7 +229,7 @@ START_TEST(test_invalid_utf8_and_controls) {
     ck_assert_int_eq(e.ids[e.n - 1], 102);
     for (size_t k = 0; k < e.n; k++) ck_assert_int_ne(e.ids[k], -1);
     ck_assert_uint_ge(e.n, 4); /* [CLS] abc 中文 [SEP] at least */
-    free_encoding(&e);
+    tok_encoding_free(&e);
     /* a word longer than 100 characters is [UNK] */
     char longw[301];
     memset(longw, 'x', 300);
@@ -245,7 +238,7 @@ START_TEST(test_invalid_utf8_and_controls) {
     ck_assert_uint_eq(e.n, 1);
     ck_assert_int_eq(e.ids[0], 100);
     ck_assert_int_eq(e.ends[0], 300);
-    free_encoding(&e);
+    tok_encoding_free(&e);
 }
 END_TEST
 
@@ -306,7 +299,7 @@ START_TEST(test_bad_files) {
     ck_assert_uint_eq(e.n, 4);
     ck_assert_int_eq(e.ids[1], 6);
     ck_assert_int_eq(e.ids[2], 5);
-    free_encoding(&e);
+    tok_encoding_free(&e);
     wp_model_free(m);
     const char baddict[] = "中文 10 n\n\n文 3\n";
     char bpath[64];
