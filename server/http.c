@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -146,6 +147,20 @@ static void check_headers(srv_request *r, const route_def *rt) {
                         s->cfg.max_body_bytes);
 }
 
+/* Whether an early error should wait until the body is read and dropped: replying and
+ * closing while the client still sends makes its TCP stack reset the connection, and
+ * the client may never see the answer. Not with `Expect: 100-continue` (the client
+ * waits for us), not without a body, and not for bodies over 64 MiB. */
+static int read_body_first(struct MHD_Connection *conn) {
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0) return 0;
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te) return 1;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    return n > 0 && n <= (64ull << 20);
+}
+
 static enum MHD_Result send_ready(srv_request *r) {
     /* with r->lock held by the caller; unlocks */
     if (r->have_reply) {
@@ -176,8 +191,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
         if (rt) r->route = rt->route;
         check_headers(r, rt);
-        if (r->have_reply) return srv_reply_queue(r); /* early error: the body is never read */
-        return MHD_YES;
+        if (r->have_reply && !read_body_first(conn)) return srv_reply_queue(r); /* the body is never read */
+        return MHD_YES; /* an early error is sent once the body is read (and dropped) */
     }
     if (r->state == SRV_ST_RECV) {
         if (*upload_size) {

@@ -259,10 +259,11 @@ static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, c
     if (srv_json_int(b, "no_repeat_ngram_size", 0, 1024, &v, err, errlen)) return -1;
     p->no_repeat_ngram_size = (int)v;
     v = p->num_beams;
-    if (srv_json_int(b, "num_beams", 1, c->max_num_beams, &v, err, errlen)) return -1;
+    int max_beams = c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch;
+    if (srv_json_int(b, "num_beams", 1, max_beams, &v, err, errlen)) return -1;
     p->num_beams = (int)v;
     v = p->num_return_sequences;
-    long long max_ret = p->do_sample ? c->max_num_beams : p->num_beams;
+    long long max_ret = p->do_sample ? max_beams : p->num_beams;
     if (srv_json_int(b, "num_return_sequences", 1, max_ret, &v, err, errlen)) return -1;
     p->num_return_sequences = (int)v;
     d = p->length_penalty;

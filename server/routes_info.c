@@ -50,7 +50,7 @@ void srv_route_info(srv_request *r) {
                                (json_int_t)c->max_body_bytes, "max_json_depth", c->max_json_depth, "max_texts",
                                c->max_texts, "max_input_tokens", c->max_input_tokens, "max_new_tokens_limit",
                                c->max_new_tokens_limit, "default_max_new_tokens", c->default_max_new_tokens,
-                               "max_num_beams", c->max_num_beams, "max_nbest", c->max_nbest, "max_batch", c->max_batch,
+                               "max_num_beams", c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch, "max_nbest", c->max_nbest, "max_batch", c->max_batch,
                                "queue_size", c->queue_size, "request_timeout_ms", c->request_timeout_ms);
     json_t *info = json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION, "model",
                              model, "limits", limits, "workers", c->workers, "threads_per_worker",
