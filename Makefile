@@ -60,8 +60,8 @@ $(BUILD)/t5: $(CLI_OBJ) $(LIBTOK) $(LIBT5)
 $(BUILD)/t5serve: $(SRV_OBJ) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(ALL_LIBS) $(LIBS_SERVER) $(LIBS_ENGINE)
 
-$(BUILD)/%: $(BUILD)/tools/%.o
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ENGINE)
+$(BUILD)/%: $(BUILD)/tools/%.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) -ljansson $(LIBS_ENGINE)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)

@@ -31,7 +31,7 @@ run_suite() { # $1 suite file, $2 build dir
   fi
   rm -rf "$work" "$work.log"
 }
-selected() { [ $# -eq 0 ] && return 0; local f=$1 s; shift; for s in "$@"; do case "$f" in *"$s"*) return 0;; esac; done; return 1; }
+selected() { local f=$1 s; shift; [ $# -eq 0 ] && return 0; for s in "$@"; do case "$f" in *"$s"*) return 0;; esac; done; return 1; }
 suites=(tests/suites/*.sh)
 for s in "${suites[@]}"; do selected "$s" "$@" && run_suite "$s" build; done
 for s in "${suites[@]}"; do

@@ -52,15 +52,28 @@ int32_t tok_unk_id(const tok_model *m);
 /* The piece string of an id (owned by the model; "" for padding rows), NULL if out of range. */
 const char *tok_id_to_piece(const tok_model *m, int32_t id);
 
+/* Unigram only: the score of a piece (0 for sentinels, padding rows, other kinds). */
+float tok_piece_score(const tok_model *m, int32_t id);
+/* The kind of an id: SentencePiece's piece types, then T5's additions; 0 if out of range. */
+enum {
+    TOK_PIECE_NORMAL = 1, TOK_PIECE_UNKNOWN = 2, TOK_PIECE_CONTROL = 3, TOK_PIECE_USER_DEFINED = 4,
+    TOK_PIECE_UNUSED = 5, TOK_PIECE_BYTE = 6, TOK_PIECE_SENTINEL = 7, TOK_PIECE_PADDING = 8
+};
+int tok_piece_type(const tok_model *m, int32_t id);
+
 typedef struct {
     int add_eos;       /* append `</s>` (WordPiece: wrap in [CLS] ... [SEP]) */
     int sample;        /* subword regularization (Unigram only) */
-    float alpha;       /* inverse temperature of sampling */
-    int nbest_size;    /* -1: sample from the whole lattice; >1: among the n best; 0/1: Viterbi sampling... */
+    float alpha;       /* inverse temperature of sampling; 0 = no sampling (Viterbi) */
+    int nbest_size;    /* as SentencePiece: -1 (or any < 0): sample from the whole lattice;
+                        * > 1: among the n best; 0 or 1: no sampling (Viterbi) */
+    int one_pass;      /* with nbest_size < 0: draw with the one-pass Viterbi sampler instead
+                        * of forward-filtering backward-sampling (same distribution) */
     uint64_t seed;     /* sampling seed: same seed, same answer */
 } tok_encode_params;
 
-void tok_encode_default_params(tok_encode_params *p); /* add_eos 0, no sampling */
+/* add_eos 0, sample 0 (alpha 0.1, nbest_size -1, one_pass 0, seed 0 when sample is set) */
+void tok_encode_default_params(tok_encode_params *p);
 
 /* One encoding: n tokens, each with its byte span [start, end) in the original input. */
 typedef struct {
@@ -76,7 +89,10 @@ typedef struct {
 int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
                tok_encoding *out, char *err, size_t errlen);
 
-/* The nbest best segmentations, best first, in SentencePiece's own order.
+/* The nbest (1..1024) best segmentations, best first, in SentencePiece's own order
+ * (fewer when the text has fewer); each encoding's score is the segmentation's score.
+ * T5 folders: text around sentinels is encoded piece by piece; the n-best varies the
+ * first text piece and the rest keeps its best segmentation.
  * *out is a caller-owned array of *n_out encodings: free with tok_nbest_free. */
 int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
                      tok_encoding **out, size_t *n_out, char *err, size_t errlen);

@@ -1,0 +1,54 @@
+# t5serve container image: a multi-stage build on Debian bookworm.
+# Stage 1 (build) compiles build/t5serve with the -dev packages; stage 2 (runtime) holds only
+# the binary, the shared libraries it links (from Debian's runtime packages), the default
+# configuration file and the default model, and runs as a non-root user.
+# It does not build the tools, the tests or the sanitizer build.
+#
+#   podman build --format docker --network host --pull=never -t t5serve .   (docker build -t t5serve .)
+#   podman run --rm --network host --init t5serve                            (serves on :8080)
+#
+# Configuration: /etc/t5serve/t5serve.conf (the repository's config/t5serve.conf), overridden by
+# environment variables (T5SERVE_ + the key in upper case, e.g. -e T5SERVE_PORT=9000
+# -e T5SERVE_WORKERS=2) or by arguments after the image name (--port 9000).
+# Another model is a volume over the default model's folder:
+#   podman run --init -p 8080:8080 -v /srv/my-t5:/opt/t5serve/models/default:ro t5serve
+# Build argument MODEL: the model folder inside the build context (default models/default).
+
+FROM debian:bookworm-slim AS build
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config binutils \
+        libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev >/dev/null \
+ && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY Makefile ./
+COPY tokenizer/ tokenizer/
+COPY engine/ engine/
+COPY config/ config/
+COPY server/ server/
+RUN make -j"$(nproc)" build/t5serve && strip build/t5serve
+
+FROM debian:bookworm-slim AS runtime
+ARG DEBIAN_FRONTEND=noninteractive
+RUN apt-get update -qq \
+ && apt-get install -y -qq --no-install-recommends \
+        libopenblas0-pthread libjansson4 libmicrohttpd12 libuv1 >/dev/null \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
+ && useradd --system --uid 10001 --home-dir /opt/t5serve --shell /usr/sbin/nologin t5serve
+ARG MODEL=models/default
+COPY --from=build /src/build/t5serve /usr/local/bin/t5serve
+COPY config/t5serve.conf /etc/t5serve/t5serve.conf
+COPY ${MODEL}/ /opt/t5serve/models/default/
+RUN chmod -R a+rX /opt/t5serve /etc/t5serve
+WORKDIR /opt/t5serve
+ENV T5SERVE_CONFIG=/etc/t5serve/t5serve.conf \
+    T5SERVE_HOST=0.0.0.0 \
+    T5SERVE_PORT=8080 \
+    T5SERVE_MODEL=/opt/t5serve/models/default
+USER 10001:10001
+EXPOSE 8080
+VOLUME ["/opt/t5serve/models"]
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
+    CMD ["/usr/local/bin/t5serve", "--probe"]
+ENTRYPOINT ["/usr/local/bin/t5serve"]
