@@ -9,6 +9,21 @@
 
 #include "srv.h"
 
+/* tok_decode of the ids the tokenizer knows: a model whose vocabulary is larger than
+ * its tokenizer's (padding rows, a mismatched pair) may generate ids past it. */
+static char *decode_known(const tok_model *tok, const int32_t *ids, int n, size_t *len) {
+    int32_t V = tok_vocab_size(tok);
+    int32_t *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    if (!tmp) return NULL;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (ids[i] >= 0 && ids[i] < V) tmp[k++] = ids[i];
+    char err[128];
+    char *text = tok_decode(tok, tmp, (size_t)k, len, err, sizeof err);
+    free(tmp);
+    return text;
+}
+
 static int is_byte_piece(const tok_model *tok, int32_t id) {
     const char *p = tok_id_to_piece(tok, id);
     return p && strlen(p) == 6 && strncmp(p, "<0x", 3) == 0 && p[5] == '>';
@@ -51,9 +66,8 @@ int srv_text_push(srv_textstate *t, const tok_model *tok, const srv_stops *st, i
     }
     t->ids[t->n++] = id;
     if (t->stop_at >= 0) return 1;
-    char err[128];
     size_t len = 0;
-    char *text = tok_decode(tok, t->ids, (size_t)t->n, &len, err, sizeof err);
+    char *text = decode_known(tok, t->ids, t->n, &len);
     if (!text) return -1;
     free(t->text);
     t->text = text;
@@ -88,10 +102,9 @@ void srv_text_free(srv_textstate *t) {
 }
 
 char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped, size_t *len) {
-    char err[128];
     size_t l = 0;
     *stopped = 0;
-    char *text = tok_decode(tok, ids, (size_t)n, &l, err, sizeof err);
+    char *text = decode_known(tok, ids, n, &l);
     if (!text) return NULL;
     long stop = find_stop(text, l, st);
     if (stop >= 0) {

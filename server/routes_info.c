@@ -35,14 +35,14 @@ void srv_route_info(srv_request *r) {
                               "pad_token_id", tok_pad_id(s->tok), "unk_token_id", tok_unk_id(s->tok));
     if (s->model) {
         const t5_config *m = t5_model_config(s->model);
-        static const char *acts[] = {"relu", "gelu_new", "silu"};
+        static const char *acts[] = {"relu", "gelu_new", "silu", "gelu"};
         json_object_set_new(
             model, "config",
             json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:b,s:f,s:i,s:i,s:i}", "model_type", m->model_type,
                       "vocab_size", m->vocab_size, "d_model", m->d_model, "d_kv", m->d_kv, "num_heads", m->num_heads,
                       "d_ff", m->d_ff, "num_layers", m->num_layers, "num_decoder_layers", m->num_decoder_layers,
                       "relative_attention_num_buckets", m->num_buckets, "relative_attention_max_distance",
-                      m->max_distance, "gated", m->gated, "activation", m->act >= 0 && m->act < 3 ? acts[m->act] : "?",
+                      m->max_distance, "gated", m->gated, "activation", m->act >= 0 && m->act < 4 ? acts[m->act] : "?",
                       "tie_word_embeddings", m->tied, "layer_norm_epsilon", (double)m->eps, "decoder_start_token_id",
                       m->decoder_start_token_id, "eos_token_id", m->eos_token_id, "pad_token_id", m->pad_token_id));
     }
