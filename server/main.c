@@ -94,10 +94,11 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
 }
 
 static void server_free(srv_server *s) {
-    srv_http_stop(s); /* resumes what the workers left pending, closes connections */
-    srv_sched_free(s->sched); /* workers finish what they hold (aborted by now if it took too long) */
+    /* workers first: they finish what they hold (aborted by now if the drain timed
+     * out), so every suspended connection has its answer and a pending resume */
+    srv_sched_free(s->sched);
     s->sched = NULL;
-    srv_http_resume_pending(s);
+    srv_http_stop(s); /* resumes the pending ones, then closes every connection */
     t5_model_free(s->model);
     tok_model_free(s->tok);
     srv_metrics_free(s->metrics);
