@@ -49,7 +49,8 @@ class Server:
         self.port = free_port()
         self.logpath = os.path.join(WORK, f"{name}-{self.port}.log")
         self.log = open(self.logpath, "w")
-        cmd = [os.path.join(BUILD, "t5serve"), "--host", "127.0.0.1", "--port", str(self.port)]
+        # one GEMM thread per worker: the tiny models gain nothing from more, and CI shares 2 cores
+        cmd = [os.path.join(BUILD, "t5serve"), "--host", "127.0.0.1", "--port", str(self.port), "--threads-per-worker", "1"]
         if model:
             cmd += ["--model", model]
         e = dict(os.environ)

@@ -144,7 +144,7 @@ def sigterm_drain():
     for _ in jobs:
         sent.acquire()
     time.sleep(0.3)  # the server reads them
-    check(srv.metric("t5serve_active_sequences") > 0, "load is running")
+    check(srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth") > 0, "load is running")
     srv.proc.send_signal(signal.SIGTERM)
     time.sleep(0.2)
     st, _, body = srv.request("GET", "/ready", conn=keep)
