@@ -116,9 +116,9 @@ def disconnects(srv):
 
 
 def sigterm_drain():
-    srv = Server(["--max-batch", "8", "--drain-timeout-ms", "120000"], name="drain")
-    n_plain, n_stream = 24, 4
-    plain = {"text": LONG["text"], "min_new_tokens": 300, "max_new_tokens": 300}
+    srv = Server(["--max-batch", "4", "--drain-timeout-ms", "600000", "--request-timeout-ms", "600000"], name="drain")
+    n_plain, n_stream = 12, 4
+    plain = {"text": LONG["text"], "min_new_tokens": 150, "max_new_tokens": 150}
     streamb = dict(plain, stream=True)
     keep = srv.conn()
     st, _, _ = srv.request("GET", "/ready", conn=keep)
@@ -146,7 +146,7 @@ def sigterm_drain():
     time.sleep(0.3)  # the server reads them
     check(srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth") > 0, "load is running")
     srv.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.2)
+    time.sleep(0.05)
     st, _, body = srv.request("GET", "/ready", conn=keep)
     check(st == 503 and json.loads(body)["error"]["type"] == "unavailable_error", f"/ready while draining: {st}")
     st, _, body = srv.request("POST", "/generate", {"text": "Hello world"}, conn=keep)
@@ -161,12 +161,12 @@ def sigterm_drain():
     t.join()
     res = out[0]
     ok_plain = sum(1 for r in res[:n_plain] if not isinstance(r, Exception) and r[0] == 200
-                   and r[1]["usage"]["output_tokens"] == 300)
+                   and r[1]["usage"]["output_tokens"] == 150)
     for r in res[n_plain:]:
         if isinstance(r, Exception) or r[0] != 200 or r[2][-1] != "[DONE]":
             print("stream result:", str(r)[-300:])
     ok_stream = sum(1 for r in res[n_plain:] if not isinstance(r, Exception) and r[0] == 200 and r[2][-1] == "[DONE]"
-                    and r[2][-2]["usage"]["output_tokens"] == 300)
+                    and r[2][-2]["usage"]["output_tokens"] == 150)
     check(ok_plain == n_plain and ok_stream == n_stream,
           f"in-flight requests finished during the drain: {ok_plain}/{n_plain} plain, {ok_stream}/{n_stream} streams")
     rc = srv.proc.wait(120)

@@ -3,7 +3,7 @@
 # on a free loopback port with t5-tiny-gated; generate (greedy, beam, penalties,
 # min_new_tokens, stream) = transformers' golden ids, /tokenize = input_ids goldens,
 # /detokenize = SentencePiece's decode, every error status with its JSON body.
-# Runs in about 15 s (about 40 s under ASan).
+# Runs in about 10 s (about 40 s under ASan).
 # asan: yes
 set -eu
 [ -d "$FIXTURES/models/t5-tiny-gated" ] || { echo "fixtures missing: $FIXTURES/models/t5-tiny-gated"; exit 1; }

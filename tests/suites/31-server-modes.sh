@@ -3,7 +3,7 @@
 # precedence file < environment < command line, start-up validation, --help, API key
 # (401), full queue (429 + Retry-After), tokenize-only service from a bare SentencePiece
 # model (= SentencePiece's ids, pieces, n-best; /generate 503), --probe.
-# Runs in about 15 s (about 40 s under ASan).
+# Runs in about 10 s (about 40 s under ASan).
 # asan: yes
 set -eu
 [ -d "$FIXTURES/models/t5-tiny-gated" ] || { echo "fixtures missing: $FIXTURES/models/t5-tiny-gated"; exit 1; }
