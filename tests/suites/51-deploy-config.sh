@@ -35,8 +35,9 @@ def effective(env):
     return cfg
 
 def check_env(where, env):
-    env = {k: str(v) for k, v in env.items() if k.startswith("T5SERVE_") and k != "T5SERVE_CONFIG"}
+    env = {k: str(v) for k, v in env.items() if k.startswith("T5SERVE_")}
     cfg = effective(env)
+    env.pop("T5SERVE_CONFIG", None)
     for k, v in env.items():
         key = k[len("T5SERVE_"):].lower()
         assert key in cfg, "%s: %s is not a t5serve setting" % (where, k)
@@ -84,10 +85,16 @@ ups = re.findall(r"^\s*server\s+127\.0\.0\.1:(\d+)", open("deploy/nginx/t5serve.
 assert sorted(map(int, ups)) == sorted(ports), "nginx upstreams %s != compose replicas %s" % (ups, ports)
 print("51-deploy-config: nginx upstreams = compose replicas' ports %s" % sorted(ports))
 
-envs = {}
-for m in re.finditer(r"(T5SERVE_\w+)=(\S+)", open("Dockerfile").read()):
-    envs[m.group(1)] = m.group(2)
-check_env("Dockerfile", envs)
+envs = {}  # the ENV instructions of the runtime stage (continuation lines joined)
+for ins in re.sub(r"\\\n", " ", open("Dockerfile").read()).splitlines():
+    if ins.startswith("ENV "):
+        envs.update(m.groups() for m in re.finditer(r"(T5SERVE_\w+)=(\S+)", ins))
+assert envs, "no T5SERVE_ ENV in the Dockerfile"
+conf = envs.get("T5SERVE_CONFIG")
+assert conf and re.search(r"^COPY config/t5serve.conf %s$" % re.escape(conf), open("Dockerfile").read(), re.M), \
+    "the Dockerfile's T5SERVE_CONFIG is not config/t5serve.conf"
+envs["T5SERVE_CONFIG"] = "config/t5serve.conf"
+check_env("Dockerfile (with config/t5serve.conf)", envs)
 EOF
 
 # 2. nginx accepts the shipped configuration (paths moved into $WORK).

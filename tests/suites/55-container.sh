@@ -60,10 +60,11 @@ echo "55-container: image built in $((SECONDS - t0)) s ($BAKED model baked in),"
 podman image inspect "$IMAGE" > "$WORK/image.json"
 $PY - "$WORK/image.json" <<'EOF'
 import json, sys
-cfg = json.load(open(sys.argv[1]))[0]["Config"]
+img = json.load(open(sys.argv[1]))[0]
+cfg = img["Config"]
 user = cfg.get("User", "")
 assert user and user.split(":")[0] not in ("0", "root"), "image runs as root: %r" % user
-hc = cfg.get("Healthcheck") or {}
+hc = img.get("Healthcheck") or cfg.get("Healthcheck") or {}
 assert hc.get("Test", [])[1:] == ["/usr/local/bin/t5serve", "--probe"], "HEALTHCHECK: %r" % hc
 assert "8080/tcp" in (cfg.get("ExposedPorts") or {}), "EXPOSE 8080 missing"
 assert "/opt/t5serve/models" in (cfg.get("Volumes") or {}), "model VOLUME missing"
@@ -92,7 +93,7 @@ wait_ready() { # $1 container: waits up to 60 s for /ready
 podman run -d --name "$NAME" --network host --init --read-only \
   -v "$FIX_MODEL:/opt/t5serve/models/default:ro" \
   -e T5SERVE_HOST=127.0.0.1 -e T5SERVE_PORT="$PORT" -e T5SERVE_DRAIN_TIMEOUT_MS=20000 \
-  "$IMAGE" > /dev/null
+  "$IMAGE" > /dev/null 2> "$WORK/podman.err" || { cat "$WORK/podman.err"; exit 1; }
 wait_ready "$NAME"
 echo "55-container: $NAME ready on :$PORT as uid $(podman exec "$NAME" id -u)"
 
@@ -120,20 +121,47 @@ podman healthcheck run "$NAME" 2> "$WORK/hc.err" \
   || { echo "55-container: HEALTHCHECK failed"; cat "$WORK/hc.err"; exit 1; }
 echo "55-container: HEALTHCHECK (t5serve --probe) passed"
 
-# SIGTERM (the image's STOPSIGNAL) must drain and exit 0 well before podman's SIGKILL.
+# SIGTERM (the image's STOPSIGNAL) while a generation is in flight (16 copies of the longest
+# golden text in one request: about a second of work): it must finish right, then the server
+# exits 0 well before podman's SIGKILL.
+$PY - "$GOLDEN" > "$WORK/long.json" <<'EOF'
+import json, sys
+c = max(json.load(open(sys.argv[1], encoding="utf-8"))["cases"], key=lambda c: len(c["input_ids"]))
+print(json.dumps({"text": [c["text"]] * 16, "max_new_tokens": 24, "details": True}))
+EOF
+curl -sS --max-time 60 -o "$WORK/long.out" -w '%{http_code}' -d @"$WORK/long.json" "$URL/generate" \
+  > "$WORK/long.code" &
+CURL=$!
+sleep 0.3
 t0=$SECONDS
-podman stop -t 25 "$NAME" > /dev/null
+podman stop -t 25 "$NAME" > /dev/null 2>> "$WORK/podman.err"
+wait $CURL || true
 code=$(podman inspect "$NAME" --format '{{.State.ExitCode}}')
-echo "55-container: stopped with SIGTERM in $((SECONDS - t0)) s, exit code $code"
+echo "55-container: stopped with SIGTERM in $((SECONDS - t0)) s, exit code $code;" \
+     "its log: $(podman logs "$NAME" 2>&1 | grep -o 'draining (in flight: [0-9]*' | head -n 1))"
 [ "$code" = 0 ] || { echo "55-container: exit code $code after SIGTERM"; podman logs "$NAME" 2>&1 | tail -n 20; exit 1; }
+$PY - "$GOLDEN" "$WORK/long.code" "$WORK/long.out" <<'EOF'
+import json, sys
+c = max(json.load(open(sys.argv[1], encoding="utf-8"))["cases"], key=lambda c: len(c["input_ids"]))
+code = open(sys.argv[2]).read().strip()
+assert code == "200", "the generation in flight at SIGTERM got HTTP %s" % code
+res = json.load(open(sys.argv[3]))["results"]
+want = c["greedy"]["ids"]
+assert len(res) == 16
+for r in res:
+    got = [t["id"] for t in r["tokens"]]
+    assert got in (want, [i for i in want if i != 1]), "ids %r != transformers' %r" % (got, want)
+print("55-container: the 16 x %d-token generation in flight at SIGTERM finished with the golden ids"
+      % len(c["input_ids"]))
+EOF
 
 if [ "$BAKED" = repo ]; then
   podman run -d --name "$NAME-default" --network host --init --read-only \
-    -e T5SERVE_HOST=127.0.0.1 -e T5SERVE_PORT="$PORT" "$IMAGE" > /dev/null
+    -e T5SERVE_HOST=127.0.0.1 -e T5SERVE_PORT="$PORT" "$IMAGE" > /dev/null 2>> "$WORK/podman.err"
   wait_ready "$NAME-default"
   curl -fsS --max-time 30 -d '{"text":"Hello world"}' "$URL/tokenize" | grep -q '"ids"' \
     || { echo "55-container: the default model does not tokenize"; exit 1; }
-  podman stop -t 25 "$NAME-default" > /dev/null
+  podman stop -t 25 "$NAME-default" > /dev/null 2>> "$WORK/podman.err"
   code=$(podman inspect "$NAME-default" --format '{{.State.ExitCode}}')
   [ "$code" = 0 ] || { echo "55-container: default-model container exit code $code"; exit 1; }
   echo "55-container: the image's own default model serves /ready and /tokenize, exit 0"
