@@ -34,7 +34,7 @@ eval "$out"
 echo "55-container: $(podman --version), storage in $PODDIR"
 
 cleanup() {
-  podman rm -f -t 0 "$NAME" "$NAME-default" > /dev/null 2>&1 || true
+  for c in "$NAME" "$NAME-default"; do podman rm -f -i -t 0 "$c" > /dev/null 2>&1 || true; done
 }
 trap cleanup EXIT
 
