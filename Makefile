@@ -38,7 +38,7 @@ LIBT5  := $(BUILD)/libt5.a
 LIBCFG := $(BUILD)/libcfg.a
 ALL_LIBS := $(LIBCFG) $(LIBTOK) $(LIBT5)
 
-BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve)
+BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
 .PHONY: all deps test unit bench run clean fuzz
 all: $(BINS) $(UNIT)
@@ -57,11 +57,16 @@ $(LIBCFG): $(CFG_OBJ)
 $(BUILD)/t5: $(CLI_OBJ) $(LIBTOK) $(LIBT5)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBTOK) $(LIBT5) -ljansson $(LIBS_ENGINE)
 
+# SentencePiece's C++ encoder, the reference side of `t5 bench tokenizer`
+$(BUILD)/spm_bench: tools/bench/spm_bench.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -std=c++17 $(SANFLAGS) -o $@ $< -lsentencepiece
+
 $(BUILD)/t5serve: $(SRV_OBJ) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(ALL_LIBS) $(LIBS_SERVER) $(LIBS_ENGINE)
 
-$(BUILD)/%: $(BUILD)/tools/%.o
-	$(CC) $(LDFLAGS) -o $@ $< $(LIBS_ENGINE)
+$(BUILD)/%: $(BUILD)/tools/%.o $(ALL_LIBS)
+	$(CC) $(LDFLAGS) -o $@ $< $(ALL_LIBS) -ljansson $(LIBS_ENGINE)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
@@ -90,3 +95,6 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# libFuzzer harnesses: `make fuzz FUZZ_SECONDS=N` (see tests/fuzz/fuzz.mk)
+include tests/fuzz/fuzz.mk
