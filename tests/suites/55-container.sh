@@ -42,7 +42,13 @@ trap cleanup EXIT
 # (the repository's default model, or the fixture while models/default does not exist).
 CTX=$WORK/ctx
 mkdir -p "$CTX/models"
-cp -r Dockerfile .dockerignore Makefile tokenizer engine config server "$CTX/"
+cp Dockerfile .dockerignore "$CTX/"
+# every source the Dockerfile copies from the context (COPY lines without --from, but the model)
+for src in $(awk '$1 == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' Dockerfile \
+             | grep -v MODEL); do
+  mkdir -p "$CTX/$(dirname "$src")"
+  cp -r "${src%/}" "$CTX/$(dirname "$src")/"
+done
 if [ -f models/default/config.json ]; then
   cp -r models/default "$CTX/models/default"; BAKED=repo
 else
