@@ -30,7 +30,7 @@ typedef struct {
     int32_t num_buckets;        /* relative_attention_num_buckets */
     int32_t max_distance;       /* relative_attention_max_distance */
     int32_t gated;              /* 1: wi_0/wi_1 gated FFN */
-    int32_t act;                /* T5_ACT_RELU, T5_ACT_GELU_NEW, T5_ACT_SILU */
+    int32_t act;                /* T5_ACT_RELU, T5_ACT_GELU_NEW, T5_ACT_SILU, T5_ACT_GELU */
     int32_t tied;               /* lm_head tied to shared (output scaled by d_model^-0.5) */
     float eps;                  /* layer_norm_epsilon */
     int32_t decoder_start_token_id;
@@ -39,7 +39,8 @@ typedef struct {
     char model_type[32]; /* "t5", "mt5", ... */
 } t5_config;
 
-enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2 };
+/* GELU_NEW is the tanh approximation (gated-gelu); GELU the exact erf form ("gelu"). */
+enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2, T5_ACT_GELU = 3 };
 
 typedef struct t5_model t5_model;
 

@@ -4,7 +4,7 @@
  * ids with byte offsets exactly as SentencePieceProcessor does (consecutive UNKs
  * merged, byte fallback), and ids back into text (SentencePiece's Decode).
  * The algorithms themselves live in normalizer.c and unigram.c; the file formats in
- * spm_proto.c and tok_json.c. */
+ * spm_proto.c and tok_json.c. T5 PEGASUS vocab.txt models are delegated to wordpiece.c. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -14,11 +14,13 @@
 #include <sys/stat.h>
 
 #include "tok_internal.h"
+#include "wordpiece.h"
 
 #define N_SENTINELS 100
 
 struct tok_model {
     tok_kind kind;
+    wp_model *wp;           /* TOK_KIND_WORDPIECE only; everything below is Unigram */
     spm_spec spec;          /* pieces, flags */
     tok_normalizer *norm;
     unigram *uni;
@@ -161,7 +163,7 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
     tok_model *m = calloc(1, sizeof *m);
     char *buf = NULL;
     size_t len = 0;
-    int t5 = 0, json = 0;
+    int t5 = 0, json = 0, wordpiece = 0;
     int32_t cfg_vocab = 0;
     if (!file || !cfg || !m) {
         snprintf(err, errlen, "out of memory");
@@ -178,13 +180,30 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
             snprintf(file, pl, "%s/tokenizer.json", path);
             json = 1;
             if (!is_file(file)) {
-                snprintf(err, errlen, "the model folder has no spiece.model or tokenizer.json");
-                goto fail;
+                snprintf(file, pl, "%s/vocab.txt", path);
+                if (!is_file(file)) {
+                    snprintf(err, errlen, "the model folder has no spiece.model, tokenizer.json or vocab.txt");
+                    goto fail;
+                }
+                wordpiece = 1;
             }
         }
     } else {
         snprintf(file, pl, "%s", path);
         json = ends_with(path, ".json");
+        wordpiece = ends_with(path, ".txt");
+    }
+    if (wordpiece) {
+        if (!(m->wp = wp_model_load(file, NULL, err, errlen))) goto fail;
+        m->kind = TOK_KIND_WORDPIECE;
+        m->vocab_size = wp_vocab_size(m->wp);
+        m->bos = wp_token_id(m->wp, "[CLS]");
+        m->eos = wp_token_id(m->wp, "[SEP]");
+        m->pad = wp_token_id(m->wp, "[PAD]");
+        m->unk = wp_token_id(m->wp, "[UNK]");
+        free(file);
+        free(cfg);
+        return m;
     }
     if (read_file(file, &buf, &len, err, errlen)) goto fail;
     if (!json && len > 0 && buf[0] == '{') json = 1;
@@ -207,6 +226,7 @@ fail:
 
 void tok_model_free(tok_model *m) {
     if (!m) return;
+    wp_model_free(m->wp);
     norm_free(m->norm);
     unigram_free(m->uni);
     spm_spec_free(&m->spec);
@@ -231,6 +251,7 @@ static int sentinel_of(const tok_model *m, int32_t id) {
 
 const char *tok_id_to_piece(const tok_model *m, int32_t id) {
     if (id < 0 || id >= m->vocab_size) return NULL;
+    if (m->wp) return wp_id_to_piece(m->wp, id);
     int k = sentinel_of(m, id);
     if (k >= 0) return m->sentinel_piece[k];
     if (id >= m->sp_size) return ""; /* padding row */
@@ -238,12 +259,14 @@ const char *tok_id_to_piece(const tok_model *m, int32_t id) {
 }
 
 float tok_piece_score(const tok_model *m, int32_t id) {
-    if (id < 0 || id >= m->sp_size) return 0;
+    if (m->wp || id < 0 || id >= m->sp_size) return 0;
     return m->spec.score[id];
 }
 
 int tok_piece_type(const tok_model *m, int32_t id) {
     if (id < 0 || id >= m->vocab_size) return 0;
+    if (m->wp) return id == m->bos || id == m->eos || id == m->pad ? TOK_PIECE_CONTROL
+                      : id == m->unk ? TOK_PIECE_UNKNOWN : TOK_PIECE_NORMAL;
     if (sentinel_of(m, id) >= 0) return TOK_PIECE_SENTINEL;
     if (id >= m->sp_size) return TOK_PIECE_PADDING;
     return m->spec.type[id];
@@ -397,6 +420,13 @@ int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encod
         return TOK_ERR_ARG;
     }
     if (check_len(len, err, errlen)) return TOK_ERR_ARG;
+    if (m->wp) {
+        if (p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1) {
+            snprintf(err, errlen, "sampling needs a Unigram (SentencePiece) tokenizer");
+            return TOK_ERR_ARG;
+        }
+        return wp_encode(m->wp, text, len, p ? p->add_eos : 0, out, err, errlen);
+    }
     enc_builder b = {0};
     int rc = encode_all(m, text, len, p, p ? p->add_eos : 0, &b);
     if (!rc && b.n == 0) rc = eb_push(&b, 0, 0, 0), b.n = 0; /* non-NULL arrays for empty results */
@@ -440,6 +470,21 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
      * sentinel, else to the text as SentencePiece would see each piece: we take the
      * n-best of the concatenation by varying only... keep it simple and exact: n-best
      * is defined on sentinel-free text; segments around sentinels use their 1-best. */
+    if (m->wp) { /* WordPiece has one segmentation */
+        tok_encoding *one = calloc(1, sizeof *one);
+        if (!one) {
+            snprintf(err, errlen, "out of memory");
+            return TOK_ERR_NOMEM;
+        }
+        int r = wp_encode(m->wp, text, len, add_eos, one, err, errlen);
+        if (r) {
+            free(one);
+            return r;
+        }
+        *out = one;
+        *n_out = 1;
+        return 0;
+    }
     norm_buf nb = {0};
     uni_path *paths = NULL;
     float *scores = NULL;
@@ -583,6 +628,7 @@ char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_l
                      (long)ids[i], i, (int)m->vocab_size - 1);
             return NULL;
         }
+    if (m->wp) return wp_decode(m->wp, ids, n, out_len, err, errlen);
     sbuf out = {0};
     uint8_t *bytes = malloc(n + 1);
     size_t nbytes = 0;

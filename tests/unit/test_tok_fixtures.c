@@ -317,6 +317,46 @@ START_TEST(odd_inputs) {
 }
 END_TEST
 
+/* The public API dispatches a T5 PEGASUS folder (vocab.txt only) to wordpiece.c. */
+START_TEST(wordpiece_dispatch) {
+    char err[256];
+    tok_model *m = tok_model_load(tt_fixture("models/t5-tiny-pegasus"), err, sizeof err);
+    ck_assert_msg(m != NULL, "load: %s", err);
+    ck_assert_int_eq(tok_model_kind(m), TOK_KIND_WORDPIECE);
+    ck_assert_int_eq(tok_vocab_size(m), 19225);
+    ck_assert_int_eq(tok_bos_id(m), 101);
+    ck_assert_int_eq(tok_eos_id(m), 102);
+    ck_assert_str_eq(tok_id_to_piece(m, 101), "[CLS]");
+    json_t *recs = tt_read_jsonl(tt_fixture("pegasus-tokenizer/tok_public.pegasus.jsonl"));
+    tok_encode_params p;
+    tok_encode_default_params(&p);
+    p.add_eos = 1;
+    size_t idx, bad = 0, bad_dec = 0;
+    json_t *r;
+    json_array_foreach(recs, idx, r) {
+        json_t *t = json_object_get(r, "text");
+        tok_encoding e;
+        ck_assert_int_eq(tok_encode(m, json_string_value(t), json_string_length(t), &p, &e, err, sizeof err), 0);
+        bad += !same_ids(&e, json_object_get(r, "ids"));
+        size_t n;
+        char *d = tok_decode(m, e.ids, e.n, &n, err, sizeof err);
+        ck_assert_ptr_nonnull(d);
+        bad_dec += strcmp(d, json_string_value(json_object_get(r, "decoded"))) != 0;
+        free(d);
+        tok_encoding_free(&e);
+    }
+    fprintf(stderr, "pegasus via tok_*: %zu lines, mismatches ids %zu decoded %zu\n", json_array_size(recs), bad, bad_dec);
+    ck_assert_int_eq(bad, 0);
+    ck_assert_int_eq(bad_dec, 0);
+    json_decref(recs);
+    tok_model_free(m);
+    m = tok_model_load(tt_fixture("pegasus-tokenizer/vocab.txt"), err, sizeof err);
+    ck_assert_msg(m != NULL, "load: %s", err);
+    ck_assert_int_eq(tok_model_kind(m), TOK_KIND_WORDPIECE);
+    tok_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tok_fixtures");
     TCase *tc = tcase_create("fixtures");
@@ -330,6 +370,7 @@ int main(void) {
     tcase_add_test(tc, t5_conventions);
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, odd_inputs);
+    tcase_add_test(tc, wordpiece_dispatch);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,0 +1,398 @@
+/* batch.c - the continuous batch: sequences join (encoder + cross K/V once) and
+ * leave between decoder steps; t5_batch_step gathers every active row (a greedy or
+ * sampled sequence's rows, a beam search's beams) into one decoder step, so each
+ * weight matrix is read once per step for the whole batch, then chooses each
+ * row's next token (generate.c, beam.c) and retires finished sequences.
+ * t5_generate is a one-input batch driven to completion.
+ * What it is not: thread-safe; one thread owns a batch at a time (the model is shared). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5_internal.h"
+
+typedef struct {
+    int handle;
+    t5_gen_params p;
+    t5_token_fn on_token;
+    t5_done_fn on_done;
+    void *user;
+    int rows;     /* rows reserved: num_beams (beam search) or num_return_sequences */
+    int beam;     /* 1: beam search */
+    int cancel;
+    int done;
+    int input_tokens;
+    int max_len;  /* max_new_tokens + 1: decoder length limit with the start token */
+    t5_cross_kv cross;
+    t5_kv *kv;    /* [rows] self-attention caches */
+    t5_kv *kv2;   /* [rows] beams: reorder targets */
+    int32_t *tok; /* [rows][max_len] non-beam rows: start token + generated */
+    float *lpr;   /* [rows][max_len] model log-probability of each token */
+    float *sum;   /* [rows] sum of those log-probabilities */
+    int *len;     /* [rows] tokens in tok, start included */
+    int *fin;     /* [rows] T5_FINISH_* or 0 while running */
+    uint64_t *rng;/* [rows] sampling state per row */
+    uint64_t rng_beam; /* beam sampling state */
+    t5_beam bs;
+} seq;
+
+struct t5_batch {
+    const t5_model *m;
+    int max_rows, used_rows;
+    t5_pool *pool;
+    t5_dec_scratch *s;
+    seq **seqs; /* [n_seqs] in admission order */
+    int n_seqs, cap_seqs;
+    int next_handle;
+    int32_t *tokens;           /* [max_rows] step inputs */
+    t5_kv **kvp;               /* [max_rows] */
+    const t5_cross_kv **crp;   /* [max_rows] */
+    float *tmp;                /* [3 vocab] raw logits, then warper / sampling scratch */
+};
+
+static void seq_free(const t5_model *m, seq *q) {
+    if (!q) return;
+    (void)m;
+    t5_cross_free(&q->cross);
+    for (int r = 0; q->kv && r < q->rows; r++) t5_kv_free(&q->kv[r]);
+    for (int r = 0; q->kv2 && r < q->rows; r++) t5_kv_free(&q->kv2[r]);
+    free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->sum), free(q->len), free(q->fin), free(q->rng);
+    if (q->beam) t5_beam_free(&q->bs);
+    free(q);
+}
+
+t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *err, size_t errlen) {
+    if (!m || max_rows < 1 || max_rows > 65536) {
+        snprintf(err, errlen, "t5_batch_create: max_rows must be in [1, 65536]");
+        return NULL;
+    }
+    if (n_threads < 1) n_threads = 1;
+    t5_batch *b = calloc(1, sizeof *b);
+    if (!b) goto oom;
+    b->m = m;
+    b->max_rows = max_rows;
+    b->pool = t5_pool_create(n_threads);
+    b->s = t5_dec_scratch_create(m, max_rows, t5_pool_threads(b->pool));
+    b->tokens = malloc((size_t)max_rows * sizeof *b->tokens);
+    b->kvp = malloc((size_t)max_rows * sizeof *b->kvp);
+    b->crp = malloc((size_t)max_rows * sizeof *b->crp);
+    b->tmp = malloc(3 * (size_t)m->cfg.vocab_size * sizeof *b->tmp);
+    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp) goto oom;
+    return b;
+oom:
+    t5_batch_free(b);
+    snprintf(err, errlen, "out of memory creating a batch of %d rows", max_rows);
+    return NULL;
+}
+
+void t5_batch_free(t5_batch *b) {
+    if (!b) return;
+    for (int i = 0; i < b->n_seqs; i++) seq_free(b->m, b->seqs[i]);
+    free(b->seqs);
+    t5_dec_scratch_free(b->s);
+    t5_pool_free(b->pool);
+    free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp);
+    free(b);
+}
+
+int t5_batch_free_rows(const t5_batch *b) { return b->max_rows - b->used_rows; }
+int t5_batch_active(const t5_batch *b) { return b->n_seqs; }
+
+int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pin, t5_token_fn on_token,
+                 t5_done_fn on_done, void *user, char *err, size_t errlen) {
+    const t5_model *m = b->m;
+    const t5_config *c = &m->cfg;
+    t5_gen_params p;
+    if (!pin) {
+        t5_gen_default_params(&p);
+        pin = &p;
+    }
+    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0) return -1;
+    if (!ids || n <= 0) {
+        snprintf(err, errlen, "empty input: at least one token id (eos) is needed");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= c->vocab_size) {
+            snprintf(err, errlen, "input id %d at position %d is outside the vocabulary (0..%d)", ids[i], i,
+                     c->vocab_size - 1);
+            return -1;
+        }
+    int beam = p.num_beams > 1, rows = beam ? p.num_beams : p.num_return_sequences;
+    if (rows > b->max_rows - b->used_rows) {
+        snprintf(err, errlen, "not enough free rows in the batch (%d needed, %d free)", rows,
+                 b->max_rows - b->used_rows);
+        return -2;
+    }
+    if (b->n_seqs == b->cap_seqs) {
+        int cap = b->cap_seqs ? 2 * b->cap_seqs : 16;
+        seq **ns = realloc(b->seqs, (size_t)cap * sizeof *ns);
+        if (!ns) goto oom0;
+        b->seqs = ns, b->cap_seqs = cap;
+    }
+    seq *q = calloc(1, sizeof *q);
+    if (!q) goto oom0;
+    q->p = p, q->on_token = on_token, q->on_done = on_done, q->user = user;
+    q->rows = rows, q->beam = beam, q->input_tokens = n, q->max_len = p.max_new_tokens + 1;
+    size_t rl = (size_t)rows * q->max_len;
+    q->kv = calloc((size_t)rows, sizeof *q->kv);
+    if (!q->kv) goto oom;
+    for (int r = 0; r < rows; r++)
+        if (t5_kv_init(m, &q->kv[r], q->max_len) != 0) goto oom;
+    if (beam) {
+        q->kv2 = calloc((size_t)rows, sizeof *q->kv2);
+        if (!q->kv2) goto oom;
+        for (int r = 0; r < rows; r++)
+            if (t5_kv_init(m, &q->kv2[r], q->max_len) != 0) goto oom;
+        if (t5_beam_init(&q->bs, rows, c->vocab_size, q->max_len, p.decoder_start_token_id) != 0) goto oom;
+    } else {
+        q->tok = calloc(rl, sizeof *q->tok);
+        q->lpr = calloc(rl, sizeof *q->lpr);
+        q->sum = calloc((size_t)rows, sizeof *q->sum);
+        q->len = calloc((size_t)rows, sizeof *q->len);
+        q->fin = calloc((size_t)rows, sizeof *q->fin);
+        q->rng = calloc((size_t)rows, sizeof *q->rng);
+        if (!q->tok || !q->lpr || !q->sum || !q->len || !q->fin || !q->rng) goto oom;
+        for (int r = 0; r < rows; r++) {
+            q->tok[(size_t)r * q->max_len] = p.decoder_start_token_id;
+            q->len[r] = 1;
+            q->rng[r] = p.seed + 0x632be59bd9b4e019ULL * (uint64_t)r;
+        }
+    }
+    q->rng_beam = p.seed;
+    float *enc = malloc((size_t)n * c->d_model * sizeof *enc);
+    if (!enc) goto oom;
+    if (t5_encoder_forward(m, b->pool, ids, n, enc) != 0 || t5_cross_compute(m, b->pool, enc, n, &q->cross) != 0) {
+        free(enc);
+        goto oom;
+    }
+    free(enc);
+    q->handle = b->next_handle;
+    b->next_handle = (b->next_handle + 1) & 0x3fffffff;
+    b->seqs[b->n_seqs++] = q;
+    b->used_rows += rows;
+    return q->handle;
+oom:
+    seq_free(m, q);
+oom0:
+    snprintf(err, errlen, "out of memory admitting a sequence");
+    return -3;
+}
+
+void t5_batch_cancel(t5_batch *b, int handle) {
+    for (int i = 0; i < b->n_seqs; i++)
+        if (b->seqs[i]->handle == handle) b->seqs[i]->cancel = 1;
+}
+
+static int cmp_seq_score(const void *a, const void *b) {
+    const t5_sequence *x = a, *y = b;
+    return (x->score < y->score) - (x->score > y->score);
+}
+
+/* Fills one result sequence from tokens t[1..len) and their log-probs. */
+static int fill_seq(t5_sequence *o, const int32_t *t, const float *lp, int len, float score, int finish,
+                    int want_lp) {
+    o->n = len - 1;
+    o->ids = malloc((size_t)(o->n > 0 ? o->n : 1) * sizeof *o->ids);
+    o->logprobs = want_lp ? malloc((size_t)(o->n > 0 ? o->n : 1) * sizeof *o->logprobs) : NULL;
+    if (!o->ids || (want_lp && !o->logprobs)) return -1;
+    memcpy(o->ids, t + 1, (size_t)o->n * sizeof *o->ids);
+    if (want_lp) memcpy(o->logprobs, lp + 1, (size_t)o->n * sizeof *o->logprobs);
+    o->score = score;
+    o->finish = finish;
+    return 0;
+}
+
+static void build_result(seq *q, t5_result *r) {
+    memset(r, 0, sizeof *r);
+    r->input_tokens = q->input_tokens;
+    int want = q->p.want_logprobs, eos = q->p.eos_token_id, L = q->max_len;
+    if (q->beam) {
+        t5_beam *bs = &q->bs;
+        int k = q->p.num_return_sequences, nf = 0;
+        for (int i = 0; i < bs->B; i++) nf += bs->ffin[i];
+        int use_fin = nf >= k && !q->cancel;
+        r->seqs = calloc((size_t)k, sizeof *r->seqs);
+        if (!r->seqs) return;
+        r->n_seqs = k;
+        for (int i = 0; i < k; i++) {
+            const int32_t *t = use_fin ? bs->ftok + (size_t)i * L : bs->tok + (size_t)i * L;
+            const float *lp = use_fin ? bs->flpr + (size_t)i * L : bs->lpr + (size_t)i * L;
+            int len = use_fin ? bs->flen[i] : bs->cur_len;
+            float sc = use_fin ? bs->fscore[i]
+                               : bs->score[i] / (float)pow((double)(len > 1 ? len - 1 : 1), q->p.length_penalty);
+            int fin = q->cancel ? T5_FINISH_CANCELLED : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS : T5_FINISH_LENGTH;
+            if (fill_seq(&r->seqs[i], t, lp, len, sc, fin, want) != 0) {
+                t5_result_free(r);
+                return;
+            }
+        }
+        return;
+    }
+    r->seqs = calloc((size_t)q->rows, sizeof *r->seqs);
+    if (!r->seqs) return;
+    r->n_seqs = q->rows;
+    for (int i = 0; i < q->rows; i++) {
+        int fin = q->fin[i] ? q->fin[i] : T5_FINISH_CANCELLED;
+        if (fill_seq(&r->seqs[i], q->tok + (size_t)i * L, q->lpr + (size_t)i * L, q->len[i], q->sum[i], fin,
+                     want) != 0) {
+            t5_result_free(r);
+            return;
+        }
+    }
+    if (q->rows > 1) qsort(r->seqs, (size_t)q->rows, sizeof *r->seqs, cmp_seq_score);
+}
+
+void t5_result_free(t5_result *r) {
+    if (!r) return;
+    for (int i = 0; r->seqs && i < r->n_seqs; i++) {
+        free(r->seqs[i].ids);
+        free(r->seqs[i].logprobs);
+    }
+    free(r->seqs);
+    r->seqs = NULL;
+    r->n_seqs = 0;
+}
+
+/* Chooses the next token of non-beam row r from its logits x[V] (overwritten) and
+ * records it with its model log-probability. Returns the token. */
+static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
+    int V = b->m->cfg.vocab_size, L = q->max_len;
+    int32_t *t = q->tok + (size_t)r * L;
+    int len = q->len[r];
+    float *raw = b->tmp; /* [V] the raw logits; warpers use tmp + V */
+    memcpy(raw, x, (size_t)V * sizeof *raw);
+    t5_logits_process(&q->p, x, V, t, len);
+    int32_t tok;
+    if (q->p.do_sample) {
+        t5_logits_warp(&q->p, x, V, b->tmp + V, 1);
+        tok = t5_sample(x, V, &q->rng[r], b->tmp + V);
+    } else
+        tok = t5_argmax(x, V);
+    /* log_softmax of the raw logits at tok, as torch computes it */
+    float mx = -INFINITY, s = 0;
+    for (int i = 0; i < V; i++) mx = raw[i] > mx ? raw[i] : mx;
+    for (int i = 0; i < V; i++) s += expf(raw[i] - mx);
+    float lp = (raw[tok] - mx) - logf(s);
+    t[len] = tok;
+    q->lpr[(size_t)r * L + len] = lp;
+    q->sum[r] += lp;
+    q->len[r] = len + 1;
+    return tok;
+}
+
+/* Removes sequence i from the batch and hands its result to on_done. */
+static void retire(t5_batch *b, int i) {
+    seq *q = b->seqs[i];
+    t5_result res;
+    build_result(q, &res);
+    memmove(b->seqs + i, b->seqs + i + 1, (size_t)(b->n_seqs - i - 1) * sizeof *b->seqs);
+    b->n_seqs--;
+    b->used_rows -= q->rows;
+    t5_done_fn done = q->on_done;
+    void *user = q->user;
+    seq_free(b->m, q);
+    if (done)
+        done(user, &res);
+    else
+        t5_result_free(&res);
+}
+
+int t5_batch_step(t5_batch *b) {
+    const t5_model *m = b->m;
+    int V = m->cfg.vocab_size, rows = 0;
+    /* gather the running rows of every sequence, in admission order */
+    for (int i = 0; i < b->n_seqs; i++) {
+        seq *q = b->seqs[i];
+        if (q->cancel) continue;
+        for (int r = 0; r < q->rows; r++) {
+            if (!q->beam && q->fin[r]) continue;
+            b->tokens[rows] = q->beam ? q->bs.tok[(size_t)r * q->max_len + q->bs.cur_len - 1]
+                                      : q->tok[(size_t)r * q->max_len + q->len[r] - 1];
+            b->kvp[rows] = &q->kv[r];
+            b->crp[rows++] = &q->cross;
+        }
+    }
+    float *logits = NULL;
+    if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp))) return -1;
+    /* choose each row's token in the same order */
+    int off = 0;
+    for (int i = 0; i < b->n_seqs; i++) {
+        seq *q = b->seqs[i];
+        if (q->cancel) {
+            q->done = 1;
+            continue;
+        }
+        if (q->beam) {
+            int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam);
+            for (int r = 0; r < q->rows; r++) t5_kv_copy(m, &q->kv2[r], &q->kv[q->bs.parent[r]]);
+            t5_kv *tmp = q->kv;
+            q->kv = q->kv2, q->kv2 = tmp;
+            off += q->rows;
+            q->done = !more;
+            continue;
+        }
+        int running = 0;
+        for (int r = 0; r < q->rows; r++) {
+            if (q->fin[r]) continue;
+            int32_t tok = choose_row(b, q, r, logits + (size_t)off++ * V);
+            int len = q->len[r];
+            if (q->rows == 1 && q->on_token &&
+                q->on_token(q->user, tok, q->lpr[(size_t)r * q->max_len + len - 1]) != 0)
+                q->fin[r] = T5_FINISH_STOP;
+            else if (tok == q->p.eos_token_id)
+                q->fin[r] = T5_FINISH_EOS;
+            else if (len >= q->max_len)
+                q->fin[r] = T5_FINISH_LENGTH;
+            running += !q->fin[r];
+        }
+        q->done = running == 0;
+    }
+    for (int i = 0; i < b->n_seqs;)
+        if (b->seqs[i]->done)
+            retire(b, i);
+        else
+            i++;
+    return b->n_seqs;
+}
+
+typedef struct {
+    t5_result *out;
+    int got;
+} gen_sink;
+
+static void gen_done(void *user, t5_result *r) {
+    gen_sink *g = user;
+    *g->out = *r;
+    g->got = 1;
+}
+
+int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_params *p, int n_threads,
+                t5_result *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    t5_gen_params def;
+    if (!p) t5_gen_default_params(&def), p = &def;
+    int rows = p->num_beams > 1 ? p->num_beams : p->num_return_sequences;
+    if (rows < 1 || rows > 1024) {
+        snprintf(err, errlen, "num_beams / num_return_sequences out of range");
+        return -1;
+    }
+    t5_batch *b = t5_batch_create(m, rows, n_threads, err, errlen);
+    if (!b) return -1;
+    gen_sink g = {out, 0};
+    if (t5_batch_add(b, ids, n, p, NULL, gen_done, &g, err, errlen) < 0) {
+        t5_batch_free(b);
+        return -1;
+    }
+    int rc;
+    while ((rc = t5_batch_step(b)) > 0) {
+    }
+    t5_batch_free(b);
+    if (rc < 0 || !g.got || !out->seqs) {
+        t5_result_free(out);
+        snprintf(err, errlen, "out of memory during generation");
+        return -1;
+    }
+    return 0;
+}

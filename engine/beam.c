@@ -1,0 +1,188 @@
+/* beam.c - beam search for one input, step by step, as transformers 5's vectorised
+ * `_beam_search` does it (float32 scores, the 2*num_beams candidate pool, the -1e9
+ * masks, length-normalised finished hypotheses, the early-stop heuristic).
+ * The caller runs the model on the B running beams and reorders their KV caches
+ * by b->parent after each step.
+ * What it is not: no model calls, no KV caches (batch.c owns them). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5_internal.h"
+
+int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
+    memset(b, 0, sizeof *b);
+    b->B = B, b->V = V, b->max_len = max_len, b->cur_len = 1, b->heur = 1;
+    size_t bl = (size_t)B * max_len;
+    b->tok = calloc(bl, sizeof *b->tok);
+    b->lpr = calloc(bl, sizeof *b->lpr);
+    b->score = malloc((size_t)B * sizeof *b->score);
+    b->ftok = calloc(bl, sizeof *b->ftok);
+    b->flpr = calloc(bl, sizeof *b->flpr);
+    b->fscore = malloc((size_t)B * sizeof *b->fscore);
+    b->ffin = calloc((size_t)B, sizeof *b->ffin);
+    b->flen = calloc((size_t)B, sizeof *b->flen);
+    b->parent = calloc((size_t)B, sizeof *b->parent);
+    b->tmp_tok = calloc(3 * bl, sizeof *b->tmp_tok);
+    b->tmp_lpr = calloc(3 * bl, sizeof *b->tmp_lpr);
+    b->work = malloc((size_t)(B + 2) * V * sizeof *b->work);
+    if (!b->tok || !b->lpr || !b->score || !b->ftok || !b->flpr || !b->fscore || !b->ffin || !b->flen ||
+        !b->parent || !b->tmp_tok || !b->tmp_lpr || !b->work) {
+        t5_beam_free(b);
+        return -1;
+    }
+    for (int i = 0; i < B; i++) {
+        b->tok[(size_t)i * max_len] = start;
+        b->score[i] = i ? -1e9f : 0.0f;
+        b->fscore[i] = -1e9f;
+    }
+    return 0;
+}
+
+void t5_beam_free(t5_beam *b) {
+    free(b->tok), free(b->lpr), free(b->score), free(b->ftok), free(b->flpr), free(b->fscore);
+    free(b->ffin), free(b->flen), free(b->parent), free(b->tmp_tok), free(b->tmp_lpr), free(b->work);
+    memset(b, 0, sizeof *b);
+}
+
+/* Indices of the k largest of v[n], best first; ties keep the lower index first. */
+static void top_k(const float *v, int n, int k, int *idx) {
+    int m = 0;
+    for (int i = 0; i < n; i++) {
+        if (m == k && !(v[i] > v[idx[m - 1]])) continue;
+        int j = m < k ? m++ : k - 1;
+        while (j > 0 && v[i] > v[idx[j - 1]]) idx[j] = idx[j - 1], j--;
+        idx[j] = i;
+    }
+}
+
+int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng) {
+    int B = b->B, V = b->V, K = 2 * B, L = b->max_len, cur = b->cur_len;
+    /* candidates: value, flat index, model log-prob of the token */
+    float cval[2048], cmodel[2048];
+    int cidx[2048], chit[2048], order[2048];
+    float merged[3072];
+    if (K > 2048) return 0; /* num_beams is checked <= 1024 */
+    /* a. log_softmax, processors, + running score; keep the K best of B*V */
+    int m = 0;
+    for (int bi = 0; bi < B; bi++) {
+        float *x = logits + (size_t)bi * V;
+        t5_log_softmax(x, V);
+        float *model = b->work + (size_t)bi * V; /* model log-probs before processors */
+        memcpy(model, x, (size_t)V * sizeof *model);
+        t5_logits_process(p, x, V, b->tok + (size_t)bi * L, cur);
+        if (p->do_sample) t5_logits_warp(p, x, V, b->work + (size_t)B * V, 2);
+        for (int v = 0; v < V; v++) x[v] += b->score[bi];
+        if (p->do_sample) continue;
+        for (int v = 0; v < V; v++) { /* merge this beam's values into the running top-K */
+            float s = x[v];
+            if (m == K && !(s > cval[m - 1])) continue;
+            int j = m < K ? m++ : K - 1;
+            while (j > 0 && s > cval[j - 1]) {
+                cval[j] = cval[j - 1], cidx[j] = cidx[j - 1];
+                j--;
+            }
+            cval[j] = s, cidx[j] = bi * V + v;
+        }
+    }
+    if (p->do_sample) {
+        /* multinomial without replacement over softmax of the accumulated scores, in draw order */
+        size_t N = (size_t)B * V;
+        float mx = -INFINITY;
+        for (size_t i = 0; i < N; i++) mx = logits[i] > mx ? logits[i] : mx;
+        for (m = 0; m < K; m++) {
+            double tot = 0;
+            for (size_t i = 0; i < N; i++) tot += logits[i] == -INFINITY ? 0 : exp((double)logits[i] - mx);
+            if (!(tot > 0)) break;
+            double u = (double)(t5_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * tot, c = 0;
+            size_t pick = N;
+            for (size_t i = 0; i < N; i++) {
+                if (logits[i] == -INFINITY) continue;
+                c += exp((double)logits[i] - mx);
+                pick = i;
+                if (u < c) break;
+            }
+            if (pick == N) break;
+            cval[m] = logits[pick], cidx[m] = (int)pick;
+            logits[pick] = -INFINITY;
+        }
+        for (int i = m; i < K; i++) cval[i] = -INFINITY, cidx[i] = 0;
+        m = K;
+    }
+    for (int c = 0; c < m; c++) cmodel[c] = b->work[cidx[c]];
+    int all_hit = 1;
+    for (int c = 0; c < m; c++) {
+        int tok = cidx[c] % V;
+        chit[c] = tok == p->eos_token_id || cur + 1 >= L;
+        all_hit &= chit[c];
+    }
+    /* b. finished hypotheses: merge the old B with the K candidates, keep the B best */
+    int all_fin = 1;
+    for (int i = 0; i < B; i++) all_fin &= b->ffin[i];
+    float denom = (float)pow((double)cur, (double)p->length_penalty);
+    for (int i = 0; i < B; i++) merged[i] = b->fscore[i];
+    for (int c = 0; c < m; c++) {
+        float s = cval[c] / denom;
+        if (all_fin && p->early_stopping) s += -1.0e9f;
+        if (!b->heur) s += -1.0e9f;
+        if (!(chit[c] && c < B)) s += -1.0e9f;
+        merged[B + c] = s;
+    }
+    top_k(merged, B + m, B, order);
+    int32_t *ntok = b->tmp_tok;
+    float *nlpr = b->tmp_lpr;
+    float nscore[1024];
+    int nfin[1024], nlen[1024];
+    for (int i = 0; i < B; i++) {
+        int o = order[i];
+        int32_t *dt = ntok + (size_t)i * L;
+        float *dl = nlpr + (size_t)i * L;
+        if (o < B) {
+            memcpy(dt, b->ftok + (size_t)o * L, (size_t)L * sizeof *dt);
+            memcpy(dl, b->flpr + (size_t)o * L, (size_t)L * sizeof *dl);
+            nfin[i] = b->ffin[o], nlen[i] = b->flen[o];
+        } else {
+            int c = o - B, par = cidx[c] / V;
+            memcpy(dt, b->tok + (size_t)par * L, (size_t)cur * sizeof *dt);
+            memcpy(dl, b->lpr + (size_t)par * L, (size_t)cur * sizeof *dl);
+            dt[cur] = cidx[c] % V, dl[cur] = cmodel[c];
+            nfin[i] = chit[c] && c < B, nlen[i] = cur + 1;
+        }
+        nscore[i] = merged[o];
+    }
+    memcpy(b->ftok, ntok, (size_t)B * L * sizeof *ntok);
+    memcpy(b->flpr, nlpr, (size_t)B * L * sizeof *nlpr);
+    for (int i = 0; i < B; i++) b->fscore[i] = nscore[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
+    /* c. running beams: the B best candidates that did not stop */
+    float radj[2048];
+    for (int c = 0; c < m; c++) radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
+    top_k(radj, m, B, order);
+    for (int i = 0; i < B; i++) {
+        int c = order[i], par = cidx[c] / V;
+        int32_t *dt = ntok + (size_t)i * L;
+        float *dl = nlpr + (size_t)i * L;
+        memcpy(dt, b->tok + (size_t)par * L, (size_t)cur * sizeof *dt);
+        memcpy(dl, b->lpr + (size_t)par * L, (size_t)cur * sizeof *dl);
+        dt[cur] = cidx[c] % V, dl[cur] = cmodel[c];
+        nscore[i] = radj[c];
+        b->parent[i] = par;
+    }
+    for (int i = 0; i < B; i++) {
+        memcpy(b->tok + (size_t)i * L, ntok + (size_t)i * L, (size_t)(cur + 1) * sizeof *ntok);
+        memcpy(b->lpr + (size_t)i * L, nlpr + (size_t)i * L, (size_t)(cur + 1) * sizeof *nlpr);
+        b->score[i] = nscore[i];
+    }
+    b->cur_len = ++cur;
+    /* d. early-stop heuristic and the loop condition */
+    float best = b->score[0] / (float)pow((double)(cur - 1), (double)p->length_penalty);
+    float fmin = b->fscore[0];
+    for (int i = 1; i < B; i++) fmin = b->fscore[i] < fmin ? b->fscore[i] : fmin;
+    int any = 0;
+    all_fin = 1;
+    for (int i = 0; i < B; i++) {
+        any |= best > (b->ffin[i] ? fmin : -1.0e9f);
+        all_fin &= b->ffin[i];
+    }
+    b->heur = b->heur && any;
+    return b->heur && !(all_fin && p->early_stopping) && !all_hit;
+}

@@ -1,0 +1,208 @@
+/* decoder.c - one T5 decoder step for a set of rows (the sequences and beams of a
+ * continuous batch): every row feeds one token, the whole set goes through each
+ * weight matrix once (t5_matmul), self-attention reads and extends each row's own
+ * KV cache, cross-attention reads the K/V its input computed once, and the head
+ * gives logits[rows, vocab].
+ * What it is not: no token choice here (generate.c) and no row bookkeeping (batch.c). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5_internal.h"
+
+struct t5_dec_scratch {
+    int max_rows, nth;
+    float *h;      /* [max_rows, d_model] residual stream */
+    float *xn;     /* [max_rows, d_model] normed input / sublayer output */
+    float *q;      /* [max_rows, inner] */
+    float *k;      /* [max_rows, inner] */
+    float *v;      /* [max_rows, inner] */
+    float *ctx;    /* [max_rows, inner] */
+    float *a;      /* [max_rows, d_ff] */
+    float *b;      /* [max_rows, d_ff] */
+    float *logits; /* [max_rows, vocab] */
+    float *att;    /* [nth, att_cap] attention scores per thread */
+    int *bkt;      /* [nth, att_cap] relative position buckets per thread */
+    int att_cap;
+};
+
+int t5_kv_init(const t5_model *m, t5_kv *kv, int cap) {
+    size_t n = (size_t)m->cfg.num_decoder_layers * cap * m->inner;
+    kv->k = malloc(n * sizeof(float));
+    kv->v = malloc(n * sizeof(float));
+    kv->len = 0;
+    kv->cap = cap;
+    if (!kv->k || !kv->v) {
+        t5_kv_free(kv);
+        return -1;
+    }
+    return 0;
+}
+
+void t5_kv_free(t5_kv *kv) {
+    free(kv->k);
+    free(kv->v);
+    kv->k = kv->v = NULL;
+    kv->len = kv->cap = 0;
+}
+
+void t5_kv_copy(const t5_model *m, t5_kv *dst, const t5_kv *src) {
+    size_t row = (size_t)src->len * m->inner;
+    for (int l = 0; l < m->cfg.num_decoder_layers; l++) {
+        size_t off = (size_t)l * src->cap * m->inner;
+        memcpy(dst->k + off, src->k + off, row * sizeof(float));
+        memcpy(dst->v + off, src->v + off, row * sizeof(float));
+    }
+    dst->len = src->len;
+}
+
+t5_dec_scratch *t5_dec_scratch_create(const t5_model *m, int max_rows, int n_threads) {
+    t5_dec_scratch *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    size_t R = (size_t)max_rows, d = (size_t)m->cfg.d_model, in = (size_t)m->inner, ff = (size_t)m->cfg.d_ff;
+    s->max_rows = max_rows;
+    s->nth = n_threads < 1 ? 1 : n_threads;
+    s->h = malloc(R * d * sizeof(float));
+    s->xn = malloc(R * d * sizeof(float));
+    s->q = malloc(R * in * sizeof(float));
+    s->k = malloc(R * in * sizeof(float));
+    s->v = malloc(R * in * sizeof(float));
+    s->ctx = malloc(R * in * sizeof(float));
+    s->a = malloc(R * ff * sizeof(float));
+    s->b = malloc(R * ff * sizeof(float));
+    s->logits = malloc(R * (size_t)m->cfg.vocab_size * sizeof(float));
+    if (!s->h || !s->xn || !s->q || !s->k || !s->v || !s->ctx || !s->a || !s->b || !s->logits) {
+        t5_dec_scratch_free(s);
+        return NULL;
+    }
+    return s;
+}
+
+void t5_dec_scratch_free(t5_dec_scratch *s) {
+    if (!s) return;
+    free(s->h), free(s->xn), free(s->q), free(s->k), free(s->v), free(s->ctx), free(s->a), free(s->b);
+    free(s->logits), free(s->att), free(s->bkt);
+    free(s);
+}
+
+typedef struct {
+    const t5_model *m;
+    t5_dec_scratch *s;
+    int rows, layer, cross;
+    t5_kv *const *kv;
+    const t5_cross_kv *const *cr;
+} dec_att_job;
+
+/* Attention of one query row over n keys: K, V [n, inner] (head h at h*dkv). */
+static void attend(const float *q, const float *K, const float *V, int n, int inner, int dkv, const float *bias_h,
+                   const int *bucket, int H, float *s, float *out) {
+    for (int j = 0; j < n; j++) {
+        const float *kj = K + (size_t)j * inner;
+        float d = 0;
+        for (int c = 0; c < dkv; c++) d += q[c] * kj[c];
+        s[j] = bias_h ? d + bias_h[bucket[j] * H] : d;
+    }
+    t5_softmax(s, n);
+    memset(out, 0, (size_t)dkv * sizeof *out);
+    for (int j = 0; j < n; j++) {
+        const float *vj = V + (size_t)j * inner;
+        float p = s[j];
+        for (int c = 0; c < dkv; c++) out[c] += p * vj[c];
+    }
+}
+
+static void dec_att_worker(void *arg, int ith, int nth) {
+    const dec_att_job *jb = arg;
+    const t5_model *m = jb->m;
+    const t5_config *c = &m->cfg;
+    int H = c->num_heads, dkv = c->d_kv, in = m->inner;
+    float *s = jb->s->att + (size_t)ith * jb->s->att_cap;
+    int *bucket = jb->s->bkt + (size_t)ith * jb->s->att_cap;
+    int last_row = -1;
+    for (int item = ith; item < jb->rows * H; item += nth) {
+        int r = item / H, h = item % H;
+        const float *q = jb->s->q + (size_t)r * in + h * dkv;
+        float *out = jb->s->ctx + (size_t)r * in + h * dkv;
+        if (jb->cross) {
+            const t5_cross_kv *cr = jb->cr[r];
+            size_t off = (size_t)jb->layer * cr->n * in + h * dkv;
+            attend(q, cr->k + off, cr->v + off, cr->n, in, dkv, NULL, NULL, H, s, out);
+        } else {
+            const t5_kv *kv = jb->kv[r];
+            int pos = kv->len, n = pos + 1;
+            if (r != last_row) { /* causal buckets of key j for the query at pos */
+                for (int j = 0; j < n; j++) bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
+                last_row = r;
+            }
+            size_t off = (size_t)jb->layer * kv->cap * in + h * dkv;
+            attend(q, kv->k + off, kv->v + off, n, in, dkv, m->dec_rel + h, bucket, H, s, out);
+        }
+    }
+}
+
+float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows, const int32_t *tokens,
+                       t5_kv *const *kv, const t5_cross_kv *const *cross) {
+    const t5_config *c = &m->cfg;
+    int d = c->d_model, in = m->inner, ff = c->d_ff;
+    size_t rd = (size_t)rows * d;
+    /* attention buffers: scores + buckets, per thread */
+    int need = 1;
+    for (int r = 0; r < rows; r++) {
+        if (kv[r]->len + 1 > need) need = kv[r]->len + 1;
+        if (cross[r]->n > need) need = cross[r]->n;
+    }
+    if (need > s->att_cap) {
+        int cap = need + 64;
+        float *na = realloc(s->att, (size_t)s->nth * cap * sizeof(float));
+        if (!na) return NULL;
+        s->att = na;
+        int *nb = realloc(s->bkt, (size_t)s->nth * cap * sizeof(int));
+        if (!nb) return NULL;
+        s->bkt = nb, s->att_cap = cap;
+    }
+    for (int r = 0; r < rows; r++)
+        memcpy(s->h + (size_t)r * d, m->shared + (size_t)tokens[r] * d, d * sizeof(float));
+    for (int l = 0; l < c->num_decoder_layers; l++) {
+        const t5_block_w *bw = &m->dec[l];
+        /* self-attention */
+        t5_rmsnorm(s->xn, s->h, bw->self.ln, rows, d, c->eps);
+        t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
+        t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
+        for (int r = 0; r < rows; r++) {
+            size_t off = ((size_t)l * kv[r]->cap + kv[r]->len) * in;
+            memcpy(kv[r]->k + off, s->k + (size_t)r * in, in * sizeof(float));
+            memcpy(kv[r]->v + off, s->v + (size_t)r * in, in * sizeof(float));
+        }
+        dec_att_job jb = {m, s, rows, l, 0, kv, cross};
+        t5_pool_run(pool, dec_att_worker, &jb);
+        t5_mm_out o = {bw->self.o, s->xn, d};
+        t5_matmul(m, pool, s->ctx, rows, in, &o, 1);
+        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+        /* cross-attention */
+        t5_rmsnorm(s->xn, s->h, bw->cross.ln, rows, d, c->eps);
+        t5_mm_out cq = {bw->cross.q, s->q, in};
+        t5_matmul(m, pool, s->xn, rows, d, &cq, 1);
+        jb.cross = 1;
+        t5_pool_run(pool, dec_att_worker, &jb);
+        t5_mm_out co = {bw->cross.o, s->xn, d};
+        t5_matmul(m, pool, s->ctx, rows, in, &co, 1);
+        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+        /* feed-forward */
+        t5_rmsnorm(s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
+        t5_mm_out wi[2] = {{bw->ffn.wi, s->a, ff}, {bw->ffn.wi1, s->b, ff}};
+        t5_matmul(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1);
+        t5_activate(c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
+        t5_mm_out wo = {bw->ffn.wo, s->xn, d};
+        t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
+        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+    }
+    for (int r = 0; r < rows; r++) kv[r]->len++;
+    t5_rmsnorm(s->xn, s->h, m->dec_final, rows, d, c->eps);
+    if (c->tied) { /* T5 v1.0: rescale before the tied head */
+        float sc = (float)pow((double)d, -0.5);
+        for (size_t i = 0; i < rd; i++) s->xn[i] *= sc;
+    }
+    t5_mm_out head = {m->lm_head, s->logits, c->vocab_size};
+    t5_matmul(m, pool, s->xn, rows, d, &head, 1);
+    return s->logits;
+}

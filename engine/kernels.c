@@ -1,0 +1,260 @@
+/* kernels.c - the numeric building blocks of the T5 forward pass: matmul against
+ * [out, in] weight matrices (OpenBLAS sgemm for many rows; for few rows our own
+ * weight-streaming AVX-512 / AVX2 kernels, chosen at run time, split over the pool),
+ * RMSNorm, activations, softmax, logsumexp and the relative position buckets.
+ * All math is float32 as transformers does it.
+ * What it is not: no model structure here (encoder.c, decoder.c). */
+#include <cblas.h>
+#include <math.h>
+#include <string.h>
+
+#include "t5_internal.h"
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#define T5_X86 1
+#endif
+
+/* Up to this many rows the streaming kernels beat OpenBLAS's packed sgemm (which
+ * copies the whole weight matrix on every call); see `t5 bench engine`. */
+enum { SMALL_ROWS = 32 };
+
+int t5_cpu_simd(void) {
+#ifdef T5_X86
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f")) return 3;
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+#endif
+    return 0;
+}
+
+/* ---- streaming matmul: y[r, j] = x[r, :] . w[j, :] for j in [j0, j1) ---- */
+
+static void mm_scalar(const float *x, int rows, int k, const float *w, float *y, int ldy, int j0, int j1) {
+    for (int j = j0; j < j1; j++) {
+        const float *wj = w + (size_t)j * k;
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * k;
+            float s = 0;
+            for (int i = 0; i < k; i++) s += xr[i] * wj[i];
+            y[(size_t)r * ldy + j] = s;
+        }
+    }
+}
+
+#ifdef T5_X86
+__attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* tile: 4 weight rows x 2 input rows (8 accumulators of the 16 ymm registers) */
+__attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows, int k, const float *w, float *y,
+                                                        int ldy, int j0, int j1) {
+    int k8 = k & ~7;
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *w0 = w + (size_t)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        int r = 0;
+        for (; r + 2 <= rows; r += 2) {
+            const float *xa = x + (size_t)r * k, *xb = xa + k;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+            for (int i = 0; i < k8; i += 8) {
+                __m256 va = _mm256_loadu_ps(xa + i), vb = _mm256_loadu_ps(xb + i), t;
+                t = _mm256_loadu_ps(w0 + i), a0 = _mm256_fmadd_ps(t, va, a0), b0 = _mm256_fmadd_ps(t, vb, b0);
+                t = _mm256_loadu_ps(w1 + i), a1 = _mm256_fmadd_ps(t, va, a1), b1 = _mm256_fmadd_ps(t, vb, b1);
+                t = _mm256_loadu_ps(w2 + i), a2 = _mm256_fmadd_ps(t, va, a2), b2 = _mm256_fmadd_ps(t, vb, b2);
+                t = _mm256_loadu_ps(w3 + i), a3 = _mm256_fmadd_ps(t, va, a3), b3 = _mm256_fmadd_ps(t, vb, b3);
+            }
+            float s[8] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3), hsum8(b0), hsum8(b1), hsum8(b2), hsum8(b3)};
+            for (int i = k8; i < k; i++) {
+                s[0] += w0[i] * xa[i], s[1] += w1[i] * xa[i], s[2] += w2[i] * xa[i], s[3] += w3[i] * xa[i];
+                s[4] += w0[i] * xb[i], s[5] += w1[i] * xb[i], s[6] += w2[i] * xb[i], s[7] += w3[i] * xb[i];
+            }
+            memcpy(y + (size_t)r * ldy + j, s, 4 * sizeof(float));
+            memcpy(y + (size_t)(r + 1) * ldy + j, s + 4, 4 * sizeof(float));
+        }
+        for (; r < rows; r++) {
+            const float *xa = x + (size_t)r * k;
+            __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+            for (int i = 0; i < k8; i += 8) {
+                __m256 va = _mm256_loadu_ps(xa + i);
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), va, a0);
+                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + i), va, a1);
+                a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + i), va, a2);
+                a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + i), va, a3);
+            }
+            float s[4] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3)};
+            for (int i = k8; i < k; i++)
+                s[0] += w0[i] * xa[i], s[1] += w1[i] * xa[i], s[2] += w2[i] * xa[i], s[3] += w3[i] * xa[i];
+            memcpy(y + (size_t)r * ldy + j, s, sizeof s);
+        }
+    }
+    if (j < j1) mm_scalar(x, rows, k, w, y, ldy, j, j1);
+}
+
+/* tile: 4 weight rows x 4 input rows (16 accumulators of the 32 zmm registers) */
+__attribute__((target("avx512f"))) static void mm_avx512(const float *x, int rows, int k, const float *w,
+                                                         float *y, int ldy, int j0, int j1) {
+    int k16 = k & ~15;
+    __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
+    int j = j0;
+    for (; j + 4 <= j1; j += 4) {
+        const float *w0 = w + (size_t)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
+        for (int r = 0; r < rows; r += 4) {
+            int nr = rows - r < 4 ? rows - r : 4;
+            const float *xs[4];
+            for (int q = 0; q < 4; q++) xs[q] = x + (size_t)(r + (q < nr ? q : 0)) * k;
+            __m512 acc[4][4];
+            for (int q = 0; q < 4; q++)
+                for (int p = 0; p < 4; p++) acc[q][p] = _mm512_setzero_ps();
+            for (int i = 0; i <= k16; i += 16) {
+                __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;
+                if (!mk) break;
+                __m512 v0 = _mm512_maskz_loadu_ps(mk, w0 + i), v1 = _mm512_maskz_loadu_ps(mk, w1 + i),
+                       v2 = _mm512_maskz_loadu_ps(mk, w2 + i), v3 = _mm512_maskz_loadu_ps(mk, w3 + i);
+                for (int q = 0; q < 4; q++) {
+                    __m512 xv = _mm512_maskz_loadu_ps(mk, xs[q] + i);
+                    acc[q][0] = _mm512_fmadd_ps(v0, xv, acc[q][0]);
+                    acc[q][1] = _mm512_fmadd_ps(v1, xv, acc[q][1]);
+                    acc[q][2] = _mm512_fmadd_ps(v2, xv, acc[q][2]);
+                    acc[q][3] = _mm512_fmadd_ps(v3, xv, acc[q][3]);
+                }
+            }
+            for (int q = 0; q < nr; q++) {
+                float *yr = y + (size_t)(r + q) * ldy + j;
+                for (int p = 0; p < 4; p++) yr[p] = _mm512_reduce_add_ps(acc[q][p]);
+            }
+        }
+    }
+    for (; j < j1; j++) {
+        const float *wj = w + (size_t)j * k;
+        for (int r = 0; r < rows; r++) {
+            const float *xr = x + (size_t)r * k;
+            __m512 a = _mm512_setzero_ps();
+            for (int i = 0; i <= k16; i += 16) {
+                __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;
+                if (!mk) break;
+                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, wj + i), _mm512_maskz_loadu_ps(mk, xr + i), a);
+            }
+            y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);
+        }
+    }
+}
+#endif
+
+typedef struct {
+    const t5_model *m;
+    const float *x;
+    int rows, k;
+    const t5_mm_out *outs;
+    int n_outs;
+    int total; /* sum of outs[i].n */
+} mm_job;
+
+static void mm_part(const mm_job *jb, int o, int j0, int j1) {
+    const t5_mm_out *out = &jb->outs[o];
+#ifdef T5_X86
+    if (jb->m->simd == 3) return mm_avx512(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
+    if (jb->m->simd == 2) return mm_avx2(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
+#endif
+    mm_scalar(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
+}
+
+/* Thread ith takes an equal share (multiple of 16 rows) of the concatenated outputs. */
+static void mm_worker(void *arg, int ith, int nth) {
+    const mm_job *jb = arg;
+    int per = (jb->total + nth - 1) / nth;
+    per = (per + 15) & ~15;
+    int g0 = ith * per, g1 = g0 + per < jb->total ? g0 + per : jb->total;
+    int base = 0;
+    for (int o = 0; o < jb->n_outs && g0 < g1; o++) {
+        int n = jb->outs[o].n;
+        int a = g0 > base ? g0 - base : 0, b = g1 - base < n ? g1 - base : n;
+        if (a < b) mm_part(jb, o, a, b);
+        base += n;
+    }
+}
+
+void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+               int n_outs) {
+    if (rows <= 0) return;
+    if (rows > SMALL_ROWS || m->simd == 0) {
+        for (int i = 0; i < n_outs; i++)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k, outs[i].w, k,
+                        0.0f, outs[i].y, outs[i].n);
+        return;
+    }
+    mm_job jb = {m, x, rows, k, outs, n_outs, 0};
+    for (int i = 0; i < n_outs; i++) jb.total += outs[i].n;
+    t5_pool_run(pool, mm_worker, &jb);
+}
+
+void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps) {
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * d;
+        float *yr = y + (size_t)r * d;
+        double ss = 0;
+        for (int i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        float var = (float)(ss / d);
+        float inv = 1.0f / sqrtf(var + eps);
+        for (int i = 0; i < d; i++) yr[i] = w[i] * (xr[i] * inv);
+    }
+}
+
+void t5_activate(int act, float *a, const float *b, size_t n) {
+    const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
+    for (size_t i = 0; i < n; i++) {
+        float x = a[i], v;
+        switch (act) {
+        case T5_ACT_GELU_NEW: v = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * (x * x * x)))); break;
+        case T5_ACT_GELU: v = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
+        case T5_ACT_SILU: v = x / (1.0f + expf(-x)); break;
+        default: v = x > 0 ? x : 0; break;
+        }
+        a[i] = b ? v * b[i] : v;
+    }
+}
+
+void t5_softmax(float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) { /* everything masked: uniform, as no valid choice exists */
+        for (int i = 0; i < n; i++) x[i] = 1.0f / n;
+        return;
+    }
+    float s = 0;
+    for (int i = 0; i < n; i++) s += (x[i] = expf(x[i] - mx));
+    float inv = 1.0f / s;
+    for (int i = 0; i < n; i++) x[i] *= inv;
+}
+
+float t5_logsumexp(const float *x, int n) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (mx == -INFINITY) return -INFINITY;
+    double s = 0;
+    for (int i = 0; i < n; i++) s += expf(x[i] - mx);
+    return mx + (float)log(s);
+}
+
+int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance) {
+    int bucket = 0, n = num_buckets, rp;
+    if (bidirectional) {
+        n /= 2;
+        if (rel > 0) bucket += n;
+        rp = rel < 0 ? -rel : rel;
+    } else
+        rp = rel < 0 ? -rel : 0;
+    int max_exact = n / 2;
+    if (rp < max_exact) return bucket + rp;
+    if (max_exact == 0) return bucket + (n > 0 ? n - 1 : 0);
+    /* float32 like torch: log(rp / max_exact) / log(max_distance / max_exact) * (n - max_exact) */
+    float denom = (float)log((double)max_distance / max_exact);
+    float v = logf((float)rp / (float)max_exact) / denom * (float)(n - max_exact);
+    long large = max_exact + (long)v;
+    if (large > n - 1) large = n - 1;
+    return bucket + (int)large;
+}

@@ -1,0 +1,208 @@
+/* model.c - builds a t5_model from a model folder: config.json + safetensors.
+ * Float32 tensors are used in place from the read-only mapping (shared by every
+ * thread and every process mapping the same file); float16 / bfloat16 tensors are
+ * converted once to float32 on the heap (memory cost: 2x their file size).
+ * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * What it is not: no forward pass here (encoder.c, decoder.c). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5_internal.h"
+
+static float half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0)
+            bits = sign;
+        else { /* subnormal: renormalise */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31)
+        bits = sign | 0x7f800000u | man << 13;
+    else
+        bits = sign | (exp + 112) << 23 | man << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static int keep_owned(t5_model *m, float *p, size_t bytes) {
+    if (m->n_owned == m->cap_owned) {
+        int cap = m->cap_owned ? 2 * m->cap_owned : 64;
+        float **n = realloc(m->owned, (size_t)cap * sizeof *n);
+        if (!n) return -1;
+        m->owned = n, m->cap_owned = cap;
+    }
+    m->owned[m->n_owned++] = p;
+    m->owned_bytes += bytes;
+    return 0;
+}
+
+/* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */
+static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
+    const st_tensor *t = st_find(m->st, name);
+    if (!t) {
+        snprintf(err, errlen, "missing tensor '%s'", name);
+        return NULL;
+    }
+    int want_nd = d1 ? 2 : 1;
+    if (t->ndim != want_nd || t->shape[0] != d0 || (d1 && t->shape[1] != d1)) {
+        char got[96] = "", *p = got;
+        for (int i = 0; i < t->ndim && p < got + sizeof got - 24; i++)
+            p += sprintf(p, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (d1)
+            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld, %lld]", name, got, (long long)d0,
+                     (long long)d1);
+        else
+            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld]", name, got, (long long)d0);
+        return NULL;
+    }
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    if (t->dtype == ST_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
+    if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
+        snprintf(err, errlen, "tensor '%s' has unsupported dtype %s (float32, float16, bfloat16 only)", name,
+                 t->dtype_name);
+        return NULL;
+    }
+    float *out = malloc(n * sizeof *out);
+    if (!out || keep_owned(m, out, n * sizeof *out) != 0) {
+        free(out);
+        snprintf(err, errlen, "out of memory converting tensor '%s'", name);
+        return NULL;
+    }
+    const unsigned char *b = t->data;
+    if (t->dtype == ST_F32)
+        memcpy(out, b, n * 4);
+    else
+        for (size_t i = 0; i < n; i++) {
+            uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
+            if (t->dtype == ST_F16)
+                out[i] = half_to_float(h);
+            else {
+                uint32_t bits = (uint32_t)h << 16;
+                memcpy(&out[i], &bits, 4);
+            }
+        }
+    return out;
+}
+
+static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
+    char name[256];
+    int d = m->cfg.d_model, in = m->inner;
+    snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
+    if (!(a->ln = tensor(m, name, d, 0, err, errlen))) return -1;
+    const char *proj[4] = {"q", "k", "v", "o"};
+    const float **dst[4] = {&a->q, &a->k, &a->v, &a->o};
+    for (int i = 0; i < 4; i++) {
+        snprintf(name, sizeof name, "%s.%s.%s.weight", pre, kind, proj[i]);
+        if (!(*dst[i] = tensor(m, name, i == 3 ? d : in, i == 3 ? in : d, err, errlen))) return -1;
+    }
+    return 0;
+}
+
+static int load_ffn(t5_model *m, t5_ffn_w *f, const char *pre, char *err, size_t errlen) {
+    char name[256];
+    int d = m->cfg.d_model, ff = m->cfg.d_ff;
+    snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
+    if (!(f->ln = tensor(m, name, d, 0, err, errlen))) return -1;
+    snprintf(name, sizeof name, "%s.DenseReluDense.%s.weight", pre, m->cfg.gated ? "wi_0" : "wi");
+    if (!(f->wi = tensor(m, name, ff, d, err, errlen))) return -1;
+    if (m->cfg.gated) {
+        snprintf(name, sizeof name, "%s.DenseReluDense.wi_1.weight", pre);
+        if (!(f->wi1 = tensor(m, name, ff, d, err, errlen))) return -1;
+    }
+    snprintf(name, sizeof name, "%s.DenseReluDense.wo.weight", pre);
+    if (!(f->wo = tensor(m, name, d, ff, err, errlen))) return -1;
+    return 0;
+}
+
+static int load_weights(t5_model *m, char *err, size_t errlen) {
+    const t5_config *c = &m->cfg;
+    int d = c->d_model;
+    char name[256];
+    /* shared embedding; some checkpoints only carry the embed_tokens copies */
+    const char *emb = "shared.weight";
+    if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight")) emb = "encoder.embed_tokens.weight";
+    if (!(m->shared = tensor(m, emb, c->vocab_size, d, err, errlen))) return -1;
+    const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
+    for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
+        if (st_find(m->st, copies[i]) && !tensor(m, copies[i], c->vocab_size, d, err, errlen)) return -1;
+    if (c->tied)
+        m->lm_head = m->shared;
+    else if (!(m->lm_head = tensor(m, "lm_head.weight", c->vocab_size, d, err, errlen)))
+        return -1;
+    if (!(m->enc_rel = tensor(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                              c->num_buckets, c->num_heads, err, errlen)) ||
+        !(m->dec_rel = tensor(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                              c->num_buckets, c->num_heads, err, errlen)) ||
+        !(m->enc_final = tensor(m, "encoder.final_layer_norm.weight", d, 0, err, errlen)) ||
+        !(m->dec_final = tensor(m, "decoder.final_layer_norm.weight", d, 0, err, errlen)))
+        return -1;
+    for (int i = 0; i < c->num_layers; i++) {
+        char pre[128];
+        snprintf(pre, sizeof pre, "encoder.block.%d.layer.0", i);
+        if (load_attn(m, &m->enc[i].self, pre, "SelfAttention", err, errlen)) return -1;
+        snprintf(pre, sizeof pre, "encoder.block.%d.layer.1", i);
+        if (load_ffn(m, &m->enc[i].ffn, pre, err, errlen)) return -1;
+    }
+    for (int i = 0; i < c->num_decoder_layers; i++) {
+        char pre[128];
+        snprintf(pre, sizeof pre, "decoder.block.%d.layer.0", i);
+        if (load_attn(m, &m->dec[i].self, pre, "SelfAttention", err, errlen)) return -1;
+        snprintf(pre, sizeof pre, "decoder.block.%d.layer.1", i);
+        if (load_attn(m, &m->dec[i].cross, pre, "EncDecAttention", err, errlen)) return -1;
+        snprintf(pre, sizeof pre, "decoder.block.%d.layer.2", i);
+        if (load_ffn(m, &m->dec[i].ffn, pre, err, errlen)) return -1;
+    }
+    (void)name;
+    /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
+    size_t in = (size_t)m->inner, ff = (size_t)c->d_ff * (c->gated ? 3 : 2);
+    size_t per_layer = 4 * in * d + 2 * in * d + ff * d;
+    m->dec_step_bytes = 4 * ((size_t)c->num_decoder_layers * per_layer + (size_t)c->vocab_size * d);
+    return 0;
+}
+
+t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
+    if (!dir) {
+        snprintf(err, errlen, "no model folder given");
+        return NULL;
+    }
+    t5_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    if (t5_config_load(dir, &m->cfg, err, errlen) != 0) goto fail;
+    m->inner = m->cfg.num_heads * m->cfg.d_kv;
+    m->enc = calloc((size_t)m->cfg.num_layers, sizeof *m->enc);
+    m->dec = calloc((size_t)m->cfg.num_decoder_layers, sizeof *m->dec);
+    if (!m->enc || !m->dec) {
+        snprintf(err, errlen, "out of memory");
+        goto fail;
+    }
+    if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
+    if (load_weights(m, err, errlen) != 0) goto fail;
+    m->simd = t5_cpu_simd();
+    return m;
+fail:
+    t5_model_free(m);
+    return NULL;
+}
+
+void t5_model_free(t5_model *m) {
+    if (!m) return;
+    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    free(m->owned);
+    free(m->enc);
+    free(m->dec);
+    st_close(m->st);
+    free(m);
+}
+
+const t5_config *t5_model_config(const t5_model *m) { return &m->cfg; }

@@ -1,0 +1,206 @@
+/* t5_internal.h - the engine's private declarations shared by its .c files (and by
+ * its white-box unit tests): the safetensors reader, the model's weight layout, the
+ * thread pool, the kernels, the encoder and the decoder step.
+ * What it is not: a public API. Users include t5.h only. */
+#ifndef T5SERVE_T5_INTERNAL_H
+#define T5SERVE_T5_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "t5.h"
+
+/* ---------------- safetensors (safetensors.c) ---------------- */
+
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
+
+typedef struct {
+    char *name;
+    int dtype;          /* ST_* */
+    char dtype_name[16];
+    int ndim;
+    int64_t shape[8];
+    const void *data;   /* inside the mapping, nbytes long */
+    size_t nbytes;
+} st_tensor;
+
+typedef struct st_set st_set; /* one or several mapped .safetensors files */
+
+/* Opens DIR/model.safetensors, or every shard named by DIR/model.safetensors.index.json.
+ * Returns a set the caller frees with st_close, or NULL with err set. */
+st_set *st_open_dir(const char *dir, char *err, size_t errlen);
+void st_close(st_set *s);
+const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
+size_t st_mapped_bytes(const st_set *s);
+
+/* ---------------- config (config.c) ---------------- */
+
+/* Parses DIR/config.json into *c. Returns 0 or <0 with err set. */
+int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
+
+/* ---------------- weights (model.c) ---------------- */
+
+typedef struct {
+    const float *ln; /* [d_model] layer norm before the attention */
+    const float *q;  /* [inner, d_model] */
+    const float *k;  /* [inner, d_model] */
+    const float *v;  /* [inner, d_model] */
+    const float *o;  /* [d_model, inner] */
+} t5_attn_w;
+
+typedef struct {
+    const float *ln;  /* [d_model] */
+    const float *wi;  /* [d_ff, d_model] (wi, or wi_0 when gated) */
+    const float *wi1; /* [d_ff, d_model] when gated, else NULL */
+    const float *wo;  /* [d_model, d_ff] */
+} t5_ffn_w;
+
+typedef struct {
+    t5_attn_w self;  /* layer.0 */
+    t5_attn_w cross; /* layer.1 (decoder only) */
+    t5_ffn_w ffn;    /* layer.1 (encoder) / layer.2 (decoder) */
+} t5_block_w;
+
+struct t5_model {
+    t5_config cfg;
+    int inner;                /* num_heads * d_kv */
+    const float *shared;      /* [vocab, d_model] */
+    const float *lm_head;     /* [vocab, d_model] (== shared when tied) */
+    const float *enc_rel;     /* [num_buckets, num_heads] */
+    const float *dec_rel;     /* [num_buckets, num_heads] */
+    const float *enc_final;   /* [d_model] */
+    const float *dec_final;   /* [d_model] */
+    t5_block_w *enc;          /* [num_layers] */
+    t5_block_w *dec;          /* [num_decoder_layers] */
+    st_set *st;               /* the mappings the float32 pointers point into */
+    float **owned;            /* converted (f16/bf16) or realigned tensors we allocated */
+    int n_owned, cap_owned;
+    size_t owned_bytes;       /* heap held by converted tensors */
+    size_t dec_step_bytes;    /* weight bytes one decoder step reads (all decoder matrices + head) */
+    int simd;                 /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
+};
+
+/* ---------------- thread pool (pool.c) ---------------- */
+
+typedef struct t5_pool t5_pool;
+typedef void (*t5_pool_fn)(void *arg, int ith, int nth);
+
+/* n threads in all (the caller is thread 0; n-1 workers are started). NULL on failure. */
+t5_pool *t5_pool_create(int n);
+void t5_pool_free(t5_pool *p);
+int t5_pool_threads(const t5_pool *p);
+/* Runs fn(arg, i, n) for i = 0..n-1 on the n threads and returns when all are done. */
+void t5_pool_run(t5_pool *p, t5_pool_fn fn, void *arg);
+
+/* ---------------- kernels (kernels.c) ---------------- */
+
+/* One output of a matmul: y[rows, n] = x[rows, k] . w[n, k]^T. */
+typedef struct {
+    const float *w; /* [n, k] */
+    float *y;       /* [rows, n] */
+    int n;
+} t5_mm_out;
+
+/* Computes every output in outs for the same x[rows, k]; small row counts stream each
+ * weight once on the pool's threads, larger ones go to OpenBLAS sgemm. */
+void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+               int n_outs);
+/* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */
+void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
+/* x[n] = act(x) ; gated: a[n] = act(a) * b */
+void t5_activate(int act, float *a, const float *b, size_t n);
+/* In-place softmax over x[n]; returns nothing. */
+void t5_softmax(float *x, int n);
+/* log(sum(exp(x))) of x[n] in float32, as torch computes it (max-shifted). */
+float t5_logsumexp(const float *x, int n);
+/* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
+int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
+/* CPU feature level: 0 scalar, 2 AVX2+FMA, 3 AVX-512F. */
+int t5_cpu_simd(void);
+
+/* ---------------- encoder (encoder.c) ---------------- */
+
+/* Encoder forward of ids[n] into out[n, d_model]. 0 or <0 (out of memory). */
+int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int n, float *out);
+
+/* Cross-attention K/V of one input, computed once: k, v [num_decoder_layers][n][inner]. */
+typedef struct {
+    float *k;
+    float *v;
+    int n;
+} t5_cross_kv;
+
+/* Fills c (allocating c->k, c->v) from the encoder output enc[n, d_model]. 0 or <0. */
+int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, int n, t5_cross_kv *c);
+void t5_cross_free(t5_cross_kv *c);
+
+/* ---------------- decoder (decoder.c) ---------------- */
+
+/* Self-attention cache of one decoder row: k, v [num_decoder_layers][cap][inner]. */
+typedef struct {
+    float *k;
+    float *v;
+    int len; /* positions filled */
+    int cap; /* positions allocated */
+} t5_kv;
+
+int t5_kv_init(const t5_model *m, t5_kv *kv, int cap); /* 0 or <0 */
+void t5_kv_free(t5_kv *kv);
+/* dst := src (positions 0..src->len-1); both with the same cap. */
+void t5_kv_copy(const t5_model *m, t5_kv *dst, const t5_kv *src);
+
+typedef struct t5_dec_scratch t5_dec_scratch;
+t5_dec_scratch *t5_dec_scratch_create(const t5_model *m, int max_rows, int n_threads);
+void t5_dec_scratch_free(t5_dec_scratch *s);
+
+/* One decoder step for rows rows: row r feeds token tokens[r] at position kv[r]->len
+ * (appending to its cache) and attends over cross[r]. Writes logits[rows, vocab]
+ * (a scratch buffer owned by s) and returns it. */
+float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows,
+                       const int32_t *tokens, t5_kv *const *kv, const t5_cross_kv *const *cross);
+
+/* ---------------- logits processing (generate.c) ---------------- */
+
+/* Checks p against the model and fills *out with p's values, the config's start /
+ * eos ids where p has -1. Returns 0 or <0 with err set. */
+int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out, char *err, size_t errlen);
+/* transformers' logits processors in its order: repetition_penalty, no_repeat_ngram_size,
+ * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
+void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
+/* The sampling warpers in transformers' order: temperature, top_k, top_p; tmp[2V] scratch. */
+void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
+/* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
+void t5_log_softmax(float *x, int V);
+int t5_argmax(const float *x, int V);      /* first index of the maximum */
+uint64_t t5_rng_next(uint64_t *state);     /* splitmix64 */
+/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
+int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
+
+/* ---------------- beam search (beam.c) ---------------- */
+
+/* transformers' vectorised beam search for one input: B running beams, up to B
+ * finished hypotheses ranked by sum_logprobs / generated_len^length_penalty. */
+typedef struct {
+    int B, V, max_len;  /* max_len: decoder length limit, start token included */
+    int cur_len;        /* running length, start token included */
+    int32_t *tok;       /* [B][max_len] running sequences */
+    float *lpr;         /* [B][max_len] model log-probability of each token (index = position) */
+    float *score;       /* [B] running sum of processed log-probabilities */
+    int32_t *ftok;      /* [B][max_len] finished hypotheses */
+    float *flpr;        /* [B][max_len] */
+    float *fscore;      /* [B] */
+    int *ffin;          /* [B] slot holds a finished hypothesis */
+    int *flen;          /* [B] finished length, start token included */
+    int heur;           /* is_early_stop_heuristic_unsatisfied */
+    int *parent;        /* [B] after a step: the running beam each new beam continues */
+    int32_t *tmp_tok;   /* [3B][max_len] scratch */
+    float *tmp_lpr;     /* [3B][max_len] scratch */
+    float *work;        /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
+} t5_beam;
+
+int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
+void t5_beam_free(t5_beam *b);
+/* One step from logits[B][V] (overwritten). Returns 1 to continue, 0 when done. */
+int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng);
+
+#endif

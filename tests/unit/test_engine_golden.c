@@ -1,0 +1,347 @@
+/* test_engine_golden.c - the engine against transformers 5.17's own outputs
+ * (../shared/fixtures/models/NAME.golden.json) for the t5-tiny-gated (gated-gelu,
+ * untied, float32) and t5-tiny-relu (relu, tied, float16) checkpoints: encoder
+ * output (max abs error 1e-4), per-step top-5 logits and logsumexp of greedy
+ * decoding (1e-4), and exact ids of greedy, beam4 (with scores, 1e-4),
+ * greedy_penalties, greedy_min_new and batch_greedy; plus the continuous batch:
+ * sequences joining a running batch mid-flight get the ids they get alone.
+ * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
+#include <check.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5.h"
+#include "t5_internal.h"
+
+static const char *fixtures(void) {
+    const char *f = getenv("FIXTURES");
+    return f && *f ? f : "../shared/fixtures";
+}
+
+typedef struct {
+    t5_model *m;
+    json_t *g;
+} golden;
+
+static golden load(const char *name) {
+    golden G;
+    char path[1024], err[512];
+    snprintf(path, sizeof path, "%s/models/%s", fixtures(), name);
+    G.m = t5_model_load(path, err, sizeof err);
+    ck_assert_msg(G.m, "cannot load %s (is FIXTURES=%s right?): %s", path, fixtures(), err);
+    snprintf(path, sizeof path, "%s/models/%s.golden.json", fixtures(), name);
+    json_error_t je;
+    G.g = json_load_file(path, 0, &je);
+    ck_assert_msg(G.g, "cannot read %s: %s", path, je.text);
+    return G;
+}
+
+static void unload(golden *G) {
+    t5_model_free(G->m);
+    json_decref(G->g);
+}
+
+static int32_t *ids_of(json_t *a, int *n) {
+    *n = (int)json_array_size(a);
+    int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
+    for (int i = 0; i < *n; i++) v[i] = (int32_t)json_integer_value(json_array_get(a, (size_t)i));
+    return v;
+}
+
+static void assert_ids(const t5_sequence *s, json_t *want, const char *what, int case_no) {
+    int n;
+    int32_t *w = ids_of(want, &n);
+    int same = s->n == n && !memcmp(s->ids, w, (size_t)n * sizeof *w);
+    if (!same) {
+        fprintf(stderr, "%s case %d: got", what, case_no);
+        for (int i = 0; i < s->n; i++) fprintf(stderr, " %d", s->ids[i]);
+        fprintf(stderr, "\n   expected");
+        for (int i = 0; i < n; i++) fprintf(stderr, " %d", w[i]);
+        fprintf(stderr, "\n");
+    }
+    free(w);
+    ck_assert_msg(same, "%s ids differ from transformers in case %d", what, case_no);
+}
+
+static double max_err_enc, max_err_logit, max_err_lse, max_err_beam;
+
+static void check_encoder(golden *G) {
+    const t5_config *c = t5_model_config(G->m);
+    json_t *cases = json_object_get(G->g, "cases");
+    for (size_t k = 0; k < json_array_size(cases); k++) {
+        json_t *cs = json_array_get(cases, k);
+        int n;
+        int32_t *ids = ids_of(json_object_get(cs, "input_ids"), &n);
+        float *out = malloc((size_t)n * c->d_model * sizeof *out);
+        char err[256];
+        ck_assert_int_eq(t5_encode(G->m, ids, n, out, 2, err, sizeof err), 0);
+        json_t *want = json_object_get(cs, "encoder_last_hidden_state");
+        ck_assert_int_eq((int)json_array_size(want), n);
+        double mx = 0;
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j < c->d_model; j++) {
+                double w = json_number_value(json_array_get(json_array_get(want, (size_t)i), (size_t)j));
+                double e = fabs(w - out[(size_t)i * c->d_model + j]);
+                mx = e > mx ? e : mx;
+            }
+        if (mx > max_err_enc) max_err_enc = mx;
+        ck_assert_msg(mx <= 1e-4, "encoder output of case %zu: max abs error %g > 1e-4", k, mx);
+        free(out);
+        free(ids);
+    }
+}
+
+/* Teacher-forced greedy steps through the decoder: logits of each step vs the golden top 5 / logsumexp. */
+static void check_steps(golden *G) {
+    const t5_model *m = G->m;
+    const t5_config *c = t5_model_config(m);
+    json_t *cases = json_object_get(G->g, "cases");
+    t5_pool *pool = t5_pool_create(2);
+    t5_dec_scratch *s = t5_dec_scratch_create(m, 1, 2);
+    for (size_t k = 0; k < json_array_size(cases); k++) {
+        json_t *cs = json_array_get(cases, k), *gr = json_object_get(cs, "greedy");
+        int n, ng;
+        int32_t *ids = ids_of(json_object_get(cs, "input_ids"), &n);
+        int32_t *gen = ids_of(json_object_get(gr, "ids"), &ng);
+        float *enc = malloc((size_t)n * c->d_model * sizeof *enc);
+        ck_assert_int_eq(t5_encoder_forward(m, pool, ids, n, enc), 0);
+        t5_cross_kv cross;
+        ck_assert_int_eq(t5_cross_compute(m, pool, enc, n, &cross), 0);
+        t5_kv kv;
+        ck_assert_int_eq(t5_kv_init(m, &kv, ng + 1), 0);
+        t5_kv *kvp = &kv;
+        const t5_cross_kv *crp = &cross;
+        json_t *steps = json_object_get(gr, "steps");
+        ck_assert_int_eq((int)json_array_size(steps), ng);
+        int32_t tok = c->decoder_start_token_id;
+        for (int t = 0; t < ng; t++) {
+            float *lg = t5_decoder_step(m, pool, s, 1, &tok, &kvp, &crp);
+            ck_assert_ptr_nonnull(lg);
+            json_t *st = json_array_get(steps, (size_t)t), *top = json_object_get(st, "top");
+            for (size_t i = 0; i < json_array_size(top); i++) {
+                json_t *pair = json_array_get(top, i);
+                int id = (int)json_integer_value(json_array_get(pair, 0));
+                double e = fabs(json_number_value(json_array_get(pair, 1)) - lg[id]);
+                if (e > max_err_logit) max_err_logit = e;
+                ck_assert_msg(e <= 1e-4, "case %zu step %d: logit of %d off by %g", k, t, id, e);
+            }
+            /* the golden top-1 is our argmax unless within 1e-4 of a tie */
+            int best = (int)json_integer_value(json_array_get(json_array_get(top, 0), 0));
+            ck_assert_msg(lg[t5_argmax(lg, c->vocab_size)] - lg[best] <= 1e-4, "case %zu step %d: argmax", k, t);
+            double e = fabs(json_number_value(json_object_get(st, "logsumexp")) - t5_logsumexp(lg, c->vocab_size));
+            if (e > max_err_lse) max_err_lse = e;
+            ck_assert_msg(e <= 1e-4, "case %zu step %d: logsumexp off by %g", k, t, e);
+            tok = gen[t];
+        }
+        t5_kv_free(&kv);
+        t5_cross_free(&cross);
+        free(enc);
+        free(ids);
+        free(gen);
+    }
+    t5_dec_scratch_free(s);
+    t5_pool_free(pool);
+}
+
+static void check_generate(golden *G) {
+    json_t *cases = json_object_get(G->g, "cases");
+    char err[256];
+    for (size_t k = 0; k < json_array_size(cases); k++) {
+        json_t *cs = json_array_get(cases, k);
+        int n;
+        int32_t *ids = ids_of(json_object_get(cs, "input_ids"), &n);
+        t5_gen_params p;
+        t5_result r;
+        /* greedy */
+        t5_gen_default_params(&p);
+        p.max_new_tokens = 24;
+        p.want_logprobs = 1;
+        ck_assert_msg(t5_generate(G->m, ids, n, &p, 2, &r, err, sizeof err) == 0, "%s", err);
+        ck_assert_int_eq(r.n_seqs, 1);
+        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy"), "ids"), "greedy", (int)k);
+        ck_assert_int_eq(r.input_tokens, n);
+        /* logprobs are the model's: logit - logsumexp of the golden step */
+        json_t *steps = json_object_get(json_object_get(cs, "greedy"), "steps");
+        for (int t = 0; t < r.seqs[0].n; t++) {
+            json_t *st = json_array_get(steps, (size_t)t);
+            double want = json_number_value(json_array_get(json_array_get(json_object_get(st, "top"), 0), 1)) -
+                          json_number_value(json_object_get(st, "logsumexp"));
+            ck_assert_msg(fabs(want - r.seqs[0].logprobs[t]) < 2e-4, "logprob of step %d", t);
+        }
+        int last = r.seqs[0].ids[r.seqs[0].n - 1];
+        ck_assert_int_eq(r.seqs[0].finish, last == 1 ? T5_FINISH_EOS : T5_FINISH_LENGTH);
+        t5_result_free(&r);
+        /* beam4 */
+        t5_gen_default_params(&p);
+        p.max_new_tokens = 24, p.num_beams = 4, p.num_return_sequences = 4, p.early_stopping = 1;
+        ck_assert_msg(t5_generate(G->m, ids, n, &p, 2, &r, err, sizeof err) == 0, "%s", err);
+        json_t *b4 = json_object_get(cs, "beam4");
+        ck_assert_int_eq(r.n_seqs, 4);
+        for (int i = 0; i < 4; i++) {
+            assert_ids(&r.seqs[i], json_array_get(json_object_get(b4, "sequences"), (size_t)i), "beam4", (int)k);
+            double e = fabs(json_number_value(json_array_get(json_object_get(b4, "sequences_scores"), (size_t)i)) -
+                            r.seqs[i].score);
+            if (e > max_err_beam) max_err_beam = e;
+            ck_assert_msg(e <= 1e-4, "beam4 case %zu seq %d: score off by %g", k, i, e);
+        }
+        t5_result_free(&r);
+        /* penalties */
+        t5_gen_default_params(&p);
+        p.max_new_tokens = 24, p.repetition_penalty = 1.3f, p.no_repeat_ngram_size = 3;
+        ck_assert_msg(t5_generate(G->m, ids, n, &p, 1, &r, err, sizeof err) == 0, "%s", err);
+        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"), "penalties", (int)k);
+        t5_result_free(&r);
+        /* min_new_tokens */
+        t5_gen_default_params(&p);
+        p.max_new_tokens = 24, p.min_new_tokens = 16;
+        ck_assert_msg(t5_generate(G->m, ids, n, &p, 2, &r, err, sizeof err) == 0, "%s", err);
+        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_min_new"), "ids"), "min_new", (int)k);
+        t5_result_free(&r);
+        free(ids);
+    }
+}
+
+/* ---- continuous batch ---- */
+
+typedef struct {
+    t5_result r;
+    int done;
+    int tokens; /* on_token calls */
+} sink;
+
+static void on_done(void *user, t5_result *r) {
+    sink *s = user;
+    s->r = *r;
+    s->done++;
+}
+
+static int on_token(void *user, int32_t tok, float lp) {
+    (void)tok;
+    ck_assert(lp <= 0);
+    ((sink *)user)->tokens++;
+    return 0;
+}
+
+/* The first 4 texts in one batch (transformers: one padded batch) give batch_greedy's ids. */
+static void check_batch_greedy(golden *G) {
+    json_t *cases = json_object_get(G->g, "cases"), *bg = json_object_get(json_object_get(G->g, "batch_greedy"), "ids");
+    char err[256];
+    t5_batch *b = t5_batch_create(G->m, 4, 2, err, sizeof err);
+    ck_assert_msg(b, "%s", err);
+    sink s[4];
+    memset(s, 0, sizeof s);
+    t5_gen_params p;
+    t5_gen_default_params(&p);
+    p.max_new_tokens = 24;
+    for (int i = 0; i < 4; i++) {
+        int n;
+        int32_t *ids = ids_of(json_object_get(json_array_get(cases, (size_t)i), "input_ids"), &n);
+        ck_assert_int_ge(t5_batch_add(b, ids, n, &p, on_token, on_done, &s[i], err, sizeof err), 0);
+        free(ids);
+    }
+    ck_assert_int_eq(t5_batch_free_rows(b), 0);
+    while (t5_batch_step(b) > 0) {
+    }
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(s[i].done, 1);
+        assert_ids(&s[i].r.seqs[0], json_array_get(bg, (size_t)i), "batch_greedy", i);
+        ck_assert_int_eq(s[i].tokens, s[i].r.seqs[0].n);
+        t5_result_free(&s[i].r);
+    }
+    ck_assert_int_eq(t5_batch_free_rows(b), 4);
+    t5_batch_free(b);
+}
+
+/* Every case joins a running batch at a different step, mixed greedy / beam / penalties:
+ * each gets exactly the ids transformers gives it alone. One is cancelled mid-flight. */
+static void check_midflight(golden *G) {
+    json_t *cases = json_object_get(G->g, "cases");
+    int nc = (int)json_array_size(cases);
+    char err[256];
+    t5_batch *b = t5_batch_create(G->m, 64, 2, err, sizeof err);
+    ck_assert_msg(b, "%s", err);
+    sink *s = calloc((size_t)nc * 3 + 1, sizeof *s);
+    int step = 0, next = 0, total = nc * 3, cancel_handle = -1;
+    while (next < total || t5_batch_active(b) > 0) {
+        /* admit one or two new sequences every other step */
+        for (int j = 0; j < 2 && next < total && step % 2 == 0; j++, next++) {
+            int k = next % nc, kind = next / nc;
+            int n;
+            int32_t *ids = ids_of(json_object_get(json_array_get(cases, (size_t)k), "input_ids"), &n);
+            t5_gen_params p;
+            t5_gen_default_params(&p);
+            p.max_new_tokens = 24;
+            if (kind == 1) p.num_beams = 4, p.num_return_sequences = 4, p.early_stopping = 1;
+            if (kind == 2) p.repetition_penalty = 1.3f, p.no_repeat_ngram_size = 3;
+            int h = t5_batch_add(b, ids, n, &p, NULL, on_done, &s[next], err, sizeof err);
+            ck_assert_msg(h >= 0, "%s", err);
+            free(ids);
+        }
+        if (step == 3) { /* an extra sequence, cancelled two steps after it joined */
+            int32_t one = 1;
+            t5_gen_params p;
+            t5_gen_default_params(&p);
+            p.max_new_tokens = 24;
+            p.min_new_tokens = 20;
+            cancel_handle = t5_batch_add(b, &one, 1, &p, NULL, on_done, &s[total], err, sizeof err);
+            ck_assert_int_ge(cancel_handle, 0);
+        }
+        if (step == 5) t5_batch_cancel(b, cancel_handle);
+        ck_assert_int_ge(t5_batch_step(b), 0);
+        step++;
+    }
+    for (int i = 0; i < total; i++) {
+        int k = i % nc, kind = i / nc;
+        json_t *cs = json_array_get(cases, (size_t)k);
+        ck_assert_int_eq(s[i].done, 1);
+        if (kind == 0) assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy"), "ids"), "mid greedy", k);
+        if (kind == 1)
+            for (int j = 0; j < 4; j++)
+                assert_ids(&s[i].r.seqs[j], json_array_get(json_object_get(json_object_get(cs, "beam4"), "sequences"), (size_t)j),
+                           "mid beam4", k);
+        if (kind == 2)
+            assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"), "mid penalties", k);
+        t5_result_free(&s[i].r);
+    }
+    ck_assert_int_eq(s[total].done, 1);
+    ck_assert_int_eq(s[total].r.seqs[0].finish, T5_FINISH_CANCELLED);
+    ck_assert_int_eq(s[total].r.seqs[0].n, 2);
+    t5_result_free(&s[total].r);
+    free(s);
+    t5_batch_free(b);
+}
+
+static void run_model(const char *name) {
+    golden G = load(name);
+    check_encoder(&G);
+    check_steps(&G);
+    check_generate(&G);
+    check_batch_greedy(&G);
+    check_midflight(&G);
+    printf("%s: max abs error encoder %.2e, logits %.2e, logsumexp %.2e, beam scores %.2e\n", name, max_err_enc,
+           max_err_logit, max_err_lse, max_err_beam);
+    unload(&G);
+}
+
+START_TEST(gated) { run_model("t5-tiny-gated"); }
+END_TEST
+
+START_TEST(relu) { run_model("t5-tiny-relu"); }
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("engine_golden");
+    TCase *tc = tcase_create("transformers");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, gated);
+    tcase_add_test(tc, relu);
+    suite_add_tcase(s, tc);
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? 1 : 0;
+}
