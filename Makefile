@@ -38,7 +38,7 @@ LIBT5  := $(BUILD)/libt5.a
 LIBCFG := $(BUILD)/libcfg.a
 ALL_LIBS := $(LIBCFG) $(LIBTOK) $(LIBT5)
 
-BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve)
+BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
 .PHONY: all deps test unit bench run clean fuzz
 all: $(BINS) $(UNIT)
@@ -56,6 +56,11 @@ $(LIBCFG): $(CFG_OBJ)
 
 $(BUILD)/t5: $(CLI_OBJ) $(LIBTOK) $(LIBT5)
 	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBTOK) $(LIBT5) -ljansson $(LIBS_ENGINE)
+
+# SentencePiece's C++ encoder, the reference side of `t5 bench tokenizer`
+$(BUILD)/spm_bench: tools/bench/spm_bench.cc
+	@mkdir -p $(dir $@)
+	$(CXX) -O2 -std=c++17 $(SANFLAGS) -o $@ $< -lsentencepiece
 
 $(BUILD)/t5serve: $(SRV_OBJ) $(ALL_LIBS)
 	$(CC) $(LDFLAGS) -o $@ $(SRV_OBJ) $(ALL_LIBS) $(LIBS_SERVER) $(LIBS_ENGINE)

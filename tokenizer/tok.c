@@ -107,6 +107,8 @@ static int32_t config_vocab_size(const char *cfg) {
     return v;
 }
 
+static size_t match_sentinel(const char *s, size_t len, int *num);
+
 static int setup_unigram(tok_model *m, int t5, int32_t cfg_vocab, char *err, size_t errlen) {
     spm_spec *s = &m->spec;
     m->kind = TOK_KIND_UNIGRAM;
@@ -120,22 +122,33 @@ static int setup_unigram(tok_model *m, int t5, int32_t cfg_vocab, char *err, siz
     m->eos = find_piece(s, s->eos_piece ? s->eos_piece : "</s>", SPM_CONTROL);
     m->pad = find_piece(s, s->pad_piece ? s->pad_piece : "<pad>", SPM_CONTROL);
     m->unk_surface = s->unk_surface ? s->unk_surface : " \xE2\x81\x87 ";
-    for (int b = 0; b < 256; b++) {
-        char p[8];
-        snprintf(p, sizeof p, "<0x%02X>", b);
-        int32_t id = find_piece(s, p, SPM_BYTE);
-        m->byte_id[b] = id >= 0 ? id : m->unk;
+    for (int b = 0; b < 256; b++) m->byte_id[b] = -1;
+    for (int32_t i = 0; i < s->n; i++) { /* byte pieces <0xNN>, the first of each */
+        unsigned v;
+        char tail;
+        if (s->type[i] == SPM_BYTE && s->piece_len[i] == 6 &&
+            sscanf(s->piece[i], "<0x%2X%c", &v, &tail) == 2 && tail == '>' && m->byte_id[v] < 0)
+            m->byte_id[v] = i;
     }
+    for (int b = 0; b < 256; b++)
+        if (m->byte_id[b] < 0) m->byte_id[b] = m->unk;
     m->vocab_size = s->n;
     m->t5 = t5;
     if (t5) {
         m->sent_lo = INT32_MAX;
         m->sent_hi = -1;
+        int32_t listed[N_SENTINELS]; /* tokenizer.json lists the sentinels among its pieces */
+        for (int k = 0; k < N_SENTINELS; k++) listed[k] = -1;
+        for (int32_t i = 0; i < s->n; i++) {
+            int num;
+            if (s->piece[i][0] == '<' && match_sentinel(s->piece[i], s->piece_len[i], &num) == s->piece_len[i] &&
+                listed[num] < 0)
+                listed[num] = i;
+        }
         for (int k = 0; k < N_SENTINELS; k++) {
             char p[32];
             snprintf(p, sizeof p, "<extra_id_%d>", k);
-            int32_t id = find_piece(s, p, -1); /* tokenizer.json lists them */
-            if (id < 0) id = s->n + N_SENTINELS - 1 - k;
+            int32_t id = listed[k] >= 0 ? listed[k] : s->n + N_SENTINELS - 1 - k;
             m->sentinel[k] = id;
             if (!(m->sentinel_piece[k] = strdup(p))) return TOK_ERR_NOMEM;
             if (id < m->sent_lo) m->sent_lo = id;

@@ -82,7 +82,7 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
         }
         starts[nl] = j.hi;
         /* first base whose slots base+label are all free */
-        int32_t pos = next_free, base;
+        int32_t pos = next_free, base, occupied = 0;
         for (;;) {
             if (grow(t, pos + 257)) goto out;
             if (t->node[pos].check == -1) {
@@ -92,9 +92,13 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
                     for (int k = 1; k < nl && ok; k++) ok = t->node[base + labels[k]].check == -1;
                     if (ok) break;
                 }
+            } else {
+                occupied++;
             }
             pos++;
         }
+        /* as Darts does: when the scanned stretch is nearly full, start later next time */
+        if (occupied >= 0.95 * (pos - next_free + 1)) next_free = pos;
         t->node[j.s].base = base;
         for (int k = 0; k < nl; k++) {
             int32_t ch = base + labels[k];
@@ -102,6 +106,7 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
             if (ch > max_used) max_used = ch;
         }
         while (next_free < t->size && t->node[next_free].check != -1) next_free++;
+        if (next_free < 1) next_free = 1;
         for (int k = nl - 1; k >= 0; k--) stack[sp++] = (job){base + labels[k], starts[k], starts[k + 1], j.depth + 1};
     }
     if (grow(t, max_used + 258)) goto out;
