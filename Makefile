@@ -95,3 +95,6 @@ clean:
 	rm -rf build build-asan build-fuzz
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
+
+# libFuzzer harnesses: `make fuzz FUZZ_SECONDS=N` (see tests/fuzz/fuzz.mk)
+include tests/fuzz/fuzz.mk
