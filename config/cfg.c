@@ -42,7 +42,7 @@ static const cfg_key keys[] = {
     {"max_input_tokens", I(max_input_tokens, 1, 1000000), "512", "input tokens per text (400 above unless `truncate` is given)"},
     {"max_new_tokens_limit", I(max_new_tokens_limit, 1, 1000000), "512", "largest max_new_tokens a request may ask for (400 above)"},
     {"default_max_new_tokens", I(default_max_new_tokens, 1, 1000000), "20", "max_new_tokens of a request that gives none (transformers' 20)"},
-    {"max_num_beams", I(max_num_beams, 1, 64), "8", "largest num_beams accepted"},
+    {"max_num_beams", I(max_num_beams, 1, 64), "8", "largest num_beams accepted (also at most max_batch)"},
     {"max_nbest", I(max_nbest, 1, 1024), "64", "largest /tokenize nbest accepted"},
     {"max_connections", I(max_connections, 1, 1000000), "1024", "concurrent HTTP connections"},
     {"request_timeout_ms", I(request_timeout_ms, 1, 86400000), "60000", "deadline of every request, queueing included (504 past it); a request's timeout_ms may only lower it"},
@@ -218,11 +218,6 @@ int cfg_validate(const cfg_t *c, char *err, size_t errlen) {
     }
     if (!c->host[0]) {
         seterr(err, errlen, "host must not be empty");
-        return -1;
-    }
-    if (c->max_num_beams > c->max_batch) {
-        seterr(err, errlen, "max_num_beams (%d) must not exceed max_batch (%d): a beam request takes num_beams rows",
-               c->max_num_beams, c->max_batch);
         return -1;
     }
     if (c->default_max_new_tokens > c->max_new_tokens_limit) {

@@ -36,13 +36,13 @@ END_TEST
 START_TEST(test_precedence) {
     const char *f = write_file("# comment line\n"
                                "model = /models/a   # trailing comment\n"
-                               "max_batch = 16\n"
+                               "max_batch = 4\n"
                                "port = 9000\n"
                                "queue_size = 77\n"
                                "host = \"127.0.0.1\"\n\n");
     char cfgarg[80];
     snprintf(cfgarg, sizeof cfgarg, "--config=%s", f);
-    char *argv[] = {"t5serve", cfgarg, "--port", "9100", "--max-batch=8", NULL};
+    char *argv[] = {"t5serve", cfgarg, "--port", "9100", "--max-batch=2", NULL};
     char *envp[] = {"PATH=/bin", "T5SERVE_PORT=9050", "T5SERVE_QUEUE_SIZE=99", "T5SERVE_WORKERS=3",
                     "T5SERVE_SERVICE_HOST=10.0.0.1", NULL};
     cfg_t c;
@@ -54,7 +54,7 @@ START_TEST(test_precedence) {
     ck_assert_int_eq(c.queue_size, 99);      /* env beats file */
     ck_assert_int_eq(c.workers, 3);          /* env beats default */
     ck_assert_int_eq(c.port, 9100);          /* command line beats env and file */
-    ck_assert_int_eq(c.max_batch, 8);        /* command line beats file */
+    ck_assert_int_eq(c.max_batch, 2);        /* command line beats file */
     ck_assert_int_eq(c.max_input_tokens, 512); /* default */
     ck_assert_str_eq(c.config, f);
     unlink(f);
@@ -94,8 +94,8 @@ START_TEST(test_errors) {
     expect_error(3, a4, e4, "T5SERVE_MAX_BATCH: max_batch must be an integer");
     char *e5[] = {"T5SERVE_LOG_LEVEL=loud", NULL};
     expect_error(3, a4, e5, "log_level must be one of");
-    char *a6[] = {"t5serve", "--model", "m", "--max-batch", "2", "--max-num-beams", "4", NULL};
-    expect_error(7, a6, NULL, "max_num_beams (4) must not exceed max_batch (2)");
+    char *a6[] = {"t5serve", "--model", "m", "--default-max-new-tokens", "600", NULL};
+    expect_error(5, a6, NULL, "default_max_new_tokens (600) must not exceed max_new_tokens_limit (512)");
     char *a7[] = {"t5serve", "--model", NULL};
     expect_error(2, a7, NULL, "--model needs a value");
     char *a8[] = {"t5serve", "stray", NULL};

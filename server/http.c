@@ -1,0 +1,317 @@
+/* http.c - the HTTP layer on libmicrohttpd (epoll internal thread, suspend/resume):
+ * route table, method and auth checks, body accumulation with the size limit, the
+ * request lifecycle (reference counts, suspend while workers run, resume through the
+ * main loop's uv_async), the access log line and the per-request metrics.
+ * Not the route logic (routes_*.c) and not the scheduling (scheduler.c). */
+#include <arpa/inet.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "srv.h"
+
+typedef struct {
+    const char *path;
+    int route;
+    int post; /* 1: POST with a JSON body; 0: GET/HEAD */
+    int open; /* 1: no API key needed */
+    void (*fn)(srv_request *r);
+} route_def;
+
+static const route_def routes[] = {
+    {"/generate", SRV_ROUTE_GENERATE, 1, 0, srv_route_generate},
+    {"/tokenize", SRV_ROUTE_TOKENIZE, 1, 0, srv_route_tokenize},
+    {"/detokenize", SRV_ROUTE_DETOKENIZE, 1, 0, srv_route_detokenize},
+    {"/health", SRV_ROUTE_HEALTH, 0, 1, srv_route_health},
+    {"/ready", SRV_ROUTE_READY, 0, 1, srv_route_ready},
+    {"/metrics", SRV_ROUTE_METRICS, 0, 0, srv_route_metrics},
+    {"/info", SRV_ROUTE_INFO, 0, 0, srv_route_info},
+};
+#define NROUTES (int)(sizeof routes / sizeof routes[0])
+
+const char *srv_route_name(int route) {
+    for (int i = 0; i < NROUTES; i++)
+        if (routes[i].route == route) return routes[i].path;
+    return "other";
+}
+
+srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url) {
+    srv_request *r = calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    uv_mutex_init(&r->lock);
+    atomic_init(&r->refs, 1);
+    atomic_init(&r->cancel, 0);
+    r->t_start = srv_now();
+    r->route = SRV_ROUTE_OTHER;
+    snprintf(r->method, sizeof r->method, "%s", method);
+    /* a printable, bounded copy for the access log */
+    size_t i = 0;
+    for (; url[i] && i < sizeof r->path - 1; i++) {
+        unsigned char ch = (unsigned char)url[i];
+        r->path[i] = ch > 32 && ch < 127 ? (char)ch : '?';
+    }
+    r->path[i] = 0;
+    return r;
+}
+
+void srv_request_retain(srv_request *r) { atomic_fetch_add(&r->refs, 1); }
+
+void srv_request_release(srv_request *r) {
+    if (atomic_fetch_sub(&r->refs, 1) != 1) return;
+    if (r->counted_inflight) atomic_fetch_sub(&r->srv->inflight, 1);
+    srv_gen_free(r->gen);
+    free(r->body);
+    free(r->reply.body);
+    free(r->sse);
+    uv_mutex_destroy(&r->lock);
+    free(r);
+}
+
+void srv_request_wake_locked(srv_request *r) {
+    if (!r->suspended) return;
+    r->suspended = 0;
+    srv_server *s = r->srv;
+    srv_request_retain(r);
+    uv_mutex_lock(&s->resume_lock);
+    if (s->n_resume == s->cap_resume) {
+        size_t cap = s->cap_resume ? 2 * s->cap_resume : 64;
+        srv_request **p = realloc(s->resume, cap * sizeof *p);
+        if (!p) abort(); /* cannot leave a connection suspended forever */
+        s->resume = p;
+        s->cap_resume = cap;
+    }
+    s->resume[s->n_resume++] = r;
+    uv_mutex_unlock(&s->resume_lock);
+    uv_async_send(&s->wake);
+}
+
+void srv_http_resume_pending(srv_server *s) {
+    for (;;) {
+        uv_mutex_lock(&s->resume_lock);
+        size_t n = s->n_resume;
+        srv_request **list = s->resume;
+        s->resume = NULL;
+        s->n_resume = s->cap_resume = 0;
+        uv_mutex_unlock(&s->resume_lock);
+        if (!n) {
+            free(list);
+            return;
+        }
+        for (size_t i = 0; i < n; i++) {
+            MHD_resume_connection(list[i]->conn);
+            srv_request_release(list[i]);
+        }
+        free(list);
+    }
+}
+
+static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
+    const char *key = s->cfg.api_key;
+    const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
+    if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
+    h += 7;
+    while (*h == ' ') h++;
+    size_t a = strlen(h), b = strlen(key);
+    unsigned diff = (unsigned)(a ^ b);
+    for (size_t i = 0; i < b; i++) diff |= (unsigned char)key[i] ^ (unsigned char)(i < a ? h[i] : 0);
+    return diff == 0;
+}
+
+/* Checks made as soon as the headers are in: route, method, auth, declared size. */
+static void check_headers(srv_request *r, const route_def *rt) {
+    srv_server *s = r->srv;
+    if (!rt) {
+        srv_reply_error(r, 404, "no such route; routes: POST /generate, /tokenize, /detokenize; GET /health, "
+                                "/ready, /metrics, /info");
+        return;
+    }
+    int is_get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+    if (rt->post ? strcmp(r->method, "POST") != 0 : !is_get) {
+        srv_reply_error(r, 405, "%s needs %s", rt->path, rt->post ? "POST" : "GET");
+        r->reply.allow = rt->post ? "POST" : "GET, HEAD";
+        return;
+    }
+    if (s->cfg.api_key[0] && !rt->open && !auth_ok(s, r->conn)) {
+        srv_reply_error(r, 401, "missing or wrong API key: send `Authorization: Bearer KEY`");
+        return;
+    }
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
+    if (rt->post && cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
+        srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes (max_body_bytes)",
+                        s->cfg.max_body_bytes);
+}
+
+/* Whether an early error should wait until the body is read and dropped: replying and
+ * closing while the client still sends makes its TCP stack reset the connection, and
+ * the client may never see the answer. Not with `Expect: 100-continue` (the client
+ * waits for us), not without a body, and not for bodies over 64 MiB. */
+static int read_body_first(struct MHD_Connection *conn) {
+    const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0) return 0;
+    const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+    if (te) return 1;
+    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    return n > 0 && n <= (64ull << 20);
+}
+
+static enum MHD_Result send_ready(srv_request *r) {
+    /* with r->lock held by the caller; unlocks */
+    if (r->have_reply) {
+        uv_mutex_unlock(&r->lock);
+        return srv_reply_queue(r);
+    }
+    if (r->stream && r->stream_started) {
+        uv_mutex_unlock(&r->lock);
+        return srv_sse_queue(r);
+    }
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    uv_mutex_unlock(&r->lock);
+    return MHD_YES;
+}
+
+static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                 const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+    (void)version;
+    srv_server *s = cls;
+    srv_request *r = *con_cls;
+    if (!r) {
+        r = srv_request_create(s, conn, method, url);
+        if (!r) return MHD_NO;
+        *con_cls = r;
+        const route_def *rt = NULL;
+        for (int i = 0; i < NROUTES; i++)
+            if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
+        if (rt) r->route = rt->route;
+        check_headers(r, rt);
+        if (r->have_reply && !read_body_first(conn)) return srv_reply_queue(r); /* the body is never read */
+        return MHD_YES; /* an early error is sent once the body is read (and dropped) */
+    }
+    if (r->state == SRV_ST_RECV) {
+        if (*upload_size) {
+            size_t n = *upload_size;
+            *upload_size = 0;
+            if (r->have_reply) return MHD_YES; /* already refused: drop the rest */
+            if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
+                srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes "
+                                        "(max_body_bytes)", s->cfg.max_body_bytes);
+                free(r->body);
+                r->body = NULL;
+                r->body_len = r->body_cap = 0;
+                return MHD_YES;
+            }
+            if (r->body_len + n + 1 > r->body_cap) {
+                size_t cap = r->body_cap ? r->body_cap : 1024;
+                while (cap < r->body_len + n + 1) cap *= 2;
+                char *p = realloc(r->body, cap);
+                if (!p) {
+                    srv_reply_error(r, 500, "out of memory");
+                    return MHD_YES;
+                }
+                r->body = p;
+                r->body_cap = cap;
+            }
+            memcpy(r->body + r->body_len, upload, n);
+            r->body_len += n;
+            r->body[r->body_len] = 0;
+            return MHD_YES;
+        }
+        if (!r->have_reply) {
+            for (int i = 0; i < NROUTES; i++)
+                if (routes[i].route == r->route) routes[i].fn(r);
+        }
+        if (r->state == SRV_ST_RECV) return srv_reply_queue(r);
+        free(r->body); /* generation keeps only its token ids */
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+    }
+    if (r->state == SRV_ST_WAIT) {
+        uv_mutex_lock(&r->lock);
+        return send_ready(r);
+    }
+    return MHD_YES; /* already sent */
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+    (void)conn;
+    srv_server *s = cls;
+    srv_request *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
+    if (aborted) atomic_store(&r->cancel, 1);
+    double dt = srv_now() - r->t_start;
+    int status = r->state == SRV_ST_SENT ? r->reply.status : 0;
+    srv_metrics_request(s->metrics, r->route, status, dt);
+    if (srv_log_enabled(SRV_LOG_INFO)) {
+        uv_mutex_lock(&r->lock);
+        size_t bytes = r->bytes_out;
+        long tin = r->tokens_in, tout = r->tokens_out;
+        uv_mutex_unlock(&r->lock);
+        srv_log(SRV_LOG_INFO, "access method=%s path=%s status=%d bytes=%zu ms=%.1f tokens_in=%ld tokens_out=%ld%s",
+                r->method, r->path, status, bytes, dt * 1000.0, tin, tout, aborted ? " aborted=1" : "");
+    }
+    srv_request_release(r);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+    (void)cls;
+    if (!srv_log_enabled(SRV_LOG_DEBUG)) return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    srv_log(SRV_LOG_DEBUG, "libmicrohttpd: %s", msg);
+}
+
+int srv_http_start(srv_server *s, char *err, size_t errlen) {
+    struct addrinfo hints, *ai = NULL;
+    memset(&hints, 0, sizeof hints);
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE;
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->cfg.port);
+    int rc = getaddrinfo(s->cfg.host, port, &hints, &ai);
+    if (rc != 0 || !ai) {
+        snprintf(err, errlen, "cannot resolve host '%.100s': %s", s->cfg.host, gai_strerror(rc));
+        return -1;
+    }
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
+    struct sockaddr_storage addr;
+    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
+    freeaddrinfo(ai);
+    unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
+    s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
+                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                                 s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)", s->cfg.host,
+                 s->cfg.port);
+        return -1;
+    }
+    return 0;
+}
+
+void srv_http_stop_accepting(srv_server *s) {
+    if (!s->daemon) return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET) close(fd);
+}
+
+void srv_http_stop(srv_server *s) {
+    if (!s->daemon) return;
+    srv_http_resume_pending(s);
+    MHD_stop_daemon(s->daemon);
+    s->daemon = NULL;
+}

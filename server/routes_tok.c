@@ -1,0 +1,158 @@
+/* routes_tok.c - POST /tokenize and POST /detokenize, answered in the HTTP handler
+ * (tokenizing is cheap next to generation): Viterbi ids (with `</s>` by default, as
+ * the model receives them), optional pieces and byte offsets, subword sampling with
+ * `alpha`, the n best with `nbest`. Shapes as in design section 5. Not generation. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srv.h"
+
+static const char *const tok_fields[] = {"text", "add_eos", "pieces", "offsets", "alpha", "nbest_size", "seed",
+                                         "nbest", NULL};
+
+static json_t *ids_json(const int32_t *ids, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    return a;
+}
+
+static json_t *pieces_json(const tok_model *tok, const int32_t *ids, size_t n) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < n; i++) {
+        const char *p = tok_id_to_piece(tok, ids[i]);
+        json_array_append_new(a, json_string(p ? p : ""));
+    }
+    return a;
+}
+
+static json_t *offsets_json(const tok_encoding *e) {
+    json_t *a = json_array();
+    for (size_t i = 0; i < e->n; i++) json_array_append_new(a, json_pack("[i,i]", e->starts[i], e->ends[i]));
+    return a;
+}
+
+void srv_route_tokenize(srv_request *r) {
+    srv_server *s = r->srv;
+    char err[300], terr[200];
+    json_t *b = srv_json_parse(r->body, r->body_len, s->cfg.max_json_depth, err, sizeof err);
+    if (!b) {
+        srv_reply_error(r, 400, "%s", err);
+        return;
+    }
+    const char **texts = NULL;
+    size_t *lens = NULL;
+    int n = 0, is_array = 0, add_eos = 1, pieces = 0, offsets = 0;
+    long long nbest_size = -1, seed = 0, nbest = 0;
+    double alpha = -1;
+    json_t *results = NULL;
+    if (srv_json_fields(b, tok_fields, err, sizeof err) ||
+        srv_json_texts(b, "text", s->cfg.max_texts, &texts, &lens, &n, &is_array, err, sizeof err) ||
+        srv_json_bool(b, "add_eos", &add_eos, err, sizeof err) || srv_json_bool(b, "pieces", &pieces, err, sizeof err) ||
+        srv_json_bool(b, "offsets", &offsets, err, sizeof err) ||
+        srv_json_num(b, "alpha", 0, 1000, 1, &alpha, err, sizeof err) ||
+        srv_json_int(b, "nbest_size", -1, 1000, &nbest_size, err, sizeof err) ||
+        srv_json_int(b, "seed", 0, INT64_MAX, &seed, err, sizeof err) ||
+        srv_json_int(b, "nbest", 1, s->cfg.max_nbest, &nbest, err, sizeof err))
+        goto bad;
+    int sampling = json_object_get(b, "alpha") != NULL;
+    if (!sampling && (json_object_get(b, "nbest_size") || json_object_get(b, "seed"))) {
+        snprintf(err, sizeof err, "nbest_size and seed apply only to sampling: give alpha too");
+        goto bad;
+    }
+    if (sampling && nbest) {
+        snprintf(err, sizeof err, "give either alpha (sampling) or nbest, not both");
+        goto bad;
+    }
+    if (nbest && offsets) {
+        snprintf(err, sizeof err, "offsets are not available with nbest");
+        goto bad;
+    }
+    results = json_array();
+    for (int i = 0; i < n; i++) {
+        json_t *ans;
+        if (nbest) {
+            tok_encoding *list = NULL;
+            size_t m = 0;
+            if (tok_encode_nbest(s->tok, texts[i], lens[i], (int)nbest, add_eos, &list, &m, terr, sizeof terr)) {
+                snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
+                goto bad;
+            }
+            json_t *arr = json_array();
+            for (size_t k = 0; k < m; k++) {
+                json_t *o = json_pack("{s:o,s:f}", "ids", ids_json(list[k].ids, list[k].n), "score", (double)list[k].score);
+                if (pieces) json_object_set_new(o, "pieces", pieces_json(s->tok, list[k].ids, list[k].n));
+                json_array_append_new(arr, o);
+            }
+            tok_nbest_free(list, m);
+            ans = json_pack("{s:o}", "nbest", arr);
+        } else {
+            tok_encode_params p;
+            tok_encode_default_params(&p);
+            p.add_eos = add_eos;
+            if (sampling) {
+                p.sample = 1;
+                p.alpha = (float)alpha;
+                p.nbest_size = (int)nbest_size;
+                p.seed = (uint64_t)seed;
+            }
+            tok_encoding e;
+            if (tok_encode(s->tok, texts[i], lens[i], &p, &e, terr, sizeof terr)) {
+                snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
+                goto bad;
+            }
+            ans = json_pack("{s:o}", "ids", ids_json(e.ids, e.n));
+            if (pieces) json_object_set_new(ans, "pieces", pieces_json(s->tok, e.ids, e.n));
+            if (offsets) json_object_set_new(ans, "offsets", offsets_json(&e));
+            tok_encoding_free(&e);
+        }
+        json_array_append_new(results, ans);
+    }
+    if (is_array) srv_reply_json(r, 200, json_pack("{s:o}", "results", results));
+    else {
+        srv_reply_json(r, 200, json_incref(json_array_get(results, 0)));
+        json_decref(results);
+    }
+    free(texts);
+    free(lens);
+    json_decref(b);
+    return;
+bad:
+    srv_reply_error(r, 400, "%s", err);
+    json_decref(results);
+    free(texts);
+    free(lens);
+    json_decref(b);
+}
+
+void srv_route_detokenize(srv_request *r) {
+    srv_server *s = r->srv;
+    char err[300];
+    static const char *const fields[] = {"ids", NULL};
+    json_t *b = srv_json_parse(r->body, r->body_len, s->cfg.max_json_depth, err, sizeof err);
+    if (!b) {
+        srv_reply_error(r, 400, "%s", err);
+        return;
+    }
+    int32_t *ids = NULL;
+    int n = 0;
+    json_t *v = json_object_get(b, "ids");
+    if (srv_json_fields(b, fields, err, sizeof err)) goto bad;
+    if (!v) {
+        snprintf(err, sizeof err, "ids (an array of integers) is required");
+        goto bad;
+    }
+    if (srv_json_ids(v, "ids", tok_vocab_size(s->tok), 1 << 24, &ids, &n, err, sizeof err)) goto bad;
+    size_t len = 0;
+    char *text = tok_decode(s->tok, ids, (size_t)n, &len, err, sizeof err);
+    if (!text) goto bad;
+    srv_reply_json(r, 200, json_pack("{s:s%}", "text", text, len));
+    free(text);
+    free(ids);
+    json_decref(b);
+    return;
+bad:
+    srv_reply_error(r, 400, "%s", err);
+    free(ids);
+    json_decref(b);
+}

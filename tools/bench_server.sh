@@ -1,0 +1,166 @@
+#!/bin/bash
+# bench_server.sh - t5serve's HTTP benchmark (not a test): a T5 PEGASUS small shaped
+# model (random weights from `build/t5 random-model`, d_model 512, 6 x 64 heads, d_ff
+# 1024, 8+8 layers, vocab 50000), inputs of 100 tokens, 32 new tokens (min = max).
+# Prints, all measured in this run on this machine:
+#   - /generate tokens/s and p50/p99 latency at concurrency 1, 8, 32, 64 (wrk);
+#   - the ratio of concurrency-32 to concurrency-1 token throughput;
+#   - the fraction of the compute limit reached at concurrency 32: generated tokens/s
+#     over (OpenBLAS's 2048^3 sgemm FLOP/s / FLOPs per generated token, encoder and
+#     decoder, counted from the model shape);
+#   - /tokenize requests/s at concurrency 32 next to nginx serving a static file of the
+#     same size on this machine (target: at least half of nginx's rate);
+# and draws build/bench/server.png (gnuplot): throughput and p50/p99 vs concurrency.
+# usage: tools/bench_server.sh [SECONDS per point (default 15)]
+# env: BUILD (default build), OUT (default $BUILD/bench), T5SERVE_ARGS (extra flags)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${BUILD:-build}
+OUT=${OUT:-$BUILD/bench}
+DUR=${1:-15}
+FIXTURES=${FIXTURES:-$(cd .. && pwd)/shared/fixtures}
+mkdir -p "$OUT"
+for t in wrk nginx gnuplot; do command -v $t >/dev/null || { echo "bench_server: $t is missing (scripts/install-deps.sh)"; exit 1; }; done
+[ -x "$BUILD/t5serve" ] && [ -x "$BUILD/t5" ] && [ -x "$BUILD/sgemm_rate" ] || { echo "bench_server: run make first"; exit 1; }
+
+MODEL=$OUT/pegasus-small-random
+if [ ! -f "$MODEL/model.safetensors" ]; then
+  echo "== building a random T5 PEGASUS small shaped model in $MODEL"
+  "$BUILD/t5" random-model --shape pegasus-small --out "$MODEL" >/dev/null
+fi
+# the server needs a tokenizer beside the weights; T5 PEGASUS's is a BERT vocab.txt
+[ -f "$MODEL/vocab.txt" ] || [ -f "$MODEL/spiece.model" ] || cp "$FIXTURES/pegasus-tokenizer/vocab.txt" "$MODEL/"
+
+PORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+NGPORT=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+LOG=$OUT/t5serve.log
+"$BUILD/t5serve" --model "$MODEL" --host 127.0.0.1 --port "$PORT" --max-batch 64 --queue-size 1024 \
+  --log-level warn --request-timeout-ms 600000 ${T5SERVE_ARGS:-} 2>"$LOG" &
+SRV=$!
+NGINX_DIR=$(mktemp -d /tmp/bench-nginx.XXXXXX)
+cleanup() {
+  kill -TERM $SRV 2>/dev/null || true; wait $SRV 2>/dev/null || true
+  [ -f "$NGINX_DIR/nginx.pid" ] && kill -QUIT "$(cat "$NGINX_DIR/nginx.pid")" 2>/dev/null || true
+  rm -rf "$NGINX_DIR"
+}
+trap cleanup EXIT
+for i in $(seq 200); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.1; done
+curl -sf "http://127.0.0.1:$PORT/health" >/dev/null || { echo "t5serve did not start:"; cat "$LOG"; exit 1; }
+INFO=$(curl -sf "http://127.0.0.1:$PORT/info")
+
+# request bodies: 100 input ids ([CLS] + 98 ids + [SEP]) and 32 new tokens
+/usr/bin/python3 - "$OUT" "$INFO" <<'PY'
+import json, random, sys
+out, info = sys.argv[1], json.loads(sys.argv[2])
+random.seed(1)
+ids = [101] + [random.randrange(1000, 19000) for _ in range(98)] + [102]
+gen = json.dumps({"ids": ids, "max_new_tokens": 32, "min_new_tokens": 32})
+text = ("T5 PEGASUS 是一个中文生成式预训练模型, trained on a large corpus; "
+        "the service tokenizes text like this 100-token line 并且 returns ids quickly.") * 2
+tok = json.dumps({"text": text})
+for name, body in (("generate", gen), ("tokenize", tok)):
+    with open(f"{out}/{name}.lua", "w") as f:
+        f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+                f"wrk.body = {json.dumps(body)}\n")
+PY
+TOK_ANSWER=$(curl -sf -X POST --data-binary @<(sed -n 's/^wrk.body = //p' "$OUT/tokenize.lua" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read()))') "http://127.0.0.1:$PORT/tokenize")
+echo "== tokenize answer: $(echo "$TOK_ANSWER" | /usr/bin/python3 -c 'import json,sys; print(len(json.load(sys.stdin)["ids"]))') ids"
+
+# wrk output -> "req_per_s p50_ms p99_ms errors"
+cat > "$OUT/wrk_parse.py" <<'PY'
+import re, sys
+t = sys.stdin.read()
+def ms(v, u): return float(v) * {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 6e4}[u]
+rps = float(re.search(r"Requests/sec:\s+([\d.]+)", t).group(1))
+p = {k: ms(v, u) for k, v, u in re.findall(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s|m)\s*$", t, re.M)}
+err = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", t))
+m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", t)
+err += sum(int(x) for x in m.groups()) if m else 0
+print("%.3f %.1f %.1f %d" % (rps, p.get("50", 0), p.get("99", 0), err))
+PY
+wrk_parse() { /usr/bin/python3 "$OUT/wrk_parse.py"; }
+
+echo "== sgemm 2048^3 (OpenBLAS, this run)"
+GFLOPS=$("$BUILD/sgemm_rate" 2048 5 2>/dev/null)
+echo "   $GFLOPS GFLOP/s"
+
+DAT=$OUT/server.dat
+echo "# concurrency tokens_per_s p50_ms p99_ms req_per_s errors" > "$DAT"
+echo "== /generate: 100 input tokens, 32 new tokens, $DUR s per point"
+printf "   %-5s %12s %10s %10s %8s\n" conc "tokens/s" "p50 ms" "p99 ms" errors
+for C in 1 8 32 64; do
+  # warm-up so that every point starts with the batch running
+  wrk -t1 -c"$C" -d3s --timeout 120s -s "$OUT/generate.lua" "http://127.0.0.1:$PORT/generate" >/dev/null
+  T=$([ "$C" -ge 2 ] && echo 2 || echo 1)
+  read -r RPS P50 P99 ERR < <(wrk -t"$T" -c"$C" -d"${DUR}s" --timeout 120s --latency -s "$OUT/generate.lua" \
+    "http://127.0.0.1:$PORT/generate" | wrk_parse)
+  TPS=$(/usr/bin/python3 -c "print(f'{$RPS * 32:.1f}')")
+  printf "   %-5s %12s %10s %10s %8s\n" "$C" "$TPS" "$P50" "$P99" "$ERR"
+  echo "$C $TPS $P50 $P99 $RPS $ERR" >> "$DAT"
+done
+
+echo "== /tokenize at concurrency 32 vs nginx serving a static file of the same size"
+printf '%s' "$TOK_ANSWER" > "$NGINX_DIR/answer.json"
+cat > "$NGINX_DIR/nginx.conf" <<NGX
+worker_processes auto;
+daemon on;
+pid $NGINX_DIR/nginx.pid;
+error_log $NGINX_DIR/error.log;
+$( [ "$(id -u)" = 0 ] && echo "user root;" )
+events { worker_connections 1024; }
+http {
+  access_log off;
+  client_body_temp_path $NGINX_DIR; proxy_temp_path $NGINX_DIR; fastcgi_temp_path $NGINX_DIR;
+  uwsgi_temp_path $NGINX_DIR; scgi_temp_path $NGINX_DIR;
+  server { listen 127.0.0.1:$NGPORT; root $NGINX_DIR; location / { default_type application/json; } }
+}
+NGX
+nginx -c "$NGINX_DIR/nginx.conf" -p "$NGINX_DIR" -e "$NGINX_DIR/error.log"
+sleep 0.5
+read -r NG_RPS _ _ NG_ERR < <(wrk -t2 -c32 -d"${DUR}s" --latency "http://127.0.0.1:$NGPORT/answer.json" | wrk_parse)
+read -r TK_RPS TK_P50 TK_P99 TK_ERR < <(wrk -t2 -c32 -d"${DUR}s" --latency -s "$OUT/tokenize.lua" \
+  "http://127.0.0.1:$PORT/tokenize" | wrk_parse)
+echo "   t5serve /tokenize: $TK_RPS requests/s (p50 $TK_P50 ms, p99 $TK_P99 ms, errors $TK_ERR)"
+echo "   nginx static file: $NG_RPS requests/s (errors $NG_ERR)"
+
+/usr/bin/python3 - "$DAT" "$INFO" "$GFLOPS" "$TK_RPS" "$NG_RPS" <<'PY'
+import json, sys
+dat, info, gflops, tk, ng = sys.argv[1], json.loads(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5])
+rows = {int(l.split()[0]): [float(x) for x in l.split()[1:]] for l in open(dat) if not l.startswith("#")}
+c = info["model"]["config"]
+d, inner, ff, V = c["d_model"], c["num_heads"] * c["d_kv"], c["d_ff"], c["vocab_size"]
+ffn = (3 if c["gated"] else 2) * d * ff
+enc_params = c["num_layers"] * (4 * d * inner + ffn)
+dec_params = c["num_decoder_layers"] * (2 * d * inner + 2 * d * inner + ffn) + d * V  # self q,k,v,o; cross q,o; head
+cross_kv = c["num_decoder_layers"] * 2 * d * inner   # per input token, once per request
+n_in, n_out = 100, 32
+flops_req = 2 * n_in * (enc_params + cross_kv) + 2 * n_out * dec_params
+per_tok = flops_req / n_out
+limit = gflops * 1e9 / per_tok
+t1, t32 = rows[1][0], rows[32][0]
+print(f"== FLOPs per request {flops_req / 1e9:.2f} G (encoder {2 * n_in * (enc_params + cross_kv) / 1e9:.2f} G, "
+      f"decoder {2 * n_out * dec_params / 1e9:.2f} G): {per_tok / 1e6:.0f} MFLOP per generated token")
+print(f"== compute limit at {gflops:.0f} GFLOP/s: {limit:.0f} tokens/s")
+print(f"== concurrency 32 / concurrency 1 token throughput: {t32:.1f} / {t1:.1f} = {t32 / t1:.2f}x")
+print(f"== fraction of the compute limit at concurrency 32: {t32 / limit:.2f} (target >= 0.5)")
+print(f"== /tokenize vs nginx at concurrency 32: {tk:.0f} / {ng:.0f} = {tk / ng:.2f} (target >= 0.5)")
+PY
+
+gnuplot <<GP
+set terminal pngcairo size 900,520 font ",11"
+set output "$OUT/server.png"
+set title "t5serve /generate: T5 PEGASUS small shape, 100 input + 32 new tokens"
+set xlabel "concurrent requests"
+set ylabel "generated tokens/s"
+set y2label "latency (ms)"
+set ytics nomirror
+set y2tics
+set logscale x 2
+set xtics (1, 8, 32, 64)
+set key top left
+set grid
+plot "$DAT" using 1:2 with linespoints lw 2 title "tokens/s", \
+     "$DAT" using 1:3 axes x1y2 with linespoints dt 2 title "p50 latency", \
+     "$DAT" using 1:4 axes x1y2 with linespoints dt 3 title "p99 latency"
+GP
+echo "== plot: $OUT/server.png"
