@@ -76,7 +76,7 @@ assert set(c) <= set(perms), f"not a permutation: {set(c) - set(perms)}"
 n = sum(c.values()); e = n / 24
 chi2 = sum((c[p] - e) ** 2 / e for p in perms)
 print(f"4-line orders over {n} seeds: {len(c)} of 24 seen, chi2={chi2:.1f} (23 dof, bound 53.5)")
-assert len(c) == 24 and chi2 < 53.5  # p < 1e-4 under uniformity
+assert chi2 < 53.5  # p < 1e-4 under uniformity (an order never seen adds its expected count)
 EOF
 [ -z "$(ls -A "$T")" ] || { echo "temporary files left behind"; exit 1; }
 
