@@ -22,6 +22,8 @@ RUN apt-get update -qq \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
+# the Makefile includes it (fuzzing rules; nothing is built from it here)
+COPY tests/fuzz/fuzz.mk tests/fuzz/fuzz.mk
 COPY tokenizer/ tokenizer/
 COPY engine/ engine/
 COPY config/ config/

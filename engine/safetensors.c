@@ -2,6 +2,7 @@
  * `model.safetensors`, or the shards listed in `model.safetensors.index.json`.
  * It validates the header (JSON via jansson) against the file size so that a
  * truncated or corrupt file is an error naming the tensor, never a crash.
+ * st_write writes such a file (for `t5 random-model` and the tests).
  * What it is not: it does not convert dtypes or know T5 names (model.c does). */
 #include <errno.h>
 #include <fcntl.h>
@@ -275,4 +276,43 @@ size_t st_mapped_bytes(const st_set *s) {
     size_t n = 0;
     for (int i = 0; i < s->n_files; i++) n += s->f[i].size;
     return n;
+}
+
+int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen) {
+    json_t *h = json_object();
+    size_t off = 0;
+    for (int i = 0; i < n; i++) {
+        json_t *shape = json_array();
+        for (int d = 0; d < t[i].ndim; d++) json_array_append_new(shape, json_integer(t[i].shape[d]));
+        json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", t[i].dtype, "shape", shape, "data_offsets",
+                              (json_int_t)off, (json_int_t)(off + t[i].nbytes));
+        json_object_set_new(h, t[i].name, e);
+        off += t[i].nbytes;
+    }
+    json_object_set_new(h, "__metadata__", json_pack("{s:s}", "format", "pt"));
+    char *txt = json_dumps(h, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(h);
+    if (!txt) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    size_t hl = strlen(txt), padded = (hl + 7) & ~(size_t)7;
+    FILE *f = fopen(path, "wb");
+    if (!f) {
+        free(txt);
+        snprintf(err, errlen, "cannot create the safetensors file: %s", strerror(errno));
+        return -1;
+    }
+    unsigned char len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(txt, 1, hl, f) == hl;
+    for (size_t i = hl; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
+    for (int i = 0; ok && i < n; i++) ok = fwrite(t[i].data, 1, t[i].nbytes, f) == t[i].nbytes;
+    ok = (fclose(f) == 0) && ok;
+    free(txt);
+    if (!ok) {
+        snprintf(err, errlen, "cannot write the safetensors file: %s", strerror(errno));
+        return -1;
+    }
+    return 0;
 }

@@ -85,7 +85,8 @@ typedef struct {
     int32_t *ids;     /* [n] */
     float *logprobs;  /* [n] when want_logprobs, else NULL */
     int n;
-    float score;      /* beams: sum_logprobs / len^length_penalty; else sum of logprobs */
+    float score;      /* beams: sum_logprobs / len^length_penalty (len: generated tokens,
+                         eos included; transformers' sequences_scores); else sum of logprobs */
     int finish;       /* T5_FINISH_* */
 } t5_sequence;
 
@@ -97,11 +98,14 @@ typedef struct {
 
 void t5_result_free(t5_result *r); /* frees the arrays inside r, not r itself */
 
-/* Called after every new token of a non-beam sequence (beams: never). Returning
- * nonzero ends the sequence with T5_FINISH_STOP (the token is kept). */
+/* Called after every new token of a one-row sequence (num_beams 1 and
+ * num_return_sequences 1; never for beams or several samples), logprob being the
+ * model's log-probability of the token. Returning nonzero ends the sequence with
+ * T5_FINISH_STOP (the token is kept). Runs on the thread calling t5_batch_step. */
 typedef int (*t5_token_fn)(void *user, int32_t token, float logprob);
-/* Called once when the sequence leaves the batch; the callee takes ownership of *r
- * (must t5_result_free it). */
+/* Called once when the sequence leaves the batch (finished or cancelled). r points
+ * to a struct valid during the call only; the callee owns the arrays inside it:
+ * copy *r to keep them and release them with t5_result_free. */
 typedef void (*t5_done_fn)(void *user, t5_result *r);
 
 /* ---- continuous batch ---- */
@@ -118,7 +122,10 @@ int t5_batch_free_rows(const t5_batch *b);
 int t5_batch_active(const t5_batch *b);
 
 /* Admits one input (ids copied): runs its encoder and cross-attention K/V now.
- * Returns a sequence handle >= 0, or < 0 with err set (bad params, not enough rows). */
+ * Returns a sequence handle >= 0, or < 0 with err set: -1 bad params or ids,
+ * -2 not enough free rows, -3 out of memory. Each input is encoded alone (no
+ * padding), so batched results equal one-by-one results. Sampling is seeded by
+ * p->seed (same seed, same output) but does not reproduce torch's random stream. */
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p, t5_token_fn on_token,
                  t5_done_fn on_done, void *user, char *err, size_t errlen);
 
@@ -127,10 +134,12 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p,
 void t5_batch_cancel(t5_batch *b, int handle);
 
 /* One decoder step for every active sequence; calls on_token for new tokens and
- * on_done for finished sequences. Returns the number still active, < 0 on error. */
+ * on_done for finished (and cancelled) sequences. Returns the number of sequences
+ * still in the batch, < 0 on error (out of memory; the batch stays usable). */
 int t5_batch_step(t5_batch *b);
 
-/* Convenience: generates for one input to completion on the calling thread. */
+/* Convenience: generates for one input to completion on the calling thread.
+ * On success *out holds the result (free with t5_result_free). */
 int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_params *p, int n_threads,
                 t5_result *out, char *err, size_t errlen);
 

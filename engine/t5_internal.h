@@ -33,6 +33,20 @@ void st_close(st_set *s);
 const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
 size_t st_mapped_bytes(const st_set *s);
 
+/* One tensor to write: dtype "F32", "F16" or "BF16" (or any name, for tests); data
+ * holds nbytes bytes in that dtype, little-endian. */
+typedef struct {
+    const char *name;
+    const char *dtype;
+    int ndim;
+    int64_t shape[4];
+    const void *data;
+    size_t nbytes;
+} st_out;
+
+/* Writes a .safetensors file (header padded to 8 bytes). 0 or <0 with err set. */
+int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen);
+
 /* ---------------- config (config.c) ---------------- */
 
 /* Parses DIR/config.json into *c. Returns 0 or <0 with err set. */

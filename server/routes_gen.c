@@ -98,7 +98,6 @@ static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extr
 }
 
 int srv_gen_on_token(srv_job *j, int32_t token, float logprob) {
-    (void)logprob;
     srv_request *r = j->req;
     srv_gen *g = r->gen;
     srv_server *s = r->srv;
@@ -116,6 +115,7 @@ int srv_gen_on_token(srv_job *j, int32_t token, float logprob) {
     if (g->stream) {
         json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text", j->text.text ? j->text.text + off : "",
                                j->text.text ? len : 0);
+        if (ev && g->details) json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
         uv_mutex_lock(&r->lock);
         srv_sse_event(r, ev);
         r->stream_started = 1;

@@ -378,7 +378,8 @@ static size_t match_sentinel(const char *s, size_t len, int *num) {
     return i + 1;
 }
 
-/* Calls fn on each text segment and sentinel of text (T5); the whole text otherwise. */
+/* Encodes text into b: for a T5 folder, sentinels become their ids and the text between
+ * them is encoded piece by piece; otherwise the whole text is one piece. */
 static int encode_all(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
                       int add_eos, enc_builder *b) {
     norm_buf nb = {0};
@@ -466,7 +467,8 @@ void tok_nbest_free(tok_encoding *list, size_t n) {
     free(list);
 }
 
-/* n-best of one plain segment, each emitted into its own builder copy of prefix. */
+/* n-best: for T5 text with sentinels, the first text piece gets the n-best and the
+ * other pieces (encoded once, 1-best) are copied around each of its answers. */
 int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
                      tok_encoding **out, size_t *n_out, char *err, size_t errlen) {
     *out = NULL;
@@ -479,10 +481,6 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
         snprintf(err, errlen, "bad text argument");
         return TOK_ERR_ARG;
     }
-    /* T5: sentinels split the text; the n-best applies to the whole text when it has no
-     * sentinel, else to the text as SentencePiece would see each piece: we take the
-     * n-best of the concatenation by varying only... keep it simple and exact: n-best
-     * is defined on sentinel-free text; segments around sentinels use their 1-best. */
     if (m->wp) { /* WordPiece has one segmentation */
         tok_encoding *one = calloc(1, sizeof *one);
         if (!one) {
@@ -503,11 +501,10 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
     float *scores = NULL;
     size_t np = 0;
     int rc = 0;
-    size_t seg_b = 0, seg_e = len; /* the segment that gets the n-best: the longest one */
+    size_t seg_b = 0, seg_e = len; /* the text piece that gets the n-best */
     enc_builder pre = {0}, post = {0};
     if (m->t5) {
-        /* find segments; n-best on the first text segment that is not empty, 1-best elsewhere */
-        size_t seg = 0, best_len = 0;
+        size_t seg = 0;
         int found = 0;
         for (size_t i = 0; i <= len;) {
             int num;
@@ -517,13 +514,12 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
                 continue;
             }
             if (i > seg && !found) {
-                seg_b = seg, seg_e = i, best_len = i - seg, found = 1;
+                seg_b = seg, seg_e = i, found = 1;
             }
             if (i == len) break;
             i += sl;
             seg = i;
         }
-        (void)best_len;
         if (!found) seg_b = seg_e = len;
         tok_encode_params p1;
         tok_encode_default_params(&p1);

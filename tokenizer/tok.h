@@ -92,7 +92,8 @@ int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encod
 /* The nbest (1..1024) best segmentations, best first, in SentencePiece's own order
  * (fewer when the text has fewer); each encoding's score is the segmentation's score.
  * T5 folders: text around sentinels is encoded piece by piece; the n-best varies the
- * first text piece and the rest keeps its best segmentation.
+ * first text piece (score: that piece's) and the rest keeps its best segmentation.
+ * WordPiece: one answer (its only segmentation), score 0.
  * *out is a caller-owned array of *n_out encodings: free with tok_nbest_free. */
 int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
                      tok_encoding **out, size_t *n_out, char *err, size_t errlen);

@@ -18,7 +18,7 @@
 #include "tok_internal.h"
 
 #define UNK_PENALTY 10.0f
-#define MAX_AGENDA 100000
+#define MAX_AGENDA 10000 /* 0.1.97: kMaxAgendaSize */
 #define MIN_AGENDA 512
 
 struct unigram {

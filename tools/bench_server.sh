@@ -26,7 +26,7 @@ for t in wrk nginx gnuplot; do command -v $t >/dev/null || { echo "bench_server:
 MODEL=$OUT/pegasus-small-random
 if [ ! -f "$MODEL/model.safetensors" ]; then
   echo "== building a random T5 PEGASUS small shaped model in $MODEL"
-  "$BUILD/t5" random-model --shape pegasus-small --out "$MODEL" >/dev/null
+  "$BUILD/t5" random-model --out "$MODEL" >/dev/null  # its defaults are the T5 PEGASUS small shape
 fi
 # the server needs a tokenizer beside the weights; T5 PEGASUS's is a BERT vocab.txt
 [ -f "$MODEL/vocab.txt" ] || [ -f "$MODEL/spiece.model" ] || cp "$FIXTURES/pegasus-tokenizer/vocab.txt" "$MODEL/"
@@ -138,6 +138,8 @@ flops_req = 2 * n_in * (enc_params + cross_kv) + 2 * n_out * dec_params
 per_tok = flops_req / n_out
 limit = gflops * 1e9 / per_tok
 t1, t32 = rows[1][0], rows[32][0]
+if t1 <= 0 or t32 <= 0 or ng <= 0:
+    sys.exit("bench_server: a point measured no completed request; run longer (SECONDS argument)")
 print(f"== FLOPs per request {flops_req / 1e9:.2f} G (encoder {2 * n_in * (enc_params + cross_kv) / 1e9:.2f} G, "
       f"decoder {2 * n_out * dec_params / 1e9:.2f} G): {per_tok / 1e6:.0f} MFLOP per generated token")
 print(f"== compute limit at {gflops:.0f} GFLOP/s: {limit:.0f} tokens/s")

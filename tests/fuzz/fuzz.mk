@@ -1,4 +1,4 @@
-# tests/fuzz/fuzz.mk - the libFuzzer harnesses (included from the Makefile).
+# tests/fuzz/fuzz.mk - the libFuzzer harnesses and the soak target (included from the Makefile).
 # `make fuzz-build` builds tests/fuzz/fuzz_*.c with clang -fsanitize=fuzzer,address,undefined
 # into build-fuzz/, the libraries' sources compiled again with fuzzer coverage;
 # `make fuzz FUZZ_SECONDS=N` runs each harness N seconds (default 60) over its seed corpus
@@ -43,3 +43,11 @@ fuzz: $(FUZZ_BINS)
 	done
 
 -include $(shell find $(FUZZ_DIR) -name '*.d' 2>/dev/null)
+
+# The long soak test (tools/soak.py) against build/t5serve: `make soak SOAK_SECONDS=600`.
+SOAK_SECONDS ?= 300
+SOAK_THREADS ?= 64
+.PHONY: soak
+soak: all
+	/usr/bin/python3 tools/soak.py --seconds $(SOAK_SECONDS) --threads $(SOAK_THREADS) --build build \
+	  --fixtures $${FIXTURES:-../shared/fixtures} --work $${TMPDIR:-/tmp}

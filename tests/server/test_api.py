@@ -38,7 +38,32 @@ def main():
     finally:
         rc = srv.stop()
         check(rc == 0, f"t5serve exits 0 after SIGTERM (got {rc})")
+    pegasus()
     finish("test_api")
+
+
+def pegasus():
+    """T5 PEGASUS layout (jieba + WordPiece vocab.txt, generation from [CLS] to [SEP]):
+    ids, text and beam scores equal transformers' goldens for t5-tiny-pegasus."""
+    pg = goldens("t5-tiny-pegasus")
+    srv = Server([], name="pegasus", model=os.path.join(FIXTURES, "models", "t5-tiny-pegasus"))
+    try:
+        for ci, c in enumerate(pg["cases"]):
+            tag = f"pegasus case {ci}"
+            st, ans = srv.post("/tokenize", {"text": c["text"]})
+            check(st == 200 and ans["ids"] == c["input_ids"], f"{tag}: /tokenize {ans}")
+            gi = c["greedy"]
+            st, ans = gen(srv, {"text": c["text"], "max_new_tokens": gi["max_new_tokens"], "details": True})
+            check(st == 200 and [t["id"] for t in ans["tokens"]] == gi["ids"] and ans["text"] == gi["text"],
+                  f"{tag}: greedy {ans} expected {gi}")
+            b = c["beam4"]
+            st, ans = gen(srv, {"text": c["text"], "num_beams": 4, "num_return_sequences": 4, "early_stopping": True,
+                                "max_new_tokens": gi["max_new_tokens"], "details": True})
+            check(st == 200 and [t["id"] for t in ans["tokens"]] == b["sequences"][0] and ans["text"] == b["text"]
+                  and all(abs(q["score"] - w) < 2e-3 for q, w in zip(ans["sequences"], b["sequences_scores"])),
+                  f"{tag}: beam4 {ans} expected {b}")
+    finally:
+        check(srv.stop() == 0, "pegasus server exits 0")
 
 
 def run(srv):

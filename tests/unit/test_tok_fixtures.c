@@ -4,6 +4,7 @@
  * spiece.model, T5 conventions), and the same folders read from tokenizer.json alone
  * against transformers' hf_tokenizer_ids. Reads the fixtures from $FIXTURES. */
 #include <check.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,6 +291,49 @@ START_TEST(bad_files) {
         ck_assert(strlen(err) > 0);
     }
     unlink(jpath);
+    /* mutated models (a few random bytes changed): either a clear error, or a model that
+     * encodes and decodes without crashing (run under ASan by 10-unit.sh) */
+    f = fopen(tt_fixture("tokenizer/spm_c.model"), "rb");
+    n = fread(buf, 1, sizeof buf, f);
+    fclose(f);
+    static unsigned char mut[400000];
+    int loaded = 0, refused = 0;
+    for (int k = 0; k < 60; k++) {
+        memcpy(mut, buf, n);
+        for (int j = 0; j < 1 + k % 4; j++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            size_t at = (size_t)(x >> 33) % n;
+            /* half the hits in the normalizer spec / charsmap near the end of the file */
+            if (k % 2) at = n - 1 - (size_t)(x >> 40) % 200000;
+            mut[at] = (unsigned char)(x >> 24);
+        }
+        f = fopen(path, "wb");
+        fwrite(mut, 1, n, f);
+        fclose(f);
+        tok_model *m = tok_model_load(path, err, sizeof err);
+        if (!m) {
+            refused++;
+            ck_assert(strlen(err) > 0);
+            continue;
+        }
+        loaded++;
+        const char *t = "Hello wörld, 中文分词 <sep> \xff\xfe 葳蕤 \t x";
+        tok_encode_params p;
+        tok_encode_default_params(&p);
+        tok_encoding e;
+        ck_assert_int_eq(tok_encode(m, t, strlen(t), &p, &e, err, sizeof err), 0);
+        size_t dl;
+        char *d = tok_decode(m, e.ids, e.n, &dl, err, sizeof err);
+        ck_assert_ptr_nonnull(d);
+        free(d);
+        tok_encoding_free(&e);
+        tok_encoding *list;
+        size_t nl;
+        ck_assert_int_eq(tok_encode_nbest(m, t, strlen(t), 4, 1, &list, &nl, err, sizeof err), 0);
+        tok_nbest_free(list, nl);
+        tok_model_free(m);
+    }
+    fprintf(stderr, "mutated models: %d loaded and used, %d refused with an error\n", loaded, refused);
     unlink(path);
 }
 END_TEST
@@ -349,10 +393,71 @@ START_TEST(wordpiece_dispatch) {
     ck_assert_int_eq(bad, 0);
     ck_assert_int_eq(bad_dec, 0);
     json_decref(recs);
+    tok_encoding *list;
+    size_t nl;
+    ck_assert_int_eq(tok_encode_nbest(m, "中文", 6, 4, 1, &list, &nl, err, sizeof err), 0);
+    ck_assert_int_eq(nl, 1);
+    ck_assert_int_eq(list[0].ids[0], 101);
+    tok_nbest_free(list, nl);
+    p.sample = 1;
+    tok_encoding e;
+    ck_assert_int_eq(tok_encode(m, "a", 1, &p, &e, err, sizeof err), TOK_ERR_ARG);
     tok_model_free(m);
     m = tok_model_load(tt_fixture("pegasus-tokenizer/vocab.txt"), err, sizeof err);
     ck_assert_msg(m != NULL, "load: %s", err);
     ck_assert_int_eq(tok_model_kind(m), TOK_KIND_WORDPIECE);
+    tok_model_free(m);
+}
+END_TEST
+
+/* One model, four threads encoding and decoding at once: the same answers as alone. */
+typedef struct {
+    const tok_model *m;
+    json_t *recs;
+    size_t bad;
+} thr_arg;
+
+static void *thr_run(void *a) {
+    thr_arg *t = a;
+    size_t idx;
+    json_t *r;
+    tok_encode_params p;
+    tok_encode_default_params(&p);
+    char err[128];
+    for (int rep = 0; rep < 2; rep++)
+        json_array_foreach(t->recs, idx, r) {
+            json_t *x = json_object_get(r, "text");
+            tok_encoding e;
+            if (tok_encode(t->m, json_string_value(x), json_string_length(x), &p, &e, err, sizeof err)) {
+                t->bad++;
+                continue;
+            }
+            t->bad += !same_ids(&e, json_object_get(r, "ids"));
+            size_t n;
+            char *d = tok_decode(t->m, e.ids, e.n, &n, err, sizeof err);
+            t->bad += !d || strcmp(d, json_string_value(json_object_get(r, "decoded")));
+            free(d);
+            tok_encoding_free(&e);
+        }
+    return NULL;
+}
+
+START_TEST(concurrent_readers) {
+    char err[256];
+    tok_model *m = tok_model_load(tt_fixture("tokenizer/spm_c.model"), err, sizeof err);
+    ck_assert_ptr_nonnull(m);
+    json_t *recs = tt_read_jsonl(tt_fixture("tokenizer/tok_public.spm_c.jsonl"));
+    pthread_t th[4];
+    thr_arg args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (thr_arg){m, recs, 0};
+        ck_assert_int_eq(pthread_create(&th[i], NULL, thr_run, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        ck_assert_int_eq(args[i].bad, 0);
+    }
+    json_decref(recs);
     tok_model_free(m);
 }
 END_TEST
@@ -371,6 +476,7 @@ int main(void) {
     tcase_add_test(tc, bad_files);
     tcase_add_test(tc, odd_inputs);
     tcase_add_test(tc, wordpiece_dispatch);
+    tcase_add_test(tc, concurrent_readers);
     suite_add_tcase(s, tc);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -18,7 +18,7 @@ static void tok_usage(FILE *f) {
             "  ids or pieces separated by spaces (with --nbest: the N segmentations\n"
             "  separated by tabs), or one JSON object {ids, pieces, offsets} per line\n"
             "  ({nbest: [{ids, pieces, offsets, score}...]} with --nbest).\n"
-            "  PATH: a spiece.model, a tokenizer.json, or a model folder holding either.\n"
+            "  PATH: a spiece.model, a tokenizer.json, a vocab.txt (T5 PEGASUS), or a model folder.\n"
             "  --alpha A: subword sampling with inverse temperature A, from the whole lattice\n"
             "  (forward-filtering backward-sampling, or --one-pass Viterbi sampling), or among\n"
             "  the K best with --sample-nbest K; --seed S makes it repeatable.\n"
