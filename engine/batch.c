@@ -261,8 +261,13 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
     int V = b->m->cfg.vocab_size, L = q->max_len;
     int32_t *t = q->tok + (size_t)r * L;
     int len = q->len[r];
-    float *raw = b->tmp; /* [V] the raw logits; warpers use tmp + V */
-    memcpy(raw, x, (size_t)V * sizeof *raw);
+    /* the raw logits, copied only when processors or warpers will change x */
+    const t5_gen_params *p = &q->p;
+    int changes = p->do_sample || p->repetition_penalty != 1.0f || p->no_repeat_ngram_size > 0 ||
+                  len - 1 < p->min_new_tokens;
+    float *raw = changes ? b->tmp : x; /* warpers use tmp + V */
+    if (changes) memcpy(raw, x, (size_t)V * sizeof *raw);
+    float mx = t5_max(raw, V), ls = logf((float)t5_sum_exp(raw, V, mx));
     t5_logits_process(&q->p, x, V, t, len);
     int32_t tok;
     if (q->p.do_sample) {
@@ -271,10 +276,7 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
     } else
         tok = t5_argmax(x, V);
     /* log_softmax of the raw logits at tok, as torch computes it */
-    float mx = -INFINITY, s = 0;
-    for (int i = 0; i < V; i++) mx = raw[i] > mx ? raw[i] : mx;
-    for (int i = 0; i < V; i++) s += expf(raw[i] - mx);
-    float lp = (raw[tok] - mx) - logf(s);
+    float lp = (raw[tok] - mx) - ls;
     t[len] = tok;
     q->lpr[(size_t)r * L + len] = lp;
     q->sum[r] += lp;

@@ -97,18 +97,12 @@ typedef struct {
 static void attend(const float *q, const float *K, const float *V, int n, int inner, int dkv, const float *bias_h,
                    const int *bucket, int H, float *s, float *out) {
     for (int j = 0; j < n; j++) {
-        const float *kj = K + (size_t)j * inner;
-        float d = 0;
-        for (int c = 0; c < dkv; c++) d += q[c] * kj[c];
+        float d = t5_dot(q, K + (size_t)j * inner, dkv);
         s[j] = bias_h ? d + bias_h[bucket[j] * H] : d;
     }
     t5_softmax(s, n);
     memset(out, 0, (size_t)dkv * sizeof *out);
-    for (int j = 0; j < n; j++) {
-        const float *vj = V + (size_t)j * inner;
-        float p = s[j];
-        for (int c = 0; c < dkv; c++) out[c] += p * vj[c];
-    }
+    for (int j = 0; j < n; j++) t5_axpy(out, s[j], V + (size_t)j * inner, dkv);
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {

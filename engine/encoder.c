@@ -27,20 +27,11 @@ static void enc_att_worker(void *arg, int ith, int nth) {
         int h = item / n, i = item % n;
         const float *qi = jb->q + (size_t)i * inner + h * dkv;
         const float *bias = jb->bias + (size_t)h * (2 * n - 1) + (n - 1 - i);
-        for (int j = 0; j < n; j++) {
-            const float *kj = jb->k + (size_t)j * inner + h * dkv;
-            float d = 0;
-            for (int c = 0; c < dkv; c++) d += qi[c] * kj[c];
-            s[j] = d + bias[j];
-        }
+        for (int j = 0; j < n; j++) s[j] = t5_dot(qi, jb->k + (size_t)j * inner + h * dkv, dkv) + bias[j];
         t5_softmax(s, n);
         float *out = jb->ctx + (size_t)i * inner + h * dkv;
         memset(out, 0, (size_t)dkv * sizeof *out);
-        for (int j = 0; j < n; j++) {
-            const float *vj = jb->v + (size_t)j * inner + h * dkv;
-            float p = s[j];
-            for (int c = 0; c < dkv; c++) out[c] += p * vj[c];
-        }
+        for (int j = 0; j < n; j++) t5_axpy(out, s[j], jb->v + (size_t)j * inner + h * dkv, dkv);
     }
 }
 

@@ -157,12 +157,9 @@ void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, in
 }
 
 void t5_log_softmax(float *x, int V) {
-    float mx = -INFINITY;
-    for (int i = 0; i < V; i++) mx = x[i] > mx ? x[i] : mx;
+    float mx = t5_max(x, V);
     if (mx == -INFINITY) return;
-    float s = 0;
-    for (int i = 0; i < V; i++) s += expf(x[i] - mx);
-    float ls = logf(s);
+    float ls = logf((float)t5_sum_exp(x, V, mx));
     for (int i = 0; i < V; i++) x[i] = (x[i] - mx) - ls;
 }
 

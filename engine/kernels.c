@@ -28,6 +28,14 @@ int t5_cpu_simd(void) {
     return 0;
 }
 
+static int simd_now(void) {
+#ifdef T5_X86
+    return __builtin_cpu_supports("avx512f") ? 3 : 0;
+#else
+    return 0;
+#endif
+}
+
 /* ---- streaming matmul: y[r, j] = x[r, :] . w[j, :] for j in [j0, j1) ---- */
 
 static void mm_scalar(const float *x, int rows, int k, const float *w, float *y, int ldy, int j0, int j1) {
@@ -95,38 +103,79 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
     if (j < j1) mm_scalar(x, rows, k, w, y, ldy, j, j1);
 }
 
-/* tile: 4 weight rows x 4 input rows (16 accumulators of the 32 zmm registers) */
+/* tile: 4 weight rows x NR input rows (NR = 1..4, a literal: 4 x NR accumulators in zmm registers) */
+#define TILE512(NR)                                                                                              \
+    __attribute__((target("avx512f"))) static void tile512_##NR(const float *x, int r, int k, const float *w0,   \
+                                                               float *y, int ldy, int j) {                       \
+        int k16 = k & ~15;                                                                                       \
+        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                     \
+        const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                                                    \
+        const float *x0 = x + (size_t)r * k, *x1 = x0 + (NR > 1 ? k : 0), *x2 = x0 + (NR > 2 ? 2 * k : 0),       \
+                    *x3 = x0 + (NR > 3 ? 3 * k : 0);                                                             \
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,      \
+               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00; \
+        for (int i = 0; i <= k16; i += 16) {                                                                     \
+            __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                                   \
+            if (!mk) break;                                                                                      \
+            __m512 v0 = _mm512_maskz_loadu_ps(mk, w0 + i), v1 = _mm512_maskz_loadu_ps(mk, w1 + i),               \
+                   v2 = _mm512_maskz_loadu_ps(mk, w2 + i), v3 = _mm512_maskz_loadu_ps(mk, w3 + i), xv;           \
+            xv = _mm512_maskz_loadu_ps(mk, x0 + i);                                                              \
+            a00 = _mm512_fmadd_ps(v0, xv, a00), a01 = _mm512_fmadd_ps(v1, xv, a01);                             \
+            a02 = _mm512_fmadd_ps(v2, xv, a02), a03 = _mm512_fmadd_ps(v3, xv, a03);                             \
+            if (NR > 1) {                                                                                        \
+                xv = _mm512_maskz_loadu_ps(mk, x1 + i);                                                          \
+                a10 = _mm512_fmadd_ps(v0, xv, a10), a11 = _mm512_fmadd_ps(v1, xv, a11);                         \
+                a12 = _mm512_fmadd_ps(v2, xv, a12), a13 = _mm512_fmadd_ps(v3, xv, a13);                         \
+            }                                                                                                    \
+            if (NR > 2) {                                                                                        \
+                xv = _mm512_maskz_loadu_ps(mk, x2 + i);                                                          \
+                a20 = _mm512_fmadd_ps(v0, xv, a20), a21 = _mm512_fmadd_ps(v1, xv, a21);                         \
+                a22 = _mm512_fmadd_ps(v2, xv, a22), a23 = _mm512_fmadd_ps(v3, xv, a23);                         \
+            }                                                                                                    \
+            if (NR > 3) {                                                                                        \
+                xv = _mm512_maskz_loadu_ps(mk, x3 + i);                                                          \
+                a30 = _mm512_fmadd_ps(v0, xv, a30), a31 = _mm512_fmadd_ps(v1, xv, a31);                         \
+                a32 = _mm512_fmadd_ps(v2, xv, a32), a33 = _mm512_fmadd_ps(v3, xv, a33);                         \
+            }                                                                                                    \
+        }                                                                                                        \
+        float *y0 = y + (size_t)r * ldy + j;                                                                     \
+        y0[0] = _mm512_reduce_add_ps(a00), y0[1] = _mm512_reduce_add_ps(a01);                                   \
+        y0[2] = _mm512_reduce_add_ps(a02), y0[3] = _mm512_reduce_add_ps(a03);                                   \
+        if (NR > 1) {                                                                                            \
+            y0 += ldy;                                                                                           \
+            y0[0] = _mm512_reduce_add_ps(a10), y0[1] = _mm512_reduce_add_ps(a11);                               \
+            y0[2] = _mm512_reduce_add_ps(a12), y0[3] = _mm512_reduce_add_ps(a13);                               \
+        }                                                                                                        \
+        if (NR > 2) {                                                                                            \
+            y0 += ldy;                                                                                           \
+            y0[0] = _mm512_reduce_add_ps(a20), y0[1] = _mm512_reduce_add_ps(a21);                               \
+            y0[2] = _mm512_reduce_add_ps(a22), y0[3] = _mm512_reduce_add_ps(a23);                               \
+        }                                                                                                        \
+        if (NR > 3) {                                                                                            \
+            y0 += ldy;                                                                                           \
+            y0[0] = _mm512_reduce_add_ps(a30), y0[1] = _mm512_reduce_add_ps(a31);                               \
+            y0[2] = _mm512_reduce_add_ps(a32), y0[3] = _mm512_reduce_add_ps(a33);                               \
+        }                                                                                                        \
+    }
+TILE512(1)
+TILE512(2)
+TILE512(3)
+TILE512(4)
+
 __attribute__((target("avx512f"))) static void mm_avx512(const float *x, int rows, int k, const float *w,
                                                          float *y, int ldy, int j0, int j1) {
     int k16 = k & ~15;
     __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
     int j = j0;
     for (; j + 4 <= j1; j += 4) {
-        const float *w0 = w + (size_t)j * k, *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;
-        for (int r = 0; r < rows; r += 4) {
-            int nr = rows - r < 4 ? rows - r : 4;
-            const float *xs[4];
-            for (int q = 0; q < 4; q++) xs[q] = x + (size_t)(r + (q < nr ? q : 0)) * k;
-            __m512 acc[4][4];
-            for (int q = 0; q < 4; q++)
-                for (int p = 0; p < 4; p++) acc[q][p] = _mm512_setzero_ps();
-            for (int i = 0; i <= k16; i += 16) {
-                __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;
-                if (!mk) break;
-                __m512 v0 = _mm512_maskz_loadu_ps(mk, w0 + i), v1 = _mm512_maskz_loadu_ps(mk, w1 + i),
-                       v2 = _mm512_maskz_loadu_ps(mk, w2 + i), v3 = _mm512_maskz_loadu_ps(mk, w3 + i);
-                for (int q = 0; q < 4; q++) {
-                    __m512 xv = _mm512_maskz_loadu_ps(mk, xs[q] + i);
-                    acc[q][0] = _mm512_fmadd_ps(v0, xv, acc[q][0]);
-                    acc[q][1] = _mm512_fmadd_ps(v1, xv, acc[q][1]);
-                    acc[q][2] = _mm512_fmadd_ps(v2, xv, acc[q][2]);
-                    acc[q][3] = _mm512_fmadd_ps(v3, xv, acc[q][3]);
-                }
-            }
-            for (int q = 0; q < nr; q++) {
-                float *yr = y + (size_t)(r + q) * ldy + j;
-                for (int p = 0; p < 4; p++) yr[p] = _mm512_reduce_add_ps(acc[q][p]);
-            }
+        const float *w0 = w + (size_t)j * k;
+        int r = 0;
+        for (; r + 4 <= rows; r += 4) tile512_4(x, r, k, w0, y, ldy, j);
+        switch (rows - r) {
+        case 3: tile512_3(x, r, k, w0, y, ldy, j); break;
+        case 2: tile512_2(x, r, k, w0, y, ldy, j); break;
+        case 1: tile512_1(x, r, k, w0, y, ldy, j); break;
+        default: break;
         }
     }
     for (; j < j1; j++) {
@@ -142,6 +191,86 @@ __attribute__((target("avx512f"))) static void mm_avx512(const float *x, int row
             y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);
         }
     }
+}
+
+/* ---- vector helpers for attention and softmax ---- */
+
+__attribute__((target("avx512f"))) static float dot512(const float *a, const float *b, int n) {
+    __m512 s = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, a + i), _mm512_maskz_loadu_ps(mk, b + i), s);
+    }
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx512f"))) static void axpy512(float *y, float a, const float *x, int n) {
+    __m512 va = _mm512_set1_ps(a);
+    int i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(y + i, mk,
+                              _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(mk, x + i), _mm512_maskz_loadu_ps(mk, y + i)));
+    }
+}
+
+/* exp(x) for x <= 0 region and beyond: 2^(x log2 e) = 2^n * 2^f, f in [-0.5, 0.5], degree-6
+ * polynomial (relative error ~2e-7); -inf gives 0. */
+__attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
+    x = _mm512_max_ps(x, _mm512_set1_ps(-104.0f));
+    __m512 t = _mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f));
+    __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.535336188319500e-4f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.339887440266574e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618437357674640e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550332471162809e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(2.402264791363012e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(6.931472028550421e-1f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f"))) static double sumexp512(const float *x, int n, float mx) {
+    __m512 s = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) s = _mm512_add_ps(s, exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m)));
+    double tot = _mm512_reduce_add_ps(s);
+    for (; i < n; i++) tot += expf(x[i] - mx);
+    return tot;
+}
+
+/* gelu_new (tanh form), optionally times b: tanh(y) = 1 - 2 / (exp(2y) + 1) */
+__attribute__((target("avx512f"))) static void gelu512(float *a, const float *b, size_t n) {
+    const __m512 c = _mm512_set1_ps(0.7978845608028654f), k = _mm512_set1_ps(0.044715f), half = _mm512_set1_ps(0.5f),
+                 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 x = _mm512_loadu_ps(a + i);
+        __m512 y = _mm512_mul_ps(c, _mm512_fmadd_ps(_mm512_mul_ps(k, x), _mm512_mul_ps(x, x), x));
+        y = _mm512_min_ps(y, _mm512_set1_ps(40.0f));
+        __m512 th = _mm512_sub_ps(one, _mm512_div_ps(two, _mm512_add_ps(exp512(_mm512_mul_ps(two, y)), one)));
+        __m512 v = _mm512_mul_ps(_mm512_mul_ps(half, x), _mm512_add_ps(one, th));
+        if (b) v = _mm512_mul_ps(v, _mm512_loadu_ps(b + i));
+        _mm512_storeu_ps(a + i, v);
+    }
+    for (; i < n; i++) {
+        float x = a[i], v = 0.5f * x * (1.0f + tanhf(0.7978845608028654f * (x + 0.044715f * (x * x * x))));
+        a[i] = b ? v * b[i] : v;
+    }
+}
+
+__attribute__((target("avx512f"))) static float max512(const float *x, int n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    float r = _mm512_reduce_max_ps(m);
+    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
 }
 #endif
 
@@ -192,6 +321,40 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     t5_pool_run(pool, mm_worker, &jb);
 }
 
+float t5_dot(const float *a, const float *b, int n) {
+#ifdef T5_X86
+    if (simd_now() == 3) return dot512(a, b, n);
+#endif
+    float s = 0;
+    for (int i = 0; i < n; i++) s += a[i] * b[i];
+    return s;
+}
+
+void t5_axpy(float *y, float a, const float *x, int n) {
+#ifdef T5_X86
+    if (simd_now() == 3) return axpy512(y, a, x, n);
+#endif
+    for (int i = 0; i < n; i++) y[i] += a * x[i];
+}
+
+float t5_max(const float *x, int n) {
+#ifdef T5_X86
+    if (simd_now() == 3) return max512(x, n);
+#endif
+    float r = -INFINITY;
+    for (int i = 0; i < n; i++) r = x[i] > r ? x[i] : r;
+    return r;
+}
+
+double t5_sum_exp(const float *x, int n, float mx) {
+#ifdef T5_X86
+    if (simd_now() == 3) return sumexp512(x, n, mx);
+#endif
+    double s = 0;
+    for (int i = 0; i < n; i++) s += expf(x[i] - mx);
+    return s;
+}
+
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps) {
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * d;
@@ -205,6 +368,9 @@ void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float
 }
 
 void t5_activate(int act, float *a, const float *b, size_t n) {
+#ifdef T5_X86
+    if (act == T5_ACT_GELU_NEW && simd_now() == 3) return gelu512(a, b, n);
+#endif
     const float c = 0.7978845608028654f; /* sqrt(2 / pi) */
     for (size_t i = 0; i < n; i++) {
         float x = a[i], v;
@@ -232,12 +398,9 @@ void t5_softmax(float *x, int n) {
 }
 
 float t5_logsumexp(const float *x, int n) {
-    float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    float mx = t5_max(x, n);
     if (mx == -INFINITY) return -INFINITY;
-    double s = 0;
-    for (int i = 0; i < n; i++) s += expf(x[i] - mx);
-    return mx + (float)log(s);
+    return mx + (float)log(t5_sum_exp(x, n, mx));
 }
 
 int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance) {

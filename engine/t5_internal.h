@@ -123,6 +123,12 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(int act, float *a, const float *b, size_t n);
+/* Vector helpers (AVX-512 when the CPU has it): dot product, y += a*x, max, and
+ * sum(exp(x - mx)) (vector exp, relative error ~2e-7). */
+float t5_dot(const float *a, const float *b, int n);
+void t5_axpy(float *y, float a, const float *x, int n);
+float t5_max(const float *x, int n);
+double t5_sum_exp(const float *x, int n, float mx);
 /* In-place softmax over x[n]; returns nothing. */
 void t5_softmax(float *x, int n);
 /* log(sum(exp(x))) of x[n] in float32, as torch computes it (max-shifted). */
