@@ -3,7 +3,8 @@
 # model (random weights from `build/t5 random-model`, d_model 512, 6 x 64 heads, d_ff
 # 1024, 8+8 layers, vocab 50000), inputs of 100 tokens, 32 new tokens (min = max).
 # Prints, all measured in this run on this machine:
-#   - /generate tokens/s and p50/p99 latency at concurrency 1, 8, 32, 64 (wrk);
+#   - /generate tokens/s and p50/p99 latency at concurrency 1, 8, 32, 64 (2 x C requests
+#     per point, C in flight);
 #   - the ratio of concurrency-32 to concurrency-1 token throughput;
 #   - the fraction of the compute limit reached at concurrency 32: generated tokens/s
 #     over (OpenBLAS's 2048^3 sgemm FLOP/s / FLOPs per generated token, encoder and
@@ -11,7 +12,7 @@
 #   - /tokenize requests/s at concurrency 32 next to nginx serving a static file of the
 #     same size on this machine (target: at least half of nginx's rate);
 # and draws build/bench/server.png (gnuplot): throughput and p50/p99 vs concurrency.
-# usage: tools/bench_server.sh [SECONDS per point (default 15)]
+# usage: tools/bench_server.sh [SECONDS per /tokenize and nginx point (default 15)]
 # env: BUILD (default build), OUT (default $BUILD/bench), T5SERVE_ARGS (extra flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -85,18 +86,49 @@ GFLOPS=$("$BUILD/sgemm_rate" 2048 5 2>/dev/null)
 echo "   $GFLOPS GFLOP/s"
 
 DAT=$OUT/server.dat
-echo "# concurrency tokens_per_s p50_ms p99_ms req_per_s errors" > "$DAT"
-echo "== /generate: 100 input tokens, 32 new tokens, $DUR s per point"
-printf "   %-5s %12s %10s %10s %8s\n" conc "tokens/s" "p50 ms" "p99 ms" errors
+# /generate: a fixed number of requests (2 x concurrency, at least 4) kept C in flight, so
+# that slow points still complete whole requests and no abandoned request (as wrk leaves at
+# the end of a timed run) competes with the next point.
+cat > "$OUT/gen_load.py" <<'PY'
+import http.client, json, sys, threading, time
+port, conc, body = int(sys.argv[1]), int(sys.argv[2]), open(sys.argv[3]).read().encode()
+n = max(4, 2 * conc)
+lat, errs, lock, nxt = [], [0], threading.Lock(), [0]
+def worker():
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
+    while True:
+        with lock:
+            if nxt[0] >= n:
+                break
+            nxt[0] += 1
+        t0 = time.time()
+        c.request("POST", "/generate", body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        ok = r.status == 200 and json.loads(data)["usage"]["output_tokens"] == 32
+        with lock:
+            lat.append(time.time() - t0)
+            errs[0] += not ok
+    c.close()
+t0 = time.time()
+ts = [threading.Thread(target=worker) for _ in range(conc)]
+for t in ts: t.start()
+for t in ts: t.join()
+wall = time.time() - t0
+lat.sort()
+pct = lambda q: lat[min(len(lat) - 1, int(round(q * (len(lat) - 1))))] * 1000
+ok = n - errs[0]
+print("%.2f %.0f %.0f %.4f %d %d %.1f" % (ok * 32 / wall, pct(0.5), pct(0.99), ok / wall, errs[0], n, wall))
+PY
+sed -n 's/^wrk.body = //p' "$OUT/generate.lua" | /usr/bin/python3 -c 'import json,sys; print(json.loads(sys.stdin.read()), end="")' > "$OUT/generate.json"
+curl -sf -X POST --data-binary @"$OUT/generate.json" "http://127.0.0.1:$PORT/generate" >/dev/null  # warm-up
+echo "# concurrency tokens_per_s p50_ms p99_ms req_per_s errors requests wall_s" > "$DAT"
+echo "== /generate: 100 input tokens, 32 new tokens; 2 x concurrency requests per point"
+printf "   %-5s %12s %10s %10s %8s %9s\n" conc "tokens/s" "p50 ms" "p99 ms" errors "wall s"
 for C in 1 8 32 64; do
-  # warm-up so that every point starts with the batch running
-  wrk -t1 -c"$C" -d3s --timeout 120s -s "$OUT/generate.lua" "http://127.0.0.1:$PORT/generate" >/dev/null
-  T=$([ "$C" -ge 2 ] && echo 2 || echo 1)
-  read -r RPS P50 P99 ERR < <(wrk -t"$T" -c"$C" -d"${DUR}s" --timeout 120s --latency -s "$OUT/generate.lua" \
-    "http://127.0.0.1:$PORT/generate" | wrk_parse)
-  TPS=$(/usr/bin/python3 -c "print(f'{$RPS * 32:.1f}')")
-  printf "   %-5s %12s %10s %10s %8s\n" "$C" "$TPS" "$P50" "$P99" "$ERR"
-  echo "$C $TPS $P50 $P99 $RPS $ERR" >> "$DAT"
+  read -r TPS P50 P99 RPS ERR N WALL < <(/usr/bin/python3 "$OUT/gen_load.py" "$PORT" "$C" "$OUT/generate.json")
+  printf "   %-5s %12s %10s %10s %8s %9s\n" "$C" "$TPS" "$P50" "$P99" "$ERR" "$WALL"
+  echo "$C $TPS $P50 $P99 $RPS $ERR $N $WALL" >> "$DAT"
 done
 
 echo "== /tokenize at concurrency 32 vs nginx serving a static file of the same size"
@@ -159,6 +191,7 @@ set ytics nomirror
 set y2tics
 set logscale x 2
 set xtics (1, 8, 32, 64)
+set xrange [0.8:80]
 set key top left
 set grid
 plot "$DAT" using 1:2 with linespoints lw 2 title "tokens/s", \

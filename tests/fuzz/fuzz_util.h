@@ -59,4 +59,12 @@ static inline void fuzz_check_err(const char *err, size_t errlen) {
     FUZZ_CHECK(err[0] != 0);
 }
 
+/* An error message must not reveal the scratch folder (an internal path), unless the
+ * input itself carried that text (the loaders may quote a name read from the file). */
+static inline void fuzz_check_no_path(const char *err, const uint8_t *data, size_t size) {
+    const char *dir = fuzz_scratch();
+    if (strstr(err, dir)) FUZZ_CHECK(memmem(data, size, dir, strlen(dir)) != NULL);
+    if (strstr(err, "t5serve-fuzz-")) FUZZ_CHECK(memmem(data, size, "t5serve-fuzz-", 13) != NULL);
+}
+
 #endif
