@@ -15,7 +15,7 @@ PY=/usr/bin/python3
 T="$WORK/tmp"; mkdir -p "$T"
 cd "$WORK"
 
-# 200,000 distinct numbered lines of 10..70 bytes, about 3.7 MB
+# 100,000 distinct numbered lines of 8..68 bytes, about 3.7 MB
 $PY - <<'EOF'
 import random
 r = random.Random(1)
