@@ -87,6 +87,7 @@ void t5_dec_scratch_free(t5_dec_scratch *s) {
 
 typedef struct {
     const t5_model *m;
+    t5_pool *pool;
     t5_dec_scratch *s;
     int rows, layer, cross;
     t5_kv *const *kv;
@@ -113,7 +114,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
     float *s = jb->s->att + (size_t)ith * jb->s->att_cap;
     int *bucket = jb->s->bkt + (size_t)ith * jb->s->att_cap;
     int last_row = -1;
-    for (int item = ith; item < jb->rows * H; item += nth) {
+    (void)nth;
+    for (int item; (item = t5_pool_next(jb->pool)) < jb->rows * H;) {
         int r = item / H, h = item % H;
         const float *q = jb->s->q + (size_t)r * in + h * dkv;
         float *out = jb->s->ctx + (size_t)r * in + h * dkv;
@@ -167,7 +169,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
             memcpy(kv[r]->k + off, s->k + (size_t)r * in, in * sizeof(float));
             memcpy(kv[r]->v + off, s->v + (size_t)r * in, in * sizeof(float));
         }
-        dec_att_job jb = {m, s, rows, l, 0, kv, cross};
+        dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};
         t5_matmul(m, pool, s->ctx, rows, in, &o, 1);

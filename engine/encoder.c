@@ -12,6 +12,7 @@
 #include "t5_internal.h"
 
 typedef struct {
+    t5_pool *pool;
     const float *q, *k, *v; /* [n, inner] */
     float *ctx;             /* [n, inner] */
     const float *bias;      /* [heads][2n-1]: bias of relative position j - i at index j - i + n - 1 */
@@ -23,7 +24,8 @@ static void enc_att_worker(void *arg, int ith, int nth) {
     const enc_att_job *jb = arg;
     float *s = jb->scores + (size_t)ith * jb->n;
     int n = jb->n, dkv = jb->dkv, inner = jb->inner;
-    for (int item = ith; item < jb->heads * n; item += nth) {
+    (void)nth;
+    for (int item; (item = t5_pool_next(jb->pool)) < jb->heads * n;) {
         int h = item / n, i = item % n;
         const float *qi = jb->q + (size_t)i * inner + h * dkv;
         const float *bias = jb->bias + (size_t)h * (2 * n - 1) + (n - 1 - i);
@@ -53,7 +55,7 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int
         t5_rmsnorm(xn, h, bw->self.ln, n, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, q, in}, {bw->self.k, k, in}, {bw->self.v, v, in}};
         t5_matmul(m, pool, xn, n, d, qkv, 3);
-        enc_att_job jb = {q, k, v, ctx, bias, scores, n, H, c->d_kv, in};
+        enc_att_job jb = {pool, q, k, v, ctx, bias, scores, n, H, c->d_kv, in};
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
         t5_matmul(m, pool, ctx, n, in, &o, 1);

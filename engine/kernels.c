@@ -276,11 +276,13 @@ __attribute__((target("avx512f"))) static float max512(const float *x, int n) {
 
 typedef struct {
     const t5_model *m;
+    t5_pool *pool;
     const float *x;
     int rows, k;
     const t5_mm_out *outs;
     int n_outs;
     int total; /* sum of outs[i].n */
+    int chunk; /* output rows per work item, a multiple of 16 */
 } mm_job;
 
 static void mm_part(const mm_job *jb, int o, int j0, int j1) {
@@ -292,18 +294,20 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     mm_scalar(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
 }
 
-/* Thread ith takes an equal share (multiple of 16 rows) of the concatenated outputs. */
+/* Work items are chunks of `chunk` rows of the concatenated outputs. */
 static void mm_worker(void *arg, int ith, int nth) {
     const mm_job *jb = arg;
-    int per = (jb->total + nth - 1) / nth;
-    per = (per + 15) & ~15;
-    int g0 = ith * per, g1 = g0 + per < jb->total ? g0 + per : jb->total;
-    int base = 0;
-    for (int o = 0; o < jb->n_outs && g0 < g1; o++) {
-        int n = jb->outs[o].n;
-        int a = g0 > base ? g0 - base : 0, b = g1 - base < n ? g1 - base : n;
-        if (a < b) mm_part(jb, o, a, b);
-        base += n;
+    (void)ith, (void)nth;
+    int n_items = (jb->total + jb->chunk - 1) / jb->chunk;
+    for (int it; (it = t5_pool_next(jb->pool)) < n_items;) {
+        int g0 = it * jb->chunk, g1 = g0 + jb->chunk < jb->total ? g0 + jb->chunk : jb->total;
+        int base = 0;
+        for (int o = 0; o < jb->n_outs && base < g1; o++) {
+            int n = jb->outs[o].n;
+            int a = g0 > base ? g0 - base : 0, b = g1 - base < n ? g1 - base : n;
+            if (a < b) mm_part(jb, o, a, b);
+            base += n;
+        }
     }
 }
 
@@ -316,8 +320,11 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
                         0.0f, outs[i].y, outs[i].n);
         return;
     }
-    mm_job jb = {m, x, rows, k, outs, n_outs, 0};
+    mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};
     for (int i = 0; i < n_outs; i++) jb.total += outs[i].n;
+    /* ~8 items per thread, 16..256 rows each */
+    int chunk = (jb.total / (8 * t5_pool_threads(pool)) + 15) & ~15;
+    jb.chunk = chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
     t5_pool_run(pool, mm_worker, &jb);
 }
 

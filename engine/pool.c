@@ -1,7 +1,11 @@
 /* pool.c - a tiny fork-join thread pool for the engine's kernels: the calling
- * thread plus n-1 workers run one function over [0, n) and join. Workers spin
- * briefly between jobs (a decoder step issues ~100 short jobs back to back) and
- * then sleep on a condition variable, so an idle pool costs no CPU.
+ * thread and whichever of the n-1 workers join in time run one function, which
+ * takes its work items from a shared counter (t5_pool_next). The owner never waits
+ * for a worker that has not started (on a busy machine a descheduled worker would
+ * otherwise stall every step): when the owner runs out of items it closes the job
+ * and waits only for the workers inside it. Workers spin briefly between jobs (a
+ * decoder step issues ~70 short jobs back to back), then sleep on a condition
+ * variable, so an idle pool costs no CPU.
  * What it is not: a task queue; one job at a time, driven by one owner thread. */
 #include <pthread.h>
 #include <sched.h>
@@ -17,7 +21,8 @@
 #define CPU_RELAX() ((void)0)
 #endif
 
-enum { SPIN_WORKER = 20000, SPIN_OWNER_YIELD = 2000 };
+enum { CLOSED = 1 << 30 };
+enum { SPIN_WORKER = 4000, SPIN_OWNER_YIELD = 1000 }; /* pause loops: ~100 us, ~25 us */
 
 struct t5_pool {
     int n;
@@ -25,7 +30,8 @@ struct t5_pool {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     atomic_uint gen;    /* bumped once per job */
-    atomic_int done;    /* workers finished with the current job */
+    atomic_int state;   /* workers inside the current job, | CLOSED once the owner is done */
+    atomic_int item;    /* next work item of the current job */
     atomic_int quit;
     t5_pool_fn fn;
     void *arg;
@@ -56,8 +62,17 @@ static void *worker(void *a) {
         }
         if (atomic_load(&p->quit)) return NULL;
         seen = g;
+        /* join the job unless the owner already closed it */
+        int st = atomic_load_explicit(&p->state, memory_order_acquire), joined = 0;
+        while (!(st & CLOSED))
+            if (atomic_compare_exchange_weak_explicit(&p->state, &st, st + 1, memory_order_acq_rel,
+                                                      memory_order_acquire)) {
+                joined = 1;
+                break;
+            }
+        if (!joined) continue;
         p->fn(p->arg, w.ith, p->n);
-        atomic_fetch_add_explicit(&p->done, 1, memory_order_acq_rel);
+        atomic_fetch_sub_explicit(&p->state, 1, memory_order_acq_rel);
     }
 }
 
@@ -104,23 +119,30 @@ void t5_pool_free(t5_pool *p) {
     free(p);
 }
 
-int t5_pool_threads(const t5_pool *p) { return p ? p->n : 1; }
+int t5_pool_threads(const t5_pool *p) { return p->n; }
+
+int t5_pool_next(t5_pool *p) {
+    return atomic_fetch_add_explicit(&p->item, 1, memory_order_relaxed);
+}
 
 void t5_pool_run(t5_pool *p, t5_pool_fn fn, void *arg) {
-    if (!p || p->n == 1) {
+    if (p->n == 1) {
+        atomic_store(&p->item, 0);
         fn(arg, 0, 1);
         return;
     }
     p->fn = fn;
     p->arg = arg;
-    atomic_store_explicit(&p->done, 0, memory_order_relaxed);
+    atomic_store(&p->item, 0);
+    atomic_store(&p->state, 0);
     pthread_mutex_lock(&p->mu);
     atomic_fetch_add_explicit(&p->gen, 1, memory_order_release);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
     fn(arg, 0, p->n);
+    atomic_fetch_or(&p->state, CLOSED);
     int spins = 0;
-    while (atomic_load_explicit(&p->done, memory_order_acquire) < p->n - 1) {
+    while ((atomic_load_explicit(&p->state, memory_order_acquire) & ~CLOSED) != 0) {
         if (++spins < SPIN_OWNER_YIELD)
             CPU_RELAX();
         else

@@ -103,8 +103,13 @@ typedef void (*t5_pool_fn)(void *arg, int ith, int nth);
 t5_pool *t5_pool_create(int n);
 void t5_pool_free(t5_pool *p);
 int t5_pool_threads(const t5_pool *p);
-/* Runs fn(arg, i, n) for i = 0..n-1 on the n threads and returns when all are done. */
+/* Runs fn(arg, ith, n) on the calling thread (ith 0) and on the workers that join in
+ * time (ith 1..n-1, each at most once at a time); returns when every joined call has
+ * returned. fn must take its work items with t5_pool_next until they run out, so the
+ * job completes whoever joins; ith only indexes per-thread scratch. */
 void t5_pool_run(t5_pool *p, t5_pool_fn fn, void *arg);
+/* The next work item (0, 1, 2, ...) of the job being run. */
+int t5_pool_next(t5_pool *p);
 
 /* ---------------- kernels (kernels.c) ---------------- */
 

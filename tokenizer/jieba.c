@@ -14,9 +14,9 @@
 #include "wp_unicode.h"
 
 struct wp_jieba {
-    /* edges: keys[slot] = (parent + 1) << 21 | code point (0 = empty slot), vals[slot] = child */
-    uint64_t *keys; /* [cap] */
-    uint32_t *vals; /* [cap] */
+    /* edges, one 64-bit word each (one cache miss per probe): bit 63 set (0 = empty slot),
+     * parent node << 42 | code point << 21 | child node; hence at most 2^21 - 1 nodes */
+    uint64_t *slots; /* [cap] */
     size_t cap, nedges;
     /* nodes (0 = root = the empty prefix): every prefix of a dictionary word is a node */
     int64_t *freq;  /* [nnodes] the word's frequency, 0 for a prefix that is no word; freed after load */
@@ -31,49 +31,52 @@ static void set_err(char *err, size_t errlen, const char *msg) {
     if (err && errlen) snprintf(err, errlen, "%s", msg);
 }
 
-static inline size_t edge_slot(uint64_t key, size_t cap) {
-    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 17) & (cap - 1);
+#define NODE_MAX ((1u << 21) - 1)
+#define CHILD_MASK ((uint64_t)NODE_MAX)
+
+/* The key part of a slot: 1 << 42 | parent << 21 | cp (a slot >> 21). */
+static inline uint64_t edge_key(uint32_t parent, uint32_t cp) {
+    return (uint64_t)1 << 42 | (uint64_t)parent << 21 | cp;
 }
 
-static inline uint64_t edge_key(uint32_t parent, uint32_t cp) {
-    return ((uint64_t)parent + 1) << 21 | cp;
+static inline size_t edge_slot(uint64_t key, size_t cap) {
+    return (size_t)((key * 0x9E3779B97F4A7C15ull) >> 20) & (cap - 1);
 }
 
 /* The child of node parent by code point cp, or -1. */
 static inline int64_t trie_child(const wp_jieba *j, uint32_t parent, uint32_t cp) {
     uint64_t key = edge_key(parent, cp);
     for (size_t s = edge_slot(key, j->cap);; s = (s + 1) & (j->cap - 1)) {
-        if (j->keys[s] == key) return j->vals[s];
-        if (j->keys[s] == 0) return -1;
+        uint64_t v = j->slots[s];
+        if ((v >> 21) == key) return (int64_t)(v & CHILD_MASK);
+        if (v == 0) return -1;
     }
 }
 
 static int edges_grow(wp_jieba *j) {
     size_t ncap = j->cap * 2;
-    uint64_t *nk = calloc(ncap, sizeof *nk);
-    uint32_t *nv = malloc(ncap * sizeof *nv);
-    if (!nk || !nv) { free(nk); free(nv); return -1; }
+    uint64_t *ns = calloc(ncap, sizeof *ns);
+    if (!ns) return -1;
     for (size_t s = 0; s < j->cap; s++) {
-        if (!j->keys[s]) continue;
-        size_t t = edge_slot(j->keys[s], ncap);
-        while (nk[t]) t = (t + 1) & (ncap - 1);
-        nk[t] = j->keys[s];
-        nv[t] = j->vals[s];
+        if (!j->slots[s]) continue;
+        size_t t = edge_slot(j->slots[s] >> 21, ncap);
+        while (ns[t]) t = (t + 1) & (ncap - 1);
+        ns[t] = j->slots[s];
     }
-    free(j->keys);
-    free(j->vals);
-    j->keys = nk;
-    j->vals = nv;
+    free(j->slots);
+    j->slots = ns;
     j->cap = ncap;
     return 0;
 }
 
-/* The child of parent by cp, created (as a prefix with freq 0) when absent; -1 on no memory. */
+/* The child of parent by cp, created (as a prefix with freq 0) when absent; -1 on no memory,
+ * -3 when the dictionary has too many prefixes. */
 static int64_t trie_add(wp_jieba *j, uint32_t parent, uint32_t cp) {
     uint64_t key = edge_key(parent, cp);
     size_t s = edge_slot(key, j->cap);
-    for (; j->keys[s]; s = (s + 1) & (j->cap - 1))
-        if (j->keys[s] == key) return j->vals[s];
+    for (uint64_t v; (v = j->slots[s]) != 0; s = (s + 1) & (j->cap - 1))
+        if ((v >> 21) == key) return (int64_t)(v & CHILD_MASK);
+    if (j->nnodes >= NODE_MAX) return -3;
     if (j->nnodes == j->node_cap) {
         size_t nc = j->node_cap * 2;
         int64_t *nf = realloc(j->freq, nc * sizeof *nf);
@@ -81,19 +84,16 @@ static int64_t trie_add(wp_jieba *j, uint32_t parent, uint32_t cp) {
         j->freq = nf;
         j->node_cap = nc;
     }
-    if (j->nnodes >= (1u << 31)) return -1;
     uint32_t child = (uint32_t)j->nnodes++;
     j->freq[child] = 0;
-    j->keys[s] = key;
-    j->vals[s] = child;
+    j->slots[s] = key << 21 | child;
     if (++j->nedges * 2 > j->cap && edges_grow(j) != 0) return -1;
     return child;
 }
 
 void wp_jieba_free(wp_jieba *j) {
     if (!j) return;
-    free(j->keys);
-    free(j->vals);
+    free(j->slots);
     free(j->freq);
     free(j->w);
     free(j->isword);
@@ -134,7 +134,7 @@ static int parse_line(wp_jieba *j, const unsigned char *p, size_t n, int64_t *to
         int32_t cp = wp_utf8_decode(p + i, wl - i, &adv);
         if (cp < 0) return -2;
         int64_t c = trie_add(j, node, (uint32_t)cp);
-        if (c < 0) return -1;
+        if (c < 0) return (int)c;
         node = (uint32_t)c;
         i += adv;
     }
@@ -149,10 +149,9 @@ wp_jieba *wp_jieba_load_mem(const char *data, size_t len, char *err, size_t errl
     if (!j) { set_err(err, errlen, "jieba dictionary: out of memory"); return NULL; }
     j->cap = 1u << 20;
     j->node_cap = 1u << 18;
-    j->keys = calloc(j->cap, sizeof *j->keys);
-    j->vals = malloc(j->cap * sizeof *j->vals);
+    j->slots = calloc(j->cap, sizeof *j->slots);
     j->freq = malloc(j->node_cap * sizeof *j->freq);
-    if (!j->keys || !j->vals || !j->freq) goto nomem;
+    if (!j->slots || !j->freq) goto nomem;
     j->nnodes = 1;
     j->freq[0] = 0;
     int64_t total = 0;
@@ -163,6 +162,11 @@ wp_jieba *wp_jieba_load_mem(const char *data, size_t len, char *err, size_t errl
         lineno++;
         int rc = parse_line(j, (const unsigned char *)p, (size_t)(le - p), &total);
         if (rc == -1) goto nomem;
+        if (rc == -3) {
+            set_err(err, errlen, "jieba dictionary: too many words (at most 2097150 prefixes)");
+            wp_jieba_free(j);
+            return NULL;
+        }
         if (rc < 0) {
             char msg[96];
             snprintf(msg, sizeof msg, "jieba dictionary: invalid entry at line %zu", lineno);

@@ -62,6 +62,7 @@ static long sorted_find(const uint32_t *a, size_t n, uint32_t cp) {
 }
 
 unsigned wp_uni_flags(uint32_t cp) {
+    if (cp < 0x100) return wp_flag_latin1[cp];
     if (cp >= 0x110000) return WP_U_CTRL;
     return wp_flag_val[run_find(wp_flag_start, NELEM(wp_flag_start), cp)];
 }

@@ -68,6 +68,7 @@ def main():
     fl = [flags(cp) for cp in range(MAXCP)]
     s, v = runs(fl)
     out.append("#define WP_UNIDATA_VERSION \"%s\"" % ud.unidata_version)
+    emit_array(out, "uint8_t", "wp_flag_latin1", fl[:256], 16)
     emit_array(out, "uint32_t", "wp_flag_start", s)
     emit_array(out, "uint8_t", "wp_flag_val", v, 16)
     s, v = runs([ud.combining(chr(cp)) for cp in range(MAXCP)])

@@ -39,7 +39,41 @@ def main():
         rc = srv.stop()
         check(rc == 0, f"t5serve exits 0 after SIGTERM (got {rc})")
     pegasus()
+    relu_bytes()
     finish("test_api")
+
+
+def relu_bytes():
+    """t5-tiny-relu (float16, relu, tied head, byte-fallback tokenizer): greedy ids = goldens,
+    and a stream whose output has byte pieces sends only whole UTF-8 characters: the
+    events of a character's first bytes carry no text, the one completing it carries it."""
+    rg = goldens("t5-tiny-relu")
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(FIXTURES, "models", "t5-tiny-relu", "spiece.model"))
+    srv = Server([], name="relu", model=os.path.join(FIXTURES, "models", "t5-tiny-relu"))
+    n_bytes = 0
+    try:
+        for ci, c in enumerate(rg["cases"]):
+            gi = c["greedy"]
+            st, ans = gen(srv, {"text": c["text"], "max_new_tokens": gi["max_new_tokens"], "details": True})
+            check(st == 200 and [t["id"] for t in ans["tokens"]] == gi["ids"], f"relu case {ci}: greedy {ans}")
+            if not any(i < sp.get_piece_size() and sp.is_byte(i) for i in gi["ids"]):
+                continue
+            st, ctype, ev = srv.stream({"text": c["text"], "max_new_tokens": gi["max_new_tokens"], "stream": True})
+            toks = [e["token"] for e in ev if isinstance(e, dict) and "token" in e]
+            ids = [t["id"] for t in toks]
+            want = sp.decode([i for i in gi["ids"] if i < sp.get_piece_size()])
+            check(ids == gi["ids"] and ev[-2]["text"] == want and "".join(t["text"] for t in toks) == want
+                  and "\ufffd" not in "".join(t["text"] for t in toks), f"relu case {ci}: byte stream {toks}")
+            # a byte piece that starts a character (lead byte) never carries text itself
+            for t in toks:
+                if t["id"] < sp.get_piece_size() and sp.is_byte(t["id"]):
+                    n_bytes += 1
+                    b = int(sp.id_to_piece(t["id"])[3:5], 16)
+                    if b >= 0xC0:
+                        check(t["text"] == "", f"relu case {ci}: lead byte event {t} carries no text")
+        check(n_bytes > 0, "the relu goldens exercise byte pieces in a stream")
+    finally:
+        check(srv.stop() == 0, "relu server exits 0")
 
 
 def pegasus():
@@ -201,11 +235,58 @@ def run(srv):
     check(st == 200 and a1 == a2, f"sampling with a seed: {a1} {a2}")
 
     errors(srv)
+    mutations(srv)
     # metrics saw all of it
     check(srv.metric("t5serve_requests_total") > 50, "metrics count requests")
     check(srv.metric("t5serve_output_tokens_total") > 100, "metrics count output tokens")
     check(srv.metric("t5serve_time_to_first_token_seconds_count") > 10, "metrics have time to first token")
     check(srv.metric("t5serve_batch_rows_count") > 10, "metrics have batch rows")
+
+
+def mutations(srv, n=400):
+    """Mutated valid requests (seeded): every answer is a 200 or a 4xx with the error JSON
+    shape, never a crash, a hang or a 500."""
+    import random
+    rnd = random.Random(5)
+    seeds = [(b"/generate", {"text": "Hello world", "max_new_tokens": 4, "num_beams": 2, "stop": ["o"]}),
+             (b"/generate", {"ids": [872, 73, 1], "max_new_tokens": 3, "details": True, "do_sample": True, "seed": 1}),
+             (b"/tokenize", {"text": ["a b", "\u4e2d\u6587"], "pieces": True, "offsets": True}),
+             (b"/tokenize", {"text": "Hello", "nbest": 2}),
+             (b"/detokenize", {"ids": [872, 73, 1]})]
+    values = [None, True, False, 0, -1, 1.5, 1e300, 2 ** 63, "", "x", [], {}, [1, "a"], {"a": []}, "\ud800"]
+    bad = 0
+    for i in range(n):
+        path, obj = seeds[i % len(seeds)]
+        obj = dict(obj)
+        k = rnd.randrange(4)
+        if k == 0:  # a field gets a value of another type
+            obj[rnd.choice(list(obj))] = rnd.choice(values)
+            raw = json.dumps(obj).encode()
+        elif k == 1:  # bytes flipped
+            raw = bytearray(json.dumps(obj, ensure_ascii=False).encode())
+            for _ in range(rnd.randrange(1, 4)):
+                raw[rnd.randrange(len(raw))] = rnd.randrange(256)
+            raw = bytes(raw)
+        elif k == 2:  # truncated
+            raw = json.dumps(obj).encode()
+            raw = raw[:rnd.randrange(len(raw))]
+        else:  # an extra or numeric field set to an extreme
+            obj[rnd.choice(["max_new_tokens", "top_k", "num_beams", "nbest", "truncate", "seed", "alpha",
+                            "min_new_tokens", "no_repeat_ngram_size"])] = rnd.choice([0, -5, 10 ** 9, 3, 0.5])
+            raw = json.dumps(obj).encode()
+        st, _, body = srv.request("POST", path.decode(), raw)
+        try:
+            ans = json.loads(body)
+        except ValueError:
+            ans = None
+        ok = ans is not None and (st == 200 or (400 <= st < 500 and ans.get("error", {}).get("code") == st))
+        if not ok:
+            bad += 1
+            if bad <= 3:
+                print("mutation", i, path, raw[:120], "->", st, body[:200])
+    check(bad == 0, f"{n} mutated requests: {n - bad} answered 200 or a clear 4xx")
+    st, _, _ = srv.request("GET", "/health")
+    check(st == 200, "healthy after the mutated requests")
 
 
 def errors(srv):

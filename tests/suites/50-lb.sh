@@ -110,9 +110,24 @@ grep -oE '(connect\(\) failed|recv\(\) failed|upstream prematurely closed)[^,]*'
 echo "50-lb: first retried requests in the balancer's access log:"
 grep -E 'up=\[[^]]*,' "$N/t5serve.access.log" | head -n 6 | sed 's/^/    /' || true
 
-# r3 alone still answers, then stops cleanly too.
-curl -fsS --max-time 10 -d '{"text":"Hello world"}' "http://127.0.0.1:$PLB/tokenize" > /dev/null \
+# r3 alone still answers, streams included (SSE through nginx with buffering off), then
+# stops cleanly too.
+curl -fsS -N --max-time 30 -d '{"text":"Hello world","max_new_tokens":24,"stream":true}' \
+  "http://127.0.0.1:$PLB/generate" > "$WORK/sse.txt" \
   || { echo "50-lb: the balancer stopped answering with one replica left"; rc=1; }
+$PY - "$GOLDEN" "$WORK/sse.txt" <<'EOF' || rc=1
+import json, sys
+want = next(c for c in json.load(open(sys.argv[1], encoding="utf-8"))["cases"]
+            if c["text"] == "Hello world")["greedy"]["ids"]
+events = [l[6:] for l in open(sys.argv[2], encoding="utf-8").read().split("\n") if l.startswith("data: ")]
+assert events and events[-1] == "[DONE]", "the stream did not end with [DONE]: %r" % events[-3:]
+ids = [json.loads(e)["token"]["id"] for e in events[:-2]]
+final = json.loads(events[-2])
+assert ids in (want, [i for i in want if i != 1]), "streamed ids %r != golden %r" % (ids, want)
+assert final["finish_reason"] == "eos", final
+print("50-lb: a stream through nginx: %d token events, the golden ids, then %r and [DONE]"
+      % (len(ids), final["text"]))
+EOF
 kill -TERM "$PID_r3"
 set +e; wait "$PID_r3"; st3=$?; set -e
 [ "$st3" -eq 0 ] || { echo "50-lb: r3 exit status $st3 after SIGTERM"; rc=1; }

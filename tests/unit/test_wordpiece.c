@@ -242,6 +242,50 @@ START_TEST(test_invalid_utf8_and_controls) {
 }
 END_TEST
 
+/* Random byte strings from a tricky alphabet: no crash, [CLS] ... [SEP], spans in bounds and
+ * ordered, jieba covers every byte, decode succeeds (run under ASan by 10-unit). */
+START_TEST(test_random_bytes) {
+    static const char *alpha[] = {"a", "Z", "9", "+", "#", "&", ".", "_", "%", "-", " ", "\t", "\r", "\n",
+                                  "\r\n", "中", "文", "的", "是", "。", "，", "Ａ", "é", "e\xcc\x81", "\xce\xa3",
+                                  "\xf0\x9f\x98\x80", "\xe3\x80\x80", "\xc2\x85", "\xe2\x80\xa8", "\xff",
+                                  "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80", "\x01", "\xef\xbf\xbd", "İ"};
+    const size_t na = sizeof alpha / sizeof alpha[0];
+    uint64_t rng = 12345;
+    char text[512];
+    for (int iter = 0; iter < 3000; iter++) {
+        size_t len = 0;
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        int parts = (int)((rng >> 33) % 60);
+        for (int k = 0; k < parts; k++) {
+            rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+            const char *a = alpha[(rng >> 33) % na];
+            size_t al = strlen(a);
+            if (len + al >= sizeof text) break;
+            memcpy(text + len, a, al);
+            len += al;
+        }
+        size_t total = 0;
+        ck_assert_int_eq(wp_jieba_cut(model, text, len, count_bytes, &total), 0);
+        ck_assert_uint_eq(total, len);
+        tok_encoding e;
+        char err[256];
+        ck_assert_int_eq(wp_encode(model, text, len, 1, &e, err, sizeof err), 0);
+        ck_assert_uint_ge(e.n, 2);
+        ck_assert_int_eq(e.ids[0], 101);
+        ck_assert_int_eq(e.ids[e.n - 1], 102);
+        for (size_t k = 1; k + 1 < e.n; k++) {
+            ck_assert_int_ge(e.starts[k], e.starts[k - 1]);
+            ck_assert_int_lt(e.starts[k], e.ends[k]);
+            ck_assert_int_le(e.ends[k], (int32_t)len);
+        }
+        char *dec = wp_decode(model, e.ids, e.n, NULL, err, sizeof err);
+        ck_assert_ptr_nonnull(dec);
+        free(dec);
+        tok_encoding_free(&e);
+    }
+}
+END_TEST
+
 START_TEST(test_decode_errors) {
     char err[256] = "";
     int32_t ids[] = {101, 19225, 102};
@@ -343,6 +387,7 @@ int main(void) {
     tcase_add_test(tc, test_tiny_pegasus_golden);
     tcase_add_test(tc, test_specials_and_lookup);
     tcase_add_test(tc, test_invalid_utf8_and_controls);
+    tcase_add_test(tc, test_random_bytes);
     tcase_add_test(tc, test_decode_errors);
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_builtin_dictionary);
