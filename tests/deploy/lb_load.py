@@ -97,7 +97,8 @@ def check_answer(case, status, raw):
 
 
 def replica_inflight(url):
-    """Requests a replica is working on now, from its /metrics (a direct scrape)."""
+    """Generation work a replica holds now (queued + active sequences), from a direct scrape
+    of its /metrics; -1 when it does not answer."""
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=2) as r:
             text = r.read().decode()
@@ -174,8 +175,8 @@ class Run:
         os.kill(pid, sig)
         self.events[what] = {"pid": pid, "url": url, "time": t, "inflight_metric": busy,
                              "completed_before": self.done}
-        print("lb_load: %s pid %d (%s) at %.3f after %d requests; its /metrics showed %g "
-              "request(s) in flight just before" % (what, pid, url, t, self.done, busy))
+        print("lb_load: %s pid %d (%s) at %.3f after %d requests; just before, its /metrics "
+              "showed %g sequence(s) queued or active" % (what, pid, url, t, self.done, busy))
 
     def go(self):
         threads = [threading.Thread(target=self.client) for _ in range(self.args.concurrency)]
