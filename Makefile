@@ -88,8 +88,10 @@ unit: $(UNIT)
 bench: all
 	@scripts/bench.sh
 
+# Serves the default model (models/default) as config/t5serve.conf says; RUN_ARGS adds flags.
+RUN_ARGS ?=
 run: deps all
-	$(BUILD)/t5serve $(RUN_ARGS)
+	$(BUILD)/t5serve --config config/t5serve.conf $(RUN_ARGS)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -1,18 +1,21 @@
-#!/bin/sh
-# `make bench`: the benchmarks, each printing our figures next to references measured
-# in the same run. Engine: a random-weight model of the T5 PEGASUS small shape (made
-# once by `t5 random-model`, 381 MB, in $BENCH_DIR), 128 input tokens, 64 new tokens
-# forced, batch 1 / 8 / 32, next to the machine's memory bandwidth and OpenBLAS rate.
-# Tokenizer / server benchmarks have their own scripts (tools/bench_*.sh).
-set -eu
+#!/bin/bash
+# `make bench`: every benchmark, each printing our figures next to a reference measured
+# in the same run (not tests: nothing passes or fails on speed). Figures land in
+# build/bench/*.txt; the README quotes them. Takes ~15 minutes on 2 idle cores.
+#   1. tokenizer: t5 bench tokenizer (vs SentencePiece's C++ encoder) on the corpus
+#   2. T5 PEGASUS tokenizer: tools/bench_wordpiece.sh (vs python3-jieba + BERT step)
+#   3. engine: t5 bench engine on a random T5 PEGASUS small model (vs memory bandwidth
+#      and the OpenBLAS sgemm rate)
+#   4. server: tools/bench_server.sh (vs the compute limit and nginx)
+set -euo pipefail
 cd "$(dirname "$0")/.."
-BUILD=${BUILD:-build}
-BENCH_DIR=${BENCH_DIR:-/tmp/t5serve-bench}
-THREADS=${THREADS:-2}
-model="$BENCH_DIR/t5-pegasus-small-random"
-if [ ! -f "$model/model.safetensors" ]; then
-  mkdir -p "$BENCH_DIR"
-  "$BUILD/t5" random-model --out "$model"
-fi
-echo "== engine (t5 bench engine, $THREADS threads)"
-"$BUILD/t5" bench engine --model "$model" --threads "$THREADS"
+B=${BUILD:-build}
+mkdir -p "$B/bench"
+corpus=$B/bench/corpus.txt
+[ -s "$corpus" ] || ../shared/tools/make_corpus.sh "$corpus" >/dev/null
+echo "== tokenizer"; "$B/t5" bench tokenizer --corpus "$corpus" | tee "$B/bench/tokenizer.txt"
+echo "== T5 PEGASUS tokenizer"; tools/bench_wordpiece.sh "$corpus" | tee "$B/bench/wordpiece.txt"
+model=$B/bench/pegasus-small
+[ -f "$model/model.safetensors" ] || "$B/t5" random-model --out "$model" >/dev/null
+echo "== engine"; "$B/t5" bench engine --model "$model" | tee "$B/bench/engine.txt"
+echo "== server"; tools/bench_server.sh | tee "$B/bench/server.txt"

@@ -194,11 +194,18 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         if (r->have_reply && !read_body_first(conn)) return srv_reply_queue(r); /* the body is never read */
         return MHD_YES; /* an early error is sent once the body is read (and dropped) */
     }
+    if (*upload_size && r->state != SRV_ST_RECV) { /* body bytes after we answered: drop them */
+        *upload_size = 0;
+        return MHD_YES;
+    }
     if (r->state == SRV_ST_RECV) {
         if (*upload_size) {
             size_t n = *upload_size;
             *upload_size = 0;
-            if (r->have_reply) return MHD_YES; /* already refused: drop the rest */
+            if (r->have_reply) { /* already refused: drop the rest, up to 64 MiB */
+                r->dropped += n;
+                return r->dropped > (64u << 20) ? srv_reply_queue(r) : MHD_YES;
+            }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
                 srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes "
                                         "(max_body_bytes)", s->cfg.max_body_bytes);

@@ -82,7 +82,7 @@ struct srv_request {
     double t_start;
     /* body (access handler only) */
     char *body;
-    size_t body_len, body_cap;
+    size_t body_len, body_cap, dropped; /* dropped: body bytes read after an early error */
     /* reply */
     srv_reply reply;
     int have_reply, suspended;

@@ -26,8 +26,8 @@ fi
 head -c "${BENCH_BYTES:-3000000}" "$corpus" | sed '$d' > "$tmp/bench.txt"  # whole lines only
 make -s build/wp_bench
 echo "== corpus: $(wc -l < "$tmp/bench.txt") lines, $(wc -c < "$tmp/bench.txt") bytes"
-build/wp_bench "$vocab" "$tmp/bench.txt"
-"$PY" - "$vocab" "$tmp/bench.txt" <<'PYEOF'
+build/wp_bench "$vocab" "$tmp/bench.txt" | tee "$tmp/c.txt"
+"$PY" - "$vocab" "$tmp/bench.txt" <<'PYEOF' | tee "$tmp/py.txt"
 import sys, time, unicodedata, jieba
 jieba.setLogLevel(60)
 vocab_file, corpus = sys.argv[1], sys.argv[2]
@@ -107,15 +107,22 @@ t2 = time.process_time()
 nw = sum(1 for l in lines for w in jieba.cut(l, HMM=False))
 t3 = time.process_time()
 cls, sep, unk = vocab["[CLS]"], vocab["[SEP]"], vocab["[UNK]"]
-nt = 0
+nt, all_ids = 0, []
 for l in lines:
     toks = []
     for w in jieba.cut(l, HMM=False):
         toks.extend([w] if w in vocab else [p for t in basic_tokenize(w) for p in wordpiece(t)])
     ids = [cls] + [vocab.get(t, unk) for t in toks] + [sep]
     nt += len(ids)
+    all_ids.extend(ids)
 t4 = time.process_time()
+h = 1469598103934665603
+for i in all_ids:  # FNV-1a over every id as 4 little-endian bytes, as wp_bench
+    for b in i.to_bytes(4, "little"):
+        h = ((h ^ b) * 1099511628211) & 0xFFFFFFFFFFFFFFFF
 print("Py  load: dictionary (jieba gen_pfdict) %.1f ms" % ((t1 - t0) * 1e3))
-print("Py  corpus: %d lines, %.2f MB, %d jieba words, %d ids" % (len(lines), mb, nw, nt))
+print("Py  corpus: %d lines, %.2f MB, %d jieba words, %d ids, ids hash %016x" % (len(lines), mb, nw, nt, h))
 print("Py  jieba only: %.2f MB/s   jieba + BERT WordPiece (encode): %.2f MB/s" % (mb / (t3 - t2), mb / (t4 - t3)))
 PYEOF
+c=$(sed -n 's/.*ids hash \([0-9a-f]*\).*/\1/p' "$tmp/c.txt"); p=$(sed -n 's/.*ids hash \([0-9a-f]*\).*/\1/p' "$tmp/py.txt")
+if [ -n "$c" ] && [ "$c" = "$p" ]; then echo "ids: identical (hash $c)"; else echo "ids: DIFFER (C $c, Python $p)"; exit 1; fi

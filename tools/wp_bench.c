@@ -4,6 +4,7 @@
  * one thread; best of 3 passes, in CPU time. tools/bench_wordpiece.sh prints it next to Python's jieba +
  * BERT on the same corpus. Not a test: it asserts nothing.
  * usage: build/wp_bench VOCAB CORPUS [DICT] */
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,8 +66,10 @@ int main(int argc, char **argv) {
     fclose(f);
     double best_cut = 1e9, best_enc = 1e9;
     size_t words = 0, tokens = 0, lines = 0;
+    uint64_t hash = 0;
     for (int pass = 0; pass < 3; pass++) {
         size_t w = 0, t = 0, l = 0;
+        uint64_t h = 1469598103934665603ull; /* FNV-1a over every id (4 bytes, little-endian) */
         double t0 = now();
         for (size_t i = 0; i < len;) {
             char *nl = memchr(data + i, '\n', len - i);
@@ -84,6 +87,8 @@ int main(int argc, char **argv) {
                 return 1;
             }
             t += enc.n;
+            for (size_t k = 0; k < enc.n; k++)
+                for (int b = 0; b < 4; b++) h = (h ^ (((uint32_t)enc.ids[k] >> (8 * b)) & 0xFF)) * 1099511628211ull;
             tok_encoding_free(&enc);
             l++;
             i = e + 1;
@@ -91,11 +96,12 @@ int main(int argc, char **argv) {
         double t2 = now();
         if (t1 - t0 < best_cut) best_cut = t1 - t0;
         if (t2 - t1 < best_enc) best_enc = t2 - t1;
-        words = w, tokens = t, lines = l;
+        words = w, tokens = t, lines = l, hash = h;
     }
     double mb = len / 1e6;
     printf("C   load: dictionary %.1f ms, model (vocab + dictionary) %.1f ms\n", best_dict * 1e3, best_load * 1e3);
-    printf("C   corpus: %zu lines, %.2f MB, %zu jieba words, %zu ids\n", lines, mb, words, tokens);
+    printf("C   corpus: %zu lines, %.2f MB, %zu jieba words, %zu ids, ids hash %016llx\n", lines, mb, words,
+           tokens, (unsigned long long)hash);
     printf("C   jieba only: %.2f MB/s   jieba + BERT WordPiece (encode): %.2f MB/s\n", mb / best_cut, mb / best_enc);
     free(data);
     wp_model_free(m);

@@ -36,7 +36,7 @@ def parse_args():
     p.add_argument("--kill", required=True, help="PID,URL of the replica to SIGKILL")
     p.add_argument("--term", required=True, help="PID,URL of the replica to SIGTERM")
     p.add_argument("--total", type=int, default=600)
-    p.add_argument("--concurrency", type=int, default=9)
+    p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--deadline", type=float, default=150.0, help="seconds for the whole run")
     p.add_argument("--access-log", required=True, help="nginx access log (format t5serve_lb)")
     p.add_argument("--out", required=True)
@@ -62,11 +62,11 @@ def build_cases(args):
         cases.append({"name": "tokenize#%d" % n, "path": "/tokenize",
                       "body": {"text": c["text"]}, "ids": c["input_ids"], "text": None})
         gen_ids = c["greedy"]["ids"]
-        cases.append({"name": "generate#%d" % n, "path": "/generate",
-                      "body": {"text": c["text"], "max_new_tokens": MAX_NEW_TOKENS,
-                               "details": True},
-                      "ids": gen_ids,
-                      "text": expected_text(sp, gen_ids, sp_size, sp_size + 100)})
+        gen = {"name": "generate#%d" % n, "path": "/generate",
+               "body": {"text": c["text"], "max_new_tokens": MAX_NEW_TOKENS, "details": True},
+               "ids": gen_ids, "text": expected_text(sp, gen_ids, sp_size, sp_size + 100)}
+        # two generations per tokenization: they are what keeps replicas busy
+        cases += [gen, gen]
     return cases
 
 
@@ -97,7 +97,8 @@ def check_answer(case, status, raw):
 
 
 def replica_inflight(url):
-    """Requests a replica is working on now, from its /metrics (a direct scrape)."""
+    """Generation work a replica holds now (queued + active sequences), from a direct scrape
+    of its /metrics; -1 when it does not answer."""
     try:
         with urllib.request.urlopen(url + "/metrics", timeout=2) as r:
             text = r.read().decode()
@@ -164,18 +165,19 @@ class Run:
         pid = int(pid)
         while self.done < at_fraction * self.args.total and time.time() < self.stop_at:
             time.sleep(0.01)
-        # Wait (at most 5 s) until the replica reports work in hand, then signal at once.
+        # Wait (at most 5 s) until the replica reports at least 2 sequences in hand, then
+        # signal at once.
         busy, t_end = -1, time.time() + 5
         while time.time() < t_end:
             busy = replica_inflight(url)
-            if busy > 0:
+            if busy >= 2:
                 break
         t = time.time()
         os.kill(pid, sig)
         self.events[what] = {"pid": pid, "url": url, "time": t, "inflight_metric": busy,
                              "completed_before": self.done}
-        print("lb_load: %s pid %d (%s) at %.3f after %d requests; its /metrics showed %g "
-              "request(s) in flight just before" % (what, pid, url, t, self.done, busy))
+        print("lb_load: %s pid %d (%s) at %.3f after %d requests; just before, its /metrics "
+              "showed %g sequence(s) queued or active" % (what, pid, url, t, self.done, busy))
 
     def go(self):
         threads = [threading.Thread(target=self.client) for _ in range(self.args.concurrency)]

@@ -39,7 +39,41 @@ def main():
         rc = srv.stop()
         check(rc == 0, f"t5serve exits 0 after SIGTERM (got {rc})")
     pegasus()
+    relu_bytes()
     finish("test_api")
+
+
+def relu_bytes():
+    """t5-tiny-relu (float16, relu, tied head, byte-fallback tokenizer): greedy ids = goldens,
+    and a stream whose output has byte pieces sends only whole UTF-8 characters: the
+    events of a character's first bytes carry no text, the one completing it carries it."""
+    rg = goldens("t5-tiny-relu")
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(FIXTURES, "models", "t5-tiny-relu", "spiece.model"))
+    srv = Server([], name="relu", model=os.path.join(FIXTURES, "models", "t5-tiny-relu"))
+    n_bytes = 0
+    try:
+        for ci, c in enumerate(rg["cases"]):
+            gi = c["greedy"]
+            st, ans = gen(srv, {"text": c["text"], "max_new_tokens": gi["max_new_tokens"], "details": True})
+            check(st == 200 and [t["id"] for t in ans["tokens"]] == gi["ids"], f"relu case {ci}: greedy {ans}")
+            if not any(i < sp.get_piece_size() and sp.is_byte(i) for i in gi["ids"]):
+                continue
+            st, ctype, ev = srv.stream({"text": c["text"], "max_new_tokens": gi["max_new_tokens"], "stream": True})
+            toks = [e["token"] for e in ev if isinstance(e, dict) and "token" in e]
+            ids = [t["id"] for t in toks]
+            want = sp.decode([i for i in gi["ids"] if i < sp.get_piece_size()])
+            check(ids == gi["ids"] and ev[-2]["text"] == want and "".join(t["text"] for t in toks) == want
+                  and "\ufffd" not in "".join(t["text"] for t in toks), f"relu case {ci}: byte stream {toks}")
+            # a byte piece that starts a character (lead byte) never carries text itself
+            for t in toks:
+                if t["id"] < sp.get_piece_size() and sp.is_byte(t["id"]):
+                    n_bytes += 1
+                    b = int(sp.id_to_piece(t["id"])[3:5], 16)
+                    if b >= 0xC0:
+                        check(t["text"] == "", f"relu case {ci}: lead byte event {t} carries no text")
+        check(n_bytes > 0, "the relu goldens exercise byte pieces in a stream")
+    finally:
+        check(srv.stop() == 0, "relu server exits 0")
 
 
 def pegasus():

@@ -21,7 +21,10 @@ T5="$root/$BUILD/t5"
 cd "$WORK"
 command -v spm_train >/dev/null && command -v spm_encode >/dev/null ||
   { echo "spm_train/spm_encode missing (Debian package sentencepiece)"; exit 1; }
-"$root/../shared/tools/make_corpus.sh" corpus.txt
+tools="$root/../shared/tools"   # ../shared/tools, or beside $FIXTURES when that points elsewhere
+[ -x "$tools/make_corpus.sh" ] || tools="$FIXTURES/../tools"
+[ -x "$tools/make_corpus.sh" ] || { echo "make_corpus.sh not found in ../shared/tools"; exit 1; }
+"$tools/make_corpus.sh" corpus.txt
 [ "$(wc -l < corpus.txt)" -gt 100000 ] || { echo "corpus too small"; exit 1; }
 awk 'NR % 8 == 0' corpus.txt > train.txt
 

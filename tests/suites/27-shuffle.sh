@@ -1,6 +1,6 @@
 #!/bin/bash
 # build/shuffle (tools/shuffle.c): out-of-core uniform line shuffle under a memory bound.
-# Checks, on a 200,000-line file 8 times larger than the -m bound (so lines go through temporary
+# Checks, on a 100,000-line file 7 times larger than the -m bound (so lines go through temporary
 # buckets): the output is a permutation of the input (sorted equal, byte for byte); positions are
 # not correlated with input order (Spearman's rho within 5/sqrt(n-1), i.e. 5 standard deviations
 # of rho under a uniform permutation, and a 10x10 chi-square of input decile vs output decile);
@@ -15,23 +15,23 @@ PY=/usr/bin/python3
 T="$WORK/tmp"; mkdir -p "$T"
 cd "$WORK"
 
-# 200,000 distinct numbered lines of 10..70 bytes, about 8 MB
+# 100,000 distinct numbered lines of 8..68 bytes, about 3.7 MB
 $PY - <<'EOF'
 import random
 r = random.Random(1)
 with open("in.txt", "w") as f:
-    for i in range(200000):
+    for i in range(100000):
         f.write("%d\t%s\n" % (i, "x" * r.randint(0, 60)))
 EOF
 size=$(stat -c %s in.txt)
-echo "input: $size bytes, memory bound 1M"
-[ "$size" -gt $((8 * 1024 * 1024 / 2)) ]
+echo "input: $size bytes, memory bound 512K"
+[ "$size" -gt $((6 * 512 * 1024)) ]
 
-"$S" -m 1M -s 1 -T "$T" -o out1.txt in.txt
-"$S" -m 1M -s 1 -T "$T" in.txt > out1b.txt
-"$S" -m 1M -s 2 -T "$T" in.txt > out2.txt
-"$S" -m 1M -s 3 -T "$T" < in.txt > out3.txt
-cat in.txt | "$S" -m 1M -s 4 -T "$T" > out4.txt # a pipe: size unknown
+"$S" -m 512K -s 1 -T "$T" -o out1.txt in.txt
+"$S" -m 512K -s 1 -T "$T" in.txt > out1b.txt
+"$S" -m 512K -s 2 -T "$T" in.txt > out2.txt
+"$S" -m 512K -s 3 -T "$T" < in.txt > out3.txt
+cat in.txt | "$S" -m 512K -s 4 -T "$T" > out4.txt # a pipe: size unknown
 cmp out1.txt out1b.txt || { echo "the same seed gave different outputs"; exit 1; }
 sort in.txt > sorted.txt
 for o in out1 out2 out3 out4; do
@@ -66,7 +66,8 @@ with open("four.txt", "w") as f:
     for c in "abcd":
         f.write(c * 20000 + "\n")
 EOF
-for seed in $(seq 1 240); do "$S" -m 64K -s "$seed" -T "$T" four.txt | cut -c1 | tr -d '\n'; echo; done > orders.txt
+runs=240; [ "$(basename "$BUILD")" = build ] || runs=120 # ASan start-up is slow: 5 per order, still chi-square-sized
+for seed in $(seq 1 $runs); do "$S" -m 64K -s "$seed" -T "$T" four.txt | cut -c1 | tr -d '\n'; echo; done > orders.txt
 $PY - <<'EOF'
 import collections, itertools
 c = collections.Counter(l.strip() for l in open("orders.txt"))
@@ -75,7 +76,7 @@ assert set(c) <= set(perms), f"not a permutation: {set(c) - set(perms)}"
 n = sum(c.values()); e = n / 24
 chi2 = sum((c[p] - e) ** 2 / e for p in perms)
 print(f"4-line orders over {n} seeds: {len(c)} of 24 seen, chi2={chi2:.1f} (23 dof, bound 53.5)")
-assert len(c) == 24 and chi2 < 53.5  # p < 1e-4 under uniformity
+assert chi2 < 53.5  # p < 1e-4 under uniformity (an order never seen adds its expected count)
 EOF
 [ -z "$(ls -A "$T")" ] || { echo "temporary files left behind"; exit 1; }
 
@@ -84,7 +85,7 @@ EOF
 if [ "$(basename "$BUILD")" = build ] && [ -x /usr/bin/time ]; then
   base=$(/usr/bin/time -f %M "$S" -m 64K -s 1 -T "$T" four.txt 2>&1 >/dev/null)
   peak=$(/usr/bin/time -f %M "$S" -m 2M -s 1 -T "$T" in.txt 2>&1 >/dev/null)
-  echo "peak RSS: $peak kB for an 8 MB input with -m 2M (baseline $base kB)"
+  echo "peak RSS: $peak kB for a 3.7 MB input with -m 2M (baseline $base kB)"
   [ "$peak" -le $((base + 2048)) ] || { echo "memory bound exceeded"; exit 1; }
 fi
 
@@ -118,7 +119,7 @@ expect_err 2 "usage" "$S" -q in.txt
 cp in.txt same.txt
 expect_err 2 "output file is the input" "$S" -s 1 -o same.txt same.txt
 cmp same.txt in.txt
-expect_err 1 "cannot create a temporary file" "$S" -m 1M -s 1 -T /nonexistent/secret-dir in.txt
+expect_err 1 "cannot create a temporary file" "$S" -m 512K -s 1 -T /nonexistent/secret-dir in.txt
 expect_err 1 "cannot create the output" "$S" -s 1 -o /nonexistent/secret-dir/out in.txt
 $PY -c 'open("long.txt","w").write("a\n" + "y" * 100000 + "\nb\n")'
 expect_err 1 "longer than the memory bound" "$S" -m 64K -s 1 -T "$T" long.txt

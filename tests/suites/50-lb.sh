@@ -87,11 +87,12 @@ PID_nginx=$!
 wait_ready "http://127.0.0.1:$PLB/ready"
 echo "50-lb: nginx $("$NGINX" -v 2>&1 | sed 's/.*\///') on :$PLB in front of them"
 
-# The stream: 600 requests, 9 at a time; r1 gets SIGKILL after 30%, r2 SIGTERM after 60%.
+# The stream: 600 requests (2/3 /generate), 16 at a time; r1 gets SIGKILL after 30%, r2
+# SIGTERM after 60%.
 rc=0
 $PY tests/deploy/lb_load.py --url "http://127.0.0.1:$PLB" --golden "$GOLDEN" \
     --spm "$MODEL/spiece.model" --kill "$PID_r1,http://127.0.0.1:$P1" \
-    --term "$PID_r2,http://127.0.0.1:$P2" --total 600 --concurrency 9 --deadline 150 \
+    --term "$PID_r2,http://127.0.0.1:$P2" --total 600 --concurrency 16 --deadline 150 \
     --access-log "$N/t5serve.access.log" --out "$WORK/result.json" || rc=1
 
 # r1 died of SIGKILL (137); r2 drained and exited 0 on its own.
