@@ -38,6 +38,7 @@ typedef struct {
     int max_num_beams;             /* largest num_beams accepted */
     int max_nbest;                 /* largest /tokenize nbest accepted */
     int max_connections;           /* concurrent HTTP connections */
+    int connection_timeout_s;      /* idle connections closed after this */
     int request_timeout_ms;        /* deadline of every request (504 past it) */
     int drain_timeout_ms;          /* SIGTERM: longest wait for in-flight requests */
     int retry_after_s;             /* Retry-After of a 429 */

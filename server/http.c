@@ -300,7 +300,7 @@ int srv_http_start(srv_server *s, char *err, size_t errlen) {
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)120, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
                                  s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)", s->cfg.host,

@@ -80,6 +80,11 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
         const t5_config *c = t5_model_config(s->model);
         srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type, c->d_model,
                 c->num_layers, c->num_decoder_layers, c->vocab_size);
+    } else if (is_dir && file_exists(dir, "config.json")) {
+        /* A model folder that lost its weights must not look healthy as a tokenize-only service. */
+        snprintf(err, errlen, "%.300s has config.json but no model.safetensors (or index): the weights are missing; "
+                              "for a tokenize-only service give the tokenizer file or a folder without config.json", dir);
+        return -1;
     } else {
         srv_log(SRV_LOG_INFO, "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
                               "(/generate answers 503)", dir);

@@ -32,6 +32,24 @@ static json_t *offsets_json(const tok_encoding *e) {
     return a;
 }
 
+/* 1 (and err set) when text i has more than max_input_tokens tokens by plain Viterbi. */
+static int too_long(srv_server *s, const char *text, size_t len, int i, char *err, size_t errlen) {
+    tok_encode_params p;
+    tok_encode_default_params(&p);
+    tok_encoding e;
+    char terr[200];
+    if (tok_encode(s->tok, text, len, &p, &e, terr, sizeof terr)) {
+        snprintf(err, errlen, "text %d could not be tokenized: %s", i, terr);
+        return 1;
+    }
+    size_t n = e.n;
+    tok_encoding_free(&e);
+    if (n <= (size_t)s->cfg.max_input_tokens) return 0;
+    snprintf(err, errlen, "text %d has %zu tokens: nbest and nbest_size > 1 take at most max_input_tokens (%d)", i,
+             n, s->cfg.max_input_tokens);
+    return 1;
+}
+
 void srv_route_tokenize(srv_request *r) {
     srv_server *s = r->srv;
     char err[300], terr[200];
@@ -51,7 +69,7 @@ void srv_route_tokenize(srv_request *r) {
         srv_json_bool(b, "add_eos", &add_eos, err, sizeof err) || srv_json_bool(b, "pieces", &pieces, err, sizeof err) ||
         srv_json_bool(b, "offsets", &offsets, err, sizeof err) ||
         srv_json_num(b, "alpha", 0, 1000, 1, &alpha, err, sizeof err) ||
-        srv_json_int(b, "nbest_size", -1, 1000, &nbest_size, err, sizeof err) ||
+        srv_json_int(b, "nbest_size", -1, s->cfg.max_nbest, &nbest_size, err, sizeof err) ||
         srv_json_int(b, "seed", 0, INT64_MAX, &seed, err, sizeof err) ||
         srv_json_int(b, "nbest", 1, s->cfg.max_nbest, &nbest, err, sizeof err))
         goto bad;
@@ -71,6 +89,9 @@ void srv_route_tokenize(srv_request *r) {
     results = json_array();
     for (int i = 0; i < n; i++) {
         json_t *ans;
+        /* The n-best searches grow faster than the text: bound them like /generate's input. */
+        if ((nbest || (sampling && nbest_size > 1)) && too_long(s, texts[i], lens[i], i, err, sizeof err))
+            goto bad;
         if (nbest) {
             tok_encoding *list = NULL;
             size_t m = 0;

@@ -222,6 +222,9 @@ def broken_models():
     with open(os.path.join(d, "config.json"), "w") as f:
         f.write('{"d_model": 64, "num_layers": ')
     start_fails(d, "truncated config.json", "config.json")
+    d = model_copy("noweights")
+    os.unlink(os.path.join(d, "model.safetensors"))
+    start_fails(d, "config.json without weights", "weights are missing")
 
 
 # ---------------------------------------------------------------- 5. replaced on disk while serving

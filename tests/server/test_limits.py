@@ -102,6 +102,15 @@ def run(srv):
             "num_beams")
     accepted(srv, "/tokenize", {"text": "hello world", "nbest": LIM["nbest"]}, "max_nbest")
     refused(srv, "/tokenize", {"text": "hello world", "nbest": LIM["nbest"] + 1}, 400, "max_nbest", "nbest")
+    refused(srv, "/tokenize", {"text": "hello world", "alpha": 0.1, "nbest_size": LIM["nbest"] + 1}, 400,
+            "nbest_size over max_nbest", "nbest_size")
+    # the n-best searches take at most max_input_tokens tokens of text (ids count </s>: n - 1 pieces)
+    accepted(srv, "/tokenize", {"text": text_of_tokens(LIM["tokens"] + 1), "nbest": 2}, "nbest at max_input_tokens")
+    refused(srv, "/tokenize", {"text": text_of_tokens(LIM["tokens"] + 2), "nbest": 2}, 400,
+            "nbest over max_input_tokens", "max_input_tokens")
+    refused(srv, "/tokenize", {"text": text_of_tokens(LIM["tokens"] + 2), "alpha": 0.1, "nbest_size": 2}, 400,
+            "nbest_size > 1 over max_input_tokens", "max_input_tokens")
+    accepted(srv, "/tokenize", {"text": text_of_tokens(LIM["tokens"] + 2)}, "plain /tokenize is not bounded by tokens")
     # stop strings: 16 of at most 256 bytes
     accepted(srv, "/generate", {"text": "a", "max_new_tokens": 3, "stop": ["x" * 256] + ["y"] * 15}, "stop strings")
     refused(srv, "/generate", {"text": "a", "max_new_tokens": 3, "stop": ["y"] * 17}, 400, "stop count", "16")
