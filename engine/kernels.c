@@ -117,6 +117,12 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
         for (int i = 0; i <= k16; i += 16) {                                                                     \
             __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                                   \
             if (!mk) break;                                                                                      \
+            if (r == 0) { /* first pass over these weight rows: fetch the next tile's rows ahead */               \
+                _mm_prefetch((const char *)(w0 + 4 * k + i), _MM_HINT_T0);                                      \
+                _mm_prefetch((const char *)(w1 + 4 * k + i), _MM_HINT_T0);                                      \
+                _mm_prefetch((const char *)(w2 + 4 * k + i), _MM_HINT_T0);                                      \
+                _mm_prefetch((const char *)(w3 + 4 * k + i), _MM_HINT_T0);                                      \
+            }                                                                                                    \
             __m512 v0 = _mm512_maskz_loadu_ps(mk, w0 + i), v1 = _mm512_maskz_loadu_ps(mk, w1 + i),               \
                    v2 = _mm512_maskz_loadu_ps(mk, w2 + i), v3 = _mm512_maskz_loadu_ps(mk, w3 + i), xv;           \
             xv = _mm512_maskz_loadu_ps(mk, x0 + i);                                                              \
