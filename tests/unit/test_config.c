@@ -2,6 +2,7 @@
  * precedence defaults < file < environment < command line, and the validation
  * messages. Not tested here: the server's use of the values (tests/suites/3*). */
 #include <check.h>
+#include "check_run.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -194,9 +195,5 @@ int main(void) {
     tcase_add_test(tc, test_help_lists_every_key);
     tcase_add_test(tc, test_print_roundtrip);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

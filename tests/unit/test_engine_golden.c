@@ -7,6 +7,7 @@
  * sequences joining a running batch mid-flight get the ids they get alone.
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
 #include <check.h>
+#include "check_run.h"
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -339,9 +340,5 @@ int main(void) {
     tcase_add_test(tc, gated);
     tcase_add_test(tc, relu);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

@@ -4,6 +4,7 @@
  * misshapen tensor, an unknown dtype, a truncated or garbage file and bad
  * config.json values are clear errors naming the problem, never a crash. */
 #include <check.h>
+#include "check_run.h"
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -378,9 +379,5 @@ int main(void) {
     tcase_add_test(tc, truncated_and_garbage);
     tcase_add_test(tc, bad_config);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

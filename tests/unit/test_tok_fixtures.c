@@ -4,6 +4,7 @@
  * spiece.model, T5 conventions), and the same folders read from tokenizer.json alone
  * against transformers' hf_tokenizer_ids. Reads the fixtures from $FIXTURES. */
 #include <check.h>
+#include "check_run.h"
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,9 +479,5 @@ int main(void) {
     tcase_add_test(tc, wordpiece_dispatch);
     tcase_add_test(tc, concurrent_readers);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

@@ -6,6 +6,7 @@
  * sampling among the n best, whose exact law is the brute-force top n renormalized)
  * are compared with a chi-square test at p = 0.001. Also: same seed, same answer. */
 #include <check.h>
+#include "check_run.h"
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,9 +206,5 @@ int main(void) {
     tcase_add_test(tc, sampling_matches_enumeration);
     tcase_add_test(tc, same_seed_same_answer);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }

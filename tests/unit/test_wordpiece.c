@@ -5,6 +5,7 @@
  * $FIXTURES/models/t5-tiny-pegasus.golden.json, and the error paths (bad vocab, bad
  * dictionary, bad ids, invalid UTF-8). Needs FIXTURES (tests/run.sh sets it). */
 #include <check.h>
+#include "check_run.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -392,9 +393,5 @@ int main(void) {
     tcase_add_test(tc, test_bad_files);
     tcase_add_test(tc, test_builtin_dictionary);
     suite_add_tcase(s, tc);
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? 1 : 0;
+    return check_run(s);
 }
