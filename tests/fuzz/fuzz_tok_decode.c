@@ -4,35 +4,11 @@
  * onto [-2, vocab + 2) so that nearly all are valid (controls, unknown, byte pieces,
  * sentinels, padding rows). Decode must give a string iff every id is in range, else NULL
  * and a short message. What it is not: a comparison with SentencePiece (the detok goldens). */
-#include "fuzz_tok.h"
-#include "wordpiece.h"
-
-#define N_MODELS 4
-static tok_model *models[N_MODELS];
-static wp_model *pegasus;
-
-static tok_model *load(const char *rel) {
-    char err[256];
-    tok_model *m = tok_model_load(fuzz_fixture(rel), err, sizeof err);
-    if (!m) {
-        fprintf(stderr, "fuzz_tok_decode: cannot load %s: %s (set FIXTURES)\n", rel, err);
-        exit(1);
-    }
-    return m;
-}
+#include "fuzz_models.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    models[0] = load("tokenizer/spm_a.model");
-    models[1] = load("models/t5-tiny-gated");
-    models[2] = load("models/t5-tiny-relu");
-    models[3] = load("models/t5-tiny-relu/tokenizer.json");
-    char err[256];
-    pegasus = wp_model_load(fuzz_fixture("models/t5-tiny-pegasus/vocab.txt"), NULL, err, sizeof err);
-    if (!pegasus) {
-        fprintf(stderr, "fuzz_tok_decode: cannot load the pegasus vocab.txt: %s\n", err);
-        exit(1);
-    }
+    fuzz_load_models();
     return 0;
 }
 

@@ -6,35 +6,11 @@
  * folder's tokenizer.json, and the T5 PEGASUS vocab.txt (jieba + WordPiece).
  * Every call must succeed with ids in range, byte spans inside the input, and a decode
  * of the result must succeed. What it is not: a comparison with SentencePiece. */
-#include "fuzz_tok.h"
-#include "wordpiece.h"
-
-#define N_MODELS 4
-static tok_model *models[N_MODELS];
-static wp_model *pegasus;
-
-static tok_model *load(const char *rel) {
-    char err[256];
-    tok_model *m = tok_model_load(fuzz_fixture(rel), err, sizeof err);
-    if (!m) {
-        fprintf(stderr, "fuzz_tok_encode: cannot load %s: %s (set FIXTURES)\n", rel, err);
-        exit(1);
-    }
-    return m;
-}
+#include "fuzz_models.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv) {
     (void)argc, (void)argv;
-    models[0] = load("tokenizer/spm_a.model");
-    models[1] = load("models/t5-tiny-gated");
-    models[2] = load("models/t5-tiny-relu");
-    models[3] = load("models/t5-tiny-relu/tokenizer.json");
-    char err[256];
-    pegasus = wp_model_load(fuzz_fixture("models/t5-tiny-pegasus/vocab.txt"), NULL, err, sizeof err);
-    if (!pegasus) {
-        fprintf(stderr, "fuzz_tok_encode: cannot load the pegasus vocab.txt: %s\n", err);
-        exit(1);
-    }
+    fuzz_load_models();
     return 0;
 }
 
