@@ -93,7 +93,7 @@ rc=0
 $PY tests/deploy/lb_load.py --url "http://127.0.0.1:$PLB" --golden "$GOLDEN" \
     --spm "$MODEL/spiece.model" --kill "$PID_r1,http://127.0.0.1:$P1" \
     --term "$PID_r2,http://127.0.0.1:$P2" --total 600 --concurrency 16 --deadline 150 \
-    --access-log "$N/t5serve.access.log" --out "$WORK/result.json" || rc=1
+    --access-log "$N/t5serve.access.log" --out "$WORK/result.json" | tee "$WORK/lb_load.out" || rc=1
 
 # r1 died of SIGKILL (137); r2 drained and exited 0 on its own.
 set +e
@@ -135,5 +135,6 @@ set +e; wait "$PID_r3"; st3=$?; set -e
 
 pids=()
 kill -QUIT "$PID_nginx"; wait "$PID_nginx" || true; PID_nginx=
-[ $rc -eq 0 ] && echo "50-lb: ok" || { echo "50-lb: FAILED"; tail -n 20 "$WORK"/r*.log; }
+# On failure: the replicas' last lines, then (last, so a short log tail shows it) why.
+[ $rc -eq 0 ] && echo "50-lb: ok" || { tail -n 20 "$WORK"/r*.log; grep -hE '^(lb_load|50-lb):' "$WORK/lb_load.out" "$WORK/sse.txt" 2>/dev/null | tail -n 12; echo "50-lb: FAILED"; }
 exit $rc
