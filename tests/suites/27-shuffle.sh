@@ -81,12 +81,14 @@ EOF
 [ -z "$(ls -A "$T")" ] || { echo "temporary files left behind"; exit 1; }
 
 # memory: peak RSS over that of a run through the same code with a 64K bound stays under the
-# bound (not under ASan, whose shadow memory says nothing about the program's own)
+# bound (not under ASan, whose shadow memory says nothing about the program's own). Two runs of
+# the same command differ by up to ~200 kB of RSS here (shared-library pages, page rounding), so
+# 256 kB of slack; reading the 3.7 MB input into memory would still exceed it by 1.4 MB.
 if [ "$(basename "$BUILD")" = build ] && [ -x /usr/bin/time ]; then
   base=$(/usr/bin/time -f %M "$S" -m 64K -s 1 -T "$T" four.txt 2>&1 >/dev/null)
   peak=$(/usr/bin/time -f %M "$S" -m 2M -s 1 -T "$T" in.txt 2>&1 >/dev/null)
   echo "peak RSS: $peak kB for a 3.7 MB input with -m 2M (baseline $base kB)"
-  [ "$peak" -le $((base + 2048)) ] || { echo "memory bound exceeded"; exit 1; }
+  [ "$peak" -le $((base + 2048 + 256)) ] || { echo "memory bound exceeded"; exit 1; }
 fi
 
 # edge cases: empty input, last line without newline, empty lines, CR, NUL bytes
