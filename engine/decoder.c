@@ -101,7 +101,7 @@ static void attend(const float *q, const float *K, const float *V, int n, int in
         float d = t5_dot(q, K + (size_t)j * inner, dkv);
         s[j] = bias_h ? d + bias_h[bucket[j] * H] : d;
     }
-    t5_softmax(s, n);
+    t5_softmax_fast(s, n);
     memset(out, 0, (size_t)dkv * sizeof *out);
     for (int j = 0; j < n; j++) t5_axpy(out, s[j], V + (size_t)j * inner, dkv);
 }

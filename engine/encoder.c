@@ -1,9 +1,11 @@
 /* encoder.c - the T5 encoder stack for one input, and the decoder's cross-attention
  * K/V computed once from its output. Projections go through t5_matmul (OpenBLAS
- * sgemm for inputs longer than a few tokens); attention runs per (head, query)
- * on the pool. One unpadded input at a time, so no padding mask is needed: a batch
- * of inputs of different lengths gives each the result it gets alone.
+ * sgemm for inputs longer than a few tokens); attention runs one head per work item
+ * on the pool, its two products through sgemm. One unpadded input at a time, so no
+ * padding mask is needed: a batch of inputs of different lengths gives each the
+ * result it gets alone.
  * What it is not: no decoding (decoder.c), no generation (generate.c). */
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,24 +18,27 @@ typedef struct {
     const float *q, *k, *v; /* [n, inner] */
     float *ctx;             /* [n, inner] */
     const float *bias;      /* [heads][2n-1]: bias of relative position j - i at index j - i + n - 1 */
-    float *scores;          /* [nth][n] */
+    float *scores;          /* [nth][n, n] */
     int n, heads, dkv, inner;
 } enc_att_job;
 
+/* One head per work item: S = Q_h K_h^T + bias, softmax over each row, ctx_h = S V_h. */
 static void enc_att_worker(void *arg, int ith, int nth) {
     const enc_att_job *jb = arg;
-    float *s = jb->scores + (size_t)ith * jb->n;
     int n = jb->n, dkv = jb->dkv, inner = jb->inner;
+    float *s = jb->scores + (size_t)ith * n * n;
     (void)nth;
-    for (int item; (item = t5_pool_next(jb->pool)) < jb->heads * n;) {
-        int h = item / n, i = item % n;
-        const float *qi = jb->q + (size_t)i * inner + h * dkv;
-        const float *bias = jb->bias + (size_t)h * (2 * n - 1) + (n - 1 - i);
-        for (int j = 0; j < n; j++) s[j] = t5_dot(qi, jb->k + (size_t)j * inner + h * dkv, dkv) + bias[j];
-        t5_softmax(s, n);
-        float *out = jb->ctx + (size_t)i * inner + h * dkv;
-        memset(out, 0, (size_t)dkv * sizeof *out);
-        for (int j = 0; j < n; j++) t5_axpy(out, s[j], jb->v + (size_t)j * inner + h * dkv, dkv);
+    for (int h; (h = t5_pool_next(jb->pool)) < jb->heads;) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dkv, 1.0f, jb->q + h * dkv, inner,
+                    jb->k + h * dkv, inner, 0.0f, s, n);
+        for (int i = 0; i < n; i++) {
+            float *si = s + (size_t)i * n;
+            const float *bias = jb->bias + (size_t)h * (2 * n - 1) + (n - 1 - i);
+            for (int j = 0; j < n; j++) si[j] += bias[j];
+            t5_softmax_fast(si, n);
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkv, n, 1.0f, s, n, jb->v + h * dkv, inner, 0.0f,
+                    jb->ctx + h * dkv, inner);
     }
 }
 
@@ -41,7 +46,7 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int
     const t5_config *c = &m->cfg;
     int d = c->d_model, in = m->inner, ff = c->d_ff, H = c->num_heads, nth = t5_pool_threads(pool);
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * n - 1) + (size_t)nth * n) * sizeof(float));
+    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * n - 1) + (size_t)nth * n * n) * sizeof(float));
     if (!buf) return -1;
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
           *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * n - 1);

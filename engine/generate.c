@@ -163,13 +163,6 @@ void t5_log_softmax(float *x, int V) {
     for (int i = 0; i < V; i++) x[i] = (x[i] - mx) - ls;
 }
 
-int t5_argmax(const float *x, int V) {
-    int best = 0;
-    for (int i = 1; i < V; i++)
-        if (x[i] > x[best]) best = i;
-    return best;
-}
-
 uint64_t t5_rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9e3779b97f4a7c15ULL);
     z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;

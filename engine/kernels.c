@@ -16,7 +16,10 @@
 #endif
 
 /* Up to this many rows the streaming kernels beat OpenBLAS's packed sgemm (which
- * copies the whole weight matrix on every call); see `t5 bench engine`. */
+ * copies the whole weight matrix on every call); see `t5 bench engine`. Above it,
+ * OpenBLAS does the product: split into column blocks over our pool when OpenBLAS is
+ * single-threaded (the applications set it so; two thread pools spinning on the same
+ * cores waste both), or in one call that OpenBLAS's own threads split otherwise. */
 enum { SMALL_ROWS = 32 };
 
 int t5_cpu_simd(void) {
@@ -278,6 +281,47 @@ __attribute__((target("avx512f"))) static float max512(const float *x, int n) {
     for (; i < n; i++) r = x[i] > r ? x[i] : r;
     return r;
 }
+
+/* first index of the maximum: the maximum (NaNs skipped), then the first lane equal to it */
+__attribute__((target("avx512f"))) static int argmax512(const float *x, int n) {
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    int i = 0;
+    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m); /* a NaN lane keeps m */
+    float mx = _mm512_reduce_max_ps(m);
+    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    if (!(mx > -INFINITY)) return 0;
+    __m512 vm = _mm512_set1_ps(mx);
+    for (i = 0; i + 16 <= n; i += 16) {
+        __mmask16 eq = _mm512_cmp_ps_mask(_mm512_loadu_ps(x + i), vm, _CMP_EQ_OQ);
+        if (eq) return i + __builtin_ctz(eq);
+    }
+    for (; i < n; i++)
+        if (x[i] == mx) return i;
+    return 0;
+}
+
+/* softmax with the vector exp (relative error ~2e-7) */
+__attribute__((target("avx512f"))) static void softmax512(float *x, int n, float mx) {
+    __m512 m = _mm512_set1_ps(mx), s = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        __m512 e = exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m));
+        _mm512_storeu_ps(x + i, e);
+        s = _mm512_add_ps(s, e);
+    }
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mk, x + i), m));
+        _mm512_mask_storeu_ps(x + i, mk, e);
+        s = _mm512_add_ps(s, _mm512_maskz_mov_ps(mk, e));
+    }
+    __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
+    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    if (i < n) {
+        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
+        _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), inv));
+    }
+}
 #endif
 
 typedef struct {
@@ -293,6 +337,11 @@ typedef struct {
 
 static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     const t5_mm_out *out = &jb->outs[o];
+    if (jb->rows > SMALL_ROWS || jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, jb->k, 1.0f, jb->x, jb->k,
+                    out->w + (size_t)j0 * jb->k, jb->k, 0.0f, out->y + j0, out->n);
+        return;
+    }
 #ifdef T5_X86
     if (jb->m->simd == 3) return mm_avx512(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
     if (jb->m->simd == 2) return mm_avx2(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
@@ -320,7 +369,8 @@ static void mm_worker(void *arg, int ith, int nth) {
 void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
                int n_outs) {
     if (rows <= 0) return;
-    if (rows > SMALL_ROWS || m->simd == 0) {
+    int big = rows > SMALL_ROWS || m->simd == 0, nth = t5_pool_threads(pool);
+    if (big && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
         for (int i = 0; i < n_outs; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k, outs[i].w, k,
                         0.0f, outs[i].y, outs[i].n);
@@ -328,9 +378,10 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     }
     mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};
     for (int i = 0; i < n_outs; i++) jb.total += outs[i].n;
-    /* ~8 items per thread, 16..256 rows each */
-    int chunk = (jb.total / (8 * t5_pool_threads(pool)) + 15) & ~15;
-    jb.chunk = chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
+    /* streaming kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column
+     * blocks: ~2 items per thread, a multiple of 64 columns (its packing works in such panels) */
+    int chunk = big ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
+    jb.chunk = big ? (chunk < 64 ? 64 : chunk) : chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
     t5_pool_run(pool, mm_worker, &jb);
 }
 
@@ -395,6 +446,27 @@ void t5_activate(int act, float *a, const float *b, size_t n) {
         }
         a[i] = b ? v * b[i] : v;
     }
+}
+
+int t5_argmax(const float *x, int V) {
+#ifdef T5_X86
+    if (simd_now() == 3) return argmax512(x, V);
+#endif
+    int best = 0;
+    float bv = -INFINITY;
+    for (int i = 0; i < V; i++)
+        if (x[i] > bv) bv = x[i], best = i;
+    return best;
+}
+
+void t5_softmax_fast(float *x, int n) {
+#ifdef T5_X86
+    if (simd_now() == 3) {
+        float mx = max512(x, n);
+        if (mx > -INFINITY) return softmax512(x, n, mx);
+    }
+#endif
+    t5_softmax(x, n);
 }
 
 void t5_softmax(float *x, int n) {

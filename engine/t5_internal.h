@@ -134,8 +134,12 @@ float t5_dot(const float *a, const float *b, int n);
 void t5_axpy(float *y, float a, const float *x, int n);
 float t5_max(const float *x, int n);
 double t5_sum_exp(const float *x, int n, float mx);
-/* In-place softmax over x[n]; returns nothing. */
+/* In-place softmax over x[n] with libm's expf (logits processing and sampling). */
 void t5_softmax(float *x, int n);
+/* The same with the vector exp (relative error ~2e-7), for attention. */
+void t5_softmax_fast(float *x, int n);
+/* First index of the maximum of x[V] (NaNs are never chosen; 0 when nothing beats -inf). */
+int t5_argmax(const float *x, int V);
 /* log(sum(exp(x))) of x[n] in float32, as torch computes it (max-shifted). */
 float t5_logsumexp(const float *x, int n);
 /* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
@@ -196,7 +200,6 @@ void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
 void t5_log_softmax(float *x, int V);
-int t5_argmax(const float *x, int V);      /* first index of the maximum */
 uint64_t t5_rng_next(uint64_t *state);     /* splitmix64 */
 /* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
 int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);

@@ -5,6 +5,7 @@
  * a tick expires queued jobs past their deadline, an async handle resumes finished
  * connections. Everything is freed before exit so LeakSanitizer sees no leak.
  * Also `--probe` (container health check), `--help`, `--version`, `--print-config`. */
+#include <cblas.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -140,6 +141,7 @@ int main(int argc, char **argv) {
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
     s->metrics = srv_metrics_create();
+    openblas_set_num_threads(1); /* each worker splits its GEMMs over its own threads */
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
     s->threads_per_worker = s->cfg.threads_per_worker ? s->cfg.threads_per_worker
                                                       : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);

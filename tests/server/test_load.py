@@ -116,9 +116,11 @@ def disconnects(srv):
 
 
 def sigterm_drain():
-    srv = Server(["--max-batch", "4", "--drain-timeout-ms", "600000", "--request-timeout-ms", "600000"], name="drain")
-    n_plain, n_stream = 12, 4
-    plain = {"text": LONG["text"], "min_new_tokens": 150, "max_new_tokens": 150}
+    # one row at a time and 400 tokens each (~70 ms per request here), so that most of the load
+    # is still waiting when SIGTERM comes
+    srv = Server(["--max-batch", "1", "--drain-timeout-ms", "600000", "--request-timeout-ms", "600000"], name="drain")
+    n_plain, n_stream, n_tok = 12, 4, 400
+    plain = {"text": LONG["text"], "min_new_tokens": n_tok, "max_new_tokens": n_tok}
     streamb = dict(plain, stream=True)
     keep = srv.conn()
     st, _, _ = srv.request("GET", "/ready", conn=keep)
@@ -143,7 +145,10 @@ def sigterm_drain():
     t.start()
     for _ in jobs:
         sent.acquire()
-    time.sleep(0.3)  # the server reads them
+    for _ in range(100):  # until the server has read them all
+        if srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth") >= len(jobs) - 1:
+            break
+        time.sleep(0.01)
     check(srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth") > 0, "load is running")
     srv.proc.send_signal(signal.SIGTERM)
     time.sleep(0.05)
@@ -161,12 +166,12 @@ def sigterm_drain():
     t.join()
     res = out[0]
     ok_plain = sum(1 for r in res[:n_plain] if not isinstance(r, Exception) and r[0] == 200
-                   and r[1]["usage"]["output_tokens"] == 150)
+                   and r[1]["usage"]["output_tokens"] == n_tok)
     for r in res[n_plain:]:
         if isinstance(r, Exception) or r[0] != 200 or r[2][-1] != "[DONE]":
             print("stream result:", str(r)[-300:])
     ok_stream = sum(1 for r in res[n_plain:] if not isinstance(r, Exception) and r[0] == 200 and r[2][-1] == "[DONE]"
-                    and r[2][-2]["usage"]["output_tokens"] == 150)
+                    and r[2][-2]["usage"]["output_tokens"] == n_tok)
     check(ok_plain == n_plain and ok_stream == n_stream,
           f"in-flight requests finished during the drain: {ok_plain}/{n_plain} plain, {ok_stream}/{n_stream} streams")
     rc = srv.proc.wait(120)

@@ -124,8 +124,10 @@ static void compare_gemm(const t5_model *m, int threads, int rows, const float *
         double t0 = now();
         t5_matmul(m, pool, x, rows, k, &o, 1);
         double t1 = now();
+        openblas_set_num_threads(threads); /* plain OpenBLAS, its own threads */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
         double t2 = now();
+        openblas_set_num_threads(1);
         best_ours = t1 - t0 < best_ours ? t1 - t0 : best_ours;
         best_blas = t2 - t1 < best_blas ? t2 - t1 : best_blas;
     }
@@ -166,7 +168,6 @@ int cmd_bench_engine(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    openblas_set_num_threads(threads);
     char err[512];
     double t0 = now();
     t5_model *m = t5_model_load(dir, err, sizeof err);
@@ -192,6 +193,7 @@ int cmd_bench_engine(int argc, char **argv) {
             t5_pool *pool = t5_pool_create(threads);
             double r[2] = {measure_bandwidth(pool), 0};
             t5_pool_free(pool);
+            openblas_set_num_threads(threads);
             r[1] = measure_sgemm();
             ssize_t w = write(pfd[1], r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 1);

@@ -1,6 +1,7 @@
 /* t5.c - the `t5` command-line tool: offline tokenize / detokenize / generate /
  * bench over the tokenizer and engine libraries, without the HTTP server.
  * This file only dispatches to the subcommands in cmds.h. */
+#include <cblas.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -31,6 +32,8 @@ int main(int argc, char **argv) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    /* the engine splits its GEMMs over its own threads; OpenBLAS's would compete with them */
+    openblas_set_num_threads(1);
     const char *name = argv[1];
     char joined[64];
     if (!strcmp(name, "bench") && argc >= 3) { /* `t5 bench engine` == `t5 bench-engine` */
