@@ -33,7 +33,7 @@ static const cfg_key keys[] = {
     {"port", I(port, 1, 65535), "8080", "listen port"},
     {"workers", I(workers, 1, 256), "1", "generation workers, each running one continuous batch"},
     {"threads_per_worker", I(threads_per_worker, 0, 256), "0", "GEMM threads per worker (0: CPUs / workers)"},
-    {"http_threads", I(http_threads, 1, 64), "1", "HTTP event-loop threads (epoll)"},
+    {"http_threads", I(http_threads, 1, 64), "2", "HTTP event-loop threads (epoll)"},
     {"max_batch", I(max_batch, 1, 4096), "32", "decoder rows per worker batch (a beam request takes num_beams rows)"},
     {"queue_size", I(queue_size, 1, 1000000), "256", "sequences waiting for a worker before requests get 429"},
     {"max_body_bytes", L(max_body_bytes, 64, 1LL << 32), "1048576", "largest request body (413 above)"},

@@ -47,11 +47,11 @@ void t5_kv_free(t5_kv *kv) {
 }
 
 void t5_kv_copy(const t5_model *m, t5_kv *dst, const t5_kv *src) {
-    size_t row = (size_t)src->len * m->inner;
-    for (int l = 0; l < m->cfg.num_decoder_layers; l++) {
-        size_t off = (size_t)l * src->cap * m->inner;
-        memcpy(dst->k + off, src->k + off, row * sizeof(float));
-        memcpy(dst->v + off, src->v + off, row * sizeof(float));
+    size_t len = (size_t)src->len, in = (size_t)m->inner, cap = (size_t)src->cap;
+    for (size_t l = 0; l < (size_t)m->cfg.num_decoder_layers; l++) {
+        for (size_t i = l * in; i < (l + 1) * in; i++) /* K^T: the first len columns of each row */
+            memcpy(dst->k + i * cap, src->k + i * cap, len * sizeof(float));
+        memcpy(dst->v + l * cap * in, src->v + l * cap * in, len * in * sizeof(float));
     }
     dst->len = src->len;
 }
@@ -94,16 +94,15 @@ typedef struct {
     const t5_cross_kv *const *cr;
 } dec_att_job;
 
-/* Attention of one query row over n keys: K, V [n, inner] (head h at h*dkv). */
-static void attend(const float *q, const float *K, const float *V, int n, int inner, int dkv, const float *bias_h,
-                   const int *bucket, int H, float *s, float *out) {
-    for (int j = 0; j < n; j++) {
-        float d = t5_dot(q, K + (size_t)j * inner, dkv);
-        s[j] = bias_h ? d + bias_h[bucket[j] * H] : d;
-    }
+/* Attention of one query q[dkv] over n keys: K^T [dkv][ldk], V rows ldv apart; self-attention
+ * adds the relative position bias bias_h[bucket[j] * H] of key j. */
+static void attend(const float *q, const float *kt, int ldk, const float *v, int ldv, int n, int dkv,
+                   const float *bias_h, const int *bucket, int H, float *s, float *out) {
+    t5_att_scores(q, kt, ldk, n, dkv, s);
+    if (bias_h)
+        for (int j = 0; j < n; j++) s[j] += bias_h[bucket[j] * H];
     t5_softmax_fast(s, n);
-    memset(out, 0, (size_t)dkv * sizeof *out);
-    for (int j = 0; j < n; j++) t5_axpy(out, s[j], V + (size_t)j * inner, dkv);
+    t5_att_context(s, v, ldv, n, dkv, out);
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {
@@ -121,8 +120,9 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         float *out = jb->s->ctx + (size_t)r * in + h * dkv;
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
-            size_t off = (size_t)jb->layer * cr->n * in + h * dkv;
-            attend(q, cr->k + off, cr->v + off, cr->n, in, dkv, NULL, NULL, H, s, out);
+            size_t lay = (size_t)jb->layer * cr->n * in;
+            attend(q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n, dkv, NULL,
+                   NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;
@@ -130,8 +130,9 @@ static void dec_att_worker(void *arg, int ith, int nth) {
                 for (int j = 0; j < n; j++) bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
                 last_row = r;
             }
-            size_t off = (size_t)jb->layer * kv->cap * in + h * dkv;
-            attend(q, kv->k + off, kv->v + off, n, in, dkv, m->dec_rel + h, bucket, H, s, out);
+            size_t lay = (size_t)jb->layer * kv->cap * in;
+            attend(q, kv->k + lay + (size_t)h * dkv * kv->cap, kv->cap, kv->v + lay + h * dkv, in, n, dkv,
+                   m->dec_rel + h, bucket, H, s, out);
         }
     }
 }
@@ -164,10 +165,11 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         t5_rmsnorm(s->xn, s->h, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
         t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
-        for (int r = 0; r < rows; r++) {
-            size_t off = ((size_t)l * kv[r]->cap + kv[r]->len) * in;
-            memcpy(kv[r]->k + off, s->k + (size_t)r * in, in * sizeof(float));
-            memcpy(kv[r]->v + off, s->v + (size_t)r * in, in * sizeof(float));
+        for (int r = 0; r < rows; r++) { /* append: a column of K^T, a row of V */
+            size_t cap = (size_t)kv[r]->cap, lay = (size_t)l * cap * in, pos = (size_t)kv[r]->len;
+            const float *kr = s->k + (size_t)r * in;
+            for (size_t i = 0; i < (size_t)in; i++) kv[r]->k[lay + i * cap + pos] = kr[i];
+            memcpy(kv[r]->v + lay + pos * in, s->v + (size_t)r * in, in * sizeof(float));
         }
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);

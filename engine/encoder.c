@@ -89,8 +89,10 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, int n, 
         return -1;
     }
     for (int l = 0; l < c->num_decoder_layers; l++) {
-        t5_mm_out kv[2] = {{m->dec[l].cross.k, cr->k + l * per, m->inner}, {m->dec[l].cross.v, cr->v + l * per, m->inner}};
-        t5_matmul(m, pool, enc, n, c->d_model, kv, 2);
+        t5_mm_out kt = {enc, cr->k + l * per, n}; /* K^T [inner, n] = W_k [inner, d] . enc[n, d]^T */
+        t5_matmul(m, pool, m->dec[l].cross.k, m->inner, c->d_model, &kt, 1);
+        t5_mm_out v = {m->dec[l].cross.v, cr->v + l * per, m->inner};
+        t5_matmul(m, pool, enc, n, c->d_model, &v, 1);
     }
     return 0;
 }

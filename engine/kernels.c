@@ -202,28 +202,44 @@ __attribute__((target("avx512f"))) static void mm_avx512(const float *x, int row
     }
 }
 
-/* ---- vector helpers for attention and softmax ---- */
+/* ---- attention of one query, one head ---- */
 
-__attribute__((target("avx512f"))) static float dot512(const float *a, const float *b, int n) {
-    __m512 s = _mm512_setzero_ps();
-    int i = 0;
-    for (; i + 16 <= n; i += 16) s = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s);
-    if (i < n) {
-        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
-        s = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, a + i), _mm512_maskz_loadu_ps(mk, b + i), s);
+/* s[j] = q . kt[:, j] for j < n; kt is [dkv][ldk] (key j in column j). Four accumulators
+ * over d hide the FMA latency; 16 keys per vector, no horizontal sums. */
+__attribute__((target("avx512f"))) static void scores512(const float *q, const float *kt, int ldk, int n, int dkv,
+                                                         float *s) {
+    for (int j = 0; j < n; j += 16) {
+        __mmask16 mk = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *k = kt + j;
+        int d = 0;
+        for (; d + 4 <= dkv; d += 4, k += 4 * (size_t)ldk) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mk, k), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), _mm512_maskz_loadu_ps(mk, k + ldk), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), _mm512_maskz_loadu_ps(mk, k + 2 * (size_t)ldk), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), _mm512_maskz_loadu_ps(mk, k + 3 * (size_t)ldk), a3);
+        }
+        for (; d < dkv; d++, k += ldk) a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mk, k), a0);
+        _mm512_mask_storeu_ps(s + j, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     }
-    return _mm512_reduce_add_ps(s);
 }
 
-__attribute__((target("avx512f"))) static void axpy512(float *y, float a, const float *x, int n) {
-    __m512 va = _mm512_set1_ps(a);
-    int i = 0;
-    for (; i + 16 <= n; i += 16)
-        _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, _mm512_loadu_ps(x + i), _mm512_loadu_ps(y + i)));
-    if (i < n) {
-        __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
-        _mm512_mask_storeu_ps(y + i, mk,
-                              _mm512_fmadd_ps(va, _mm512_maskz_loadu_ps(mk, x + i), _mm512_maskz_loadu_ps(mk, y + i)));
+/* out[dkv] = sum_j s[j] v[j, :] for j < n, v rows ldv apart; four accumulators over j. */
+__attribute__((target("avx512f"))) static void context512(const float *s, const float *v, int ldv, int n, int dkv,
+                                                          float *out) {
+    for (int c = 0; c < dkv; c += 16) {
+        __mmask16 mk = dkv - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dkv - c)) - 1);
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        const float *vc = v + c;
+        int j = 0;
+        for (; j + 4 <= n; j += 4, vc += 4 * (size_t)ldv) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_maskz_loadu_ps(mk, vc), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 1]), _mm512_maskz_loadu_ps(mk, vc + ldv), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 2]), _mm512_maskz_loadu_ps(mk, vc + 2 * (size_t)ldv), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 3]), _mm512_maskz_loadu_ps(mk, vc + 3 * (size_t)ldv), a3);
+        }
+        for (; j < n; j++, vc += ldv) a0 = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_maskz_loadu_ps(mk, vc), a0);
+        _mm512_mask_storeu_ps(out + c, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     }
 }
 
@@ -385,20 +401,22 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     t5_pool_run(pool, mm_worker, &jb);
 }
 
-float t5_dot(const float *a, const float *b, int n) {
+void t5_att_scores(const float *q, const float *kt, int ldk, int n, int dkv, float *s) {
 #ifdef T5_X86
-    if (simd_now() == 3) return dot512(a, b, n);
+    if (simd_now() == 3) return scores512(q, kt, ldk, n, dkv, s);
 #endif
-    float s = 0;
-    for (int i = 0; i < n; i++) s += a[i] * b[i];
-    return s;
+    for (int j = 0; j < n; j++) s[j] = 0;
+    for (int d = 0; d < dkv; d++)
+        for (int j = 0; j < n; j++) s[j] += q[d] * kt[(size_t)d * ldk + j];
 }
 
-void t5_axpy(float *y, float a, const float *x, int n) {
+void t5_att_context(const float *s, const float *v, int ldv, int n, int dkv, float *out) {
 #ifdef T5_X86
-    if (simd_now() == 3) return axpy512(y, a, x, n);
+    if (simd_now() == 3) return context512(s, v, ldv, n, dkv, out);
 #endif
-    for (int i = 0; i < n; i++) y[i] += a * x[i];
+    for (int c = 0; c < dkv; c++) out[c] = 0;
+    for (int j = 0; j < n; j++)
+        for (int c = 0; c < dkv; c++) out[c] += s[j] * v[(size_t)j * ldv + c];
 }
 
 float t5_max(const float *x, int n) {

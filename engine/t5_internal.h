@@ -128,10 +128,13 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(int act, float *a, const float *b, size_t n);
-/* Vector helpers (AVX-512 when the CPU has it): dot product, y += a*x, max, and
- * sum(exp(x - mx)) (vector exp, relative error ~2e-7). */
-float t5_dot(const float *a, const float *b, int n);
-void t5_axpy(float *y, float a, const float *x, int n);
+/* Attention of one query q[dkv] of one head over n keys: s[n] = q . kt[:, j], with the
+ * keys transposed, kt [dkv][ldk] (key j in column j); out[dkv] = sum_j s[j] v[j, :], v
+ * [n] rows ldv apart. AVX-512 when the CPU has it. */
+void t5_att_scores(const float *q, const float *kt, int ldk, int n, int dkv, float *s);
+void t5_att_context(const float *s, const float *v, int ldv, int n, int dkv, float *out);
+/* Vector helpers (AVX-512 when the CPU has it): max, and sum(exp(x - mx)) (vector
+ * exp, relative error ~2e-7). */
 float t5_max(const float *x, int n);
 double t5_sum_exp(const float *x, int n, float mx);
 /* In-place softmax over x[n] with libm's expf (logits processing and sampling). */
@@ -152,7 +155,9 @@ int t5_cpu_simd(void);
 /* Encoder forward of ids[n] into out[n, d_model]. 0 or <0 (out of memory). */
 int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int n, float *out);
 
-/* Cross-attention K/V of one input, computed once: k, v [num_decoder_layers][n][inner]. */
+/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][inner][n]
+ * (transposed: head h's keys are rows h*d_kv.. of each layer's block), v
+ * [num_decoder_layers][n][inner]. */
 typedef struct {
     float *k;
     float *v;
@@ -165,7 +170,8 @@ void t5_cross_free(t5_cross_kv *c);
 
 /* ---------------- decoder (decoder.c) ---------------- */
 
-/* Self-attention cache of one decoder row: k, v [num_decoder_layers][cap][inner]. */
+/* Self-attention cache of one decoder row: k [num_decoder_layers][inner][cap]
+ * (transposed, position p in column p), v [num_decoder_layers][cap][inner]. */
 typedef struct {
     float *k;
     float *v;
