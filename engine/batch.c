@@ -1,5 +1,6 @@
-/* batch.c - the continuous batch: sequences join (encoder + cross K/V once) and
- * leave between decoder steps; t5_batch_step gathers every active row (a greedy or
+/* batch.c - the continuous batch: sequences join between decoder steps (their encoder
+ * and cross K/V run once, together with the other arrivals, at the next step) and
+ * leave when finished; t5_batch_step gathers every active row (a greedy or
  * sampled sequence's rows, a beam search's beams) into one decoder step, so each
  * weight matrix is read once per step for the whole batch, then chooses each
  * row's next token (generate.c, beam.c) and retires finished sequences.
@@ -23,6 +24,7 @@ typedef struct {
     int cancel;
     int done;
     int input_tokens;
+    int32_t *ids; /* [input_tokens] until the encoder has run (NULL after) */
     int max_len;  /* max_new_tokens + 1: decoder length limit with the start token */
     t5_cross_kv cross;
     t5_kv *kv;    /* [rows] self-attention caches */
@@ -55,6 +57,7 @@ static void seq_free(const t5_model *m, seq *q) {
     if (!q) return;
     (void)m;
     t5_cross_free(&q->cross);
+    free(q->ids);
     for (int r = 0; q->kv && r < q->rows; r++) t5_kv_free(&q->kv[r]);
     for (int r = 0; q->kv2 && r < q->rows; r++) t5_kv_free(&q->kv2[r]);
     free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->sum), free(q->len), free(q->fin), free(q->rng);
@@ -161,13 +164,9 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         }
     }
     q->rng_beam = p.seed;
-    float *enc = malloc((size_t)n * c->d_model * sizeof *enc);
-    if (!enc) goto oom;
-    if (t5_encoder_forward(m, b->pool, ids, n, enc) != 0 || t5_cross_compute(m, b->pool, enc, n, &q->cross) != 0) {
-        free(enc);
-        goto oom;
-    }
-    free(enc);
+    q->ids = malloc((size_t)n * sizeof *q->ids);
+    if (!q->ids) goto oom;
+    memcpy(q->ids, ids, (size_t)n * sizeof *ids);
     q->handle = b->next_handle;
     b->next_handle = (b->next_handle + 1) & 0x3fffffff;
     b->seqs[b->n_seqs++] = q;
@@ -301,9 +300,53 @@ static void retire(t5_batch *b, int i) {
         t5_result_free(&res);
 }
 
+/* Runs the encoder of every sequence admitted since the last step, in groups of up to
+ * ENC_GROUP_TOKENS tokens (an input longer than that alone): one encoder pass and one
+ * cross K/V pass per group, so each weight matrix is packed once for the group. The
+ * bound keeps the group's activations (~18 kB per token at the T5 PEGASUS small shape)
+ * under glibc's largest mmap threshold, so the heap reuses them. 0 or <0 (out of memory:
+ * the sequences stay unencoded). */
+enum { ENC_GROUP_TOKENS = 1024 };
+static int encode_pending(t5_batch *b) {
+    const t5_model *m = b->m;
+    int rc = 0, pending = 0;
+    for (int i = 0; i < b->n_seqs; i++) pending += b->seqs[i]->ids && !b->seqs[i]->cancel;
+    if (!pending) return 0;
+    seq **grp = malloc((size_t)b->n_seqs * sizeof *grp);
+    int *lens = malloc((size_t)b->n_seqs * sizeof *lens);
+    t5_cross_kv **cr = malloc((size_t)b->n_seqs * sizeof *cr);
+    if (!grp || !lens || !cr) rc = -1;
+    for (int i = 0; rc == 0 && i < b->n_seqs;) {
+        int cnt = 0, tokens = 0;
+        for (; i < b->n_seqs; i++) {
+            seq *q = b->seqs[i];
+            if (!q->ids || q->cancel) continue;
+            if (cnt > 0 && tokens + q->input_tokens > ENC_GROUP_TOKENS) break;
+            grp[cnt] = q, lens[cnt] = q->input_tokens, cr[cnt++] = &q->cross;
+            tokens += q->input_tokens;
+        }
+        if (cnt == 0) break;
+        int32_t *ids = malloc((size_t)tokens * sizeof *ids);
+        float *enc = malloc((size_t)tokens * m->cfg.d_model * sizeof *enc);
+        for (int g = 0, off = 0; ids && g < cnt; off += lens[g++])
+            memcpy(ids + off, grp[g]->ids, (size_t)lens[g] * sizeof *ids);
+        if (!ids || !enc || t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) != 0 ||
+            t5_cross_compute(m, b->pool, enc, lens, cnt, cr) != 0)
+            rc = -1;
+        for (int g = 0; rc == 0 && g < cnt; g++) {
+            free(grp[g]->ids);
+            grp[g]->ids = NULL;
+        }
+        free(ids), free(enc);
+    }
+    free(grp), free(lens), free(cr);
+    return rc;
+}
+
 int t5_batch_step(t5_batch *b) {
     const t5_model *m = b->m;
     int V = m->cfg.vocab_size, rows = 0;
+    if (encode_pending(b) != 0) return -1;
     /* gather the running rows of every sequence, in admission order */
     for (int i = 0; i < b->n_seqs; i++) {
         seq *q = b->seqs[i];

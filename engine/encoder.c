@@ -1,9 +1,10 @@
-/* encoder.c - the T5 encoder stack for one input, and the decoder's cross-attention
- * K/V computed once from its output. Projections go through t5_matmul (OpenBLAS
- * sgemm for inputs longer than a few tokens); attention runs one head per work item
- * on the pool, its two products through sgemm. One unpadded input at a time, so no
- * padding mask is needed: a batch of inputs of different lengths gives each the
- * result it gets alone.
+/* encoder.c - the T5 encoder stack for one or several inputs at once, and the
+ * decoder's cross-attention K/V computed once from its output. The inputs' tokens
+ * go through every projection together (t5_matmul: one GEMM over all of them, so
+ * each weight matrix is read and packed once per group, not once per input);
+ * attention runs per (input, head) on the pool, its two products through sgemm.
+ * No padding: each input attends over its own tokens only, so it gets the result it
+ * would get alone (up to the rounding of a GEMM over more rows).
  * What it is not: no decoding (decoder.c), no generation (generate.c). */
 #include <cblas.h>
 #include <math.h>
@@ -15,52 +16,68 @@
 
 typedef struct {
     t5_pool *pool;
-    const float *q, *k, *v; /* [n, inner] */
-    float *ctx;             /* [n, inner] */
-    const float *bias;      /* [heads][2n-1]: bias of relative position j - i at index j - i + n - 1 */
-    float *scores;          /* [nth][n, n] */
-    int n, heads, dkv, inner;
+    const float *q, *k, *v; /* [T, inner] all inputs' tokens */
+    float *ctx;             /* [T, inner] */
+    const int *lens, *offs; /* [n_inputs] each input's length and first row */
+    const float *bias;      /* [heads][2 nmax - 1]: bias of relative position j - i at j - i + nmax - 1 */
+    float *scores;          /* [nth][nmax, nmax] */
+    int n_inputs, nmax, heads, dkv, inner;
 } enc_att_job;
 
-/* One head per work item: S = Q_h K_h^T + bias, softmax over each row, ctx_h = S V_h. */
+/* One (input, head) per work item: S = Q_h K_h^T + bias, softmax over each row, ctx_h = S V_h. */
 static void enc_att_worker(void *arg, int ith, int nth) {
     const enc_att_job *jb = arg;
-    int n = jb->n, dkv = jb->dkv, inner = jb->inner;
-    float *s = jb->scores + (size_t)ith * n * n;
+    int dkv = jb->dkv, inner = jb->inner, nmax = jb->nmax;
+    float *s = jb->scores + (size_t)ith * nmax * nmax;
     (void)nth;
-    for (int h; (h = t5_pool_next(jb->pool)) < jb->heads;) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dkv, 1.0f, jb->q + h * dkv, inner,
-                    jb->k + h * dkv, inner, 0.0f, s, n);
+    for (int item; (item = t5_pool_next(jb->pool)) < jb->n_inputs * jb->heads;) {
+        int in = item / jb->heads, h = item % jb->heads, n = jb->lens[in];
+        size_t row = (size_t)jb->offs[in] * inner + h * dkv;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dkv, 1.0f, jb->q + row, inner, jb->k + row, inner,
+                    0.0f, s, n);
         for (int i = 0; i < n; i++) {
             float *si = s + (size_t)i * n;
-            const float *bias = jb->bias + (size_t)h * (2 * n - 1) + (n - 1 - i);
+            const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - i);
             for (int j = 0; j < n; j++) si[j] += bias[j];
             t5_softmax_fast(si, n);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkv, n, 1.0f, s, n, jb->v + h * dkv, inner, 0.0f,
-                    jb->ctx + h * dkv, inner);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkv, n, 1.0f, s, n, jb->v + row, inner, 0.0f,
+                    jb->ctx + row, inner);
     }
 }
 
-int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int n, float *out) {
+int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
+                       float *out) {
     const t5_config *c = &m->cfg;
     int d = c->d_model, in = m->inner, ff = c->d_ff, H = c->num_heads, nth = t5_pool_threads(pool);
+    int n = 0, nmax = 0;
+    int *offs = malloc((size_t)n_inputs * sizeof *offs);
+    if (!offs) return -1;
+    for (int i = 0; i < n_inputs; i++) {
+        offs[i] = n;
+        n += lens[i];
+        nmax = lens[i] > nmax ? lens[i] : nmax;
+    }
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * n - 1) + (size_t)nth * n * n) * sizeof(float));
-    if (!buf) return -1;
+    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * nmax * nmax) *
+                        sizeof(float));
+    if (!buf) {
+        free(offs);
+        return -1;
+    }
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
-          *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * n - 1);
+          *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1);
     for (int i = 0; i < n; i++) memcpy(h + (size_t)i * d, m->shared + (size_t)ids[i] * d, d * sizeof(float));
-    for (int rel = -(n - 1); rel <= n - 1; rel++) {
+    for (int rel = -(nmax - 1); rel <= nmax - 1; rel++) {
         int bk = t5_rel_bucket(rel, 1, c->num_buckets, c->max_distance);
-        for (int hh = 0; hh < H; hh++) bias[(size_t)hh * (2 * n - 1) + rel + n - 1] = m->enc_rel[bk * H + hh];
+        for (int hh = 0; hh < H; hh++) bias[(size_t)hh * (2 * nmax - 1) + rel + nmax - 1] = m->enc_rel[bk * H + hh];
     }
     for (int l = 0; l < c->num_layers; l++) {
         const t5_block_w *bw = &m->enc[l];
         t5_rmsnorm(xn, h, bw->self.ln, n, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, q, in}, {bw->self.k, k, in}, {bw->self.v, v, in}};
         t5_matmul(m, pool, xn, n, d, qkv, 3);
-        enc_att_job jb = {pool, q, k, v, ctx, bias, scores, n, H, c->d_kv, in};
+        enc_att_job jb = {pool, q, k, v, ctx, lens, offs, bias, scores, n_inputs, nmax, H, c->d_kv, in};
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
         t5_matmul(m, pool, ctx, n, in, &o, 1);
@@ -75,25 +92,41 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int
     }
     t5_rmsnorm(out, h, m->enc_final, n, d, c->eps);
     free(buf);
+    free(offs);
     return 0;
 }
 
-int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, int n, t5_cross_kv *cr) {
+int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const int *lens, int n_inputs,
+                     t5_cross_kv *const *cr) {
     const t5_config *c = &m->cfg;
-    size_t per = (size_t)n * m->inner;
-    cr->n = n;
-    cr->k = malloc((size_t)c->num_decoder_layers * per * sizeof(float));
-    cr->v = malloc((size_t)c->num_decoder_layers * per * sizeof(float));
-    if (!cr->k || !cr->v) {
-        t5_cross_free(cr);
-        return -1;
+    size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers;
+    int n = 0;
+    for (int i = 0; i < n_inputs; i++) n += lens[i];
+    float *kt = malloc((size_t)n * in * 2 * sizeof *kt), *v = kt + (size_t)n * in; /* one layer, all inputs */
+    if (!kt) return -1;
+    for (int i = 0; i < n_inputs; i++) {
+        cr[i]->n = lens[i];
+        cr[i]->k = malloc(L * lens[i] * in * sizeof(float));
+        cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
+        if (!cr[i]->k || !cr[i]->v) {
+            for (int j = 0; j <= i; j++) t5_cross_free(cr[j]);
+            free(kt);
+            return -1;
+        }
     }
-    for (int l = 0; l < c->num_decoder_layers; l++) {
-        t5_mm_out kt = {enc, cr->k + l * per, n}; /* K^T [inner, n] = W_k [inner, d] . enc[n, d]^T */
-        t5_matmul(m, pool, m->dec[l].cross.k, m->inner, c->d_model, &kt, 1);
-        t5_mm_out v = {m->dec[l].cross.v, cr->v + l * per, m->inner};
-        t5_matmul(m, pool, enc, n, c->d_model, &v, 1);
+    for (size_t l = 0; l < L; l++) {
+        t5_mm_out ko = {enc, kt, n}; /* K^T [inner, n] = W_k [inner, d] . enc[n, d]^T */
+        t5_matmul(m, pool, m->dec[l].cross.k, (int)in, c->d_model, &ko, 1);
+        t5_mm_out vo = {m->dec[l].cross.v, v, (int)in};
+        t5_matmul(m, pool, enc, n, c->d_model, &vo, 1);
+        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's columns of K^T, rows of V */
+            size_t ni = (size_t)lens[i];
+            for (size_t r = 0; r < in; r++)
+                memcpy(cr[i]->k + (l * in + r) * ni, kt + r * n + off, ni * sizeof(float));
+            memcpy(cr[i]->v + l * ni * in, v + (size_t)off * in, ni * in * sizeof(float));
+        }
     }
+    free(kt);
     return 0;
 }
 
@@ -117,7 +150,7 @@ int t5_encode(const t5_model *m, const int32_t *ids, int n, float *out, int n_th
             return -1;
         }
     t5_pool *pool = t5_pool_create(n_threads);
-    if (!pool || t5_encoder_forward(m, pool, ids, n, out) != 0) {
+    if (!pool || t5_encoder_forward(m, pool, ids, &n, 1, out) != 0) {
         t5_pool_free(pool);
         snprintf(err, errlen, "out of memory");
         return -1;

@@ -152,8 +152,10 @@ int t5_cpu_simd(void);
 
 /* ---------------- encoder (encoder.c) ---------------- */
 
-/* Encoder forward of ids[n] into out[n, d_model]. 0 or <0 (out of memory). */
-int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, int n, float *out);
+/* Encoder forward of n_inputs inputs, their ids concatenated (lens[i] tokens each,
+ * T in all), into out[T, d_model] in the same order. 0 or <0 (out of memory). */
+int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
+                       float *out);
 
 /* Cross-attention K/V of one input, computed once: k [num_decoder_layers][inner][n]
  * (transposed: head h's keys are rows h*d_kv.. of each layer's block), v
@@ -164,8 +166,11 @@ typedef struct {
     int n;
 } t5_cross_kv;
 
-/* Fills c (allocating c->k, c->v) from the encoder output enc[n, d_model]. 0 or <0. */
-int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, int n, t5_cross_kv *c);
+/* Fills cr[i] (allocating its k, v) for each of n_inputs inputs from their encoder
+ * output enc[T, d_model] (lens[i] rows each, in order). 0 or <0 (out of memory,
+ * nothing allocated). */
+int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const int *lens, int n_inputs,
+                     t5_cross_kv *const *cr);
 void t5_cross_free(t5_cross_kv *c);
 
 /* ---------------- decoder (decoder.c) ---------------- */

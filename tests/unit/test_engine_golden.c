@@ -108,9 +108,9 @@ static void check_steps(golden *G) {
         int32_t *ids = ids_of(json_object_get(cs, "input_ids"), &n);
         int32_t *gen = ids_of(json_object_get(gr, "ids"), &ng);
         float *enc = malloc((size_t)n * c->d_model * sizeof *enc);
-        ck_assert_int_eq(t5_encoder_forward(m, pool, ids, n, enc), 0);
-        t5_cross_kv cross;
-        ck_assert_int_eq(t5_cross_compute(m, pool, enc, n, &cross), 0);
+        ck_assert_int_eq(t5_encoder_forward(m, pool, ids, &n, 1, enc), 0);
+        t5_cross_kv cross, *crw = &cross;
+        ck_assert_int_eq(t5_cross_compute(m, pool, enc, &n, 1, &crw), 0);
         t5_kv kv;
         ck_assert_int_eq(t5_kv_init(m, &kv, ng + 1), 0);
         t5_kv *kvp = &kv;
