@@ -1,10 +1,11 @@
 /* encoder.c - the T5 encoder stack for one or several inputs at once, and the
  * decoder's cross-attention K/V computed once from its output. The inputs' tokens
- * go through every projection together (t5_matmul: one GEMM over all of them, so
- * each weight matrix is read and packed once per group, not once per input);
+ * go through every projection together (t5_matmul: one product over all of them, so
+ * each weight matrix is streamed once per group, not once per input);
  * attention runs per (input, head) on the pool, its two products through sgemm.
  * No padding: each input attends over its own tokens only, so it gets the result it
- * would get alone (up to the rounding of a GEMM over more rows).
+ * would get alone, bit for bit (t5_matmul's result for a row does not depend on the
+ * other rows).
  * What it is not: no decoding (decoder.c), no generation (generate.c). */
 #include <cblas.h>
 #include <math.h>

@@ -15,12 +15,14 @@
 #define T5_X86 1
 #endif
 
-/* Up to this many rows the streaming kernels beat OpenBLAS's packed sgemm (which
- * copies the whole weight matrix on every call); see `t5 bench engine`. Above it,
- * OpenBLAS does the product: split into column blocks over our pool when OpenBLAS is
- * single-threaded (the applications set it so; two thread pools spinning on the same
- * cores waste both), or in one call that OpenBLAS's own threads split otherwise. */
-enum { SMALL_ROWS = 32 };
+/* Products go through our weight-streaming kernels at every row count: one decoder
+ * row or a thousand encoder tokens (in blocks of 64 rows). They beat OpenBLAS's packed
+ * sgemm on these shapes here (`t5 bench engine`), and each output element is the same
+ * dot product whatever the other rows are, so a sequence's result does not depend on
+ * what it is batched with; OpenBLAS's does (its edge kernels depend on the row count).
+ * OpenBLAS remains for CPUs without AVX2 (column blocks over our pool when it is
+ * single-threaded, as the applications set it; one call split by its own threads
+ * otherwise) and for the encoder's attention products. */
 
 int t5_cpu_simd(void) {
 #ifdef T5_X86
@@ -353,16 +355,23 @@ typedef struct {
 
 static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     const t5_mm_out *out = &jb->outs[o];
-    if (jb->rows > SMALL_ROWS || jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, jb->k, 1.0f, jb->x, jb->k,
-                    out->w + (size_t)j0 * jb->k, jb->k, 0.0f, out->y + j0, out->n);
+    int k = jb->k;
+    if (jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, k, 1.0f, jb->x, k,
+                    out->w + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
         return;
     }
+    for (int r0 = 0; r0 < jb->rows; r0 += 64) { /* 64 input rows stay in cache across the weight rows */
+        int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
+        const float *x = jb->x + (size_t)r0 * k;
+        float *y = out->y + (size_t)r0 * out->n;
 #ifdef T5_X86
-    if (jb->m->simd == 3) return mm_avx512(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
-    if (jb->m->simd == 2) return mm_avx2(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
+        if (jb->m->simd == 3) mm_avx512(x, nr, k, out->w, y, out->n, j0, j1);
+        else mm_avx2(x, nr, k, out->w, y, out->n, j0, j1);
+#else
+        mm_scalar(x, nr, k, out->w, y, out->n, j0, j1);
 #endif
-    mm_scalar(jb->x, jb->rows, jb->k, out->w, out->y, out->n, j0, j1);
+    }
 }
 
 /* Work items are chunks of `chunk` rows of the concatenated outputs. */
@@ -385,8 +394,8 @@ static void mm_worker(void *arg, int ith, int nth) {
 void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
                int n_outs) {
     if (rows <= 0) return;
-    int big = rows > SMALL_ROWS || m->simd == 0, nth = t5_pool_threads(pool);
-    if (big && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
+    int nth = t5_pool_threads(pool);
+    if (m->simd == 0 && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
         for (int i = 0; i < n_outs; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k, outs[i].w, k,
                         0.0f, outs[i].y, outs[i].n);
@@ -394,10 +403,10 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     }
     mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};
     for (int i = 0; i < n_outs; i++) jb.total += outs[i].n;
-    /* streaming kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column
-     * blocks: ~2 items per thread, a multiple of 64 columns (its packing works in such panels) */
-    int chunk = big ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
-    jb.chunk = big ? (chunk < 64 ? 64 : chunk) : chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
+    /* our kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column blocks:
+     * one item per thread, a multiple of 64 columns */
+    int chunk = m->simd == 0 ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
+    jb.chunk = m->simd == 0 ? (chunk < 64 ? 64 : chunk) : chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
     t5_pool_run(pool, mm_worker, &jb);
 }
 

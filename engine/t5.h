@@ -125,8 +125,7 @@ int t5_batch_active(const t5_batch *b);
  * t5_batch_step, in one pass with every other input admitted since the previous step.
  * Returns a sequence handle >= 0, or < 0 with err set: -1 bad params or ids,
  * -2 not enough free rows, -3 out of memory. Inputs are not padded (each attends
- * over its own tokens only), so batched results equal one-by-one results up to the
- * rounding of GEMMs over more rows. Sampling is seeded by
+ * over its own tokens only), so batched results equal one-by-one results. Sampling is seeded by
  * p->seed (same seed, same output) but does not reproduce torch's random stream. */
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p, t5_token_fn on_token,
                  t5_done_fn on_done, void *user, char *err, size_t errlen);

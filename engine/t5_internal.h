@@ -120,8 +120,9 @@ typedef struct {
     int n;
 } t5_mm_out;
 
-/* Computes every output in outs for the same x[rows, k]; small row counts stream each
- * weight once on the pool's threads, larger ones go to OpenBLAS sgemm. */
+/* Computes every output in outs for the same x[rows, k] on the pool's threads, with
+ * our AVX-512 / AVX2 kernels (OpenBLAS without them). A row's result does not depend
+ * on the other rows. */
 void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
                int n_outs);
 /* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */

@@ -180,8 +180,9 @@ def sigterm_drain():
     check("drained, exiting" in srv.logtail(), "the log says it drained")
 
     # a drain timeout shorter than the work: in-flight requests are cancelled, exit 0
-    srv = Server(["--max-batch", "2", "--drain-timeout-ms", "300"], name="drain-timeout")
-    big = {"text": [LONG["text"]] * 8, "min_new_tokens": 512, "max_new_tokens": 512}
+    # (16 x 512 tokens one row at a time: about 1.5 s of work here, five times the drain timeout)
+    srv = Server(["--max-batch", "1", "--drain-timeout-ms", "300"], name="drain-timeout")
+    big = {"text": [LONG["text"]] * 16, "min_new_tokens": 512, "max_new_tokens": 512}
     out = [None]
     t = threading.Thread(target=lambda: out.__setitem__(0, srv.post("/generate", big)))
     t.start()

@@ -4,8 +4,10 @@
  * output (max abs error 1e-4), per-step top-5 logits and logsumexp of greedy
  * decoding (1e-4), and exact ids of greedy, beam4 (with scores, 1e-4),
  * greedy_penalties, greedy_min_new and batch_greedy; plus the continuous batch:
- * sequences joining a running batch mid-flight get the ids they get alone.
+ * sequences joining a running batch mid-flight get the ids they get alone, and
+ * inputs encoded together get the encoder output they get alone, bit for bit.
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
+#include <cblas.h>
 #include <check.h>
 #include "check_run.h"
 #include <jansson.h>
@@ -93,6 +95,34 @@ static void check_encoder(golden *G) {
         free(out);
         free(ids);
     }
+}
+
+/* All cases encoded in one pass (as t5_batch_step encodes the inputs that arrive
+ * together): each case's rows equal its rows encoded alone, bit for bit. */
+static void check_encoder_grouped(golden *G) {
+    const t5_model *m = G->m;
+    int d = t5_model_config(m)->d_model;
+    json_t *cases = json_object_get(G->g, "cases");
+    int nc = (int)json_array_size(cases), total = 0, lens[64];
+    int32_t *all = NULL;
+    ck_assert_int_le(nc, 64);
+    for (int k = 0; k < nc; k++) {
+        int32_t *ids = ids_of(json_object_get(json_array_get(cases, (size_t)k), "input_ids"), &lens[k]);
+        all = realloc(all, (size_t)(total + lens[k]) * sizeof *all);
+        memcpy(all + total, ids, (size_t)lens[k] * sizeof *ids);
+        total += lens[k];
+        free(ids);
+    }
+    t5_pool *pool = t5_pool_create(2);
+    float *grouped = malloc((size_t)total * d * sizeof *grouped), *alone = malloc((size_t)total * d * sizeof *alone);
+    ck_assert_int_eq(t5_encoder_forward(m, pool, all, lens, nc, grouped), 0);
+    for (int k = 0, off = 0; k < nc; off += lens[k++]) {
+        ck_assert_int_eq(t5_encoder_forward(m, pool, all + off, &lens[k], 1, alone + (size_t)off * d), 0);
+        ck_assert_msg(!memcmp(grouped + (size_t)off * d, alone + (size_t)off * d, (size_t)lens[k] * d * sizeof(float)),
+                      "case %d encoded with the others differs from case %d encoded alone", k, k);
+    }
+    free(grouped), free(alone), free(all);
+    t5_pool_free(pool);
 }
 
 /* Teacher-forced greedy steps through the decoder: logits of each step vs the golden top 5 / logsumexp. */
@@ -318,6 +348,7 @@ static void check_midflight(golden *G) {
 static void run_model(const char *name) {
     golden G = load(name);
     check_encoder(&G);
+    check_encoder_grouped(&G);
     check_steps(&G);
     check_generate(&G);
     check_batch_greedy(&G);
@@ -334,6 +365,7 @@ START_TEST(relu) { run_model("t5-tiny-relu"); }
 END_TEST
 
 int main(void) {
+    openblas_set_num_threads(1); /* as t5serve and t5 run it: the engine splits its GEMMs itself */
     Suite *s = suite_create("engine_golden");
     TCase *tc = tcase_create("transformers");
     tcase_set_timeout(tc, 300);

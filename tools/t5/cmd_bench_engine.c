@@ -281,7 +281,7 @@ int cmd_bench_engine(int argc, char **argv) {
         if (*p == ',') p++;
     }
     if (tps1 > 0 && tps32 > 0) printf("tokens/s batch 32 / batch 1: %.2f\n", tps32 / tps1);
-    printf("decoder matmul shapes, best of 5 (the engine uses its own kernels up to 32 rows):\n");
+    printf("decoder matmul shapes, best of 5 (t5_matmul: the engine's own kernels):\n");
     for (int rows = 1; rows <= 32; rows *= 4 + (rows == 16 ? -2 : 0))
         compare_gemm(m, threads, rows == 1 ? 1 : rows, m->lm_head, cf->vocab_size, cf->d_model);
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
