@@ -1,7 +1,7 @@
 /* kernels.c - the numeric building blocks of the T5 forward pass: matmul against
- * [out, in] weight matrices (OpenBLAS sgemm for many rows; for few rows our own
- * weight-streaming AVX-512 / AVX2 kernels, chosen at run time, split over the pool),
- * RMSNorm, activations, softmax, logsumexp and the relative position buckets.
+ * [out, in] weight matrices (our weight-streaming AVX-512 / AVX2 kernels, chosen at
+ * run time and split over the pool; OpenBLAS without them), attention of one query,
+ * RMSNorm, activations, softmax, argmax, logsumexp and the relative position buckets.
  * All math is float32 as transformers does it.
  * What it is not: no model structure here (encoder.c, decoder.c). */
 #include <cblas.h>

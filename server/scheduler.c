@@ -1,7 +1,7 @@
 /* scheduler.c - the bounded job queue and the worker pool. Each worker is a libuv
  * thread that owns one t5_batch and loops: admit queued jobs while the batch has free
- * rows (each admission runs that input's encoder), cancel sequences whose client left
- * or whose deadline passed, then one decoder step for all of them. A new job therefore
+ * rows, cancel sequences whose client left or whose deadline passed, then one step for
+ * all of them (the step encodes the new arrivals together first). A new job therefore
  * joins a running batch at the next step. Finished jobs go to srv_gen_job_done, which
  * answers the request. The queue counts sequences; a submission that does not fit is
  * refused whole (429). Not the HTTP side and not the answer building. */
@@ -131,7 +131,6 @@ static void worker_main(void *arg) {
                 t5_batch_cancel(w->batch, j->handle);
             }
         }
-        worker_retire_finished(w); /* sequences that finished inside t5_batch_add */
         if (w->n_active > 0) {
             srv_metrics_batch_rows(s->metrics, t5_batch_active(w->batch) > 0
                                                    ? s->cfg.max_batch - t5_batch_free_rows(w->batch)
