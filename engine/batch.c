@@ -22,6 +22,7 @@ typedef struct {
     int rows;     /* rows reserved: num_beams (beam search) or num_return_sequences */
     int beam;     /* 1: beam search */
     int cancel;
+    int error;    /* its encoder could not run (out of memory): finishes T5_FINISH_ERROR */
     int done;
     int input_tokens;
     int32_t *ids; /* [input_tokens] until the encoder has run (NULL after) */
@@ -221,7 +222,10 @@ static void build_result(seq *q, t5_result *r) {
             int len = use_fin ? bs->flen[i] : bs->cur_len;
             float sc = use_fin ? bs->fscore[i]
                                : bs->score[i] / (float)pow((double)(len > 1 ? len - 1 : 1), q->p.length_penalty);
-            int fin = q->cancel ? T5_FINISH_CANCELLED : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS : T5_FINISH_LENGTH;
+            int fin = q->error    ? T5_FINISH_ERROR
+                      : q->cancel ? T5_FINISH_CANCELLED
+                      : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS
+                                                     : T5_FINISH_LENGTH;
             if (fill_seq(&r->seqs[i], t, lp, len, sc, fin, want) != 0) {
                 t5_result_free(r);
                 return;
@@ -233,7 +237,7 @@ static void build_result(seq *q, t5_result *r) {
     if (!r->seqs) return;
     r->n_seqs = q->rows;
     for (int i = 0; i < q->rows; i++) {
-        int fin = q->fin[i] ? q->fin[i] : T5_FINISH_CANCELLED;
+        int fin = q->fin[i] ? q->fin[i] : q->error ? T5_FINISH_ERROR : T5_FINISH_CANCELLED;
         if (fill_seq(&r->seqs[i], q->tok + (size_t)i * L, q->lpr + (size_t)i * L, q->len[i], q->sum[i], fin,
                      want) != 0) {
             t5_result_free(r);
@@ -302,25 +306,28 @@ static void retire(t5_batch *b, int i) {
 
 /* Runs the encoder of every sequence admitted since the last step, in groups of up to
  * ENC_GROUP_TOKENS tokens (an input longer than that alone): one encoder pass and one
- * cross K/V pass per group, so each weight matrix is packed once for the group. The
+ * cross K/V pass per group, so each weight matrix is streamed once for the group. The
  * bound keeps the group's activations (~18 kB per token at the T5 PEGASUS small shape)
- * under glibc's largest mmap threshold, so the heap reuses them. 0 or <0 (out of memory:
- * the sequences stay unencoded). */
+ * under glibc's largest mmap threshold, so the heap reuses them. A group that runs out
+ * of memory ends its sequences with T5_FINISH_ERROR; the others go on. */
 enum { ENC_GROUP_TOKENS = 1024 };
-static int encode_pending(t5_batch *b) {
+static void encode_pending(t5_batch *b) {
     const t5_model *m = b->m;
-    int rc = 0, pending = 0;
+    int pending = 0;
     for (int i = 0; i < b->n_seqs; i++) pending += b->seqs[i]->ids && !b->seqs[i]->cancel;
-    if (!pending) return 0;
+    if (!pending) return;
     seq **grp = malloc((size_t)b->n_seqs * sizeof *grp);
     int *lens = malloc((size_t)b->n_seqs * sizeof *lens);
     t5_cross_kv **cr = malloc((size_t)b->n_seqs * sizeof *cr);
-    if (!grp || !lens || !cr) rc = -1;
-    for (int i = 0; rc == 0 && i < b->n_seqs;) {
+    for (int i = 0; i < b->n_seqs;) {
         int cnt = 0, tokens = 0;
         for (; i < b->n_seqs; i++) {
             seq *q = b->seqs[i];
             if (!q->ids || q->cancel) continue;
+            if (!grp || !lens || !cr) { /* no room even to group them */
+                q->error = q->cancel = 1;
+                continue;
+            }
             if (cnt > 0 && tokens + q->input_tokens > ENC_GROUP_TOKENS) break;
             grp[cnt] = q, lens[cnt] = q->input_tokens, cr[cnt++] = &q->cross;
             tokens += q->input_tokens;
@@ -330,23 +337,22 @@ static int encode_pending(t5_batch *b) {
         float *enc = malloc((size_t)tokens * m->cfg.d_model * sizeof *enc);
         for (int g = 0, off = 0; ids && g < cnt; off += lens[g++])
             memcpy(ids + off, grp[g]->ids, (size_t)lens[g] * sizeof *ids);
-        if (!ids || !enc || t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) != 0 ||
-            t5_cross_compute(m, b->pool, enc, lens, cnt, cr) != 0)
-            rc = -1;
-        for (int g = 0; rc == 0 && g < cnt; g++) {
+        int ok = ids && enc && t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) == 0 &&
+                 t5_cross_compute(m, b->pool, enc, lens, cnt, cr) == 0;
+        for (int g = 0; g < cnt; g++) {
             free(grp[g]->ids);
             grp[g]->ids = NULL;
+            if (!ok) grp[g]->error = grp[g]->cancel = 1;
         }
         free(ids), free(enc);
     }
     free(grp), free(lens), free(cr);
-    return rc;
 }
 
 int t5_batch_step(t5_batch *b) {
     const t5_model *m = b->m;
     int V = m->cfg.vocab_size, rows = 0;
-    if (encode_pending(b) != 0) return -1;
+    encode_pending(b);
     /* gather the running rows of every sequence, in admission order */
     for (int i = 0; i < b->n_seqs; i++) {
         seq *q = b->seqs[i];
@@ -434,7 +440,7 @@ int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_param
     while ((rc = t5_batch_step(b)) > 0) {
     }
     t5_batch_free(b);
-    if (rc < 0 || !g.got || !out->seqs) {
+    if (rc < 0 || !g.got || !out->seqs || out->seqs[0].finish == T5_FINISH_ERROR) {
         t5_result_free(out);
         snprintf(err, errlen, "out of memory during generation");
         return -1;

@@ -21,29 +21,36 @@ typedef struct {
     float *ctx;             /* [T, inner] */
     const int *lens, *offs; /* [n_inputs] each input's length and first row */
     const float *bias;      /* [heads][2 nmax - 1]: bias of relative position j - i at j - i + nmax - 1 */
-    float *scores;          /* [nth][nmax, nmax] */
+    float *scores;          /* [nth][ATT_ROWS, nmax] */
     int n_inputs, nmax, heads, dkv, inner;
 } enc_att_job;
 
-/* One (input, head) per work item: S = Q_h K_h^T + bias, softmax over each row, ctx_h = S V_h. */
+enum { ATT_ROWS = 64 }; /* query rows per block: the scores scratch grows with n, not n^2 */
+
+/* One (input, head) per work item, in blocks of query rows: S = Q_h K_h^T + bias,
+ * softmax over each row, ctx_h = S V_h. */
 static void enc_att_worker(void *arg, int ith, int nth) {
     const enc_att_job *jb = arg;
     int dkv = jb->dkv, inner = jb->inner, nmax = jb->nmax;
-    float *s = jb->scores + (size_t)ith * nmax * nmax;
+    float *s = jb->scores + (size_t)ith * ATT_ROWS * nmax;
     (void)nth;
     for (int item; (item = t5_pool_next(jb->pool)) < jb->n_inputs * jb->heads;) {
         int in = item / jb->heads, h = item % jb->heads, n = jb->lens[in];
-        size_t row = (size_t)jb->offs[in] * inner + h * dkv;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, dkv, 1.0f, jb->q + row, inner, jb->k + row, inner,
-                    0.0f, s, n);
-        for (int i = 0; i < n; i++) {
-            float *si = s + (size_t)i * n;
-            const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - i);
-            for (int j = 0; j < n; j++) si[j] += bias[j];
-            t5_softmax_fast(si, n);
+        size_t head = (size_t)jb->offs[in] * inner + h * dkv;
+        for (int i0 = 0; i0 < n; i0 += ATT_ROWS) {
+            int rows = n - i0 < ATT_ROWS ? n - i0 : ATT_ROWS;
+            size_t blk = head + (size_t)i0 * inner;
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dkv, 1.0f, jb->q + blk, inner,
+                        jb->k + head, inner, 0.0f, s, n);
+            for (int i = 0; i < rows; i++) {
+                float *si = s + (size_t)i * n;
+                const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i));
+                for (int j = 0; j < n; j++) si[j] += bias[j];
+                t5_softmax_fast(si, n);
+            }
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dkv, n, 1.0f, s, n, jb->v + head, inner,
+                        0.0f, jb->ctx + blk, inner);
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, dkv, n, 1.0f, s, n, jb->v + row, inner, 0.0f,
-                    jb->ctx + row, inner);
     }
 }
 
@@ -60,7 +67,7 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         nmax = lens[i] > nmax ? lens[i] : nmax;
     }
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * nmax * nmax) *
+    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * ATT_ROWS * nmax) *
                         sizeof(float));
     if (!buf) {
         free(offs);

@@ -43,18 +43,6 @@ static int simd_now(void) {
 
 /* ---- streaming matmul: y[r, j] = x[r, :] . w[j, :] for j in [j0, j1) ---- */
 
-static void mm_scalar(const float *x, int rows, int k, const float *w, float *y, int ldy, int j0, int j1) {
-    for (int j = j0; j < j1; j++) {
-        const float *wj = w + (size_t)j * k;
-        for (int r = 0; r < rows; r++) {
-            const float *xr = x + (size_t)r * k;
-            float s = 0;
-            for (int i = 0; i < k; i++) s += xr[i] * wj[i];
-            y[(size_t)r * ldy + j] = s;
-        }
-    }
-}
-
 #ifdef T5_X86
 __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -105,7 +93,17 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
             memcpy(y + (size_t)r * ldy + j, s, sizeof s);
         }
     }
-    if (j < j1) mm_scalar(x, rows, k, w, y, ldy, j, j1);
+    for (; j < j1; j++) { /* leftover weight rows: the same sums as inside a tile */
+        const float *w0 = w + (size_t)j * k;
+        for (int r = 0; r < rows; r++) {
+            const float *xa = x + (size_t)r * k;
+            __m256 a0 = _mm256_setzero_ps();
+            for (int i = 0; i < k8; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), _mm256_loadu_ps(xa + i), a0);
+            float s0 = hsum8(a0);
+            for (int i = k8; i < k; i++) s0 += w0[i] * xa[i];
+            y[(size_t)r * ldy + j] = s0;
+        }
+    }
 }
 
 /* tile: 4 weight rows x NR input rows (NR = 1..4, a literal: 4 x NR accumulators in zmm registers) */
@@ -361,17 +359,15 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
                     out->w + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
         return;
     }
+#ifdef T5_X86 /* (simd is 0 elsewhere) */
     for (int r0 = 0; r0 < jb->rows; r0 += 64) { /* 64 input rows stay in cache across the weight rows */
         int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
         const float *x = jb->x + (size_t)r0 * k;
         float *y = out->y + (size_t)r0 * out->n;
-#ifdef T5_X86
         if (jb->m->simd == 3) mm_avx512(x, nr, k, out->w, y, out->n, j0, j1);
         else mm_avx2(x, nr, k, out->w, y, out->n, j0, j1);
-#else
-        mm_scalar(x, nr, k, out->w, y, out->n, j0, j1);
-#endif
     }
+#endif
 }
 
 /* Work items are chunks of `chunk` rows of the concatenated outputs. */

@@ -78,7 +78,8 @@ typedef struct {
 
 void t5_gen_default_params(t5_gen_params *p);
 
-enum { T5_FINISH_EOS = 1, T5_FINISH_LENGTH = 2, T5_FINISH_STOP = 3, T5_FINISH_CANCELLED = 4 };
+/* T5_FINISH_ERROR: the sequence never ran (out of memory encoding its input). */
+enum { T5_FINISH_EOS = 1, T5_FINISH_LENGTH = 2, T5_FINISH_STOP = 3, T5_FINISH_CANCELLED = 4, T5_FINISH_ERROR = 5 };
 
 /* One generated sequence: ids exclude the decoder start token and include eos. */
 typedef struct {
@@ -134,9 +135,13 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p,
  * is still called). Unknown/finished handles are ignored. */
 void t5_batch_cancel(t5_batch *b, int handle);
 
-/* One decoder step for every active sequence; calls on_token for new tokens and
- * on_done for finished (and cancelled) sequences. Returns the number of sequences
- * still in the batch, < 0 on error (out of memory; the batch stays usable). */
+/* One decoder step for every active sequence, after running the encoders of the
+ * sequences admitted since the last step (those that run out of memory there end
+ * with T5_FINISH_ERROR); calls on_token for new tokens and on_done for finished (and
+ * cancelled) sequences. Returns the number of sequences still in the batch, < 0 on
+ * error (out of memory in the decoder step; the batch stays usable).
+ * The engine threads its products itself: applications should set OpenBLAS to one
+ * thread (openblas_set_num_threads(1)), or its own threads compete with ours. */
 int t5_batch_step(t5_batch *b);
 
 /* Convenience: generates for one input to completion on the calling thread.

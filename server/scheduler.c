@@ -59,6 +59,10 @@ static void worker_retire_finished(srv_worker *w) {
             continue;
         }
         atomic_fetch_sub(&w->q->active, 1);
+        if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_ERROR && !j->status) {
+            j->status = 500;
+            snprintf(j->msg, sizeof j->msg, "out of memory encoding the input");
+        }
         if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_CANCELLED &&
             !j->status) {
             j->status = j->cancel_status ? j->cancel_status : 503;
