@@ -98,11 +98,11 @@ typedef struct {
  * adds the relative position bias bias_h[bucket[j] * H] of key j. */
 static void attend(const float *q, const float *kt, int ldk, const float *v, int ldv, int n, int dkv,
                    const float *bias_h, const int *bucket, int H, float *s, float *out) {
-    t5_att_scores(q, kt, ldk, n, dkv, s);
+    t5_vecmat(q, dkv, kt, ldk, n, s); /* s[j] = q . K[j] */
     if (bias_h)
         for (int j = 0; j < n; j++) s[j] += bias_h[bucket[j] * H];
     t5_softmax_fast(s, n);
-    t5_att_context(s, v, ldv, n, dkv, out);
+    t5_vecmat(s, n, v, ldv, dkv, out); /* out = sum_j s[j] V[j] */
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {

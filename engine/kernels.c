@@ -1,6 +1,6 @@
 /* kernels.c - the numeric building blocks of the T5 forward pass: matmul against
  * [out, in] weight matrices (our weight-streaming AVX-512 / AVX2 kernels, chosen at
- * run time and split over the pool; OpenBLAS without them), attention of one query,
+ * run time and split over the pool; OpenBLAS without them), a vector-matrix product for attention,
  * RMSNorm, activations, softmax, argmax, logsumexp and the relative position buckets.
  * All math is float32 as transformers does it.
  * What it is not: no model structure here (encoder.c, decoder.c). */
@@ -202,44 +202,25 @@ __attribute__((target("avx512f"))) static void mm_avx512(const float *x, int row
     }
 }
 
-/* ---- attention of one query, one head ---- */
+/* ---- vector-matrix product, for attention ---- */
 
-/* s[j] = q . kt[:, j] for j < n; kt is [dkv][ldk] (key j in column j). Four accumulators
- * over d hide the FMA latency; 16 keys per vector, no horizontal sums. */
-__attribute__((target("avx512f"))) static void scores512(const float *q, const float *kt, int ldk, int n, int dkv,
-                                                         float *s) {
-    for (int j = 0; j < n; j += 16) {
-        __mmask16 mk = n - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - j)) - 1);
+/* y[m] = sum_{t < T} a[t] * b[t * ldb + 0..m): 16 outputs per vector, four accumulators
+ * over t to hide the FMA latency, no horizontal sums. */
+__attribute__((target("avx512f"))) static void vecmat512(const float *a, int T, const float *b, int ldb, int m,
+                                                         float *y) {
+    for (int c = 0; c < m; c += 16) {
+        __mmask16 mk = m - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (m - c)) - 1);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *k = kt + j;
-        int d = 0;
-        for (; d + 4 <= dkv; d += 4, k += 4 * (size_t)ldk) {
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mk, k), a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 1]), _mm512_maskz_loadu_ps(mk, k + ldk), a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 2]), _mm512_maskz_loadu_ps(mk, k + 2 * (size_t)ldk), a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(q[d + 3]), _mm512_maskz_loadu_ps(mk, k + 3 * (size_t)ldk), a3);
+        const float *bc = b + c;
+        int t = 0;
+        for (; t + 4 <= T; t += 4, bc += 4 * (size_t)ldb) {
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_maskz_loadu_ps(mk, bc), a0);
+            a1 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 1]), _mm512_maskz_loadu_ps(mk, bc + ldb), a1);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 2]), _mm512_maskz_loadu_ps(mk, bc + 2 * (size_t)ldb), a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 3]), _mm512_maskz_loadu_ps(mk, bc + 3 * (size_t)ldb), a3);
         }
-        for (; d < dkv; d++, k += ldk) a0 = _mm512_fmadd_ps(_mm512_set1_ps(q[d]), _mm512_maskz_loadu_ps(mk, k), a0);
-        _mm512_mask_storeu_ps(s + j, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    }
-}
-
-/* out[dkv] = sum_j s[j] v[j, :] for j < n, v rows ldv apart; four accumulators over j. */
-__attribute__((target("avx512f"))) static void context512(const float *s, const float *v, int ldv, int n, int dkv,
-                                                          float *out) {
-    for (int c = 0; c < dkv; c += 16) {
-        __mmask16 mk = dkv - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (dkv - c)) - 1);
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        const float *vc = v + c;
-        int j = 0;
-        for (; j + 4 <= n; j += 4, vc += 4 * (size_t)ldv) {
-            a0 = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_maskz_loadu_ps(mk, vc), a0);
-            a1 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 1]), _mm512_maskz_loadu_ps(mk, vc + ldv), a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 2]), _mm512_maskz_loadu_ps(mk, vc + 2 * (size_t)ldv), a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(s[j + 3]), _mm512_maskz_loadu_ps(mk, vc + 3 * (size_t)ldv), a3);
-        }
-        for (; j < n; j++, vc += ldv) a0 = _mm512_fmadd_ps(_mm512_set1_ps(s[j]), _mm512_maskz_loadu_ps(mk, vc), a0);
-        _mm512_mask_storeu_ps(out + c, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+        for (; t < T; t++, bc += ldb) a0 = _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_maskz_loadu_ps(mk, bc), a0);
+        _mm512_mask_storeu_ps(y + c, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     }
 }
 
@@ -406,22 +387,13 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     t5_pool_run(pool, mm_worker, &jb);
 }
 
-void t5_att_scores(const float *q, const float *kt, int ldk, int n, int dkv, float *s) {
+void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y) {
 #ifdef T5_X86
-    if (simd_now() == 3) return scores512(q, kt, ldk, n, dkv, s);
+    if (simd_now() == 3) return vecmat512(a, T, b, ldb, m, y);
 #endif
-    for (int j = 0; j < n; j++) s[j] = 0;
-    for (int d = 0; d < dkv; d++)
-        for (int j = 0; j < n; j++) s[j] += q[d] * kt[(size_t)d * ldk + j];
-}
-
-void t5_att_context(const float *s, const float *v, int ldv, int n, int dkv, float *out) {
-#ifdef T5_X86
-    if (simd_now() == 3) return context512(s, v, ldv, n, dkv, out);
-#endif
-    for (int c = 0; c < dkv; c++) out[c] = 0;
-    for (int j = 0; j < n; j++)
-        for (int c = 0; c < dkv; c++) out[c] += s[j] * v[(size_t)j * ldv + c];
+    for (int c = 0; c < m; c++) y[c] = 0;
+    for (int t = 0; t < T; t++)
+        for (int c = 0; c < m; c++) y[c] += a[t] * b[(size_t)t * ldb + c];
 }
 
 float t5_max(const float *x, int n) {

@@ -129,11 +129,10 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(int act, float *a, const float *b, size_t n);
-/* Attention of one query q[dkv] of one head over n keys: s[n] = q . kt[:, j], with the
- * keys transposed, kt [dkv][ldk] (key j in column j); out[dkv] = sum_j s[j] v[j, :], v
- * [n] rows ldv apart. AVX-512 when the CPU has it. */
-void t5_att_scores(const float *q, const float *kt, int ldk, int n, int dkv, float *s);
-void t5_att_context(const float *s, const float *v, int ldv, int n, int dkv, float *out);
+/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (AVX-512 when the CPU has
+ * it). Attention uses it twice: scores over keys stored transposed, then the context
+ * over the value rows. */
+void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y);
 /* Vector helpers (AVX-512 when the CPU has it): max, and sum(exp(x - mx)) (vector
  * exp, relative error ~2e-7). */
 float t5_max(const float *x, int n);
