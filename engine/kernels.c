@@ -1,7 +1,8 @@
 /* kernels.c - the numeric building blocks of the T5 forward pass: matmul against
  * [out, in] weight matrices (our weight-streaming AVX-512 / AVX2 kernels, chosen at
- * run time and split over the pool; OpenBLAS without them), a vector-matrix product for attention,
- * RMSNorm, activations, softmax, argmax, logsumexp and the relative position buckets.
+ * run time and split over the pool; OpenBLAS without them), a vector-matrix product
+ * for attention, RMSNorm, activations, softmax, argmax, logsumexp and the relative
+ * position buckets.
  * All math is float32 as transformers does it.
  * What it is not: no model structure here (encoder.c, decoder.c). */
 #include <cblas.h>
