@@ -158,7 +158,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         s->bkt = nb, s->att_cap = cap;
     }
     for (int r = 0; r < rows; r++)
-        memcpy(s->h + (size_t)r * d, m->shared + (size_t)tokens[r] * d, d * sizeof(float));
+        t5_mat_row(&m->shared, d, tokens[r], s->h + (size_t)r * d);
     for (int l = 0; l < c->num_decoder_layers; l++) {
         const t5_block_w *bw = &m->dec[l];
         /* self-attention */

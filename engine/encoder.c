@@ -75,7 +75,7 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
     }
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
           *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1);
-    for (int i = 0; i < n; i++) memcpy(h + (size_t)i * d, m->shared + (size_t)ids[i] * d, d * sizeof(float));
+    for (int i = 0; i < n; i++) t5_mat_row(&m->shared, d, ids[i], h + (size_t)i * d);
     for (int rel = -(nmax - 1); rel <= nmax - 1; rel++) {
         int bk = t5_rel_bucket(rel, 1, c->num_buckets, c->max_distance);
         for (int hh = 0; hh < H; hh++) bias[(size_t)hh * (2 * nmax - 1) + rel + nmax - 1] = m->enc_rel[bk * H + hh];
@@ -110,31 +110,30 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers;
     int n = 0;
     for (int i = 0; i < n_inputs; i++) n += lens[i];
-    float *kt = malloc((size_t)n * in * 2 * sizeof *kt), *v = kt + (size_t)n * in; /* one layer, all inputs */
-    if (!kt) return -1;
+    float *k = malloc((size_t)n * in * 2 * sizeof *k), *v = k + (size_t)n * in; /* one layer, all inputs */
+    if (!k) return -1;
     for (int i = 0; i < n_inputs; i++) {
         cr[i]->n = lens[i];
         cr[i]->k = malloc(L * lens[i] * in * sizeof(float));
         cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
         if (!cr[i]->k || !cr[i]->v) {
             for (int j = 0; j <= i; j++) t5_cross_free(cr[j]);
-            free(kt);
+            free(k);
             return -1;
         }
     }
     for (size_t l = 0; l < L; l++) {
-        t5_mm_out ko = {enc, kt, n}; /* K^T [inner, n] = W_k [inner, d] . enc[n, d]^T */
-        t5_matmul(m, pool, m->dec[l].cross.k, (int)in, c->d_model, &ko, 1);
-        t5_mm_out vo = {m->dec[l].cross.v, v, (int)in};
-        t5_matmul(m, pool, enc, n, c->d_model, &vo, 1);
-        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's columns of K^T, rows of V */
+        t5_mm_out kv[2] = {{m->dec[l].cross.k, k, (int)in}, {m->dec[l].cross.v, v, (int)in}};
+        t5_matmul(m, pool, enc, n, c->d_model, kv, 2);
+        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, its V rows */
             size_t ni = (size_t)lens[i];
-            for (size_t r = 0; r < in; r++)
-                memcpy(cr[i]->k + (l * in + r) * ni, kt + r * n + off, ni * sizeof(float));
+            float *kt = cr[i]->k + l * in * ni;
+            for (size_t t = 0; t < ni; t++)
+                for (size_t r = 0; r < in; r++) kt[r * ni + t] = k[(off + t) * in + r];
             memcpy(cr[i]->v + l * ni * in, v + (size_t)off * in, ni * in * sizeof(float));
         }
     }
-    free(kt);
+    free(k);
     return 0;
 }
 

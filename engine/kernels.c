@@ -107,13 +107,19 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
     }
 }
 
+/* Weights as float32, or as bfloat16 widened exactly (bits << 16; rows a multiple of 16
+ * values, so no tail). */
+#define LOADW_f32(mk, p) _mm512_maskz_loadu_ps(mk, p)
+#define LOADW_bf16(mk, p)                                                                                        \
+    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+
 /* tile: 4 weight rows x NR input rows (NR = 1..4, a literal: 4 x NR accumulators in zmm registers) */
-#define TILE512(NR)                                                                                              \
-    __attribute__((target("avx512f"))) static void tile512_##NR(const float *x, int r, int k, const float *w0,   \
-                                                               float *y, int ldy, int j) {                       \
+#define TILE512(NR, WT, TYPE)                                                                                    \
+    __attribute__((target("avx512f"))) static void tile512_##WT##_##NR(const float *x, int r, int k,            \
+                                                                      const TYPE *w0, float *y, int ldy, int j) { \
         int k16 = k & ~15;                                                                                       \
         __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                     \
-        const float *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                                                    \
+        const TYPE *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                                                     \
         const float *x0 = x + (size_t)r * k, *x1 = x0 + (NR > 1 ? k : 0), *x2 = x0 + (NR > 2 ? 2 * k : 0),       \
                     *x3 = x0 + (NR > 3 ? 3 * k : 0);                                                             \
         __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,      \
@@ -127,8 +133,8 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
                 _mm_prefetch((const char *)(w2 + 4 * k + i), _MM_HINT_T0);                                      \
                 _mm_prefetch((const char *)(w3 + 4 * k + i), _MM_HINT_T0);                                      \
             }                                                                                                    \
-            __m512 v0 = _mm512_maskz_loadu_ps(mk, w0 + i), v1 = _mm512_maskz_loadu_ps(mk, w1 + i),               \
-                   v2 = _mm512_maskz_loadu_ps(mk, w2 + i), v3 = _mm512_maskz_loadu_ps(mk, w3 + i), xv;           \
+            __m512 v0 = LOADW_##WT(mk, w0 + i), v1 = LOADW_##WT(mk, w1 + i), v2 = LOADW_##WT(mk, w2 + i),           \
+                   v3 = LOADW_##WT(mk, w3 + i), xv;                                                             \
             xv = _mm512_maskz_loadu_ps(mk, x0 + i);                                                              \
             a00 = _mm512_fmadd_ps(v0, xv, a00), a01 = _mm512_fmadd_ps(v1, xv, a01);                             \
             a02 = _mm512_fmadd_ps(v2, xv, a02), a03 = _mm512_fmadd_ps(v3, xv, a03);                             \
@@ -167,41 +173,49 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
             y0[2] = _mm512_reduce_add_ps(a32), y0[3] = _mm512_reduce_add_ps(a33);                               \
         }                                                                                                        \
     }
-TILE512(1)
-TILE512(2)
-TILE512(3)
-TILE512(4)
+TILE512(1, f32, float)
+TILE512(2, f32, float)
+TILE512(3, f32, float)
+TILE512(4, f32, float)
+TILE512(1, bf16, uint16_t)
+TILE512(2, bf16, uint16_t)
+TILE512(3, bf16, uint16_t)
+TILE512(4, bf16, uint16_t)
 
-__attribute__((target("avx512f"))) static void mm_avx512(const float *x, int rows, int k, const float *w,
-                                                         float *y, int ldy, int j0, int j1) {
-    int k16 = k & ~15;
-    __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);
-    int j = j0;
-    for (; j + 4 <= j1; j += 4) {
-        const float *w0 = w + (size_t)j * k;
-        int r = 0;
-        for (; r + 4 <= rows; r += 4) tile512_4(x, r, k, w0, y, ldy, j);
-        switch (rows - r) {
-        case 3: tile512_3(x, r, k, w0, y, ldy, j); break;
-        case 2: tile512_2(x, r, k, w0, y, ldy, j); break;
-        case 1: tile512_1(x, r, k, w0, y, ldy, j); break;
-        default: break;
-        }
+/* y[r, j] for j in [j0, j1): tiles of 4 weight rows; leftover rows make the same sums */
+#define MM512(WT, TYPE)                                                                                          \
+    __attribute__((target("avx512f"))) static void mm_avx512_##WT(const float *x, int rows, int k, const TYPE *w, \
+                                                                 float *y, int ldy, int j0, int j1) {            \
+        int k16 = k & ~15;                                                                                       \
+        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                     \
+        int j = j0;                                                                                              \
+        for (; j + 4 <= j1; j += 4) {                                                                            \
+            const TYPE *w0 = w + (size_t)j * k;                                                                  \
+            int r = 0;                                                                                           \
+            for (; r + 4 <= rows; r += 4) tile512_##WT##_4(x, r, k, w0, y, ldy, j);                              \
+            switch (rows - r) {                                                                                  \
+            case 3: tile512_##WT##_3(x, r, k, w0, y, ldy, j); break;                                             \
+            case 2: tile512_##WT##_2(x, r, k, w0, y, ldy, j); break;                                             \
+            case 1: tile512_##WT##_1(x, r, k, w0, y, ldy, j); break;                                             \
+            default: break;                                                                                      \
+            }                                                                                                    \
+        }                                                                                                        \
+        for (; j < j1; j++) {                                                                                    \
+            const TYPE *wj = w + (size_t)j * k;                                                                  \
+            for (int r = 0; r < rows; r++) {                                                                     \
+                const float *xr = x + (size_t)r * k;                                                             \
+                __m512 a = _mm512_setzero_ps();                                                                  \
+                for (int i = 0; i <= k16; i += 16) {                                                             \
+                    __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                           \
+                    if (!mk) break;                                                                              \
+                    a = _mm512_fmadd_ps(LOADW_##WT(mk, wj + i), _mm512_maskz_loadu_ps(mk, xr + i), a);           \
+                }                                                                                                \
+                y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);                                                \
+            }                                                                                                    \
+        }                                                                                                        \
     }
-    for (; j < j1; j++) {
-        const float *wj = w + (size_t)j * k;
-        for (int r = 0; r < rows; r++) {
-            const float *xr = x + (size_t)r * k;
-            __m512 a = _mm512_setzero_ps();
-            for (int i = 0; i <= k16; i += 16) {
-                __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;
-                if (!mk) break;
-                a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(mk, wj + i), _mm512_maskz_loadu_ps(mk, xr + i), a);
-            }
-            y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);
-        }
-    }
-}
+MM512(f32, float)
+MM512(bf16, uint16_t)
 
 /* ---- vector-matrix product, for attention ---- */
 
@@ -338,7 +352,7 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     int k = jb->k;
     if (jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, k, 1.0f, jb->x, k,
-                    out->w + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
+                    (const float *)out->w.p + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
         return;
     }
 #ifdef T5_X86 /* (simd is 0 elsewhere) */
@@ -346,8 +360,9 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
         int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
         const float *x = jb->x + (size_t)r0 * k;
         float *y = out->y + (size_t)r0 * out->n;
-        if (jb->m->simd == 3) mm_avx512(x, nr, k, out->w, y, out->n, j0, j1);
-        else mm_avx2(x, nr, k, out->w, y, out->n, j0, j1);
+        if (out->w.bf16) mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else if (jb->m->simd == 3) mm_avx512_f32(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else mm_avx2(x, nr, k, out->w.p, y, out->n, j0, j1);
     }
 #endif
 }
@@ -375,8 +390,8 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     int nth = t5_pool_threads(pool);
     if (m->simd == 0 && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
         for (int i = 0; i < n_outs; i++)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k, outs[i].w, k,
-                        0.0f, outs[i].y, outs[i].n);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k,
+                        (const float *)outs[i].w.p, k, 0.0f, outs[i].y, outs[i].n);
         return;
     }
     mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};

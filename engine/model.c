@@ -1,7 +1,9 @@
 /* model.c - builds a t5_model from a model folder: config.json + safetensors.
  * Float32 tensors are used in place from the read-only mapping (shared by every
- * thread and every process mapping the same file); float16 / bfloat16 tensors are
- * converted once to float32 on the heap (memory cost: 2x their file size).
+ * thread and every process mapping the same file), and so are the bfloat16 weight
+ * matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
+ * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
+ * cost: 2x their file size).
  * Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
@@ -92,16 +94,42 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
     return out;
 }
 
+/* Weight matrix NAME [d0, d1]: a bfloat16 one in place when the AVX-512 kernels can
+ * read it (rows a multiple of 16 values), else through tensor(). 0 or -1 with err set. */
+static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
+    const st_tensor *t = st_find(m->st, name);
+    if (t && t->dtype == ST_BF16 && m->simd == 3 && d1 % 16 == 0 && t->ndim == 2 && t->shape[0] == d0 &&
+        t->shape[1] == d1) {
+        w->p = t->data, w->bf16 = 1;
+        m->n_bf16++;
+        return 0;
+    }
+    w->bf16 = 0;
+    return (w->p = tensor(m, name, d0, d1, err, errlen)) ? 0 : -1;
+}
+
+void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
+    if (!w->bf16) {
+        memcpy(out, (const float *)w->p + (size_t)row * k, (size_t)k * sizeof *out);
+        return;
+    }
+    const uint16_t *b = (const uint16_t *)w->p + (size_t)row * k;
+    for (int i = 0; i < k; i++) {
+        uint32_t bits = (uint32_t)b[i] << 16;
+        memcpy(&out[i], &bits, 4);
+    }
+}
+
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
     char name[256];
     int d = m->cfg.d_model, in = m->inner;
     snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
     if (!(a->ln = tensor(m, name, d, 0, err, errlen))) return -1;
     const char *proj[4] = {"q", "k", "v", "o"};
-    const float **dst[4] = {&a->q, &a->k, &a->v, &a->o};
+    t5_mat *dst[4] = {&a->q, &a->k, &a->v, &a->o};
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "%s.%s.%s.weight", pre, kind, proj[i]);
-        if (!(*dst[i] = tensor(m, name, i == 3 ? d : in, i == 3 ? in : d, err, errlen))) return -1;
+        if (matrix(m, dst[i], name, i == 3 ? d : in, i == 3 ? in : d, err, errlen)) return -1;
     }
     return 0;
 }
@@ -112,13 +140,13 @@ static int load_ffn(t5_model *m, t5_ffn_w *f, const char *pre, char *err, size_t
     snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
     if (!(f->ln = tensor(m, name, d, 0, err, errlen))) return -1;
     snprintf(name, sizeof name, "%s.DenseReluDense.%s.weight", pre, m->cfg.gated ? "wi_0" : "wi");
-    if (!(f->wi = tensor(m, name, ff, d, err, errlen))) return -1;
+    if (matrix(m, &f->wi, name, ff, d, err, errlen)) return -1;
     if (m->cfg.gated) {
         snprintf(name, sizeof name, "%s.DenseReluDense.wi_1.weight", pre);
-        if (!(f->wi1 = tensor(m, name, ff, d, err, errlen))) return -1;
+        if (matrix(m, &f->wi1, name, ff, d, err, errlen)) return -1;
     }
     snprintf(name, sizeof name, "%s.DenseReluDense.wo.weight", pre);
-    if (!(f->wo = tensor(m, name, d, ff, err, errlen))) return -1;
+    if (matrix(m, &f->wo, name, d, ff, err, errlen)) return -1;
     return 0;
 }
 
@@ -129,13 +157,14 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     /* shared embedding; some checkpoints only carry the embed_tokens copies */
     const char *emb = "shared.weight";
     if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight")) emb = "encoder.embed_tokens.weight";
-    if (!(m->shared = tensor(m, emb, c->vocab_size, d, err, errlen))) return -1;
+    if (matrix(m, &m->shared, emb, c->vocab_size, d, err, errlen)) return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
+    t5_mat unused;
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
-        if (st_find(m->st, copies[i]) && !tensor(m, copies[i], c->vocab_size, d, err, errlen)) return -1;
+        if (st_find(m->st, copies[i]) && matrix(m, &unused, copies[i], c->vocab_size, d, err, errlen)) return -1;
     if (c->tied)
         m->lm_head = m->shared;
-    else if (!(m->lm_head = tensor(m, "lm_head.weight", c->vocab_size, d, err, errlen)))
+    else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
         return -1;
     if (!(m->enc_rel = tensor(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                               c->num_buckets, c->num_heads, err, errlen)) ||
@@ -162,9 +191,17 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
-    size_t in = (size_t)m->inner, ff = (size_t)c->d_ff * (c->gated ? 3 : 2);
-    size_t per_layer = 4 * in * d + 2 * in * d + ff * d;
-    m->dec_step_bytes = 4 * ((size_t)c->num_decoder_layers * per_layer + (size_t)c->vocab_size * d);
+    size_t in = (size_t)m->inner, ff = (size_t)c->d_ff, dd = (size_t)d;
+#define BYTES(w, n) ((w).bf16 ? 2 : 4) * (size_t)(n)
+    m->dec_step_bytes = BYTES(m->lm_head, (size_t)c->vocab_size * dd);
+    for (int i = 0; i < c->num_decoder_layers; i++) {
+        const t5_block_w *b = &m->dec[i];
+        m->dec_step_bytes += BYTES(b->self.q, in * dd) + BYTES(b->self.k, in * dd) + BYTES(b->self.v, in * dd) +
+                             BYTES(b->self.o, in * dd) + BYTES(b->cross.q, in * dd) + BYTES(b->cross.o, in * dd) +
+                             BYTES(b->ffn.wi, ff * dd) + BYTES(b->ffn.wo, ff * dd) +
+                             (c->gated ? BYTES(b->ffn.wi1, ff * dd) : 0);
+    }
+#undef BYTES
     return 0;
 }
 
@@ -187,8 +224,8 @@ t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
         goto fail;
     }
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
-    if (load_weights(m, err, errlen) != 0) goto fail;
     m->simd = t5_cpu_simd();
+    if (load_weights(m, err, errlen) != 0) goto fail;
     return m;
 fail:
     t5_model_free(m);

@@ -54,19 +54,30 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
+/* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 used in place from
+ * the mapping (where the AVX-512 kernels can widen it on the fly: exact, and half the
+ * bytes per decoder step). */
+typedef struct {
+    const void *p; /* [n, k] float32, or uint16 bfloat16 bits when bf16 */
+    int bf16;
+} t5_mat;
+
+/* out[k] = row `row` of w as float32. */
+void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */
-    const float *q;  /* [inner, d_model] */
-    const float *k;  /* [inner, d_model] */
-    const float *v;  /* [inner, d_model] */
-    const float *o;  /* [d_model, inner] */
+    t5_mat q;        /* [inner, d_model] */
+    t5_mat k;        /* [inner, d_model] */
+    t5_mat v;        /* [inner, d_model] */
+    t5_mat o;        /* [d_model, inner] */
 } t5_attn_w;
 
 typedef struct {
-    const float *ln;  /* [d_model] */
-    const float *wi;  /* [d_ff, d_model] (wi, or wi_0 when gated) */
-    const float *wi1; /* [d_ff, d_model] when gated, else NULL */
-    const float *wo;  /* [d_model, d_ff] */
+    const float *ln; /* [d_model] */
+    t5_mat wi;       /* [d_ff, d_model] (wi, or wi_0 when gated) */
+    t5_mat wi1;      /* [d_ff, d_model] when gated, else NULL */
+    t5_mat wo;       /* [d_model, d_ff] */
 } t5_ffn_w;
 
 typedef struct {
@@ -78,8 +89,8 @@ typedef struct {
 struct t5_model {
     t5_config cfg;
     int inner;                /* num_heads * d_kv */
-    const float *shared;      /* [vocab, d_model] */
-    const float *lm_head;     /* [vocab, d_model] (== shared when tied) */
+    t5_mat shared;            /* [vocab, d_model] */
+    t5_mat lm_head;           /* [vocab, d_model] (== shared when tied) */
     const float *enc_rel;     /* [num_buckets, num_heads] */
     const float *dec_rel;     /* [num_buckets, num_heads] */
     const float *enc_final;   /* [d_model] */
@@ -92,6 +103,7 @@ struct t5_model {
     size_t owned_bytes;       /* heap held by converted tensors */
     size_t dec_step_bytes;    /* weight bytes one decoder step reads (all decoder matrices + head) */
     int simd;                 /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
+    int n_bf16;               /* matrices kept as bfloat16 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -115,8 +127,8 @@ int t5_pool_next(t5_pool *p);
 
 /* One output of a matmul: y[rows, n] = x[rows, k] . w[n, k]^T. */
 typedef struct {
-    const float *w; /* [n, k] */
-    float *y;       /* [rows, n] */
+    t5_mat w; /* [n, k] */
+    float *y; /* [rows, n] */
     int n;
 } t5_mm_out;
 

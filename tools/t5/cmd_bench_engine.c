@@ -114,9 +114,12 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Best-of-5 GFLOP/s of y[rows, n] = x[rows, k] w[n, k]^T: our t5_matmul path and plain OpenBLAS. */
-static void compare_gemm(const t5_model *m, int threads, int rows, const float *w, int n, int k) {
+/* Best-of-5 GFLOP/s of y[rows, n] = x[rows, k] w[n, k]^T: our t5_matmul path (w as the
+ * model holds it) and plain OpenBLAS (w in float32). */
+static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int n, int k) {
     float *x = malloc((size_t)rows * k * sizeof *x), *y = malloc((size_t)rows * n * sizeof *y);
+    float *wf = malloc((size_t)n * k * sizeof *wf); /* OpenBLAS reads float32 only */
+    for (int j = 0; j < n; j++) t5_mat_row(&w, k, j, wf + (size_t)j * k);
     for (size_t i = 0; i < (size_t)rows * k; i++) x[i] = (float)(i % 17) * 0.01f;
     t5_pool *pool = t5_pool_create(threads);
     double best_ours = 1e9, best_blas = 1e9;
@@ -126,7 +129,7 @@ static void compare_gemm(const t5_model *m, int threads, int rows, const float *
         t5_matmul(m, pool, x, rows, k, &o, 1);
         double t1 = now();
         openblas_set_num_threads(threads); /* plain OpenBLAS, its own threads */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, k, 1.0f, x, k, w, k, 0.0f, y, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, k, 1.0f, x, k, wf, k, 0.0f, y, n);
         double t2 = now();
         openblas_set_num_threads(1);
         best_ours = t1 - t0 < best_ours ? t1 - t0 : best_ours;
@@ -136,7 +139,7 @@ static void compare_gemm(const t5_model *m, int threads, int rows, const float *
     printf("  [%2d x %d] x [%d x %d]^T: t5_matmul %.1f GFLOP/s (%.2f ms), OpenBLAS sgemm %.1f GFLOP/s (%.2f ms)\n",
            rows, k, n, k, fl / best_ours / 1e9, best_ours * 1e3, fl / best_blas / 1e9, best_blas * 1e3);
     t5_pool_free(pool);
-    free(x), free(y);
+    free(x), free(y), free(wf);
 }
 
 static void usage(FILE *f) {
@@ -233,9 +236,14 @@ int cmd_bench_engine(int argc, char **argv) {
     printf("encoder, %d tokens: %.2f ms (%.1f GFLOP/s)\n", n_in, enc_best * 1e3,
            2.0 * n_in * enc_params / enc_best / 1e9);
 
-    double bytes = (double)m->dec_step_bytes, step_params = bytes / 4;
-    printf("decoder weights read per step: %.1f MB (head %.1f MB); bandwidth floor %.2f ms\n", bytes / 1e6,
-           4.0 * cf->vocab_size * cf->d_model / 1e6, bytes / bw / 1e6);
+    /* parameters one decoder step multiplies: self q,k,v,o + cross q,o + FFN per layer, and the head */
+    double step_params = (double)cf->num_decoder_layers * (6.0 * m->inner * cf->d_model +
+                                                           (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model) +
+                         (double)cf->vocab_size * cf->d_model;
+    double bytes = (double)m->dec_step_bytes;
+    printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n", bytes / 1e6,
+           (m->lm_head.bf16 ? 2.0 : 4.0) * cf->vocab_size * cf->d_model / 1e6,
+           m->n_bf16 ? "bfloat16 matrices streamed as stored" : "float32", bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
            "tokens/s dec", "tok/s e2e");
     double tps1 = 0, tps32 = 0;
