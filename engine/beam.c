@@ -123,7 +123,7 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     for (int i = 0; i < B; i++) merged[i] = b->fscore[i];
     for (int c = 0; c < m; c++) {
         float s = cval[c] / denom;
-        if (all_fin && p->early_stopping) s += -1.0e9f;
+        if (all_fin && p->early_stopping == 1) s += -1.0e9f;
         if (!b->heur) s += -1.0e9f;
         if (!(chit[c] && c < B)) s += -1.0e9f;
         merged[B + c] = s;
@@ -173,8 +173,10 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         b->score[i] = nscore[i];
     }
     b->cur_len = ++cur;
-    /* d. early-stop heuristic and the loop condition */
-    float best = b->score[0] / (float)pow((double)(cur - 1), (double)p->length_penalty);
+    /* d. early-stop heuristic and the loop condition; "never" with a positive length penalty
+     * judges the best running beam at the longest length it could still reach */
+    int hyp_len = p->early_stopping == 2 && p->length_penalty > 0 ? L - 1 : cur - 1;
+    float best = b->score[0] / (float)pow((double)hyp_len, (double)p->length_penalty);
     float fmin = b->fscore[0];
     for (int i = 1; i < B; i++) fmin = b->fscore[i] < fmin ? b->fscore[i] : fmin;
     int any = 0;
@@ -184,5 +186,5 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         all_fin &= b->ffin[i];
     }
     b->heur = b->heur && any;
-    return b->heur && !(all_fin && p->early_stopping) && !all_hit;
+    return b->heur && !(all_fin && p->early_stopping == 1) && !all_hit;
 }

@@ -47,6 +47,7 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
     if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty)) BAD("repetition_penalty must be > 0");
     if (o->no_repeat_ngram_size < 0) BAD("no_repeat_ngram_size must be >= 0");
     if (!isfinite(o->length_penalty)) BAD("length_penalty must be finite");
+    if (o->early_stopping < 0 || o->early_stopping > 2) BAD("early_stopping must be false, true or \"never\"");
     if (o->decoder_start_token_id >= c->vocab_size || o->eos_token_id >= c->vocab_size)
         BAD("decoder_start_token_id / eos_token_id outside the vocabulary");
 #undef BAD

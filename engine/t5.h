@@ -70,7 +70,7 @@ typedef struct {
     int num_beams;            /* 1 */
     int num_return_sequences; /* 1 */
     float length_penalty;     /* 1.0 */
-    int early_stopping;       /* 0 (transformers' default); 1 = true */
+    int early_stopping;       /* 0 false (transformers' default), 1 true, 2 "never" */
     int want_logprobs;        /* record per-token log-probabilities (model distribution) */
     int32_t decoder_start_token_id; /* -1: the config's */
     int32_t eos_token_id;           /* -1: the config's */

@@ -269,9 +269,15 @@ static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, c
     d = p->length_penalty;
     if (srv_json_num(b, "length_penalty", -100, 100, 0, &d, err, errlen)) return -1;
     p->length_penalty = (float)d;
-    f = p->early_stopping;
-    if (srv_json_bool(b, "early_stopping", &f, err, errlen)) return -1;
-    p->early_stopping = f;
+    json_t *es = json_object_get(b, "early_stopping"); /* true, false or "never", as transformers takes it */
+    if (json_is_boolean(es))
+        p->early_stopping = json_is_true(es);
+    else if (json_is_string(es) && !strcmp(json_string_value(es), "never"))
+        p->early_stopping = 2;
+    else if (es && !json_is_null(es)) {
+        snprintf(err, errlen, "early_stopping must be true, false or \"never\"");
+        return -1;
+    }
     v = (long long)p->seed;
     if (srv_json_int(b, "seed", 0, INT64_MAX, &v, err, errlen)) return -1;
     p->seed = (uint64_t)v;

@@ -113,6 +113,8 @@ def run(srv):
           f"/info: {body[:300]}")
 
     cases = G["cases"]
+    BEAM = json.load(open(os.path.join(os.path.dirname(__file__), "..", "data", "beam_goldens.json")))
+    BEAM = BEAM["models"]["t5-tiny-gated"]
     for ci, c in enumerate(cases):
         text, tag = c["text"], f"case {ci}"
         # /tokenize = the goldens' input ids (SentencePiece + T5's </s>)
@@ -164,6 +166,19 @@ def run(srv):
                 if rt is not None:
                     check(got["text"] == rt, f"{tag}: beam {k} text {got['text']!r} vs {rt!r}")
             check(ans["text"] == ans["sequences"][0]["text"], f"{tag}: beam text is the best sequence's")
+        # early_stopping false / "never" and other length penalties (tests/data/beam_goldens.json)
+        for run in BEAM[ci * 9:(ci + 1) * 9]:
+            if run["early_stopping"] is True or run["length_penalty"] == 1.0:
+                continue
+            st, ans = gen(srv, {"text": text, "num_beams": 4, "num_return_sequences": 4, "max_new_tokens": 24,
+                                "length_penalty": run["length_penalty"], "early_stopping": run["early_stopping"],
+                                "details": True})
+            what = f"{tag}: beam4 early_stopping {run['early_stopping']} length_penalty {run['length_penalty']}"
+            if check(st == 200 and [t["id"] for t in ans["tokens"]] == run["sequences"][0], f"{what}: {st} {ans}"):
+                for got, seq, score in zip(ans["sequences"], run["sequences"], run["sequences_scores"]):
+                    rt = ref_text(seq)
+                    check(abs(got["score"] - score) < 2e-3 and (rt is None or got["text"] == rt),
+                          f"{what}: {got} vs {seq} {score}")
         # streaming gives the same tokens and text as the plain call
         st, ctype, ev = srv.stream({"text": text, "max_new_tokens": gi["max_new_tokens"], "stream": True})
         if check(st == 200 and ctype.startswith("text/event-stream") and ev and ev[-1] == "[DONE]",
@@ -326,6 +341,8 @@ def errors(srv):
         ({"text": "a", "num_beams": 100}, "num_beams"),
         ({"text": "a", "num_return_sequences": 2}, "num_return_sequences"),
         ({"text": "a", "repetition_penalty": 0}, "repetition_penalty"),
+        ({"text": "a", "early_stopping": "sometimes"}, 'early_stopping must be true, false or "never"'),
+        ({"text": "a", "early_stopping": 1}, 'early_stopping must be true, false or "never"'),
         ({"text": "a", "seed": -1}, "seed"),
         ({"text": "a", "stop": 5}, "stop must be"),
         ({"text": "a", "stop": [""]}, "stop strings"),

@@ -19,7 +19,7 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: t5 generate --model DIR [--max-new-tokens N] [--min-new-tokens N] [--num-beams B]\n"
-            "         [--num-return-sequences K] [--length-penalty X] [--early-stopping]\n"
+            "         [--num-return-sequences K] [--length-penalty X] [--early-stopping[=never]]\n"
             "         [--repetition-penalty X] [--no-repeat-ngram-size N]\n"
             "         [--do-sample --temperature T --top-k K --top-p P --seed S]\n"
             "         [--format text|ids|json] [--input text|ids] [--threads N]\n"
@@ -83,7 +83,7 @@ int cmd_generate(int argc, char **argv) {
                                          {"num-beams", 1, 0, 'b'},
                                          {"num-return-sequences", 1, 0, 'k'},
                                          {"length-penalty", 1, 0, 'l'},
-                                         {"early-stopping", 0, 0, 'e'},
+                                         {"early-stopping", 2, 0, 'e'},
                                          {"repetition-penalty", 1, 0, 'r'},
                                          {"no-repeat-ngram-size", 1, 0, 'g'},
                                          {"do-sample", 0, 0, 'S'},
@@ -107,7 +107,13 @@ int cmd_generate(int argc, char **argv) {
         case 'b': p.num_beams = (int)strtol(optarg, &end, 10); break;
         case 'k': p.num_return_sequences = (int)strtol(optarg, &end, 10); break;
         case 'l': p.length_penalty = strtof(optarg, &end); break;
-        case 'e': p.early_stopping = 1; break;
+        case 'e':
+            if (optarg && strcmp(optarg, "never")) {
+                fprintf(stderr, "t5 generate: --early-stopping takes no value or =never\n");
+                return 2;
+            }
+            p.early_stopping = optarg ? 2 : 1;
+            break;
         case 'r': p.repetition_penalty = strtof(optarg, &end); break;
         case 'g': p.no_repeat_ngram_size = (int)strtol(optarg, &end, 10); break;
         case 'S': p.do_sample = 1; break;
