@@ -45,7 +45,7 @@ static const cfg_key keys[] = {
     {"max_num_beams", I(max_num_beams, 1, 64), "8", "largest num_beams accepted (also at most max_batch)"},
     {"max_nbest", I(max_nbest, 1, 1024), "64", "largest /tokenize nbest accepted"},
     {"max_connections", I(max_connections, 1, 1000000), "1024", "concurrent HTTP connections"},
-    {"connection_timeout_s", I(connection_timeout_s, 1, 86400), "60", "closes a connection idle (nothing received or sent) this long; bound slow senders at the load balancer"},
+    {"connection_timeout_s", I(connection_timeout_s, 1, 86400), "60", "closes a connection idle (nothing received or sent) this long; a request body still arriving after request_timeout_ms is cut off too"},
     {"request_timeout_ms", I(request_timeout_ms, 1, 86400000), "60000", "deadline of every request, queueing included (504 past it); a request's timeout_ms may only lower it"},
     {"drain_timeout_ms", I(drain_timeout_ms, 0, 86400000), "30000", "on SIGTERM/SIGINT, longest wait for in-flight requests before exiting"},
     {"retry_after_s", I(retry_after_s, 0, 3600), "1", "Retry-After seconds of a 429"},

@@ -206,6 +206,14 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 r->dropped += n;
                 return r->dropped > (64u << 20) ? srv_reply_queue(r) : MHD_YES;
             }
+            if ((srv_now() - r->t_start) * 1000 > s->cfg.request_timeout_ms) {
+                /* a body dribbled in for longer than the request deadline: close the connection
+                 * (libmicrohttpd cannot queue an answer while a body is arriving), so a slow
+                 * sender holds it at most request_timeout_ms plus connection_timeout_s */
+                srv_log(SRV_LOG_WARN, "closing a connection: its %s body took longer than request_timeout_ms",
+                        r->path);
+                return MHD_NO;
+            }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
                 srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes "
                                         "(max_body_bytes)", s->cfg.max_body_bytes);

@@ -2,7 +2,8 @@
   1. slow and idle clients: connections that send nothing, and clients that dribble one
      byte a second, held open while others are served correctly and promptly; past
      max_connections new connections are refused (closed at once) without harm, and once
-     the hogs leave the server is back to normal (descriptors back to the baseline);
+     the hogs leave the server is back to normal (descriptors back to the baseline); a
+     body dribbled in past request_timeout_ms has its connection closed;
   2. an oversized header block is refused with a 4xx and nothing else breaks;
   3. the queue overflowing: 429 with Retry-After, then full recovery (golden answers);
   4. broken model folders: truncated model.safetensors, corrupt/truncated spiece.model,
@@ -124,6 +125,39 @@ def slow_clients():
         golden_ok(srv, CASES[1], "generate after the hogs left")
     finally:
         check(srv.stop() == 0, "slow-clients server exits 0 on SIGTERM")
+
+
+def slow_body():
+    """A body dribbled in for longer than request_timeout_ms: the server closes the
+    connection (libmicrohttpd cannot answer while a body arrives) and logs why, so a slow
+    sender holds a connection at most request_timeout + connection_timeout."""
+    srv = Server(["--request-timeout-ms", "1500"], name="slow-body")
+    try:
+        s = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+        s.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: 40\r\n\r\n{")
+        t0, closed, got = time.time(), False, b""
+        s.settimeout(0.4)
+        for b in b'"text": "a body sent one byte at a time"}':  # 16 s at this pace
+            try:
+                s.send(bytes([b]))
+                got = s.recv(4096)
+                closed = got == b""
+            except socket.timeout:
+                continue
+            except OSError:
+                closed = True
+            if closed or got:
+                break
+        dt = time.time() - t0
+        s.close()
+        check(closed and not got, f"a body slower than request_timeout_ms: connection closed ({got[:100]!r})")
+        check(1.4 < dt < 5, f"... at the deadline, not at the idle timeout or the end of the body ({dt:.1f} s)")
+        check(wait_until(lambda: "its /tokenize body took longer than request_timeout_ms" in srv.logtail(), 5),
+              "the log says why")
+        tok_ok(srv, CASES[0], "tokenize after the slow body")
+    finally:
+        check(srv.stop() == 0, "slow-body server exits 0 on SIGTERM")
 
 
 # ---------------------------------------------------------------- 2. oversized headers
@@ -291,6 +325,7 @@ def no_echo(srv):
 def main():
     broken_models()
     slow_clients()
+    slow_body()
     srv = Server([], name="faults")
     try:
         big_headers(srv)
