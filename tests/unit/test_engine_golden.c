@@ -6,7 +6,8 @@
  * greedy_penalties, greedy_min_new and batch_greedy; plus the continuous batch:
  * sequences joining a running batch mid-flight get the ids they get alone, and
  * inputs encoded together get the encoder output they get alone, bit for bit; an
- * input whose encoder runs out of memory fails alone.
+ * input whose encoder runs out of memory fails alone; and beam search under the
+ * early_stopping / length_penalty settings of tests/data/beam_goldens.json.
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
 #include <cblas.h>
 #include <check.h>
@@ -410,6 +411,49 @@ static void check_encode_oom(golden *G) {
 #endif
 }
 
+/* Beam search for the settings the fixture goldens leave out: early_stopping false / true /
+ * "never" x length_penalty 0.5 / 1 / 2 (4 beams, 4 sequences, 24 new tokens), every case:
+ * the same 4 sequences in the same order, scores within 1e-4. Expected values from
+ * transformers: tests/data/beam_goldens.json (tools/goldens/mk_beam_goldens.py, run on the
+ * accelerator machine); read relative to the repository root, where tests/run.sh runs. */
+static void check_beam_settings(golden *G, const char *name) {
+    json_error_t je;
+    json_t *want = json_load_file("tests/data/beam_goldens.json", 0, &je);
+    ck_assert_msg(want, "cannot read tests/data/beam_goldens.json (run from the repository root): %s", je.text);
+    json_t *runs = json_object_get(json_object_get(want, "models"), name), *cases = json_object_get(G->g, "cases");
+    ck_assert_int_eq((int)json_array_size(runs), 9 * (int)json_array_size(cases)); /* 9 settings per case */
+    int never = 0;
+    for (size_t i = 0; i < json_array_size(runs); i++) {
+        json_t *run = json_array_get(runs, i), *es = json_object_get(run, "early_stopping");
+        int c = (int)json_integer_value(json_object_get(run, "case")), n;
+        int32_t *ids = ids_of(json_object_get(json_array_get(cases, (size_t)c), "input_ids"), &n);
+        t5_gen_params p;
+        t5_gen_default_params(&p);
+        p.max_new_tokens = 24, p.num_beams = 4, p.num_return_sequences = 4;
+        p.length_penalty = (float)json_number_value(json_object_get(run, "length_penalty"));
+        p.early_stopping = json_is_string(es) ? 2 : json_is_true(es);
+        never += p.early_stopping == 2;
+        t5_result r;
+        char err[256];
+        ck_assert_msg(t5_generate(G->m, ids, n, &p, 2, &r, err, sizeof err) == 0, "%s", err);
+        json_t *seqs = json_object_get(run, "sequences"), *scores = json_object_get(run, "sequences_scores");
+        ck_assert_int_eq(r.n_seqs, 4);
+        for (int k = 0; k < 4; k++) {
+            char what[96];
+            snprintf(what, sizeof what, "early_stopping %d, length_penalty %g, sequence %d", p.early_stopping,
+                     p.length_penalty, k);
+            assert_ids(&r.seqs[k], json_array_get(seqs, (size_t)k), what, c);
+            double e = fabs(r.seqs[k].score - json_number_value(json_array_get(scores, (size_t)k)));
+            if (e > max_err_beam) max_err_beam = e;
+            ck_assert_msg(e <= 1e-4, "case %d, %s: score off by %g", c, what, e);
+        }
+        t5_result_free(&r);
+        free(ids);
+    }
+    ck_assert_int_gt(never, 0);
+    json_decref(want);
+}
+
 static void run_model(const char *name) {
     golden G = load(name);
     check_encoder(&G);
@@ -419,6 +463,7 @@ static void run_model(const char *name) {
     check_batch_greedy(&G);
     check_midflight(&G);
     check_encode_oom(&G);
+    check_beam_settings(&G, name);
     printf("%s: max abs error encoder %.2e, logits %.2e, logsumexp %.2e, beam scores %.2e\n", name, max_err_enc,
            max_err_logit, max_err_lse, max_err_beam);
     unload(&G);

@@ -2,7 +2,7 @@
 # goldens do not cover: early_stopping False / True / "never" with length_penalty 0.5,
 # 1.0 and 2.0, 4 beams, 4 returned sequences, 24 new tokens, for every case of the
 # t5-tiny-gated and t5-tiny-relu fixtures (computed in float32, as the fixtures were).
-# Writes tests/data/beam_goldens.json, which tests/unit/test_engine_beam.c checks.
+# Writes tests/data/beam_goldens.json, which tests/unit/test_engine_golden.c checks.
 # usage (on a machine with torch + transformers):
 #   python3 mk_beam_goldens.py FIXTURES_MODELS_DIR OUT.json
 import json, sys
