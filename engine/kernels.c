@@ -107,11 +107,12 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
     }
 }
 
-/* Weights as float32, or as bfloat16 widened exactly (bits << 16; rows a multiple of 16
- * values, so no tail). */
+/* Weights as float32, or as bfloat16 / float16 widened exactly (bf16: bits << 16; f16:
+ * vcvtph2ps; rows a multiple of 16 values, so no tail). */
 #define LOADW_f32(mk, p) _mm512_maskz_loadu_ps(mk, p)
 #define LOADW_bf16(mk, p)                                                                                        \
     _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define LOADW_f16(mk, p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 
 /* tile: 4 weight rows x NR input rows (NR = 1..4, a literal: 4 x NR accumulators in zmm registers) */
 #define TILE512(NR, WT, TYPE)                                                                                    \
@@ -181,6 +182,10 @@ TILE512(1, bf16, uint16_t)
 TILE512(2, bf16, uint16_t)
 TILE512(3, bf16, uint16_t)
 TILE512(4, bf16, uint16_t)
+TILE512(1, f16, uint16_t)
+TILE512(2, f16, uint16_t)
+TILE512(3, f16, uint16_t)
+TILE512(4, f16, uint16_t)
 
 /* y[r, j] for j in [j0, j1): tiles of 4 weight rows; leftover rows make the same sums */
 #define MM512(WT, TYPE)                                                                                          \
@@ -216,6 +221,7 @@ TILE512(4, bf16, uint16_t)
     }
 MM512(f32, float)
 MM512(bf16, uint16_t)
+MM512(f16, uint16_t)
 
 /* ---- vector-matrix product, for attention ---- */
 
@@ -360,7 +366,8 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
         int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
         const float *x = jb->x + (size_t)r0 * k;
         float *y = out->y + (size_t)r0 * out->n;
-        if (out->w.bf16) mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
+        if (out->w.dtype == ST_BF16) mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else if (out->w.dtype == ST_F16) mm_avx512_f16(x, nr, k, out->w.p, y, out->n, j0, j1);
         else if (jb->m->simd == 3) mm_avx512_f32(x, nr, k, out->w.p, y, out->n, j0, j1);
         else mm_avx2(x, nr, k, out->w.p, y, out->n, j0, j1);
     }

@@ -1,7 +1,7 @@
 /* model.c - builds a t5_model from a model folder: config.json + safetensors.
  * Float32 tensors are used in place from the read-only mapping (shared by every
- * thread and every process mapping the same file), and so are the bfloat16 weight
- * matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
+ * thread and every process mapping the same file), and so are the bfloat16 / float16
+ * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
  * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
  * cost: 2x their file size).
  * Every expected tensor is checked for presence, dtype and shape; errors name it.
@@ -94,29 +94,32 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
     return out;
 }
 
-/* Weight matrix NAME [d0, d1]: a bfloat16 one in place when the AVX-512 kernels can
- * read it (rows a multiple of 16 values), else through tensor(). 0 or -1 with err set. */
+/* Weight matrix NAME [d0, d1]: a bfloat16 / float16 one in place when the AVX-512 kernels
+ * can read it (rows a multiple of 16 values), else through tensor(). 0 or -1 with err set. */
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
     const st_tensor *t = st_find(m->st, name);
-    if (t && t->dtype == ST_BF16 && m->simd == 3 && d1 % 16 == 0 && t->ndim == 2 && t->shape[0] == d0 &&
-        t->shape[1] == d1) {
-        w->p = t->data, w->bf16 = 1;
-        m->n_bf16++;
+    if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16) && m->simd == 3 && d1 % 16 == 0 && t->ndim == 2 &&
+        t->shape[0] == d0 && t->shape[1] == d1) {
+        w->p = t->data, w->dtype = t->dtype;
+        m->n_half++;
         return 0;
     }
-    w->bf16 = 0;
+    w->dtype = ST_F32;
     return (w->p = tensor(m, name, d0, d1, err, errlen)) ? 0 : -1;
 }
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
-    if (!w->bf16) {
+    if (w->dtype != ST_BF16 && w->dtype != ST_F16) {
         memcpy(out, (const float *)w->p + (size_t)row * k, (size_t)k * sizeof *out);
         return;
     }
     const uint16_t *b = (const uint16_t *)w->p + (size_t)row * k;
     for (int i = 0; i < k; i++) {
         uint32_t bits = (uint32_t)b[i] << 16;
-        memcpy(&out[i], &bits, 4);
+        if (w->dtype == ST_F16)
+            out[i] = half_to_float(b[i]);
+        else
+            memcpy(&out[i], &bits, 4);
     }
 }
 
@@ -192,7 +195,7 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
     size_t in = (size_t)m->inner, ff = (size_t)c->d_ff, dd = (size_t)d;
-#define BYTES(w, n) ((w).bf16 ? 2 : 4) * (size_t)(n)
+#define BYTES(w, n) ((w).dtype == ST_BF16 || (w).dtype == ST_F16 ? 2 : 4) * (size_t)(n)
     m->dec_step_bytes = BYTES(m->lm_head, (size_t)c->vocab_size * dd);
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];

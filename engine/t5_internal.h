@@ -54,12 +54,12 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
-/* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 used in place from
- * the mapping (where the AVX-512 kernels can widen it on the fly: exact, and half the
- * bytes per decoder step). */
+/* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 / float16 used in
+ * place from the mapping (where the AVX-512 kernels can widen it on the fly: exact, and
+ * half the bytes per decoder step). */
 typedef struct {
-    const void *p; /* [n, k] float32, or uint16 bfloat16 bits when bf16 */
-    int bf16;
+    const void *p; /* [n, k] float32, or 16-bit values (dtype ST_BF16 / ST_F16) */
+    int dtype;     /* ST_F32, ST_BF16 or ST_F16 */
 } t5_mat;
 
 /* out[k] = row `row` of w as float32. */
@@ -103,7 +103,7 @@ struct t5_model {
     size_t owned_bytes;       /* heap held by converted tensors */
     size_t dec_step_bytes;    /* weight bytes one decoder step reads (all decoder matrices + head) */
     int simd;                 /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
-    int n_bf16;               /* matrices kept as bfloat16 */
+    int n_half;               /* matrices kept as bfloat16 / float16 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */

@@ -127,7 +127,7 @@ static const char *rewrite(const char *name, const char *from, const char *dt, c
         } else {
             /* convert through the engine's float32 view of the tensor */
             const float *src = NULL;
-            if (!strcmp(names[i], "shared.weight") && !m->shared.bf16) src = m->shared.p;
+            if (!strcmp(names[i], "shared.weight") && m->shared.dtype != ST_BF16 && m->shared.dtype != ST_F16) src = m->shared.p;
             /* other tensors: decode from the file */
             float *f32 = malloc(ne * 4);
             if (src)

@@ -242,8 +242,8 @@ int cmd_bench_engine(int argc, char **argv) {
                          (double)cf->vocab_size * cf->d_model;
     double bytes = (double)m->dec_step_bytes;
     printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n", bytes / 1e6,
-           (m->lm_head.bf16 ? 2.0 : 4.0) * cf->vocab_size * cf->d_model / 1e6,
-           m->n_bf16 ? "bfloat16 matrices streamed as stored" : "float32", bytes / bw / 1e6);
+           (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size * cf->d_model / 1e6,
+           m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
            "tokens/s dec", "tok/s e2e");
     double tps1 = 0, tps32 = 0;
