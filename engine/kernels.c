@@ -174,18 +174,6 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
             y0[2] = _mm512_reduce_add_ps(a32), y0[3] = _mm512_reduce_add_ps(a33);                               \
         }                                                                                                        \
     }
-TILE512(1, f32, float)
-TILE512(2, f32, float)
-TILE512(3, f32, float)
-TILE512(4, f32, float)
-TILE512(1, bf16, uint16_t)
-TILE512(2, bf16, uint16_t)
-TILE512(3, bf16, uint16_t)
-TILE512(4, bf16, uint16_t)
-TILE512(1, f16, uint16_t)
-TILE512(2, f16, uint16_t)
-TILE512(3, f16, uint16_t)
-TILE512(4, f16, uint16_t)
 
 /* y[r, j] for j in [j0, j1): tiles of 4 weight rows; leftover rows make the same sums */
 #define MM512(WT, TYPE)                                                                                          \
@@ -219,9 +207,12 @@ TILE512(4, f16, uint16_t)
             }                                                                                                    \
         }                                                                                                        \
     }
-MM512(f32, float)
-MM512(bf16, uint16_t)
-MM512(f16, uint16_t)
+/* the four tiles and the product, for each weight type */
+#define KERNELS512(WT, TYPE) \
+    TILE512(1, WT, TYPE) TILE512(2, WT, TYPE) TILE512(3, WT, TYPE) TILE512(4, WT, TYPE) MM512(WT, TYPE)
+KERNELS512(f32, float)
+KERNELS512(bf16, uint16_t)
+KERNELS512(f16, uint16_t)
 
 /* ---- vector-matrix product, for attention ---- */
 
