@@ -123,6 +123,9 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     }
 }
 
+/* bytes of an n-value matrix as held */
+static size_t mat_bytes(const t5_mat *w, size_t n) { return (w->dtype == ST_BF16 || w->dtype == ST_F16 ? 2 : 4) * n; }
+
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
     char name[256];
     int d = m->cfg.d_model, in = m->inner;
@@ -194,17 +197,15 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
-    size_t in = (size_t)m->inner, ff = (size_t)c->d_ff, dd = (size_t)d;
-#define BYTES(w, n) ((w).dtype == ST_BF16 || (w).dtype == ST_F16 ? 2 : 4) * (size_t)(n)
-    m->dec_step_bytes = BYTES(m->lm_head, (size_t)c->vocab_size * dd);
+    size_t in = (size_t)m->inner * d, ff = (size_t)c->d_ff * d;
+    m->dec_step_bytes = mat_bytes(&m->lm_head, (size_t)c->vocab_size * d);
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
-        m->dec_step_bytes += BYTES(b->self.q, in * dd) + BYTES(b->self.k, in * dd) + BYTES(b->self.v, in * dd) +
-                             BYTES(b->self.o, in * dd) + BYTES(b->cross.q, in * dd) + BYTES(b->cross.o, in * dd) +
-                             BYTES(b->ffn.wi, ff * dd) + BYTES(b->ffn.wo, ff * dd) +
-                             (c->gated ? BYTES(b->ffn.wi1, ff * dd) : 0);
+        m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) + mat_bytes(&b->self.v, in) +
+                             mat_bytes(&b->self.o, in) + mat_bytes(&b->cross.q, in) + mat_bytes(&b->cross.o, in) +
+                             mat_bytes(&b->ffn.wi, ff) + mat_bytes(&b->ffn.wo, ff) +
+                             (c->gated ? mat_bytes(&b->ffn.wi1, ff) : 0);
     }
-#undef BYTES
     return 0;
 }
 
