@@ -40,7 +40,7 @@ ALL_LIBS := $(LIBCFG) $(LIBTOK) $(LIBT5)
 
 BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
-.PHONY: all deps test unit bench run clean fuzz
+.PHONY: all deps test unit bench run clean fuzz format format-check
 all: $(BINS) $(UNIT)
 
 $(BUILD)/%.o: %.c
@@ -78,7 +78,7 @@ deps:
 
 # The whole test suite (what CI runs): unit, golden, differential, integration,
 # sanitizer, fuzz, container and load-balancer suites from tests/suites/.
-test: deps
+test: deps format-check
 	@tests/run.sh
 
 # Unit tests only, in this build.
@@ -92,6 +92,13 @@ bench: all
 RUN_ARGS ?=
 run: deps all
 	$(BUILD)/t5serve --config config/t5serve.conf $(RUN_ARGS)
+
+# One formatting for every C source (the repo's .clang-format); CI runs format-check.
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+format:
+	@clang-format -i $(FORMAT_SRC)
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files formatted"
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -28,28 +28,40 @@ typedef struct {
 #define L(f, lo, hi) T_LL, offsetof(cfg_t, f), 0, lo, hi
 
 static const cfg_key keys[] = {
-    {"model", S(model), "", "model folder (config.json + model.safetensors + tokenizer); a folder or file with only a tokenizer gives a tokenize-only service"},
+    {"model", S(model), "",
+     "model folder (config.json + model.safetensors + tokenizer); a folder or file with only a tokenizer "
+     "gives a tokenize-only service"},
     {"host", S(host), "0.0.0.0", "listen address"},
     {"port", I(port, 1, 65535), "8080", "listen port"},
     {"workers", I(workers, 1, 256), "1", "generation workers, each running one continuous batch"},
     {"threads_per_worker", I(threads_per_worker, 0, 256), "0", "GEMM threads per worker (0: CPUs / workers)"},
     {"http_threads", I(http_threads, 1, 64), "2", "HTTP event-loop threads (epoll)"},
-    {"max_batch", I(max_batch, 1, 4096), "32", "decoder rows per worker batch (a beam request takes num_beams rows)"},
-    {"queue_size", I(queue_size, 1, 1000000), "256", "sequences waiting for a worker before requests get 429"},
+    {"max_batch", I(max_batch, 1, 4096), "32",
+     "decoder rows per worker batch (a beam request takes num_beams rows)"},
+    {"queue_size", I(queue_size, 1, 1000000), "256",
+     "sequences waiting for a worker before requests get 429"},
     {"max_body_bytes", L(max_body_bytes, 64, 1LL << 32), "1048576", "largest request body (413 above)"},
     {"max_json_depth", I(max_json_depth, 2, 1000), "16", "deepest JSON nesting accepted"},
     {"max_texts", I(max_texts, 1, 100000), "64", "texts per request"},
-    {"max_input_tokens", I(max_input_tokens, 1, 1000000), "512", "input tokens per text (400 above unless `truncate` is given)"},
-    {"max_new_tokens_limit", I(max_new_tokens_limit, 1, 1000000), "512", "largest max_new_tokens a request may ask for (400 above)"},
-    {"default_max_new_tokens", I(default_max_new_tokens, 1, 1000000), "20", "max_new_tokens of a request that gives none (transformers' 20)"},
+    {"max_input_tokens", I(max_input_tokens, 1, 1000000), "512",
+     "input tokens per text (400 above unless `truncate` is given)"},
+    {"max_new_tokens_limit", I(max_new_tokens_limit, 1, 1000000), "512",
+     "largest max_new_tokens a request may ask for (400 above)"},
+    {"default_max_new_tokens", I(default_max_new_tokens, 1, 1000000), "20",
+     "max_new_tokens of a request that gives none (transformers' 20)"},
     {"max_num_beams", I(max_num_beams, 1, 64), "8", "largest num_beams accepted (also at most max_batch)"},
     {"max_nbest", I(max_nbest, 1, 1024), "64", "largest /tokenize nbest accepted"},
     {"max_connections", I(max_connections, 1, 1000000), "1024", "concurrent HTTP connections"},
-    {"connection_timeout_s", I(connection_timeout_s, 1, 86400), "60", "closes a connection idle (nothing received or sent) this long; a request body still arriving after request_timeout_ms is cut off too"},
-    {"request_timeout_ms", I(request_timeout_ms, 1, 86400000), "60000", "deadline of every request, queueing included (504 past it); a request's timeout_ms may only lower it"},
-    {"drain_timeout_ms", I(drain_timeout_ms, 0, 86400000), "30000", "on SIGTERM/SIGINT, longest wait for in-flight requests before exiting"},
+    {"connection_timeout_s", I(connection_timeout_s, 1, 86400), "60",
+     "closes a connection idle (nothing received or sent) this long; a request body still arriving after "
+     "request_timeout_ms is cut off too"},
+    {"request_timeout_ms", I(request_timeout_ms, 1, 86400000), "60000",
+     "deadline of every request, queueing included (504 past it); a request's timeout_ms may only lower it"},
+    {"drain_timeout_ms", I(drain_timeout_ms, 0, 86400000), "30000",
+     "on SIGTERM/SIGINT, longest wait for in-flight requests before exiting"},
     {"retry_after_s", I(retry_after_s, 0, 3600), "1", "Retry-After seconds of a 429"},
-    {"api_key", S(api_key), "", "when set, every route but /health and /ready needs `Authorization: Bearer KEY`"},
+    {"api_key", S(api_key), "",
+     "when set, every route but /health and /ready needs `Authorization: Bearer KEY`"},
     {"api_key_file", S(api_key_file), "", "file whose first line is the API key (instead of api_key)"},
     {"log_level", S(log_level), "info", "error, warn, info (adds the access log) or debug"},
 };
@@ -82,17 +94,21 @@ static int set_key(cfg_t *c, const cfg_key *k, const char *value, const char *so
         return 0;
     }
     const char *p = value;
-    while (isspace((unsigned char)*p)) p++;
+    while (isspace((unsigned char)*p))
+        p++;
     errno = 0;
     char *end = NULL;
     long long v = strtoll(p, &end, 10);
-    while (end && isspace((unsigned char)*end)) end++;
+    while (end && isspace((unsigned char)*end))
+        end++;
     if (*p == 0 || errno || !end || *end || v < k->min || v > k->max) {
         seterr(err, errlen, "%s: %s must be an integer from %lld to %lld", source, k->key, k->min, k->max);
         return -1;
     }
-    if (k->type == T_INT) *(int *)field = (int)v;
-    else *(long long *)field = v;
+    if (k->type == T_INT)
+        *(int *)field = (int)v;
+    else
+        *(long long *)field = v;
     return 0;
 }
 
@@ -114,9 +130,11 @@ int cfg_set(cfg_t *c, const char *key, const char *value, const char *source, ch
 }
 
 static char *trim(char *s) {
-    while (isspace((unsigned char)*s)) s++;
+    while (isspace((unsigned char)*s))
+        s++;
     size_t n = strlen(s);
-    while (n && isspace((unsigned char)s[n - 1])) s[--n] = 0;
+    while (n && isspace((unsigned char)s[n - 1]))
+        s[--n] = 0;
     return s;
 }
 
@@ -174,7 +192,8 @@ int cfg_load_file(cfg_t *c, const char *path, char *err, size_t errlen) {
 /* "--max-batch" / "--max_batch" -> "max_batch" in out[outlen]; returns 0 or -1. */
 static int flag_to_key(const char *flag, size_t len, char *out, size_t outlen) {
     if (len >= outlen) return -1;
-    for (size_t i = 0; i < len; i++) out[i] = flag[i] == '-' ? '_' : flag[i];
+    for (size_t i = 0; i < len; i++)
+        out[i] = flag[i] == '-' ? '_' : flag[i];
     out[len] = 0;
     return 0;
 }
@@ -212,7 +231,8 @@ static int read_key_file(cfg_t *c, char *err, size_t errlen) {
 int cfg_validate(const cfg_t *c, char *err, size_t errlen) {
     static const char *levels[] = {"error", "warn", "info", "debug"};
     int ok = 0;
-    for (size_t i = 0; i < 4; i++) ok |= strcmp(c->log_level, levels[i]) == 0;
+    for (size_t i = 0; i < 4; i++)
+        ok |= strcmp(c->log_level, levels[i]) == 0;
     if (!ok) {
         seterr(err, errlen, "log_level must be one of error, warn, info, debug");
         return -1;
@@ -227,7 +247,8 @@ int cfg_validate(const cfg_t *c, char *err, size_t errlen) {
         return -1;
     }
     if (!c->help && !c->version && !c->probe && !c->print_config && !c->model[0]) {
-        seterr(err, errlen, "no model: give --model DIR (or T5SERVE_MODEL, or `model = DIR` in the configuration file)");
+        seterr(err, errlen,
+               "no model: give --model DIR (or T5SERVE_MODEL, or `model = DIR` in the configuration file)");
         return -1;
     }
     return 0;
@@ -260,7 +281,8 @@ int cfg_load(cfg_t *c, int argc, char **argv, char **envp, char *err, size_t err
     for (size_t i = 0; i < NKEYS; i++) {
         char name[80] = "T5SERVE_";
         size_t n = strlen(name);
-        for (const char *k = keys[i].key; *k && n < sizeof name - 1; k++) name[n++] = (char)toupper((unsigned char)*k);
+        for (const char *k = keys[i].key; *k && n < sizeof name - 1; k++)
+            name[n++] = (char)toupper((unsigned char)*k);
         name[n] = 0;
         const char *v = env_get(envp, name);
         if (v && set_key(c, &keys[i], v, name, err, errlen)) return -1;
@@ -268,10 +290,22 @@ int cfg_load(cfg_t *c, int argc, char **argv, char **envp, char *err, size_t err
     /* 3. command line */
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) { c->help = 1; continue; }
-        if (strcmp(a, "--version") == 0) { c->version = 1; continue; }
-        if (strcmp(a, "--probe") == 0) { c->probe = 1; continue; }
-        if (strcmp(a, "--print-config") == 0) { c->print_config = 1; continue; }
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            c->help = 1;
+            continue;
+        }
+        if (strcmp(a, "--version") == 0) {
+            c->version = 1;
+            continue;
+        }
+        if (strcmp(a, "--probe") == 0) {
+            c->probe = 1;
+            continue;
+        }
+        if (strcmp(a, "--print-config") == 0) {
+            c->print_config = 1;
+            continue;
+        }
         if (strncmp(a, "--", 2) != 0) {
             seterr(err, errlen, "unexpected argument '%.64s' (options are --key value; see --help)", a);
             return -1;
@@ -289,8 +323,10 @@ int cfg_load(cfg_t *c, int argc, char **argv, char **envp, char *err, size_t err
             seterr(err, errlen, "unknown option '--%.64s' (see --help)", key);
             return -1;
         }
-        if (eq) val = eq + 1;
-        else if (i + 1 < argc) val = argv[++i];
+        if (eq)
+            val = eq + 1;
+        else if (i + 1 < argc)
+            val = argv[++i];
         else {
             seterr(err, errlen, "--%s needs a value", key);
             return -1;
@@ -298,7 +334,8 @@ int cfg_load(cfg_t *c, int argc, char **argv, char **envp, char *err, size_t err
         if (!k) continue; /* --config: handled above */
         char src[80];
         snprintf(src, sizeof src, "--%.60s", name);
-        for (char *s = src; *s; s++) if (*s == '_') *s = '-';
+        for (char *s = src; *s; s++)
+            if (*s == '_') *s = '-';
         if (eq) src[2 + nlen] = 0;
         if (set_key(c, k, val, src, err, errlen)) return -1;
     }
@@ -326,9 +363,11 @@ void cfg_print_help(FILE *f, const char *prog) {
     for (size_t i = 0; i < NKEYS; i++) {
         char flag[64], env[80];
         snprintf(flag, sizeof flag, "--%s", keys[i].key);
-        for (char *s = flag + 2; *s; s++) if (*s == '_') *s = '-';
+        for (char *s = flag + 2; *s; s++)
+            if (*s == '_') *s = '-';
         snprintf(env, sizeof env, "T5SERVE_%s", keys[i].key);
-        for (char *s = env + 8; *s; s++) *s = (char)toupper((unsigned char)*s);
+        for (char *s = env + 8; *s; s++)
+            *s = (char)toupper((unsigned char)*s);
         fprintf(f, "  %-24s (%s)\n      %s; default: %s\n", flag, env, keys[i].help,
                 keys[i].def[0] ? keys[i].def : "(empty)");
     }

@@ -21,36 +21,36 @@
 #define CFG_KEY_MAX 256
 
 typedef struct {
-    char model[CFG_PATH_MAX];      /* model folder (or a bare tokenizer file/folder) */
-    char host[256];                /* listen address */
-    int port;                      /* listen port */
-    int workers;                   /* generation workers, each running one continuous batch */
-    int threads_per_worker;        /* GEMM threads per worker; 0 = CPUs / workers */
-    int http_threads;              /* libmicrohttpd event-loop threads */
-    int max_batch;                 /* decoder rows per worker batch */
-    int queue_size;                /* queued sequences before 429 */
-    long long max_body_bytes;      /* request body limit (413 above) */
-    int max_json_depth;            /* nesting limit of request JSON */
-    int max_texts;                 /* texts per request */
-    int max_input_tokens;          /* encoder input tokens per text */
-    int max_new_tokens_limit;      /* largest max_new_tokens accepted (400 above) */
-    int default_max_new_tokens;    /* max_new_tokens when the request gives none */
-    int max_num_beams;             /* largest num_beams accepted */
-    int max_nbest;                 /* largest /tokenize nbest accepted */
-    int max_connections;           /* concurrent HTTP connections */
-    int connection_timeout_s;      /* idle connections closed after this */
-    int request_timeout_ms;        /* deadline of every request (504 past it) */
-    int drain_timeout_ms;          /* SIGTERM: longest wait for in-flight requests */
-    int retry_after_s;             /* Retry-After of a 429 */
-    char api_key[CFG_KEY_MAX];     /* when set: `Authorization: Bearer KEY` needed */
+    char model[CFG_PATH_MAX];        /* model folder (or a bare tokenizer file/folder) */
+    char host[256];                  /* listen address */
+    int port;                        /* listen port */
+    int workers;                     /* generation workers, each running one continuous batch */
+    int threads_per_worker;          /* GEMM threads per worker; 0 = CPUs / workers */
+    int http_threads;                /* libmicrohttpd event-loop threads */
+    int max_batch;                   /* decoder rows per worker batch */
+    int queue_size;                  /* queued sequences before 429 */
+    long long max_body_bytes;        /* request body limit (413 above) */
+    int max_json_depth;              /* nesting limit of request JSON */
+    int max_texts;                   /* texts per request */
+    int max_input_tokens;            /* encoder input tokens per text */
+    int max_new_tokens_limit;        /* largest max_new_tokens accepted (400 above) */
+    int default_max_new_tokens;      /* max_new_tokens when the request gives none */
+    int max_num_beams;               /* largest num_beams accepted */
+    int max_nbest;                   /* largest /tokenize nbest accepted */
+    int max_connections;             /* concurrent HTTP connections */
+    int connection_timeout_s;        /* idle connections closed after this */
+    int request_timeout_ms;          /* deadline of every request (504 past it) */
+    int drain_timeout_ms;            /* SIGTERM: longest wait for in-flight requests */
+    int retry_after_s;               /* Retry-After of a 429 */
+    char api_key[CFG_KEY_MAX];       /* when set: `Authorization: Bearer KEY` needed */
     char api_key_file[CFG_PATH_MAX]; /* file whose first line is the API key */
-    char log_level[16];            /* error, warn, info (access log), debug */
-    char config[CFG_PATH_MAX];     /* the configuration file read ("" none) */
+    char log_level[16];              /* error, warn, info (access log), debug */
+    char config[CFG_PATH_MAX];       /* the configuration file read ("" none) */
     /* modes, command line only */
-    int help;                      /* --help: print usage and every key, exit 0 */
-    int version;                   /* --version */
-    int probe;                     /* --probe: exit 0 when GET /health on host:port is 200 */
-    int print_config;              /* --print-config: print the effective configuration */
+    int help;         /* --help: print usage and every key, exit 0 */
+    int version;      /* --version */
+    int probe;        /* --probe: exit 0 when GET /health on host:port is 200 */
+    int print_config; /* --print-config: print the effective configuration */
 } cfg_t;
 
 /* Fills c with the built-in defaults. */

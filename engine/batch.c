@@ -19,23 +19,23 @@ typedef struct {
     t5_token_fn on_token;
     t5_done_fn on_done;
     void *user;
-    int rows;     /* rows reserved: num_beams (beam search) or num_return_sequences */
-    int beam;     /* 1: beam search */
+    int rows; /* rows reserved: num_beams (beam search) or num_return_sequences */
+    int beam; /* 1: beam search */
     int cancel;
-    int error;    /* its encoder could not run (out of memory): finishes T5_FINISH_ERROR */
+    int error; /* its encoder could not run (out of memory): finishes T5_FINISH_ERROR */
     int done;
     int input_tokens;
     int32_t *ids; /* [input_tokens] until the encoder has run (NULL after) */
     int max_len;  /* max_new_tokens + 1: decoder length limit with the start token */
     t5_cross_kv cross;
-    t5_kv *kv;    /* [rows] self-attention caches */
-    t5_kv *kv2;   /* [rows] beams: reorder targets */
-    int32_t *tok; /* [rows][max_len] non-beam rows: start token + generated */
-    float *lpr;   /* [rows][max_len] model log-probability of each token */
-    float *sum;   /* [rows] sum of those log-probabilities */
-    int *len;     /* [rows] tokens in tok, start included */
-    int *fin;     /* [rows] T5_FINISH_* or 0 while running */
-    uint64_t *rng;/* [rows] sampling state per row */
+    t5_kv *kv;         /* [rows] self-attention caches */
+    t5_kv *kv2;        /* [rows] beams: reorder targets */
+    int32_t *tok;      /* [rows][max_len] non-beam rows: start token + generated */
+    float *lpr;        /* [rows][max_len] model log-probability of each token */
+    float *sum;        /* [rows] sum of those log-probabilities */
+    int *len;          /* [rows] tokens in tok, start included */
+    int *fin;          /* [rows] T5_FINISH_* or 0 while running */
+    uint64_t *rng;     /* [rows] sampling state per row */
     uint64_t rng_beam; /* beam sampling state */
     t5_beam bs;
 } seq;
@@ -48,10 +48,10 @@ struct t5_batch {
     seq **seqs; /* [n_seqs] in admission order */
     int n_seqs, cap_seqs;
     int next_handle;
-    int32_t *tokens;           /* [max_rows] step inputs */
-    t5_kv **kvp;               /* [max_rows] */
-    const t5_cross_kv **crp;   /* [max_rows] */
-    float *tmp;                /* [3 vocab] raw logits, then warper / sampling scratch */
+    int32_t *tokens;         /* [max_rows] step inputs */
+    t5_kv **kvp;             /* [max_rows] */
+    const t5_cross_kv **crp; /* [max_rows] */
+    float *tmp;              /* [3 vocab] raw logits, then warper / sampling scratch */
 };
 
 static void seq_free(const t5_model *m, seq *q) {
@@ -59,9 +59,12 @@ static void seq_free(const t5_model *m, seq *q) {
     (void)m;
     t5_cross_free(&q->cross);
     free(q->ids);
-    for (int r = 0; q->kv && r < q->rows; r++) t5_kv_free(&q->kv[r]);
-    for (int r = 0; q->kv2 && r < q->rows; r++) t5_kv_free(&q->kv2[r]);
-    free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->sum), free(q->len), free(q->fin), free(q->rng);
+    for (int r = 0; q->kv && r < q->rows; r++)
+        t5_kv_free(&q->kv[r]);
+    for (int r = 0; q->kv2 && r < q->rows; r++)
+        t5_kv_free(&q->kv2[r]);
+    free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->sum), free(q->len), free(q->fin),
+        free(q->rng);
     if (q->beam) t5_beam_free(&q->bs);
     free(q);
 }
@@ -92,7 +95,8 @@ oom:
 
 void t5_batch_free(t5_batch *b) {
     if (!b) return;
-    for (int i = 0; i < b->n_seqs; i++) seq_free(b->m, b->seqs[i]);
+    for (int i = 0; i < b->n_seqs; i++)
+        seq_free(b->m, b->seqs[i]);
     free(b->seqs);
     t5_dec_scratch_free(b->s);
     t5_pool_free(b->pool);
@@ -100,8 +104,12 @@ void t5_batch_free(t5_batch *b) {
     free(b);
 }
 
-int t5_batch_free_rows(const t5_batch *b) { return b->max_rows - b->used_rows; }
-int t5_batch_active(const t5_batch *b) { return b->n_seqs; }
+int t5_batch_free_rows(const t5_batch *b) {
+    return b->max_rows - b->used_rows;
+}
+int t5_batch_active(const t5_batch *b) {
+    return b->n_seqs;
+}
 
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pin, t5_token_fn on_token,
                  t5_done_fn on_done, void *user, char *err, size_t errlen) {
@@ -211,7 +219,8 @@ static void build_result(seq *q, t5_result *r) {
     if (q->beam) {
         t5_beam *bs = &q->bs;
         int k = q->p.num_return_sequences, nf = 0;
-        for (int i = 0; i < bs->B; i++) nf += bs->ffin[i];
+        for (int i = 0; i < bs->B; i++)
+            nf += bs->ffin[i];
         int use_fin = nf >= k && !q->cancel;
         r->seqs = calloc((size_t)k, sizeof *r->seqs);
         if (!r->seqs) return;
@@ -220,10 +229,11 @@ static void build_result(seq *q, t5_result *r) {
             const int32_t *t = use_fin ? bs->ftok + (size_t)i * L : bs->tok + (size_t)i * L;
             const float *lp = use_fin ? bs->flpr + (size_t)i * L : bs->lpr + (size_t)i * L;
             int len = use_fin ? bs->flen[i] : bs->cur_len;
-            float sc = use_fin ? bs->fscore[i]
-                               : bs->score[i] / (float)pow((double)(len > 1 ? len - 1 : 1), q->p.length_penalty);
-            int fin = q->error    ? T5_FINISH_ERROR
-                      : q->cancel ? T5_FINISH_CANCELLED
+            float sc = use_fin
+                           ? bs->fscore[i]
+                           : bs->score[i] / (float)pow((double)(len > 1 ? len - 1 : 1), q->p.length_penalty);
+            int fin = q->error                       ? T5_FINISH_ERROR
+                      : q->cancel                    ? T5_FINISH_CANCELLED
                       : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS
                                                      : T5_FINISH_LENGTH;
             if (fill_seq(&r->seqs[i], t, lp, len, sc, fin, want) != 0) {
@@ -314,7 +324,8 @@ enum { ENC_GROUP_TOKENS = 1024 };
 static void encode_pending(t5_batch *b) {
     const t5_model *m = b->m;
     int pending = 0;
-    for (int i = 0; i < b->n_seqs; i++) pending += b->seqs[i]->ids && !b->seqs[i]->cancel;
+    for (int i = 0; i < b->n_seqs; i++)
+        pending += b->seqs[i]->ids && !b->seqs[i]->cancel;
     if (!pending) return;
     seq **grp = malloc((size_t)b->n_seqs * sizeof *grp);
     int *lens = malloc((size_t)b->n_seqs * sizeof *lens);
@@ -377,7 +388,8 @@ int t5_batch_step(t5_batch *b) {
         }
         if (q->beam) {
             int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam);
-            for (int r = 0; r < q->rows; r++) t5_kv_copy(m, &q->kv2[r], &q->kv[q->bs.parent[r]]);
+            for (int r = 0; r < q->rows; r++)
+                t5_kv_copy(m, &q->kv2[r], &q->kv[q->bs.parent[r]]);
             t5_kv *tmp = q->kv;
             q->kv = q->kv2, q->kv2 = tmp;
             off += q->rows;

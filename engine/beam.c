@@ -51,7 +51,8 @@ static void top_k(const float *v, int n, int k, int *idx) {
     for (int i = 0; i < n; i++) {
         if (m == k && !(v[i] > v[idx[m - 1]])) continue;
         int j = m < k ? m++ : k - 1;
-        while (j > 0 && v[i] > v[idx[j - 1]]) idx[j] = idx[j - 1], j--;
+        while (j > 0 && v[i] > v[idx[j - 1]])
+            idx[j] = idx[j - 1], j--;
         idx[j] = i;
     }
 }
@@ -72,7 +73,8 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         memcpy(model, x, (size_t)V * sizeof *model);
         t5_logits_process(p, x, V, b->tok + (size_t)bi * L, cur);
         if (p->do_sample) t5_logits_warp(p, x, V, b->work + (size_t)B * V, 2);
-        for (int v = 0; v < V; v++) x[v] += b->score[bi];
+        for (int v = 0; v < V; v++)
+            x[v] += b->score[bi];
         if (p->do_sample) continue;
         for (int v = 0; v < V; v++) { /* merge this beam's values into the running top-K */
             float s = x[v];
@@ -89,10 +91,12 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         /* multinomial without replacement over softmax of the accumulated scores, in draw order */
         size_t N = (size_t)B * V;
         float mx = -INFINITY;
-        for (size_t i = 0; i < N; i++) mx = logits[i] > mx ? logits[i] : mx;
+        for (size_t i = 0; i < N; i++)
+            mx = logits[i] > mx ? logits[i] : mx;
         for (m = 0; m < K; m++) {
             double tot = 0;
-            for (size_t i = 0; i < N; i++) tot += logits[i] == -INFINITY ? 0 : exp((double)logits[i] - mx);
+            for (size_t i = 0; i < N; i++)
+                tot += logits[i] == -INFINITY ? 0 : exp((double)logits[i] - mx);
             if (!(tot > 0)) break;
             double u = (double)(t5_rng_next(rng) >> 11) * (1.0 / 9007199254740992.0) * tot, c = 0;
             size_t pick = N;
@@ -106,10 +110,12 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
             cval[m] = logits[pick], cidx[m] = (int)pick;
             logits[pick] = -INFINITY;
         }
-        for (int i = m; i < K; i++) cval[i] = -INFINITY, cidx[i] = 0;
+        for (int i = m; i < K; i++)
+            cval[i] = -INFINITY, cidx[i] = 0;
         m = K;
     }
-    for (int c = 0; c < m; c++) cmodel[c] = b->work[cidx[c]];
+    for (int c = 0; c < m; c++)
+        cmodel[c] = b->work[cidx[c]];
     int all_hit = 1;
     for (int c = 0; c < m; c++) {
         int tok = cidx[c] % V;
@@ -118,9 +124,11 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     }
     /* b. finished hypotheses: merge the old B with the K candidates, keep the B best */
     int all_fin = 1;
-    for (int i = 0; i < B; i++) all_fin &= b->ffin[i];
+    for (int i = 0; i < B; i++)
+        all_fin &= b->ffin[i];
     float denom = (float)pow((double)cur, (double)p->length_penalty);
-    for (int i = 0; i < B; i++) merged[i] = b->fscore[i];
+    for (int i = 0; i < B; i++)
+        merged[i] = b->fscore[i];
     for (int c = 0; c < m; c++) {
         float s = cval[c] / denom;
         if (all_fin && p->early_stopping == 1) s += -1.0e9f;
@@ -152,10 +160,12 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     }
     memcpy(b->ftok, ntok, (size_t)B * L * sizeof *ntok);
     memcpy(b->flpr, nlpr, (size_t)B * L * sizeof *nlpr);
-    for (int i = 0; i < B; i++) b->fscore[i] = nscore[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
+    for (int i = 0; i < B; i++)
+        b->fscore[i] = nscore[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
     /* c. running beams: the B best candidates that did not stop */
     float radj[2048];
-    for (int c = 0; c < m; c++) radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
+    for (int c = 0; c < m; c++)
+        radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
     top_k(radj, m, B, order);
     for (int i = 0; i < B; i++) {
         int c = order[i], par = cidx[c] / V;
@@ -178,7 +188,8 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     int hyp_len = p->early_stopping == 2 && p->length_penalty > 0 ? L - 1 : cur - 1;
     float best = b->score[0] / (float)pow((double)hyp_len, (double)p->length_penalty);
     float fmin = b->fscore[0];
-    for (int i = 1; i < B; i++) fmin = b->fscore[i] < fmin ? b->fscore[i] : fmin;
+    for (int i = 1; i < B; i++)
+        fmin = b->fscore[i] < fmin ? b->fscore[i] : fmin;
     int any = 0;
     all_fin = 1;
     for (int i = 0; i < B; i++) {

@@ -9,8 +9,8 @@
 #include "t5_internal.h"
 
 /* Integer key: *out = value, or def when absent/null (def < 0: required). */
-static int get_int(json_t *root, const char *key, int64_t def, int64_t lo, int64_t hi, int32_t *out, char *err,
-                   size_t errlen) {
+static int get_int(json_t *root, const char *key, int64_t def, int64_t lo, int64_t hi, int32_t *out,
+                   char *err, size_t errlen) {
     json_t *v = json_object_get(root, key);
     if (json_is_array(v) && json_array_size(v) > 0) v = json_array_get(v, 0); /* eos_token_id: [1] */
     if (!v || json_is_null(v)) {
@@ -59,7 +59,8 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen) {
         get_int(root, "num_decoder_layers", c->num_layers, 1, 1024, &c->num_decoder_layers, err, errlen) ||
         get_int(root, "relative_attention_num_buckets", 32, 2, 1 << 16, &c->num_buckets, err, errlen) ||
         get_int(root, "relative_attention_max_distance", 128, 1, BIG, &c->max_distance, err, errlen) ||
-        get_int(root, "decoder_start_token_id", 0, 0, (1 << 26) - 1, &c->decoder_start_token_id, err, errlen) ||
+        get_int(root, "decoder_start_token_id", 0, 0, (1 << 26) - 1, &c->decoder_start_token_id, err,
+                errlen) ||
         get_int(root, "eos_token_id", 1, 0, (1 << 26) - 1, &c->eos_token_id, err, errlen) ||
         get_int(root, "pad_token_id", 0, 0, (1 << 26) - 1, &c->pad_token_id, err, errlen))
         goto done;

@@ -100,7 +100,8 @@ static void attend(const float *q, const float *kt, int ldk, const float *v, int
                    const float *bias_h, const int *bucket, int H, float *s, float *out) {
     t5_vecmat(q, dkv, kt, ldk, n, s); /* s[j] = q . K[j] */
     if (bias_h)
-        for (int j = 0; j < n; j++) s[j] += bias_h[bucket[j] * H];
+        for (int j = 0; j < n; j++)
+            s[j] += bias_h[bucket[j] * H];
     t5_softmax_fast(s, n);
     t5_vecmat(s, n, v, ldv, dkv, out); /* out = sum_j s[j] V[j] */
 }
@@ -121,13 +122,14 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
             size_t lay = (size_t)jb->layer * cr->n * in;
-            attend(q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n, dkv, NULL,
-                   NULL, H, s, out);
+            attend(q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n, dkv,
+                   NULL, NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;
             if (r != last_row) { /* causal buckets of key j for the query at pos */
-                for (int j = 0; j < n; j++) bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
+                for (int j = 0; j < n; j++)
+                    bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
                 last_row = r;
             }
             size_t lay = (size_t)jb->layer * kv->cap * in;
@@ -168,14 +170,16 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         for (int r = 0; r < rows; r++) { /* append: a column of K^T, a row of V */
             size_t cap = (size_t)kv[r]->cap, lay = (size_t)l * cap * in, pos = (size_t)kv[r]->len;
             const float *kr = s->k + (size_t)r * in;
-            for (size_t i = 0; i < (size_t)in; i++) kv[r]->k[lay + i * cap + pos] = kr[i];
+            for (size_t i = 0; i < (size_t)in; i++)
+                kv[r]->k[lay + i * cap + pos] = kr[i];
             memcpy(kv[r]->v + lay + pos * in, s->v + (size_t)r * in, in * sizeof(float));
         }
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};
         t5_matmul(m, pool, s->ctx, rows, in, &o, 1);
-        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+        for (size_t i = 0; i < rd; i++)
+            s->h[i] += s->xn[i];
         /* cross-attention */
         t5_rmsnorm(s->xn, s->h, bw->cross.ln, rows, d, c->eps);
         t5_mm_out cq = {bw->cross.q, s->q, in};
@@ -184,7 +188,8 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out co = {bw->cross.o, s->xn, d};
         t5_matmul(m, pool, s->ctx, rows, in, &co, 1);
-        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+        for (size_t i = 0; i < rd; i++)
+            s->h[i] += s->xn[i];
         /* feed-forward */
         t5_rmsnorm(s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, s->a, ff}, {bw->ffn.wi1, s->b, ff}};
@@ -192,13 +197,16 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         t5_activate(c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
         t5_mm_out wo = {bw->ffn.wo, s->xn, d};
         t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
-        for (size_t i = 0; i < rd; i++) s->h[i] += s->xn[i];
+        for (size_t i = 0; i < rd; i++)
+            s->h[i] += s->xn[i];
     }
-    for (int r = 0; r < rows; r++) kv[r]->len++;
+    for (int r = 0; r < rows; r++)
+        kv[r]->len++;
     t5_rmsnorm(s->xn, s->h, m->dec_final, rows, d, c->eps);
     if (c->tied) { /* T5 v1.0: rescale before the tied head */
         float sc = (float)pow((double)d, -0.5);
-        for (size_t i = 0; i < rd; i++) s->xn[i] *= sc;
+        for (size_t i = 0; i < rd; i++)
+            s->xn[i] *= sc;
     }
     t5_mm_out head = {m->lm_head, s->logits, c->vocab_size};
     t5_matmul(m, pool, s->xn, rows, d, &head, 1);

@@ -45,11 +45,12 @@ static void enc_att_worker(void *arg, int ith, int nth) {
             for (int i = 0; i < rows; i++) {
                 float *si = s + (size_t)i * n;
                 const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i));
-                for (int j = 0; j < n; j++) si[j] += bias[j];
+                for (int j = 0; j < n; j++)
+                    si[j] += bias[j];
                 t5_softmax_fast(si, n);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dkv, n, 1.0f, s, n, jb->v + head, inner,
-                        0.0f, jb->ctx + blk, inner);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dkv, n, 1.0f, s, n, jb->v + head,
+                        inner, 0.0f, jb->ctx + blk, inner);
         }
     }
 }
@@ -67,18 +68,21 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         nmax = lens[i] > nmax ? lens[i] : nmax;
     }
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf = malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * ATT_ROWS * nmax) *
-                        sizeof(float));
+    float *buf =
+        malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * ATT_ROWS * nmax) *
+               sizeof(float));
     if (!buf) {
         free(offs);
         return -1;
     }
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
           *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1);
-    for (int i = 0; i < n; i++) t5_mat_row(&m->shared, d, ids[i], h + (size_t)i * d);
+    for (int i = 0; i < n; i++)
+        t5_mat_row(&m->shared, d, ids[i], h + (size_t)i * d);
     for (int rel = -(nmax - 1); rel <= nmax - 1; rel++) {
         int bk = t5_rel_bucket(rel, 1, c->num_buckets, c->max_distance);
-        for (int hh = 0; hh < H; hh++) bias[(size_t)hh * (2 * nmax - 1) + rel + nmax - 1] = m->enc_rel[bk * H + hh];
+        for (int hh = 0; hh < H; hh++)
+            bias[(size_t)hh * (2 * nmax - 1) + rel + nmax - 1] = m->enc_rel[bk * H + hh];
     }
     for (int l = 0; l < c->num_layers; l++) {
         const t5_block_w *bw = &m->enc[l];
@@ -89,14 +93,16 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
         t5_matmul(m, pool, ctx, n, in, &o, 1);
-        for (size_t i = 0; i < nd; i++) h[i] += xn[i];
+        for (size_t i = 0; i < nd; i++)
+            h[i] += xn[i];
         t5_rmsnorm(xn, h, bw->ffn.ln, n, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, a, ff}, {bw->ffn.wi1, b, ff}};
         t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
         t5_activate(c->act, a, c->gated ? b : NULL, nf);
         t5_mm_out wo = {bw->ffn.wo, xn, d};
         t5_matmul(m, pool, a, n, ff, &wo, 1);
-        for (size_t i = 0; i < nd; i++) h[i] += xn[i];
+        for (size_t i = 0; i < nd; i++)
+            h[i] += xn[i];
     }
     t5_rmsnorm(out, h, m->enc_final, n, d, c->eps);
     free(buf);
@@ -109,7 +115,8 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     const t5_config *c = &m->cfg;
     size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers;
     int n = 0;
-    for (int i = 0; i < n_inputs; i++) n += lens[i];
+    for (int i = 0; i < n_inputs; i++)
+        n += lens[i];
     float *k = malloc((size_t)n * in * 2 * sizeof *k), *v = k + (size_t)n * in; /* one layer, all inputs */
     if (!k) return -1;
     for (int i = 0; i < n_inputs; i++) {
@@ -117,7 +124,8 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
         cr[i]->k = malloc(L * lens[i] * in * sizeof(float));
         cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
         if (!cr[i]->k || !cr[i]->v) {
-            for (int j = 0; j <= i; j++) t5_cross_free(cr[j]);
+            for (int j = 0; j <= i; j++)
+                t5_cross_free(cr[j]);
             free(k);
             return -1;
         }
@@ -129,7 +137,8 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
             size_t ni = (size_t)lens[i];
             float *kt = cr[i]->k + l * in * ni;
             for (size_t t = 0; t < ni; t++)
-                for (size_t r = 0; r < in; r++) kt[r * ni + t] = k[(off + t) * in + r];
+                for (size_t r = 0; r < in; r++)
+                    kt[r * ni + t] = k[(off + t) * in + r];
             memcpy(cr[i]->v + l * ni * in, v + (size_t)off * in, ni * in * sizeof(float));
         }
     }

@@ -44,10 +44,12 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
         if (o->top_k < 0) BAD("top_k must be >= 0");
         if (!(o->top_p > 0 && o->top_p <= 1)) BAD("top_p must be in (0, 1]");
     }
-    if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty)) BAD("repetition_penalty must be > 0");
+    if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty))
+        BAD("repetition_penalty must be > 0");
     if (o->no_repeat_ngram_size < 0) BAD("no_repeat_ngram_size must be >= 0");
     if (!isfinite(o->length_penalty)) BAD("length_penalty must be finite");
-    if (o->early_stopping < 0 || o->early_stopping > 2) BAD("early_stopping must be false, true or \"never\"");
+    if (o->early_stopping < 0 || o->early_stopping > 2)
+        BAD("early_stopping must be false, true or \"never\"");
     if (o->decoder_start_token_id >= c->vocab_size || o->eos_token_id >= c->vocab_size)
         BAD("decoder_start_token_id / eos_token_id outside the vocabulary");
 #undef BAD
@@ -93,8 +95,10 @@ static float kth_largest(float *a, int n, int k) {
         float piv = a[lo + (hi - lo) / 2];
         int i = lo, j = hi;
         while (i <= j) {
-            while (a[i] > piv) i++;
-            while (a[j] < piv) j--;
+            while (a[i] > piv)
+                i++;
+            while (a[j] < piv)
+                j--;
             if (i <= j) {
                 float t = a[i];
                 a[i] = a[j], a[j] = t;
@@ -118,7 +122,8 @@ static int cmp_float_asc(const void *a, const void *b) {
 
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep) {
     if (p->temperature != 1.0f)
-        for (int i = 0; i < V; i++) scores[i] = scores[i] / p->temperature;
+        for (int i = 0; i < V; i++)
+            scores[i] = scores[i] / p->temperature;
     if (p->top_k > 0) {
         int k = p->top_k < V ? p->top_k : V;
         if (k < min_keep) k = min_keep < V ? min_keep : V;
@@ -149,7 +154,8 @@ void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, in
         /* scores <= thresh go, but keep ties of the first kept value */
         if (thresh != -INFINITY) {
             int cut = 0;
-            while (cut < n && tmp[cut] <= thresh) cut++;
+            while (cut < n && tmp[cut] <= thresh)
+                cut++;
             float keep_from = cut < n ? tmp[cut] : INFINITY;
             for (int i = 0; i < V; i++)
                 if (scores[i] < keep_from) scores[i] = -INFINITY;
@@ -161,7 +167,8 @@ void t5_log_softmax(float *x, int V) {
     float mx = t5_max(x, V);
     if (mx == -INFINITY) return;
     float ls = logf((float)t5_sum_exp(x, V, mx));
-    for (int i = 0; i < V; i++) x[i] = (x[i] - mx) - ls;
+    for (int i = 0; i < V; i++)
+        x[i] = (x[i] - mx) - ls;
 }
 
 uint64_t t5_rng_next(uint64_t *s) {

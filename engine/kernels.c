@@ -53,8 +53,8 @@ __attribute__((target("avx2,fma"))) static inline float hsum8(__m256 v) {
 }
 
 /* tile: 4 weight rows x 2 input rows (8 accumulators of the 16 ymm registers) */
-__attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows, int k, const float *w, float *y,
-                                                        int ldy, int j0, int j1) {
+__attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows, int k, const float *w,
+                                                        float *y, int ldy, int j0, int j1) {
     int k8 = k & ~7;
     int j = j0;
     for (; j + 4 <= j1; j += 4) {
@@ -70,7 +70,8 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
                 t = _mm256_loadu_ps(w2 + i), a2 = _mm256_fmadd_ps(t, va, a2), b2 = _mm256_fmadd_ps(t, vb, b2);
                 t = _mm256_loadu_ps(w3 + i), a3 = _mm256_fmadd_ps(t, va, a3), b3 = _mm256_fmadd_ps(t, vb, b3);
             }
-            float s[8] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3), hsum8(b0), hsum8(b1), hsum8(b2), hsum8(b3)};
+            float s[8] = {hsum8(a0), hsum8(a1), hsum8(a2), hsum8(a3),
+                          hsum8(b0), hsum8(b1), hsum8(b2), hsum8(b3)};
             for (int i = k8; i < k; i++) {
                 s[0] += w0[i] * xa[i], s[1] += w1[i] * xa[i], s[2] += w2[i] * xa[i], s[3] += w3[i] * xa[i];
                 s[4] += w0[i] * xb[i], s[5] += w1[i] * xb[i], s[6] += w2[i] * xb[i], s[7] += w3[i] * xb[i];
@@ -99,9 +100,11 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
         for (int r = 0; r < rows; r++) {
             const float *xa = x + (size_t)r * k;
             __m256 a0 = _mm256_setzero_ps();
-            for (int i = 0; i < k8; i += 8) a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), _mm256_loadu_ps(xa + i), a0);
+            for (int i = 0; i < k8; i += 8)
+                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + i), _mm256_loadu_ps(xa + i), a0);
             float s0 = hsum8(a0);
-            for (int i = k8; i < k; i++) s0 += w0[i] * xa[i];
+            for (int i = k8; i < k; i++)
+                s0 += w0[i] * xa[i];
             y[(size_t)r * ldy + j] = s0;
         }
     }
@@ -110,105 +113,115 @@ __attribute__((target("avx2,fma"))) static void mm_avx2(const float *x, int rows
 /* Weights as float32, or as bfloat16 / float16 widened exactly (bf16: bits << 16; f16:
  * vcvtph2ps; rows a multiple of 16 values, so no tail). */
 #define LOADW_f32(mk, p) _mm512_maskz_loadu_ps(mk, p)
-#define LOADW_bf16(mk, p)                                                                                        \
-    _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
+#define LOADW_bf16(mk, p)                                                                                    \
+    _mm512_castsi512_ps(                                                                                     \
+        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(p))), 16))
 #define LOADW_f16(mk, p) _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(p)))
 
 /* tile: 4 weight rows x NR input rows (NR = 1..4, a literal: 4 x NR accumulators in zmm registers) */
-#define TILE512(NR, WT, TYPE)                                                                                    \
-    __attribute__((target("avx512f"))) static void tile512_##WT##_##NR(const float *x, int r, int k,            \
-                                                                      const TYPE *w0, float *y, int ldy, int j) { \
-        int k16 = k & ~15;                                                                                       \
-        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                     \
-        const TYPE *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                                                     \
-        const float *x0 = x + (size_t)r * k, *x1 = x0 + (NR > 1 ? k : 0), *x2 = x0 + (NR > 2 ? 2 * k : 0),       \
-                    *x3 = x0 + (NR > 3 ? 3 * k : 0);                                                             \
-        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,      \
-               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00, a33 = a00; \
-        for (int i = 0; i <= k16; i += 16) {                                                                     \
-            __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                                   \
-            if (!mk) break;                                                                                      \
-            if (r == 0) { /* first pass over these weight rows: fetch the next tile's rows ahead */               \
-                _mm_prefetch((const char *)(w0 + 4 * k + i), _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)(w1 + 4 * k + i), _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)(w2 + 4 * k + i), _MM_HINT_T0);                                      \
-                _mm_prefetch((const char *)(w3 + 4 * k + i), _MM_HINT_T0);                                      \
-            }                                                                                                    \
-            __m512 v0 = LOADW_##WT(mk, w0 + i), v1 = LOADW_##WT(mk, w1 + i), v2 = LOADW_##WT(mk, w2 + i),           \
-                   v3 = LOADW_##WT(mk, w3 + i), xv;                                                             \
-            xv = _mm512_maskz_loadu_ps(mk, x0 + i);                                                              \
-            a00 = _mm512_fmadd_ps(v0, xv, a00), a01 = _mm512_fmadd_ps(v1, xv, a01);                             \
-            a02 = _mm512_fmadd_ps(v2, xv, a02), a03 = _mm512_fmadd_ps(v3, xv, a03);                             \
-            if (NR > 1) {                                                                                        \
-                xv = _mm512_maskz_loadu_ps(mk, x1 + i);                                                          \
-                a10 = _mm512_fmadd_ps(v0, xv, a10), a11 = _mm512_fmadd_ps(v1, xv, a11);                         \
-                a12 = _mm512_fmadd_ps(v2, xv, a12), a13 = _mm512_fmadd_ps(v3, xv, a13);                         \
-            }                                                                                                    \
-            if (NR > 2) {                                                                                        \
-                xv = _mm512_maskz_loadu_ps(mk, x2 + i);                                                          \
-                a20 = _mm512_fmadd_ps(v0, xv, a20), a21 = _mm512_fmadd_ps(v1, xv, a21);                         \
-                a22 = _mm512_fmadd_ps(v2, xv, a22), a23 = _mm512_fmadd_ps(v3, xv, a23);                         \
-            }                                                                                                    \
-            if (NR > 3) {                                                                                        \
-                xv = _mm512_maskz_loadu_ps(mk, x3 + i);                                                          \
-                a30 = _mm512_fmadd_ps(v0, xv, a30), a31 = _mm512_fmadd_ps(v1, xv, a31);                         \
-                a32 = _mm512_fmadd_ps(v2, xv, a32), a33 = _mm512_fmadd_ps(v3, xv, a33);                         \
-            }                                                                                                    \
-        }                                                                                                        \
-        float *y0 = y + (size_t)r * ldy + j;                                                                     \
-        y0[0] = _mm512_reduce_add_ps(a00), y0[1] = _mm512_reduce_add_ps(a01);                                   \
-        y0[2] = _mm512_reduce_add_ps(a02), y0[3] = _mm512_reduce_add_ps(a03);                                   \
-        if (NR > 1) {                                                                                            \
-            y0 += ldy;                                                                                           \
-            y0[0] = _mm512_reduce_add_ps(a10), y0[1] = _mm512_reduce_add_ps(a11);                               \
-            y0[2] = _mm512_reduce_add_ps(a12), y0[3] = _mm512_reduce_add_ps(a13);                               \
-        }                                                                                                        \
-        if (NR > 2) {                                                                                            \
-            y0 += ldy;                                                                                           \
-            y0[0] = _mm512_reduce_add_ps(a20), y0[1] = _mm512_reduce_add_ps(a21);                               \
-            y0[2] = _mm512_reduce_add_ps(a22), y0[3] = _mm512_reduce_add_ps(a23);                               \
-        }                                                                                                        \
-        if (NR > 3) {                                                                                            \
-            y0 += ldy;                                                                                           \
-            y0[0] = _mm512_reduce_add_ps(a30), y0[1] = _mm512_reduce_add_ps(a31);                               \
-            y0[2] = _mm512_reduce_add_ps(a32), y0[3] = _mm512_reduce_add_ps(a33);                               \
-        }                                                                                                        \
+#define TILE512(NR, WT, TYPE)                                                                                \
+    __attribute__((target("avx512f"))) static void tile512_##WT##_##NR(                                      \
+        const float *x, int r, int k, const TYPE *w0, float *y, int ldy, int j) {                            \
+        int k16 = k & ~15;                                                                                   \
+        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                 \
+        const TYPE *w1 = w0 + k, *w2 = w1 + k, *w3 = w2 + k;                                                 \
+        const float *x0 = x + (size_t)r * k, *x1 = x0 + (NR > 1 ? k : 0), *x2 = x0 + (NR > 2 ? 2 * k : 0),   \
+                    *x3 = x0 + (NR > 3 ? 3 * k : 0);                                                         \
+        __m512 a00 = _mm512_setzero_ps(), a01 = a00, a02 = a00, a03 = a00, a10 = a00, a11 = a00, a12 = a00,  \
+               a13 = a00, a20 = a00, a21 = a00, a22 = a00, a23 = a00, a30 = a00, a31 = a00, a32 = a00,       \
+               a33 = a00;                                                                                    \
+        for (int i = 0; i <= k16; i += 16) {                                                                 \
+            __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                               \
+            if (!mk) break;                                                                                  \
+            if (r == 0) { /* first pass over these weight rows: fetch the next tile's rows ahead */          \
+                _mm_prefetch((const char *)(w0 + 4 * k + i), _MM_HINT_T0);                                   \
+                _mm_prefetch((const char *)(w1 + 4 * k + i), _MM_HINT_T0);                                   \
+                _mm_prefetch((const char *)(w2 + 4 * k + i), _MM_HINT_T0);                                   \
+                _mm_prefetch((const char *)(w3 + 4 * k + i), _MM_HINT_T0);                                   \
+            }                                                                                                \
+            __m512 v0 = LOADW_##WT(mk, w0 + i), v1 = LOADW_##WT(mk, w1 + i), v2 = LOADW_##WT(mk, w2 + i),    \
+                   v3 = LOADW_##WT(mk, w3 + i), xv;                                                          \
+            xv = _mm512_maskz_loadu_ps(mk, x0 + i);                                                          \
+            a00 = _mm512_fmadd_ps(v0, xv, a00), a01 = _mm512_fmadd_ps(v1, xv, a01);                          \
+            a02 = _mm512_fmadd_ps(v2, xv, a02), a03 = _mm512_fmadd_ps(v3, xv, a03);                          \
+            if (NR > 1) {                                                                                    \
+                xv = _mm512_maskz_loadu_ps(mk, x1 + i);                                                      \
+                a10 = _mm512_fmadd_ps(v0, xv, a10), a11 = _mm512_fmadd_ps(v1, xv, a11);                      \
+                a12 = _mm512_fmadd_ps(v2, xv, a12), a13 = _mm512_fmadd_ps(v3, xv, a13);                      \
+            }                                                                                                \
+            if (NR > 2) {                                                                                    \
+                xv = _mm512_maskz_loadu_ps(mk, x2 + i);                                                      \
+                a20 = _mm512_fmadd_ps(v0, xv, a20), a21 = _mm512_fmadd_ps(v1, xv, a21);                      \
+                a22 = _mm512_fmadd_ps(v2, xv, a22), a23 = _mm512_fmadd_ps(v3, xv, a23);                      \
+            }                                                                                                \
+            if (NR > 3) {                                                                                    \
+                xv = _mm512_maskz_loadu_ps(mk, x3 + i);                                                      \
+                a30 = _mm512_fmadd_ps(v0, xv, a30), a31 = _mm512_fmadd_ps(v1, xv, a31);                      \
+                a32 = _mm512_fmadd_ps(v2, xv, a32), a33 = _mm512_fmadd_ps(v3, xv, a33);                      \
+            }                                                                                                \
+        }                                                                                                    \
+        float *y0 = y + (size_t)r * ldy + j;                                                                 \
+        y0[0] = _mm512_reduce_add_ps(a00), y0[1] = _mm512_reduce_add_ps(a01);                                \
+        y0[2] = _mm512_reduce_add_ps(a02), y0[3] = _mm512_reduce_add_ps(a03);                                \
+        if (NR > 1) {                                                                                        \
+            y0 += ldy;                                                                                       \
+            y0[0] = _mm512_reduce_add_ps(a10), y0[1] = _mm512_reduce_add_ps(a11);                            \
+            y0[2] = _mm512_reduce_add_ps(a12), y0[3] = _mm512_reduce_add_ps(a13);                            \
+        }                                                                                                    \
+        if (NR > 2) {                                                                                        \
+            y0 += ldy;                                                                                       \
+            y0[0] = _mm512_reduce_add_ps(a20), y0[1] = _mm512_reduce_add_ps(a21);                            \
+            y0[2] = _mm512_reduce_add_ps(a22), y0[3] = _mm512_reduce_add_ps(a23);                            \
+        }                                                                                                    \
+        if (NR > 3) {                                                                                        \
+            y0 += ldy;                                                                                       \
+            y0[0] = _mm512_reduce_add_ps(a30), y0[1] = _mm512_reduce_add_ps(a31);                            \
+            y0[2] = _mm512_reduce_add_ps(a32), y0[3] = _mm512_reduce_add_ps(a33);                            \
+        }                                                                                                    \
     }
 
 /* y[r, j] for j in [j0, j1): tiles of 4 weight rows; leftover rows make the same sums */
-#define MM512(WT, TYPE)                                                                                          \
-    __attribute__((target("avx512f"))) static void mm_avx512_##WT(const float *x, int rows, int k, const TYPE *w, \
-                                                                 float *y, int ldy, int j0, int j1) {            \
-        int k16 = k & ~15;                                                                                       \
-        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                     \
-        int j = j0;                                                                                              \
-        for (; j + 4 <= j1; j += 4) {                                                                            \
-            const TYPE *w0 = w + (size_t)j * k;                                                                  \
-            int r = 0;                                                                                           \
-            for (; r + 4 <= rows; r += 4) tile512_##WT##_4(x, r, k, w0, y, ldy, j);                              \
-            switch (rows - r) {                                                                                  \
-            case 3: tile512_##WT##_3(x, r, k, w0, y, ldy, j); break;                                             \
-            case 2: tile512_##WT##_2(x, r, k, w0, y, ldy, j); break;                                             \
-            case 1: tile512_##WT##_1(x, r, k, w0, y, ldy, j); break;                                             \
-            default: break;                                                                                      \
-            }                                                                                                    \
-        }                                                                                                        \
-        for (; j < j1; j++) {                                                                                    \
-            const TYPE *wj = w + (size_t)j * k;                                                                  \
-            for (int r = 0; r < rows; r++) {                                                                     \
-                const float *xr = x + (size_t)r * k;                                                             \
-                __m512 a = _mm512_setzero_ps();                                                                  \
-                for (int i = 0; i <= k16; i += 16) {                                                             \
-                    __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                           \
-                    if (!mk) break;                                                                              \
-                    a = _mm512_fmadd_ps(LOADW_##WT(mk, wj + i), _mm512_maskz_loadu_ps(mk, xr + i), a);           \
-                }                                                                                                \
-                y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);                                                \
-            }                                                                                                    \
-        }                                                                                                        \
+#define MM512(WT, TYPE)                                                                                      \
+    __attribute__((target("avx512f"))) static void mm_avx512_##WT(                                           \
+        const float *x, int rows, int k, const TYPE *w, float *y, int ldy, int j0, int j1) {                 \
+        int k16 = k & ~15;                                                                                   \
+        __mmask16 tail = (__mmask16)((1u << (k - k16)) - 1);                                                 \
+        int j = j0;                                                                                          \
+        for (; j + 4 <= j1; j += 4) {                                                                        \
+            const TYPE *w0 = w + (size_t)j * k;                                                              \
+            int r = 0;                                                                                       \
+            for (; r + 4 <= rows; r += 4)                                                                    \
+                tile512_##WT##_4(x, r, k, w0, y, ldy, j);                                                    \
+            switch (rows - r) {                                                                              \
+            case 3:                                                                                          \
+                tile512_##WT##_3(x, r, k, w0, y, ldy, j);                                                    \
+                break;                                                                                       \
+            case 2:                                                                                          \
+                tile512_##WT##_2(x, r, k, w0, y, ldy, j);                                                    \
+                break;                                                                                       \
+            case 1:                                                                                          \
+                tile512_##WT##_1(x, r, k, w0, y, ldy, j);                                                    \
+                break;                                                                                       \
+            default:                                                                                         \
+                break;                                                                                       \
+            }                                                                                                \
+        }                                                                                                    \
+        for (; j < j1; j++) {                                                                                \
+            const TYPE *wj = w + (size_t)j * k;                                                              \
+            for (int r = 0; r < rows; r++) {                                                                 \
+                const float *xr = x + (size_t)r * k;                                                         \
+                __m512 a = _mm512_setzero_ps();                                                              \
+                for (int i = 0; i <= k16; i += 16) {                                                         \
+                    __mmask16 mk = i < k16 ? (__mmask16)0xffff : tail;                                       \
+                    if (!mk) break;                                                                          \
+                    a = _mm512_fmadd_ps(LOADW_##WT(mk, wj + i), _mm512_maskz_loadu_ps(mk, xr + i), a);       \
+                }                                                                                            \
+                y[(size_t)r * ldy + j] = _mm512_reduce_add_ps(a);                                            \
+            }                                                                                                \
+        }                                                                                                    \
     }
 /* the four tiles and the product, for each weight type */
-#define KERNELS512(WT, TYPE) \
+#define KERNELS512(WT, TYPE)                                                                                 \
     TILE512(1, WT, TYPE) TILE512(2, WT, TYPE) TILE512(3, WT, TYPE) TILE512(4, WT, TYPE) MM512(WT, TYPE)
 KERNELS512(f32, float)
 KERNELS512(bf16, uint16_t)
@@ -218,8 +231,8 @@ KERNELS512(f16, uint16_t)
 
 /* y[m] = sum_{t < T} a[t] * b[t * ldb + 0..m): 16 outputs per vector, four accumulators
  * over t to hide the FMA latency, no horizontal sums. */
-__attribute__((target("avx512f"))) static void vecmat512(const float *a, int T, const float *b, int ldb, int m,
-                                                         float *y) {
+__attribute__((target("avx512f"))) static void vecmat512(const float *a, int T, const float *b, int ldb,
+                                                         int m, float *y) {
     for (int c = 0; c < m; c += 16) {
         __mmask16 mk = m - c >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (m - c)) - 1);
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
@@ -228,10 +241,13 @@ __attribute__((target("avx512f"))) static void vecmat512(const float *a, int T, 
         for (; t + 4 <= T; t += 4, bc += 4 * (size_t)ldb) {
             a0 = _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_maskz_loadu_ps(mk, bc), a0);
             a1 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 1]), _mm512_maskz_loadu_ps(mk, bc + ldb), a1);
-            a2 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 2]), _mm512_maskz_loadu_ps(mk, bc + 2 * (size_t)ldb), a2);
-            a3 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 3]), _mm512_maskz_loadu_ps(mk, bc + 3 * (size_t)ldb), a3);
+            a2 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 2]), _mm512_maskz_loadu_ps(mk, bc + 2 * (size_t)ldb),
+                                 a2);
+            a3 = _mm512_fmadd_ps(_mm512_set1_ps(a[t + 3]), _mm512_maskz_loadu_ps(mk, bc + 3 * (size_t)ldb),
+                                 a3);
         }
-        for (; t < T; t++, bc += ldb) a0 = _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_maskz_loadu_ps(mk, bc), a0);
+        for (; t < T; t++, bc += ldb)
+            a0 = _mm512_fmadd_ps(_mm512_set1_ps(a[t]), _mm512_maskz_loadu_ps(mk, bc), a0);
         _mm512_mask_storeu_ps(y + c, mk, _mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
     }
 }
@@ -256,16 +272,18 @@ __attribute__((target("avx512f"))) static inline __m512 exp512(__m512 x) {
 __attribute__((target("avx512f"))) static double sumexp512(const float *x, int n, float mx) {
     __m512 s = _mm512_setzero_ps(), m = _mm512_set1_ps(mx);
     int i = 0;
-    for (; i + 16 <= n; i += 16) s = _mm512_add_ps(s, exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m)));
+    for (; i + 16 <= n; i += 16)
+        s = _mm512_add_ps(s, exp512(_mm512_sub_ps(_mm512_loadu_ps(x + i), m)));
     double tot = _mm512_reduce_add_ps(s);
-    for (; i < n; i++) tot += expf(x[i] - mx);
+    for (; i < n; i++)
+        tot += expf(x[i] - mx);
     return tot;
 }
 
 /* gelu_new (tanh form), optionally times b: tanh(y) = 1 - 2 / (exp(2y) + 1) */
 __attribute__((target("avx512f"))) static void gelu512(float *a, const float *b, size_t n) {
-    const __m512 c = _mm512_set1_ps(0.7978845608028654f), k = _mm512_set1_ps(0.044715f), half = _mm512_set1_ps(0.5f),
-                 one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
+    const __m512 c = _mm512_set1_ps(0.7978845608028654f), k = _mm512_set1_ps(0.044715f),
+                 half = _mm512_set1_ps(0.5f), one = _mm512_set1_ps(1.0f), two = _mm512_set1_ps(2.0f);
     size_t i = 0;
     for (; i + 16 <= n; i += 16) {
         __m512 x = _mm512_loadu_ps(a + i);
@@ -285,9 +303,11 @@ __attribute__((target("avx512f"))) static void gelu512(float *a, const float *b,
 __attribute__((target("avx512f"))) static float max512(const float *x, int n) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     int i = 0;
-    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_max_ps(m, _mm512_loadu_ps(x + i));
     float r = _mm512_reduce_max_ps(m);
-    for (; i < n; i++) r = x[i] > r ? x[i] : r;
+    for (; i < n; i++)
+        r = x[i] > r ? x[i] : r;
     return r;
 }
 
@@ -295,9 +315,11 @@ __attribute__((target("avx512f"))) static float max512(const float *x, int n) {
 __attribute__((target("avx512f"))) static int argmax512(const float *x, int n) {
     __m512 m = _mm512_set1_ps(-INFINITY);
     int i = 0;
-    for (; i + 16 <= n; i += 16) m = _mm512_max_ps(_mm512_loadu_ps(x + i), m); /* a NaN lane keeps m */
+    for (; i + 16 <= n; i += 16)
+        m = _mm512_max_ps(_mm512_loadu_ps(x + i), m); /* a NaN lane keeps m */
     float mx = _mm512_reduce_max_ps(m);
-    for (; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
     if (!(mx > -INFINITY)) return 0;
     __m512 vm = _mm512_set1_ps(mx);
     for (i = 0; i + 16 <= n; i += 16) {
@@ -325,7 +347,8 @@ __attribute__((target("avx512f"))) static void softmax512(float *x, int n, float
         s = _mm512_add_ps(s, _mm512_maskz_mov_ps(mk, e));
     }
     __m512 inv = _mm512_set1_ps(1.0f / _mm512_reduce_add_ps(s));
-    for (i = 0; i + 16 <= n; i += 16) _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
+    for (i = 0; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(x + i, _mm512_mul_ps(_mm512_loadu_ps(x + i), inv));
     if (i < n) {
         __mmask16 mk = (__mmask16)((1u << (n - i)) - 1);
         _mm512_mask_storeu_ps(x + i, mk, _mm512_mul_ps(_mm512_maskz_loadu_ps(mk, x + i), inv));
@@ -352,15 +375,19 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
                     (const float *)out->w.p + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
         return;
     }
-#ifdef T5_X86 /* (simd is 0 elsewhere) */
+#ifdef T5_X86                                   /* (simd is 0 elsewhere) */
     for (int r0 = 0; r0 < jb->rows; r0 += 64) { /* 64 input rows stay in cache across the weight rows */
         int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
         const float *x = jb->x + (size_t)r0 * k;
         float *y = out->y + (size_t)r0 * out->n;
-        if (out->w.dtype == ST_BF16) mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
-        else if (out->w.dtype == ST_F16) mm_avx512_f16(x, nr, k, out->w.p, y, out->n, j0, j1);
-        else if (jb->m->simd == 3) mm_avx512_f32(x, nr, k, out->w.p, y, out->n, j0, j1);
-        else mm_avx2(x, nr, k, out->w.p, y, out->n, j0, j1);
+        if (out->w.dtype == ST_BF16)
+            mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else if (out->w.dtype == ST_F16)
+            mm_avx512_f16(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else if (jb->m->simd == 3)
+            mm_avx512_f32(x, nr, k, out->w.p, y, out->n, j0, j1);
+        else
+            mm_avx2(x, nr, k, out->w.p, y, out->n, j0, j1);
     }
 #endif
 }
@@ -393,7 +420,8 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
         return;
     }
     mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};
-    for (int i = 0; i < n_outs; i++) jb.total += outs[i].n;
+    for (int i = 0; i < n_outs; i++)
+        jb.total += outs[i].n;
     /* our kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column blocks:
      * one item per thread, a multiple of 64 columns */
     int chunk = m->simd == 0 ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
@@ -405,9 +433,11 @@ void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y) 
 #ifdef T5_X86
     if (simd_now() == 3) return vecmat512(a, T, b, ldb, m, y);
 #endif
-    for (int c = 0; c < m; c++) y[c] = 0;
+    for (int c = 0; c < m; c++)
+        y[c] = 0;
     for (int t = 0; t < T; t++)
-        for (int c = 0; c < m; c++) y[c] += a[t] * b[(size_t)t * ldb + c];
+        for (int c = 0; c < m; c++)
+            y[c] += a[t] * b[(size_t)t * ldb + c];
 }
 
 float t5_max(const float *x, int n) {
@@ -415,7 +445,8 @@ float t5_max(const float *x, int n) {
     if (simd_now() == 3) return max512(x, n);
 #endif
     float r = -INFINITY;
-    for (int i = 0; i < n; i++) r = x[i] > r ? x[i] : r;
+    for (int i = 0; i < n; i++)
+        r = x[i] > r ? x[i] : r;
     return r;
 }
 
@@ -424,7 +455,8 @@ double t5_sum_exp(const float *x, int n, float mx) {
     if (simd_now() == 3) return sumexp512(x, n, mx);
 #endif
     double s = 0;
-    for (int i = 0; i < n; i++) s += expf(x[i] - mx);
+    for (int i = 0; i < n; i++)
+        s += expf(x[i] - mx);
     return s;
 }
 
@@ -433,10 +465,12 @@ void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float
         const float *xr = x + (size_t)r * d;
         float *yr = y + (size_t)r * d;
         double ss = 0;
-        for (int i = 0; i < d; i++) ss += (double)xr[i] * xr[i];
+        for (int i = 0; i < d; i++)
+            ss += (double)xr[i] * xr[i];
         float var = (float)(ss / d);
         float inv = 1.0f / sqrtf(var + eps);
-        for (int i = 0; i < d; i++) yr[i] = w[i] * (xr[i] * inv);
+        for (int i = 0; i < d; i++)
+            yr[i] = w[i] * (xr[i] * inv);
     }
 }
 
@@ -448,10 +482,18 @@ void t5_activate(int act, float *a, const float *b, size_t n) {
     for (size_t i = 0; i < n; i++) {
         float x = a[i], v;
         switch (act) {
-        case T5_ACT_GELU_NEW: v = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * (x * x * x)))); break;
-        case T5_ACT_GELU: v = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f)); break;
-        case T5_ACT_SILU: v = x / (1.0f + expf(-x)); break;
-        default: v = x > 0 ? x : 0; break;
+        case T5_ACT_GELU_NEW:
+            v = 0.5f * x * (1.0f + tanhf(c * (x + 0.044715f * (x * x * x))));
+            break;
+        case T5_ACT_GELU:
+            v = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
+            break;
+        case T5_ACT_SILU:
+            v = x / (1.0f + expf(-x));
+            break;
+        default:
+            v = x > 0 ? x : 0;
+            break;
         }
         a[i] = b ? v * b[i] : v;
     }
@@ -480,15 +522,19 @@ void t5_softmax_fast(float *x, int n) {
 
 void t5_softmax(float *x, int n) {
     float mx = -INFINITY;
-    for (int i = 0; i < n; i++) mx = x[i] > mx ? x[i] : mx;
+    for (int i = 0; i < n; i++)
+        mx = x[i] > mx ? x[i] : mx;
     if (mx == -INFINITY) { /* everything masked: uniform, as no valid choice exists */
-        for (int i = 0; i < n; i++) x[i] = 1.0f / n;
+        for (int i = 0; i < n; i++)
+            x[i] = 1.0f / n;
         return;
     }
     float s = 0;
-    for (int i = 0; i < n; i++) s += (x[i] = expf(x[i] - mx));
+    for (int i = 0; i < n; i++)
+        s += (x[i] = expf(x[i] - mx));
     float inv = 1.0f / s;
-    for (int i = 0; i < n; i++) x[i] *= inv;
+    for (int i = 0; i < n; i++)
+        x[i] *= inv;
 }
 
 float t5_logsumexp(const float *x, int n) {

@@ -59,8 +59,8 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
         for (int i = 0; i < t->ndim && p < got + sizeof got - 24; i++)
             p += sprintf(p, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
         if (d1)
-            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld, %lld]", name, got, (long long)d0,
-                     (long long)d1);
+            snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld, %lld]", name, got,
+                     (long long)d0, (long long)d1);
         else
             snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld]", name, got, (long long)d0);
         return NULL;
@@ -96,7 +96,8 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
 
 /* Weight matrix NAME [d0, d1]: a bfloat16 / float16 one in place when the AVX-512 kernels
  * can read it (rows a multiple of 16 values), else through tensor(). 0 or -1 with err set. */
-static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
+static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
+                  size_t errlen) {
     const st_tensor *t = st_find(m->st, name);
     if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16) && m->simd == 3 && d1 % 16 == 0 && t->ndim == 2 &&
         t->shape[0] == d0 && t->shape[1] == d1) {
@@ -124,7 +125,9 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
 }
 
 /* bytes of an n-value matrix as held */
-static size_t mat_bytes(const t5_mat *w, size_t n) { return (w->dtype == ST_BF16 || w->dtype == ST_F16 ? 2 : 4) * n; }
+static size_t mat_bytes(const t5_mat *w, size_t n) {
+    return (w->dtype == ST_BF16 || w->dtype == ST_F16 ? 2 : 4) * n;
+}
 
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
     char name[256];
@@ -162,12 +165,14 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     char name[256];
     /* shared embedding; some checkpoints only carry the embed_tokens copies */
     const char *emb = "shared.weight";
-    if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight")) emb = "encoder.embed_tokens.weight";
+    if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight"))
+        emb = "encoder.embed_tokens.weight";
     if (matrix(m, &m->shared, emb, c->vocab_size, d, err, errlen)) return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
     t5_mat unused;
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
-        if (st_find(m->st, copies[i]) && matrix(m, &unused, copies[i], c->vocab_size, d, err, errlen)) return -1;
+        if (st_find(m->st, copies[i]) && matrix(m, &unused, copies[i], c->vocab_size, d, err, errlen))
+            return -1;
     if (c->tied)
         m->lm_head = m->shared;
     else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
@@ -201,8 +206,9 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     m->dec_step_bytes = mat_bytes(&m->lm_head, (size_t)c->vocab_size * d);
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
-        m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) + mat_bytes(&b->self.v, in) +
-                             mat_bytes(&b->self.o, in) + mat_bytes(&b->cross.q, in) + mat_bytes(&b->cross.o, in) +
+        m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) +
+                             mat_bytes(&b->self.v, in) + mat_bytes(&b->self.o, in) +
+                             mat_bytes(&b->cross.q, in) + mat_bytes(&b->cross.o, in) +
                              mat_bytes(&b->ffn.wi, ff) + mat_bytes(&b->ffn.wo, ff) +
                              (c->gated ? mat_bytes(&b->ffn.wi1, ff) : 0);
     }
@@ -238,7 +244,8 @@ fail:
 
 void t5_model_free(t5_model *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_owned; i++) free(m->owned[i]);
+    for (int i = 0; i < m->n_owned; i++)
+        free(m->owned[i]);
     free(m->owned);
     free(m->enc);
     free(m->dec);
@@ -246,4 +253,6 @@ void t5_model_free(t5_model *m) {
     free(m);
 }
 
-const t5_config *t5_model_config(const t5_model *m) { return &m->cfg; }
+const t5_config *t5_model_config(const t5_model *m) {
+    return &m->cfg;
+}

@@ -29,9 +29,9 @@ struct t5_pool {
     pthread_t *threads; /* [n-1] */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    atomic_uint gen;    /* bumped once per job */
-    atomic_int state;   /* workers inside the current job, | CLOSED once the owner is done */
-    atomic_int item;    /* next work item of the current job */
+    atomic_uint gen;  /* bumped once per job */
+    atomic_int state; /* workers inside the current job, | CLOSED once the owner is done */
+    atomic_int item;  /* next work item of the current job */
     atomic_int quit;
     t5_pool_fn fn;
     void *arg;
@@ -56,7 +56,8 @@ static void *worker(void *a) {
         }
         if (g == seen) {
             pthread_mutex_lock(&p->mu);
-            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen && !atomic_load(&p->quit))
+            while ((g = atomic_load_explicit(&p->gen, memory_order_acquire)) == seen &&
+                   !atomic_load(&p->quit))
                 pthread_cond_wait(&p->cv, &p->mu);
             pthread_mutex_unlock(&p->mu);
         }
@@ -112,14 +113,17 @@ void t5_pool_free(t5_pool *p) {
     atomic_fetch_add(&p->gen, 1);
     pthread_cond_broadcast(&p->cv);
     pthread_mutex_unlock(&p->mu);
-    for (int i = 1; i < p->n; i++) pthread_join(p->threads[i - 1], NULL);
+    for (int i = 1; i < p->n; i++)
+        pthread_join(p->threads[i - 1], NULL);
     pthread_mutex_destroy(&p->mu);
     pthread_cond_destroy(&p->cv);
     free(p->threads);
     free(p);
 }
 
-int t5_pool_threads(const t5_pool *p) { return p->n; }
+int t5_pool_threads(const t5_pool *p) {
+    return p->n;
+}
 
 int t5_pool_next(t5_pool *p) {
     return atomic_fetch_add_explicit(&p->item, 1, memory_order_relaxed);

@@ -42,7 +42,8 @@ static int dtype_of(const char *s, size_t *elsize) {
 }
 
 static void file_close(st_file *f) {
-    for (int i = 0; i < f->n; i++) free(f->t[i].name);
+    for (int i = 0; i < f->n; i++)
+        free(f->t[i].name);
     free(f->t);
     if (f->map) munmap(f->map, f->size);
     memset(f, 0, sizeof *f);
@@ -77,7 +78,8 @@ static int file_open(st_file *f, const char *path, const char *label, char *err,
     }
     const unsigned char *b = f->map;
     uint64_t hlen = 0;
-    for (int i = 7; i >= 0; i--) hlen = hlen << 8 | b[i];
+    for (int i = 7; i >= 0; i--)
+        hlen = hlen << 8 | b[i];
     if (hlen > f->size - 8 || hlen > (100u << 20)) {
         snprintf(err, errlen, "%s is truncated or not safetensors (header of %llu bytes in a %zu-byte file)",
                  label, (unsigned long long)hlen, f->size);
@@ -136,8 +138,8 @@ static int file_open(st_file *f, const char *path, const char *label, char *err,
         }
         uint64_t begin = (uint64_t)json_integer_value(o0), end = (uint64_t)json_integer_value(o1);
         if (end > data_len) {
-            snprintf(err, errlen, "%s is truncated: tensor '%.200s' ends at byte %llu of %zu data bytes", label,
-                     key, (unsigned long long)end, data_len);
+            snprintf(err, errlen, "%s is truncated: tensor '%.200s' ends at byte %llu of %zu data bytes",
+                     label, key, (unsigned long long)end, data_len);
             rc = -1;
             break;
         }
@@ -225,14 +227,17 @@ st_set *st_open_dir(const char *dir, char *err, size_t errlen) {
                 break;
             }
             int seen = 0;
-            for (int i = 0; i < nn; i++) seen |= !strcmp(names[i], fn);
+            for (int i = 0; i < nn; i++)
+                seen |= !strcmp(names[i], fn);
             if (!seen) names[nn++] = fn;
         }
-        for (int i = 0; !rc && i < nn; i++) rc = add_file(s, dir, names[i], err, errlen);
+        for (int i = 0; !rc && i < nn; i++)
+            rc = add_file(s, dir, names[i], err, errlen);
         /* every tensor of the weight map must be in its shard */
         if (!rc) json_object_foreach(wm, key, val) {
                 if (!st_find(s, key)) {
-                    snprintf(err, errlen, "tensor '%.200s' listed in the index is missing from its shard", key);
+                    snprintf(err, errlen, "tensor '%.200s' listed in the index is missing from its shard",
+                             key);
                     rc = -1;
                     break;
                 }
@@ -260,7 +265,8 @@ fail:
 
 void st_close(st_set *s) {
     if (!s) return;
-    for (int i = 0; i < s->n_files; i++) file_close(&s->f[i]);
+    for (int i = 0; i < s->n_files; i++)
+        file_close(&s->f[i]);
     free(s->f);
     free(s);
 }
@@ -274,7 +280,8 @@ const st_tensor *st_find(const st_set *s, const char *name) {
 
 size_t st_mapped_bytes(const st_set *s) {
     size_t n = 0;
-    for (int i = 0; i < s->n_files; i++) n += s->f[i].size;
+    for (int i = 0; i < s->n_files; i++)
+        n += s->f[i].size;
     return n;
 }
 
@@ -283,7 +290,8 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
     size_t off = 0;
     for (int i = 0; i < n; i++) {
         json_t *shape = json_array();
-        for (int d = 0; d < t[i].ndim; d++) json_array_append_new(shape, json_integer(t[i].shape[d]));
+        for (int d = 0; d < t[i].ndim; d++)
+            json_array_append_new(shape, json_integer(t[i].shape[d]));
         json_t *e = json_pack("{s:s, s:o, s:[I, I]}", "dtype", t[i].dtype, "shape", shape, "data_offsets",
                               (json_int_t)off, (json_int_t)(off + t[i].nbytes));
         json_object_set_new(h, t[i].name, e);
@@ -304,10 +312,13 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
         return -1;
     }
     unsigned char len8[8];
-    for (int i = 0; i < 8; i++) len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        len8[i] = (unsigned char)((uint64_t)padded >> (8 * i));
     int ok = fwrite(len8, 1, 8, f) == 8 && fwrite(txt, 1, hl, f) == hl;
-    for (size_t i = hl; ok && i < padded; i++) ok = fputc(' ', f) != EOF;
-    for (int i = 0; ok && i < n; i++) ok = fwrite(t[i].data, 1, t[i].nbytes, f) == t[i].nbytes;
+    for (size_t i = hl; ok && i < padded; i++)
+        ok = fputc(' ', f) != EOF;
+    for (int i = 0; ok && i < n; i++)
+        ok = fwrite(t[i].data, 1, t[i].nbytes, f) == t[i].nbytes;
     ok = (fclose(f) == 0) && ok;
     free(txt);
     if (!ok) {

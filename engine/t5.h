@@ -58,20 +58,20 @@ int t5_encode(const t5_model *m, const int32_t *ids, int n, float *out, int n_th
 
 /* ---- generation parameters (transformers' generate names and defaults) ---- */
 typedef struct {
-    int max_new_tokens;       /* 20 */
-    int min_new_tokens;       /* 0 */
-    int do_sample;            /* 0 */
-    float temperature;        /* 1.0 */
-    int top_k;                /* 50 when sampling; 0 = off */
-    float top_p;              /* 1.0 */
-    uint64_t seed;            /* 0 */
-    float repetition_penalty; /* 1.0 */
-    int no_repeat_ngram_size; /* 0 */
-    int num_beams;            /* 1 */
-    int num_return_sequences; /* 1 */
-    float length_penalty;     /* 1.0 */
-    int early_stopping;       /* 0 false (transformers' default), 1 true, 2 "never" */
-    int want_logprobs;        /* record per-token log-probabilities (model distribution) */
+    int max_new_tokens;             /* 20 */
+    int min_new_tokens;             /* 0 */
+    int do_sample;                  /* 0 */
+    float temperature;              /* 1.0 */
+    int top_k;                      /* 50 when sampling; 0 = off */
+    float top_p;                    /* 1.0 */
+    uint64_t seed;                  /* 0 */
+    float repetition_penalty;       /* 1.0 */
+    int no_repeat_ngram_size;       /* 0 */
+    int num_beams;                  /* 1 */
+    int num_return_sequences;       /* 1 */
+    float length_penalty;           /* 1.0 */
+    int early_stopping;             /* 0 false (transformers' default), 1 true, 2 "never" */
+    int want_logprobs;              /* record per-token log-probabilities (model distribution) */
     int32_t decoder_start_token_id; /* -1: the config's */
     int32_t eos_token_id;           /* -1: the config's */
 } t5_gen_params;
@@ -79,16 +79,22 @@ typedef struct {
 void t5_gen_default_params(t5_gen_params *p);
 
 /* T5_FINISH_ERROR: the sequence never ran (out of memory encoding its input). */
-enum { T5_FINISH_EOS = 1, T5_FINISH_LENGTH = 2, T5_FINISH_STOP = 3, T5_FINISH_CANCELLED = 4, T5_FINISH_ERROR = 5 };
+enum {
+    T5_FINISH_EOS = 1,
+    T5_FINISH_LENGTH = 2,
+    T5_FINISH_STOP = 3,
+    T5_FINISH_CANCELLED = 4,
+    T5_FINISH_ERROR = 5
+};
 
 /* One generated sequence: ids exclude the decoder start token and include eos. */
 typedef struct {
-    int32_t *ids;     /* [n] */
-    float *logprobs;  /* [n] when want_logprobs, else NULL */
+    int32_t *ids;    /* [n] */
+    float *logprobs; /* [n] when want_logprobs, else NULL */
     int n;
-    float score;      /* beams: sum_logprobs / len^length_penalty (len: generated tokens,
-                         eos included; transformers' sequences_scores); else sum of logprobs */
-    int finish;       /* T5_FINISH_* */
+    float score; /* beams: sum_logprobs / len^length_penalty (len: generated tokens,
+                    eos included; transformers' sequences_scores); else sum of logprobs */
+    int finish;  /* T5_FINISH_* */
 } t5_sequence;
 
 typedef struct {

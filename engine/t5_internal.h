@@ -16,11 +16,11 @@ enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
 
 typedef struct {
     char *name;
-    int dtype;          /* ST_* */
+    int dtype; /* ST_* */
     char dtype_name[16];
     int ndim;
     int64_t shape[8];
-    const void *data;   /* inside the mapping, nbytes long */
+    const void *data; /* inside the mapping, nbytes long */
     size_t nbytes;
 } st_tensor;
 
@@ -88,22 +88,22 @@ typedef struct {
 
 struct t5_model {
     t5_config cfg;
-    int inner;                /* num_heads * d_kv */
-    t5_mat shared;            /* [vocab, d_model] */
-    t5_mat lm_head;           /* [vocab, d_model] (== shared when tied) */
-    const float *enc_rel;     /* [num_buckets, num_heads] */
-    const float *dec_rel;     /* [num_buckets, num_heads] */
-    const float *enc_final;   /* [d_model] */
-    const float *dec_final;   /* [d_model] */
-    t5_block_w *enc;          /* [num_layers] */
-    t5_block_w *dec;          /* [num_decoder_layers] */
-    st_set *st;               /* the mappings the float32 pointers point into */
-    float **owned;            /* converted (f16/bf16) or realigned tensors we allocated */
+    int inner;              /* num_heads * d_kv */
+    t5_mat shared;          /* [vocab, d_model] */
+    t5_mat lm_head;         /* [vocab, d_model] (== shared when tied) */
+    const float *enc_rel;   /* [num_buckets, num_heads] */
+    const float *dec_rel;   /* [num_buckets, num_heads] */
+    const float *enc_final; /* [d_model] */
+    const float *dec_final; /* [d_model] */
+    t5_block_w *enc;        /* [num_layers] */
+    t5_block_w *dec;        /* [num_decoder_layers] */
+    st_set *st;             /* the mappings the float32 pointers point into */
+    float **owned;          /* converted (f16/bf16) or realigned tensors we allocated */
     int n_owned, cap_owned;
-    size_t owned_bytes;       /* heap held by converted tensors */
-    size_t dec_step_bytes;    /* weight bytes one decoder step reads (all decoder matrices + head) */
-    int simd;                 /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
-    int n_half;               /* matrices kept as bfloat16 / float16 */
+    size_t owned_bytes;    /* heap held by converted tensors */
+    size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
+    int simd;              /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
+    int n_half;            /* matrices kept as bfloat16 / float16 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -208,8 +208,8 @@ void t5_dec_scratch_free(t5_dec_scratch *s);
 /* One decoder step for rows rows: row r feeds token tokens[r] at position kv[r]->len
  * (appending to its cache) and attends over cross[r]. Writes logits[rows, vocab]
  * (a scratch buffer owned by s) and returns it. */
-float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows,
-                       const int32_t *tokens, t5_kv *const *kv, const t5_cross_kv *const *cross);
+float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows, const int32_t *tokens,
+                       t5_kv *const *kv, const t5_cross_kv *const *cross);
 
 /* ---------------- logits processing (generate.c) ---------------- */
 
@@ -223,7 +223,7 @@ void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
 void t5_log_softmax(float *x, int V);
-uint64_t t5_rng_next(uint64_t *state);     /* splitmix64 */
+uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
 /* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
 int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
 
@@ -232,21 +232,21 @@ int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
 /* transformers' vectorised beam search for one input: B running beams, up to B
  * finished hypotheses ranked by sum_logprobs / generated_len^length_penalty. */
 typedef struct {
-    int B, V, max_len;  /* max_len: decoder length limit, start token included */
-    int cur_len;        /* running length, start token included */
-    int32_t *tok;       /* [B][max_len] running sequences */
-    float *lpr;         /* [B][max_len] model log-probability of each token (index = position) */
-    float *score;       /* [B] running sum of processed log-probabilities */
-    int32_t *ftok;      /* [B][max_len] finished hypotheses */
-    float *flpr;        /* [B][max_len] */
-    float *fscore;      /* [B] */
-    int *ffin;          /* [B] slot holds a finished hypothesis */
-    int *flen;          /* [B] finished length, start token included */
-    int heur;           /* is_early_stop_heuristic_unsatisfied */
-    int *parent;        /* [B] after a step: the running beam each new beam continues */
-    int32_t *tmp_tok;   /* [3B][max_len] scratch */
-    float *tmp_lpr;     /* [3B][max_len] scratch */
-    float *work;        /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
+    int B, V, max_len; /* max_len: decoder length limit, start token included */
+    int cur_len;       /* running length, start token included */
+    int32_t *tok;      /* [B][max_len] running sequences */
+    float *lpr;        /* [B][max_len] model log-probability of each token (index = position) */
+    float *score;      /* [B] running sum of processed log-probabilities */
+    int32_t *ftok;     /* [B][max_len] finished hypotheses */
+    float *flpr;       /* [B][max_len] */
+    float *fscore;     /* [B] */
+    int *ffin;         /* [B] slot holds a finished hypothesis */
+    int *flen;         /* [B] finished length, start token included */
+    int heur;          /* is_early_stop_heuristic_unsatisfied */
+    int *parent;       /* [B] after a step: the running beam each new beam continues */
+    int32_t *tmp_tok;  /* [3B][max_len] scratch */
+    float *tmp_lpr;    /* [3B][max_len] scratch */
+    float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
 } t5_beam;
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */

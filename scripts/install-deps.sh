@@ -6,7 +6,7 @@ PKGS="build-essential pkg-config libopenblas-dev libjansson-dev libmicrohttpd-de
  clang libclang-rt-14-dev curl ca-certificates python3 python3-numpy python3-sentencepiece
  libsentencepiece-dev sentencepiece python3-jieba nginx-light gnuplot-nox valgrind
  fortunes-zh manpages-zh wrk python3-yaml python3-torch
- xz-utils python3-protobuf"
+ xz-utils python3-protobuf clang-format"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

@@ -81,10 +81,12 @@ int srv_text_push(srv_textstate *t, const tok_model *tok, const srv_stops *st, i
     } else {
         /* a character still split over byte pieces decodes to U+FFFD for now */
         if (is_byte_piece(tok, id))
-            while (safe >= 3 && memcmp(text + safe - 3, "\xEF\xBF\xBD", 3) == 0) safe -= 3;
+            while (safe >= 3 && memcmp(text + safe - 3, "\xEF\xBF\xBD", 3) == 0)
+                safe -= 3;
         size_t hold = stop_prefix_suffix(text, safe, st);
         safe -= hold;
-        while (safe > 0 && safe < len && ((unsigned char)text[safe] & 0xC0) == 0x80) safe--;
+        while (safe > 0 && safe < len && ((unsigned char)text[safe] & 0xC0) == 0x80)
+            safe--;
     }
     if (safe > t->emitted) {
         *d_off = t->emitted;
@@ -101,7 +103,8 @@ void srv_text_free(srv_textstate *t) {
     t->stop_at = -1;
 }
 
-char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped, size_t *len) {
+char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped,
+                     size_t *len) {
     size_t l = 0;
     *stopped = 0;
     char *text = decode_known(tok, ids, n, &l);

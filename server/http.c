@@ -39,7 +39,8 @@ const char *srv_route_name(int route) {
     return "other";
 }
 
-srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url) {
+srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
+                                const char *url) {
     srv_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->srv = s;
@@ -60,7 +61,9 @@ srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, cons
     return r;
 }
 
-void srv_request_retain(srv_request *r) { atomic_fetch_add(&r->refs, 1); }
+void srv_request_retain(srv_request *r) {
+    atomic_fetch_add(&r->refs, 1);
+}
 
 void srv_request_release(srv_request *r) {
     if (atomic_fetch_sub(&r->refs, 1) != 1) return;
@@ -116,10 +119,12 @@ static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
     if (!h || strncasecmp(h, "Bearer ", 7) != 0) return 0;
     h += 7;
-    while (*h == ' ') h++;
+    while (*h == ' ')
+        h++;
     size_t a = strlen(h), b = strlen(key);
     unsigned diff = (unsigned)(a ^ b);
-    for (size_t i = 0; i < b; i++) diff |= (unsigned char)key[i] ^ (unsigned char)(i < a ? h[i] : 0);
+    for (size_t i = 0; i < b; i++)
+        diff |= (unsigned char)key[i] ^ (unsigned char)(i < a ? h[i] : 0);
     return diff == 0;
 }
 
@@ -127,8 +132,9 @@ static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
 static void check_headers(srv_request *r, const route_def *rt) {
     srv_server *s = r->srv;
     if (!rt) {
-        srv_reply_error(r, 404, "no such route; routes: POST /generate, /tokenize, /detokenize; GET /health, "
-                                "/ready, /metrics, /info");
+        srv_reply_error(r, 404,
+                        "no such route; routes: POST /generate, /tokenize, /detokenize; GET /health, "
+                        "/ready, /metrics, /info");
         return;
     }
     int is_get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
@@ -143,7 +149,8 @@ static void check_headers(srv_request *r, const route_def *rt) {
     }
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     if (rt->post && cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
-        srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes (max_body_bytes)",
+        srv_reply_error(r, 413,
+                        "the request body is larger than this server's limit of %lld bytes (max_body_bytes)",
                         s->cfg.max_body_bytes);
 }
 
@@ -178,7 +185,8 @@ static enum MHD_Result send_ready(srv_request *r) {
 }
 
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                 const char *version, const char *upload, size_t *upload_size, void **con_cls) {
+                                 const char *version, const char *upload, size_t *upload_size,
+                                 void **con_cls) {
     (void)version;
     srv_server *s = cls;
     srv_request *r = *con_cls;
@@ -215,8 +223,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_NO;
             }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
-                srv_reply_error(r, 413, "the request body is larger than this server's limit of %lld bytes "
-                                        "(max_body_bytes)", s->cfg.max_body_bytes);
+                srv_reply_error(r, 413,
+                                "the request body is larger than this server's limit of %lld bytes "
+                                "(max_body_bytes)",
+                                s->cfg.max_body_bytes);
                 free(r->body);
                 r->body = NULL;
                 r->body_len = r->body_cap = 0;
@@ -224,7 +234,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             }
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 1024;
-                while (cap < r->body_len + n + 1) cap *= 2;
+                while (cap < r->body_len + n + 1)
+                    cap *= 2;
                 char *p = realloc(r->body, cap);
                 if (!p) {
                     srv_reply_error(r, 500, "out of memory");
@@ -254,7 +265,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return MHD_YES; /* already sent */
 }
 
-static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe) {
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
     (void)conn;
     srv_server *s = cls;
     srv_request *r = *con_cls;
@@ -270,7 +282,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         size_t bytes = r->bytes_out;
         long tin = r->tokens_in, tout = r->tokens_out;
         uv_mutex_unlock(&r->lock);
-        srv_log(SRV_LOG_INFO, "access method=%s path=%s status=%d bytes=%zu ms=%.1f tokens_in=%ld tokens_out=%ld%s",
+        srv_log(SRV_LOG_INFO,
+                "access method=%s path=%s status=%d bytes=%zu ms=%.1f tokens_in=%ld tokens_out=%ld%s",
                 r->method, r->path, status, bytes, dt * 1000.0, tin, tout, aborted ? " aborted=1" : "");
     }
     srv_request_release(r);
@@ -282,7 +295,8 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     size_t n = strlen(msg);
-    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r')) msg[--n] = 0;
+    while (n && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = 0;
     srv_log(SRV_LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
@@ -308,11 +322,12 @@ int srv_http_start(srv_server *s, char *err, size_t errlen) {
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                                  MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log,
-                                 s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
+                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool,
+                                 MHD_OPTION_END);
     if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)", s->cfg.host,
-                 s->cfg.port);
+        snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)",
+                 s->cfg.host, s->cfg.port);
         return -1;
     }
     return 0;

@@ -16,7 +16,9 @@ void srv_log_set_level(const char *level) {
         if (strcmp(level, names[i]) == 0) log_level = i;
 }
 
-int srv_log_enabled(int level) { return level <= log_level; }
+int srv_log_enabled(int level) {
+    return level <= log_level;
+}
 
 double srv_now(void) {
     struct timespec ts;

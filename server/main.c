@@ -19,7 +19,9 @@
 
 extern char **environ;
 
-static void on_wake(uv_async_t *h) { srv_http_resume_pending(h->data); }
+static void on_wake(uv_async_t *h) {
+    srv_http_resume_pending(h->data);
+}
 
 static void begin_drain(srv_server *s, const char *why) {
     if (atomic_exchange(&s->draining, 1)) return;
@@ -33,7 +35,9 @@ static void on_signal(uv_signal_t *h, int signum) {
     begin_drain(h->data, signum == SIGTERM ? "SIGTERM" : "SIGINT");
 }
 
-static void close_cb(uv_handle_t *h) { (void)h; }
+static void close_cb(uv_handle_t *h) {
+    (void)h;
+}
 
 static void on_tick(uv_timer_t *h) {
     srv_server *s = h->data;
@@ -80,21 +84,26 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             return -1;
         }
         const t5_config *c = t5_model_config(s->model);
-        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type, c->d_model,
-                c->num_layers, c->num_decoder_layers, c->vocab_size);
+        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type,
+                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size);
     } else if (is_dir && file_exists(dir, "config.json")) {
         /* A model folder that lost its weights must not look healthy as a tokenize-only service. */
-        snprintf(err, errlen, "%.300s has config.json but no model.safetensors (or index): the weights are missing; "
-                              "for a tokenize-only service give the tokenizer file or a folder without config.json", dir);
+        snprintf(err, errlen,
+                 "%.300s has config.json but no model.safetensors (or index): the weights are missing; "
+                 "for a tokenize-only service give the tokenizer file or a folder without config.json",
+                 dir);
         return -1;
     } else {
-        srv_log(SRV_LOG_INFO, "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
-                              "(/generate answers 503)", dir);
+        srv_log(SRV_LOG_INFO,
+                "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
+                "(/generate answers 503)",
+                dir);
     }
     char buf[CFG_PATH_MAX];
     snprintf(buf, sizeof buf, "%s", dir);
     size_t n = strlen(buf);
-    while (n > 1 && buf[n - 1] == '/') buf[--n] = 0;
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = 0;
     const char *base = strrchr(buf, '/');
     snprintf(s->model_name, sizeof s->model_name, "%.127s", base ? base + 1 : buf);
     return 0;
@@ -149,8 +158,9 @@ int main(int argc, char **argv) {
     mallopt(M_MMAP_THRESHOLD, 32 << 20);
     mallopt(M_TRIM_THRESHOLD, 64 << 20);
     int ncpu = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    s->threads_per_worker = s->cfg.threads_per_worker ? s->cfg.threads_per_worker
-                                                      : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);
+    s->threads_per_worker = s->cfg.threads_per_worker
+                                ? s->cfg.threads_per_worker
+                                : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);
     int rc = 1;
     if (!s->metrics || load_models(s, err, sizeof err)) goto fail;
     if (s->model && !(s->sched = srv_sched_create(s, err, sizeof err))) goto fail;
@@ -177,9 +187,9 @@ int main(int argc, char **argv) {
         uv_loop_close(&s->loop);
         goto fail;
     }
-    srv_log(SRV_LOG_INFO, "t5serve %s listening on %s:%d (%s; %d worker(s) x %d thread(s), max_batch %d)", SRV_VERSION,
-            s->cfg.host, s->cfg.port, s->model ? "generate + tokenize" : "tokenize-only", s->cfg.workers,
-            s->threads_per_worker, s->cfg.max_batch);
+    srv_log(SRV_LOG_INFO, "t5serve %s listening on %s:%d (%s; %d worker(s) x %d thread(s), max_batch %d)",
+            SRV_VERSION, s->cfg.host, s->cfg.port, s->model ? "generate + tokenize" : "tokenize-only",
+            s->cfg.workers, s->threads_per_worker, s->cfg.max_batch);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);
     server_free(s);

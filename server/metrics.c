@@ -20,7 +20,8 @@ typedef struct {
     unsigned long long count;
 } hist;
 
-static const double le_latency[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
+static const double le_latency[] = {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                    0.5,   1,      2.5,   5,    10,    30,   60};
 static const double le_token[] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5};
 static const double le_rows[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
@@ -39,7 +40,8 @@ static void hist_init(hist *h, const double *le, int n) {
 
 static void hist_add(hist *h, double v) {
     int i = 0;
-    while (i < h->n && v > h->le[i]) i++;
+    while (i < h->n && v > h->le[i])
+        i++;
     h->counts[i]++;
     h->sum += v;
     h->count++;
@@ -79,11 +81,11 @@ void srv_metrics_tokens(srv_metrics *m, long in, long out) {
     uv_mutex_unlock(&m->lock);
 }
 
-#define HIST_ADDER(fn, field, T)                                                                         \
-    void fn(srv_metrics *m, T v) {                                                                       \
-        uv_mutex_lock(&m->lock);                                                                         \
-        hist_add(&m->field, (double)v);                                                                  \
-        uv_mutex_unlock(&m->lock);                                                                       \
+#define HIST_ADDER(fn, field, T)                                                                             \
+    void fn(srv_metrics *m, T v) {                                                                           \
+        uv_mutex_lock(&m->lock);                                                                             \
+        hist_add(&m->field, (double)v);                                                                      \
+        uv_mutex_unlock(&m->lock);                                                                           \
     }
 HIST_ADDER(srv_metrics_ttft, ttft, double)
 HIST_ADDER(srv_metrics_token_latency, token, double)
@@ -97,7 +99,8 @@ static void put_hist(FILE *f, const char *name, const char *help, const hist *h)
         fprintf(f, "%s_bucket{le=\"%g\"} %llu\n", name, h->le[i], cum);
     }
     cum += h->counts[h->n];
-    fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, cum, name, h->sum, name, h->count);
+    fprintf(f, "%s_bucket{le=\"+Inf\"} %llu\n%s_sum %.6f\n%s_count %llu\n", name, cum, name, h->sum, name,
+            h->count);
 }
 
 char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int draining) {
@@ -112,13 +115,15 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
         for (int s = 0; s <= NSTATUS; s++) {
             if (!m->requests[r][s]) continue;
             char st[16];
-            if (s < NSTATUS) snprintf(st, sizeof st, "%d", statuses[s]);
-            else strcpy(st, "other");
+            if (s < NSTATUS)
+                snprintf(st, sizeof st, "%d", statuses[s]);
+            else
+                strcpy(st, "other");
             fprintf(f, "t5serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n", srv_route_name(r), st,
                     m->requests[r][s]);
         }
-    put_hist(f, "t5serve_request_duration_seconds", "Time from request start to the last byte handed to the socket.",
-             &m->duration);
+    put_hist(f, "t5serve_request_duration_seconds",
+             "Time from request start to the last byte handed to the socket.", &m->duration);
     fprintf(f,
             "# HELP t5serve_queue_depth Sequences waiting for a worker.\n# TYPE t5serve_queue_depth gauge\n"
             "t5serve_queue_depth %d\n"
@@ -126,7 +131,8 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
             "# TYPE t5serve_active_sequences gauge\nt5serve_active_sequences %d\n"
             "# HELP t5serve_ready 1 when the model is loaded and the server is not draining.\n"
             "# TYPE t5serve_ready gauge\nt5serve_ready %d\n"
-            "# HELP t5serve_draining 1 after SIGTERM/SIGINT.\n# TYPE t5serve_draining gauge\nt5serve_draining %d\n"
+            "# HELP t5serve_draining 1 after SIGTERM/SIGINT.\n# TYPE t5serve_draining "
+            "gauge\nt5serve_draining %d\n"
             "# HELP t5serve_input_tokens_total Encoder input tokens of generation requests.\n"
             "# TYPE t5serve_input_tokens_total counter\nt5serve_input_tokens_total %llu\n"
             "# HELP t5serve_output_tokens_total Generated tokens.\n"
@@ -135,8 +141,8 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
     put_hist(f, "t5serve_batch_rows", "Decoder rows per batched step (batch size).", &m->rows);
     put_hist(f, "t5serve_time_to_first_token_seconds", "From request arrival to its first generated token.",
              &m->ttft);
-    put_hist(f, "t5serve_time_per_output_token_seconds", "Time between consecutive generated tokens of a sequence.",
-             &m->token);
+    put_hist(f, "t5serve_time_per_output_token_seconds",
+             "Time between consecutive generated tokens of a sequence.", &m->token);
     uv_mutex_unlock(&m->lock);
     fclose(f);
     return buf;

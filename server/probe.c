@@ -38,7 +38,8 @@ int srv_probe(const cfg_t *c) {
             socklen_t l = sizeof soerr;
             getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &l);
             char req[512];
-            int n = snprintf(req, sizeof req, "GET /health HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n", host);
+            int n = snprintf(req, sizeof req, "GET /health HTTP/1.0\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                             host);
             if (soerr == 0 && write(fd, req, (size_t)n) == n && wait_fd(fd, POLLIN, 3000)) {
                 char buf[64] = {0};
                 ssize_t got = read(fd, buf, sizeof buf - 1);

@@ -10,15 +10,24 @@
 
 const char *srv_error_type(int status) {
     switch (status) {
-    case 400: return "invalid_request_error";
-    case 401: return "authentication_error";
-    case 404: return "not_found_error";
-    case 405: return "method_not_allowed_error";
-    case 413: return "payload_too_large_error";
-    case 429: return "overloaded_error";
-    case 503: return "unavailable_error";
-    case 504: return "timeout_error";
-    default: return "server_error";
+    case 400:
+        return "invalid_request_error";
+    case 401:
+        return "authentication_error";
+    case 404:
+        return "not_found_error";
+    case 405:
+        return "method_not_allowed_error";
+    case 413:
+        return "payload_too_large_error";
+    case 429:
+        return "overloaded_error";
+    case 503:
+        return "unavailable_error";
+    case 504:
+        return "timeout_error";
+    default:
+        return "server_error";
     }
 }
 
@@ -50,7 +59,8 @@ void srv_reply_json(srv_request *r, int status, json_t *json) {
     if (body) {
         body[n++] = '\n';
         body[n] = 0;
-    } else body = s;
+    } else
+        body = s;
     srv_reply_text(r, status, "application/json", body, n);
 }
 

@@ -18,16 +18,35 @@ struct srv_gen {
     char msg[200];
 };
 
-static const char *const gen_fields[] = {
-    "text", "ids", "max_new_tokens", "min_new_tokens", "do_sample", "temperature", "top_k", "top_p",
-    "repetition_penalty", "no_repeat_ngram_size", "num_beams", "num_return_sequences", "length_penalty",
-    "early_stopping", "seed", "stop", "stream", "details", "truncate", "timeout_ms", NULL};
+static const char *const gen_fields[] = {"text",
+                                         "ids",
+                                         "max_new_tokens",
+                                         "min_new_tokens",
+                                         "do_sample",
+                                         "temperature",
+                                         "top_k",
+                                         "top_p",
+                                         "repetition_penalty",
+                                         "no_repeat_ngram_size",
+                                         "num_beams",
+                                         "num_return_sequences",
+                                         "length_penalty",
+                                         "early_stopping",
+                                         "seed",
+                                         "stop",
+                                         "stream",
+                                         "details",
+                                         "truncate",
+                                         "timeout_ms",
+                                         NULL};
 
 void srv_gen_free(srv_gen *g) {
     if (!g) return;
-    for (int i = 0; g->answers && i < g->n; i++) json_decref(g->answers[i]);
+    for (int i = 0; g->answers && i < g->n; i++)
+        json_decref(g->answers[i]);
     free(g->answers);
-    for (int i = 0; i < g->stops.n; i++) free(g->stops.s[i]);
+    for (int i = 0; i < g->stops.n; i++)
+        free(g->stops.s[i]);
     free(g->stops.s);
     free(g->stops.len);
     free(g);
@@ -42,9 +61,12 @@ static void job_free(srv_job *j) {
 
 static const char *finish_name(int finish) {
     switch (finish) {
-    case T5_FINISH_EOS: return "eos";
-    case T5_FINISH_STOP: return "stop";
-    default: return "length";
+    case T5_FINISH_EOS:
+        return "eos";
+    case T5_FINISH_STOP:
+        return "stop";
+    default:
+        return "length";
     }
 }
 
@@ -66,11 +88,11 @@ static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extr
         }
         const char *fin = stopped ? "stop" : finish_name(q->finish);
         if (k == 0)
-            ans = json_pack("{s:s%,s:s,s:{s:i,s:i}}", "text", text, len, "finish_reason", fin, "usage", "input_tokens",
-                            j->n, "output_tokens", q->n);
+            ans = json_pack("{s:s%,s:s,s:{s:i,s:i}}", "text", text, len, "finish_reason", fin, "usage",
+                            "input_tokens", j->n, "output_tokens", q->n);
         if (seqs)
-            json_array_append_new(seqs, json_pack("{s:s%,s:f,s:s}", "text", text, len, "score", (double)q->score,
-                                                  "finish_reason", fin));
+            json_array_append_new(seqs, json_pack("{s:s%,s:f,s:s}", "text", text, len, "score",
+                                                  (double)q->score, "finish_reason", fin));
         free(text);
     }
     if (!ans) {
@@ -88,8 +110,9 @@ static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extr
             size_t off = 0, dl = 0;
             srv_text_push(&ts, s->tok, NULL, q->ids[i], &off, &dl);
             json_t *lp = q->logprobs ? json_real(q->logprobs[i]) : json_null();
-            json_array_append_new(toks, json_pack("{s:i,s:s%,s:o}", "id", q->ids[i], "text", ts.text ? ts.text + off : "",
-                                                  ts.text ? dl : 0, "logprob", lp));
+            json_array_append_new(toks,
+                                  json_pack("{s:i,s:s%,s:o}", "id", q->ids[i], "text",
+                                            ts.text ? ts.text + off : "", ts.text ? dl : 0, "logprob", lp));
         }
         srv_text_free(&ts);
         json_object_set_new(ans, "tokens", toks);
@@ -113,9 +136,10 @@ int srv_gen_on_token(srv_job *j, int32_t token, float logprob) {
     size_t off = 0, len = 0;
     int stop = srv_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
     if (g->stream) {
-        json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text", j->text.text ? j->text.text + off : "",
-                               j->text.text ? len : 0);
-        if (ev && g->details) json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
+        json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text",
+                               j->text.text ? j->text.text + off : "", j->text.text ? len : 0);
+        if (ev && g->details)
+            json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
         uv_mutex_lock(&r->lock);
         srv_sse_event(r, ev);
         r->stream_started = 1;
@@ -232,8 +256,10 @@ static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, c
     }
     json_t *mnt = json_object_get(b, "max_new_tokens");
     if (mnt && json_is_integer(mnt) && json_integer_value(mnt) > c->max_new_tokens_limit)
-        return snprintf(err, errlen, "max_new_tokens %lld is more than this server's limit of %d (max_new_tokens_limit)",
-                        (long long)json_integer_value(mnt), c->max_new_tokens_limit), -1;
+        return snprintf(err, errlen,
+                        "max_new_tokens %lld is more than this server's limit of %d (max_new_tokens_limit)",
+                        (long long)json_integer_value(mnt), c->max_new_tokens_limit),
+               -1;
     v = p->max_new_tokens;
     if (srv_json_int(b, "max_new_tokens", 1, c->max_new_tokens_limit, &v, err, errlen)) return -1;
     p->max_new_tokens = (int)v;
@@ -290,8 +316,10 @@ void srv_route_generate(srv_request *r) {
     const cfg_t *c = &s->cfg;
     char err[300];
     if (!s->model) {
-        srv_reply_error(r, 503, "this server runs tokenize-only (its model folder has a tokenizer but no "
-                                "config.json/model weights): /generate is not available; /tokenize and /detokenize are");
+        srv_reply_error(
+            r, 503,
+            "this server runs tokenize-only (its model folder has a tokenizer but no "
+            "config.json/model weights): /generate is not available; /tokenize and /detokenize are");
         return;
     }
     if (atomic_load(&s->draining)) {
@@ -315,13 +343,15 @@ void srv_route_generate(srv_request *r) {
         goto bad500;
     }
     if (srv_json_fields(b, gen_fields, err, sizeof err) || parse_params(s, b, &p, &rows, err, sizeof err) ||
-        parse_stops(b, &g->stops, err, sizeof err) || srv_json_bool(b, "stream", &g->stream, err, sizeof err) ||
+        parse_stops(b, &g->stops, err, sizeof err) ||
+        srv_json_bool(b, "stream", &g->stream, err, sizeof err) ||
         srv_json_bool(b, "details", &g->details, err, sizeof err) ||
         srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, &truncate, err, sizeof err) ||
         srv_json_int(b, "timeout_ms", 1, 86400000, &timeout_ms, err, sizeof err))
         goto bad;
     if (rows > c->max_batch) {
-        snprintf(err, sizeof err, "this request needs %d batch rows, more than max_batch (%d)", rows, c->max_batch);
+        snprintf(err, sizeof err, "this request needs %d batch rows, more than max_batch (%d)", rows,
+                 c->max_batch);
         goto bad;
     }
     p.want_logprobs = g->details;
@@ -369,7 +399,8 @@ void srv_route_generate(srv_request *r) {
         j->deadline = deadline;
         j->text.stop_at = -1;
         if (jids) {
-            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, sizeof err)) goto bad;
+            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, sizeof err))
+                goto bad;
             if (j->n == 0) {
                 snprintf(err, sizeof err, "ids must not be empty");
                 goto bad;
@@ -392,11 +423,15 @@ void srv_route_generate(srv_request *r) {
         }
         if (m > (size_t)c->max_input_tokens) {
             if (g->is_array)
-                snprintf(err, sizeof err, "text[%d] has %zu tokens, more than this server's max_input_tokens (%d); "
-                         "shorten it or pass truncate", i, m, c->max_input_tokens);
+                snprintf(err, sizeof err,
+                         "text[%d] has %zu tokens, more than this server's max_input_tokens (%d); "
+                         "shorten it or pass truncate",
+                         i, m, c->max_input_tokens);
             else
-                snprintf(err, sizeof err, "text has %zu tokens, more than this server's max_input_tokens (%d); "
-                         "shorten it or pass truncate", m, c->max_input_tokens);
+                snprintf(err, sizeof err,
+                         "text has %zu tokens, more than this server's max_input_tokens (%d); "
+                         "shorten it or pass truncate",
+                         m, c->max_input_tokens);
             tok_encoding_free(&e);
             goto bad;
         }
@@ -417,7 +452,8 @@ void srv_route_generate(srv_request *r) {
     g->remaining = n;
     r->gen = g;
     double now = srv_now();
-    for (int i = 0; i < n; i++) jobs[i]->t_submit = now;
+    for (int i = 0; i < n; i++)
+        jobs[i]->t_submit = now;
     r->state = SRV_ST_WAIT;
     r->stream = g->stream;
     r->counted_inflight = 1;

@@ -8,12 +8,13 @@
 
 #include "srv.h"
 
-static const char *const tok_fields[] = {"text", "add_eos", "pieces", "offsets", "alpha", "nbest_size", "seed",
-                                         "nbest", NULL};
+static const char *const tok_fields[] = {"text",       "add_eos", "pieces", "offsets", "alpha",
+                                         "nbest_size", "seed",    "nbest",  NULL};
 
 static json_t *ids_json(const int32_t *ids, size_t n) {
     json_t *a = json_array();
-    for (size_t i = 0; i < n; i++) json_array_append_new(a, json_integer(ids[i]));
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(a, json_integer(ids[i]));
     return a;
 }
 
@@ -28,7 +29,8 @@ static json_t *pieces_json(const tok_model *tok, const int32_t *ids, size_t n) {
 
 static json_t *offsets_json(const tok_encoding *e) {
     json_t *a = json_array();
-    for (size_t i = 0; i < e->n; i++) json_array_append_new(a, json_pack("[i,i]", e->starts[i], e->ends[i]));
+    for (size_t i = 0; i < e->n; i++)
+        json_array_append_new(a, json_pack("[i,i]", e->starts[i], e->ends[i]));
     return a;
 }
 
@@ -45,8 +47,9 @@ static int too_long(srv_server *s, const char *text, size_t len, int i, char *er
     size_t n = e.n;
     tok_encoding_free(&e);
     if (n <= (size_t)s->cfg.max_input_tokens) return 0;
-    snprintf(err, errlen, "text %d has %zu tokens: nbest and nbest_size > 1 take at most max_input_tokens (%d)", i,
-             n, s->cfg.max_input_tokens);
+    snprintf(err, errlen,
+             "text %d has %zu tokens: nbest and nbest_size > 1 take at most max_input_tokens (%d)", i, n,
+             s->cfg.max_input_tokens);
     return 1;
 }
 
@@ -66,7 +69,8 @@ void srv_route_tokenize(srv_request *r) {
     json_t *results = NULL;
     if (srv_json_fields(b, tok_fields, err, sizeof err) ||
         srv_json_texts(b, "text", s->cfg.max_texts, &texts, &lens, &n, &is_array, err, sizeof err) ||
-        srv_json_bool(b, "add_eos", &add_eos, err, sizeof err) || srv_json_bool(b, "pieces", &pieces, err, sizeof err) ||
+        srv_json_bool(b, "add_eos", &add_eos, err, sizeof err) ||
+        srv_json_bool(b, "pieces", &pieces, err, sizeof err) ||
         srv_json_bool(b, "offsets", &offsets, err, sizeof err) ||
         srv_json_num(b, "alpha", 0, 1000, 1, &alpha, err, sizeof err) ||
         srv_json_int(b, "nbest_size", -1, s->cfg.max_nbest, &nbest_size, err, sizeof err) ||
@@ -95,13 +99,15 @@ void srv_route_tokenize(srv_request *r) {
         if (nbest) {
             tok_encoding *list = NULL;
             size_t m = 0;
-            if (tok_encode_nbest(s->tok, texts[i], lens[i], (int)nbest, add_eos, &list, &m, terr, sizeof terr)) {
+            if (tok_encode_nbest(s->tok, texts[i], lens[i], (int)nbest, add_eos, &list, &m, terr,
+                                 sizeof terr)) {
                 snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
                 goto bad;
             }
             json_t *arr = json_array();
             for (size_t k = 0; k < m; k++) {
-                json_t *o = json_pack("{s:o,s:f}", "ids", ids_json(list[k].ids, list[k].n), "score", (double)list[k].score);
+                json_t *o = json_pack("{s:o,s:f}", "ids", ids_json(list[k].ids, list[k].n), "score",
+                                      (double)list[k].score);
                 if (pieces) json_object_set_new(o, "pieces", pieces_json(s->tok, list[k].ids, list[k].n));
                 json_array_append_new(arr, o);
             }
@@ -129,7 +135,8 @@ void srv_route_tokenize(srv_request *r) {
         }
         json_array_append_new(results, ans);
     }
-    if (is_array) srv_reply_json(r, 200, json_pack("{s:o}", "results", results));
+    if (is_array)
+        srv_reply_json(r, 200, json_pack("{s:o}", "results", results));
     else {
         srv_reply_json(r, 200, json_incref(json_array_get(results, 0)));
         json_decref(results);

@@ -25,9 +25,9 @@ struct srv_sched {
     uv_mutex_t lock;
     uv_cond_t cond;
     srv_job *head, *tail;
-    int queued;          /* jobs in the queue */
-    atomic_int active;   /* jobs in batches */
-    int stop, abort;     /* guarded by lock */
+    int queued;        /* jobs in the queue */
+    atomic_int active; /* jobs in batches */
+    int stop, abort;   /* guarded by lock */
     srv_worker *workers;
     int n_workers, started; /* workers allocated, threads running */
 };
@@ -59,7 +59,8 @@ static void worker_retire_finished(srv_worker *w) {
             continue;
         }
         atomic_fetch_sub(&w->q->active, 1);
-        if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_ERROR && !j->status) {
+        if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_ERROR &&
+            !j->status) {
             j->status = 500;
             snprintf(j->msg, sizeof j->msg, "out of memory encoding the input");
         }
@@ -67,7 +68,7 @@ static void worker_retire_finished(srv_worker *w) {
             !j->status) {
             j->status = j->cancel_status ? j->cancel_status : 503;
             snprintf(j->msg, sizeof j->msg, "%s",
-                     j->status == 504 ? "the request's deadline passed before generation finished"
+                     j->status == 504   ? "the request's deadline passed before generation finished"
                      : j->status == 499 ? "the client went away"
                                         : "the server is shutting down");
         }
@@ -84,7 +85,8 @@ static void worker_main(void *arg) {
     for (;;) {
         srv_job *admit = NULL, **tail = &admit;
         uv_mutex_lock(&q->lock);
-        while (!q->stop && !q->head && w->n_active == 0) uv_cond_wait(&q->cond, &q->lock);
+        while (!q->stop && !q->head && w->n_active == 0)
+            uv_cond_wait(&q->cond, &q->lock);
         if (q->stop && !q->head && w->n_active == 0) {
             uv_mutex_unlock(&q->lock);
             break;
@@ -108,11 +110,15 @@ static void worker_main(void *arg) {
             srv_job *j = admit;
             admit = j->next;
             j->next = NULL;
-            if (aborting) fail_job(j, 503, "the server is shutting down");
-            else if (atomic_load(&j->req->cancel)) fail_job(j, 499, "the client went away");
-            else if (now > j->deadline) fail_job(j, 504, "the request's deadline passed while it waited in the queue");
+            if (aborting)
+                fail_job(j, 503, "the server is shutting down");
+            else if (atomic_load(&j->req->cancel))
+                fail_job(j, 499, "the client went away");
+            else if (now > j->deadline)
+                fail_job(j, 504, "the request's deadline passed while it waited in the queue");
             else {
-                int h = t5_batch_add(w->batch, j->ids, j->n, &j->params, on_token, on_done, j, err, sizeof err);
+                int h =
+                    t5_batch_add(w->batch, j->ids, j->n, &j->params, on_token, on_done, j, err, sizeof err);
                 if (h < 0) {
                     srv_log(SRV_LOG_WARN, "worker %d: t5_batch_add failed: %s", w->id, err);
                     fail_job(j, 500, "generation failed to start");
@@ -149,7 +155,8 @@ static void worker_main(void *arg) {
                     snprintf(j->msg, sizeof j->msg, "generation failed");
                 }
                 t5_batch_step(w->batch);
-                for (int i = 0; i < w->n_active; i++) w->active[i]->finished = 1;
+                for (int i = 0; i < w->n_active; i++)
+                    w->active[i]->finished = 1;
             }
             worker_retire_finished(w);
         }
@@ -203,8 +210,10 @@ int srv_sched_submit(srv_sched *q, srv_job **jobs, int n) {
     }
     for (int i = 0; i < n; i++) {
         jobs[i]->next = NULL;
-        if (q->tail) q->tail->next = jobs[i];
-        else q->head = jobs[i];
+        if (q->tail)
+            q->tail->next = jobs[i];
+        else
+            q->head = jobs[i];
         q->tail = jobs[i];
     }
     q->queued += n;
@@ -235,8 +244,10 @@ void srv_sched_expire(srv_sched *q, double now) {
         srv_job *j = dead;
         dead = j->next;
         j->next = NULL;
-        if (atomic_load(&j->req->cancel)) fail_job(j, 499, "the client went away");
-        else fail_job(j, 504, "the request's deadline passed while it waited in the queue");
+        if (atomic_load(&j->req->cancel))
+            fail_job(j, 499, "the client went away");
+        else
+            fail_job(j, 504, "the request's deadline passed while it waited in the queue");
     }
 }
 
@@ -254,7 +265,9 @@ int srv_sched_queued(srv_sched *q) {
     return n;
 }
 
-int srv_sched_active(srv_sched *q) { return atomic_load(&q->active); }
+int srv_sched_active(srv_sched *q) {
+    return atomic_load(&q->active);
+}
 
 void srv_sched_free(srv_sched *q) {
     if (!q) return;
@@ -262,7 +275,8 @@ void srv_sched_free(srv_sched *q) {
     q->stop = 1;
     uv_cond_broadcast(&q->cond);
     uv_mutex_unlock(&q->lock);
-    for (int i = 0; i < q->started; i++) uv_thread_join(&q->workers[i].thread);
+    for (int i = 0; i < q->started; i++)
+        uv_thread_join(&q->workers[i].thread);
     for (int i = 0; q->workers && i < q->n_workers; i++) {
         t5_batch_free(q->workers[i].batch);
         free(q->workers[i].active);

@@ -35,8 +35,15 @@ double srv_now(void); /* monotonic seconds */
 
 /* ---- routes (index into metrics) ---- */
 enum {
-    SRV_ROUTE_GENERATE, SRV_ROUTE_TOKENIZE, SRV_ROUTE_DETOKENIZE, SRV_ROUTE_HEALTH, SRV_ROUTE_READY,
-    SRV_ROUTE_METRICS, SRV_ROUTE_INFO, SRV_ROUTE_OTHER, SRV_ROUTE_COUNT
+    SRV_ROUTE_GENERATE,
+    SRV_ROUTE_TOKENIZE,
+    SRV_ROUTE_DETOKENIZE,
+    SRV_ROUTE_HEALTH,
+    SRV_ROUTE_READY,
+    SRV_ROUTE_METRICS,
+    SRV_ROUTE_INFO,
+    SRV_ROUTE_OTHER,
+    SRV_ROUTE_COUNT
 };
 const char *srv_route_name(int route);
 
@@ -64,7 +71,7 @@ typedef struct {
     char *body; /* malloc'd; MHD frees it once queued */
     size_t len;
     const char *content_type;
-    int retry_after; /* >0: send Retry-After */
+    int retry_after;   /* >0: send Retry-After */
     const char *allow; /* 405: Allow header */
     int www_auth;      /* 401: WWW-Authenticate */
 } srv_reply;
@@ -74,7 +81,7 @@ enum { SRV_ST_RECV = 0, SRV_ST_WAIT, SRV_ST_SENT };
 struct srv_request {
     srv_server *srv;
     struct MHD_Connection *conn;
-    uv_mutex_t lock;   /* guards reply, suspended, stream buffer, stream flags */
+    uv_mutex_t lock; /* guards reply, suspended, stream buffer, stream flags */
     atomic_int refs;
     atomic_int cancel; /* set when the client is gone: workers cancel its sequences */
     int route, state, counted_inflight;
@@ -96,7 +103,8 @@ struct srv_request {
     int stream, stream_started, stream_done;
 };
 
-srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method, const char *url);
+srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
+                                const char *url);
 void srv_request_retain(srv_request *r);
 void srv_request_release(srv_request *r);
 /* With r->lock held: if the connection is suspended, schedule its resumption. */
@@ -108,20 +116,22 @@ void srv_reply_error(srv_request *r, int status, const char *fmt, ...) __attribu
 void srv_reply_text(srv_request *r, int status, const char *content_type, char *body, size_t len);
 const char *srv_error_type(int status);
 json_t *srv_error_json(int status, const char *message); /* {"error": {...}} */
-enum MHD_Result srv_reply_queue(srv_request *r); /* sends r->reply on r->conn */
+enum MHD_Result srv_reply_queue(srv_request *r);         /* sends r->reply on r->conn */
 
 /* ---- validate.c: request JSON helpers; each returns 0, or -1 with err set ---- */
 json_t *srv_json_parse(const char *body, size_t len, int max_depth, char *err, size_t errlen);
 int srv_json_fields(json_t *obj, const char *const *allowed, char *err, size_t errlen);
-int srv_json_int(json_t *obj, const char *key, long long lo, long long hi, long long *out, char *err, size_t errlen);
+int srv_json_int(json_t *obj, const char *key, long long lo, long long hi, long long *out, char *err,
+                 size_t errlen);
 int srv_json_num(json_t *obj, const char *key, double lo, double hi, int lo_open, double *out, char *err,
                  size_t errlen);
 int srv_json_bool(json_t *obj, const char *key, int *out, char *err, size_t errlen);
 /* "text": a string or a non-empty array of at most max strings. *texts points into obj. */
-int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, size_t **lens, int *n, int *is_array,
-                   char *err, size_t errlen);
+int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, size_t **lens, int *n,
+                   int *is_array, char *err, size_t errlen);
 /* an array of ints in [0, vocab): *ids malloc'd */
-int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err, size_t errlen);
+int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err,
+                 size_t errlen);
 
 /* ---- gentext.c: text of a generated sequence, stop strings, streamed deltas ---- */
 typedef struct {
@@ -134,8 +144,8 @@ typedef struct {
     int n, cap;
     char *text; /* decode of ids (cut at a stop string once found) */
     size_t len;
-    size_t emitted;  /* bytes already handed out as deltas */
-    long stop_at;    /* byte offset of the first stop string, -1 none */
+    size_t emitted; /* bytes already handed out as deltas */
+    long stop_at;   /* byte offset of the first stop string, -1 none */
 } srv_textstate;
 /* Appends id; returns 1 when a stop string is now complete, 0 otherwise, -1 on error.
  * [*d_off, *d_off + *d_len) of t->text is the new text safe to hand out (whole UTF-8
@@ -144,7 +154,8 @@ int srv_text_push(srv_textstate *t, const tok_model *tok, const srv_stops *st, i
                   size_t *d_len);
 void srv_text_free(srv_textstate *t);
 /* Decodes ids and cuts at the first stop string (*stopped = 1). Caller frees. */
-char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped, size_t *len);
+char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped,
+                     size_t *len);
 
 /* ---- a generation job: one encoder input, one batch sequence ---- */
 struct srv_job {
@@ -196,7 +207,7 @@ void srv_route_info(srv_request *r);
 /* ---- sse.c ---- */
 void srv_sse_append(srv_request *r, const char *data, size_t len); /* with r->lock held */
 void srv_sse_event(srv_request *r, json_t *json);                  /* with r->lock held; consumes json */
-enum MHD_Result srv_sse_queue(srv_request *r);                      /* 200 + event stream */
+enum MHD_Result srv_sse_queue(srv_request *r);                     /* 200 + event stream */
 
 /* ---- probe.c ---- */
 int srv_probe(const cfg_t *c); /* exit status: 0 when GET /health answers 200 */

@@ -12,7 +12,8 @@
 void srv_sse_append(srv_request *r, const char *data, size_t len) {
     if (r->sse_len + len > r->sse_cap) {
         size_t cap = r->sse_cap ? r->sse_cap : 1024;
-        while (cap < r->sse_len + len) cap *= 2;
+        while (cap < r->sse_len + len)
+            cap *= 2;
         char *p = realloc(r->sse, cap);
         if (!p) return; /* the event is lost; the final event still carries the whole text */
         r->sse = p;

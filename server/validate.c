@@ -24,12 +24,16 @@ static int json_text_depth(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (in_str) {
-            if (c == '\\') i++;
-            else if (c == '"') in_str = 0;
-        } else if (c == '"') in_str = 1;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_str = 0;
+        } else if (c == '"')
+            in_str = 1;
         else if (c == '[' || c == '{') {
             if (++depth > max) max = depth;
-        } else if (c == ']' || c == '}') depth--;
+        } else if (c == ']' || c == '}')
+            depth--;
     }
     return max;
 }
@@ -47,14 +51,28 @@ json_t *srv_json_parse(const char *body, size_t len, int max_depth, char *err, s
     json_t *j = json_loadb(body, len, JSON_REJECT_DUPLICATES, &je);
     if (!j) {
         switch (json_error_code(&je)) {
-        case json_error_invalid_utf8: fail(err, errlen, "the request body is not valid UTF-8"); break;
-        case json_error_duplicate_key: fail(err, errlen, "duplicate key in JSON object (line %d, column %d)", je.line, je.column); break;
+        case json_error_invalid_utf8:
+            fail(err, errlen, "the request body is not valid UTF-8");
+            break;
+        case json_error_duplicate_key:
+            fail(err, errlen, "duplicate key in JSON object (line %d, column %d)", je.line, je.column);
+            break;
         case json_error_null_character:
-        case json_error_null_byte_in_key: fail(err, errlen, "NUL characters are not allowed in JSON strings"); break;
-        case json_error_premature_end_of_input: fail(err, errlen, "malformed JSON: unexpected end of input"); break;
-        case json_error_end_of_input_expected: fail(err, errlen, "malformed JSON: extra data after the value (line %d, column %d)", je.line, je.column); break;
-        case json_error_numeric_overflow: fail(err, errlen, "malformed JSON: number out of range (line %d, column %d)", je.line, je.column); break;
-        default: fail(err, errlen, "malformed JSON (line %d, column %d)", je.line, je.column);
+        case json_error_null_byte_in_key:
+            fail(err, errlen, "NUL characters are not allowed in JSON strings");
+            break;
+        case json_error_premature_end_of_input:
+            fail(err, errlen, "malformed JSON: unexpected end of input");
+            break;
+        case json_error_end_of_input_expected:
+            fail(err, errlen, "malformed JSON: extra data after the value (line %d, column %d)", je.line,
+                 je.column);
+            break;
+        case json_error_numeric_overflow:
+            fail(err, errlen, "malformed JSON: number out of range (line %d, column %d)", je.line, je.column);
+            break;
+        default:
+            fail(err, errlen, "malformed JSON (line %d, column %d)", je.line, je.column);
         }
         return NULL;
     }
@@ -71,13 +89,15 @@ int srv_json_fields(json_t *obj, const char *const *allowed, char *err, size_t e
     json_t *v;
     json_object_foreach(obj, key, v) {
         int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++) ok = strcmp(*a, key) == 0;
+        for (const char *const *a = allowed; *a && !ok; a++)
+            ok = strcmp(*a, key) == 0;
         if (!ok) {
             /* print at most 40 bytes of the name, cut on a character boundary */
             size_t n = strlen(key);
             if (n > 40) {
                 n = 40;
-                while (n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80) n--;
+                while (n > 0 && ((unsigned char)key[n] & 0xC0) == 0x80)
+                    n--;
             }
             return fail(err, errlen, "unknown field '%.*s'%s (unknown fields are rejected)", (int)n, key,
                         strlen(key) > n ? "..." : "");
@@ -86,14 +106,18 @@ int srv_json_fields(json_t *obj, const char *const *allowed, char *err, size_t e
     return 0;
 }
 
-int srv_json_int(json_t *obj, const char *key, long long lo, long long hi, long long *out, char *err, size_t errlen) {
+int srv_json_int(json_t *obj, const char *key, long long lo, long long hi, long long *out, char *err,
+                 size_t errlen) {
     json_t *v = json_object_get(obj, key);
     if (!v || json_is_null(v)) return 0;
     long long x;
-    if (json_is_integer(v)) x = json_integer_value(v);
-    else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) && fabs(json_real_value(v)) < 9e15)
+    if (json_is_integer(v))
+        x = json_integer_value(v);
+    else if (json_is_real(v) && floor(json_real_value(v)) == json_real_value(v) &&
+             fabs(json_real_value(v)) < 9e15)
         x = (long long)json_real_value(v);
-    else return fail(err, errlen, "%s must be an integer", key);
+    else
+        return fail(err, errlen, "%s must be an integer", key);
     if (x < lo || x > hi) return fail(err, errlen, "%s must be from %lld to %lld", key, lo, hi);
     *out = x;
     return 0;
@@ -106,7 +130,8 @@ int srv_json_num(json_t *obj, const char *key, double lo, double hi, int lo_open
     if (!json_is_number(v)) return fail(err, errlen, "%s must be a number", key);
     double x = json_number_value(v);
     if (!isfinite(x) || x > hi || (lo_open ? x <= lo : x < lo))
-        return fail(err, errlen, "%s must be %s %g and at most %g", key, lo_open ? "greater than" : "at least", lo, hi);
+        return fail(err, errlen, "%s must be %s %g and at most %g", key,
+                    lo_open ? "greater than" : "at least", lo, hi);
     *out = x;
     return 0;
 }
@@ -119,8 +144,8 @@ int srv_json_bool(json_t *obj, const char *key, int *out, char *err, size_t errl
     return 0;
 }
 
-int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, size_t **lens, int *n, int *is_array,
-                   char *err, size_t errlen) {
+int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, size_t **lens, int *n,
+                   int *is_array, char *err, size_t errlen) {
     json_t *v = json_object_get(obj, key);
     *texts = NULL;
     *lens = NULL;
@@ -139,7 +164,9 @@ int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, s
     if (!json_is_array(v)) return fail(err, errlen, "%s must be a string or an array of strings", key);
     size_t m = json_array_size(v);
     if (m == 0) return fail(err, errlen, "%s must not be an empty array", key);
-    if (m > (size_t)max) return fail(err, errlen, "%s has %zu texts, more than this server's limit of %d (max_texts)", key, m, max);
+    if (m > (size_t)max)
+        return fail(err, errlen, "%s has %zu texts, more than this server's limit of %d (max_texts)", key, m,
+                    max);
     *texts = malloc(m * sizeof **texts);
     *lens = malloc(m * sizeof **lens);
     if (!*texts || !*lens) return fail(err, errlen, "out of memory");
@@ -154,7 +181,8 @@ int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, s
     return 0;
 }
 
-int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err, size_t errlen) {
+int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err,
+                 size_t errlen) {
     *ids = NULL;
     *n = 0;
     if (!json_is_array(v)) return fail(err, errlen, "%s must be an array of integers", key);
@@ -173,7 +201,8 @@ int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **i
         if (x < 0 || x >= vocab) {
             free(*ids);
             *ids = NULL;
-            return fail(err, errlen, "%s[%zu] = %lld is outside the vocabulary (0 to %d)", key, i, x, vocab - 1);
+            return fail(err, errlen, "%s[%zu] = %lld is outside the vocabulary (0 to %d)", key, i, x,
+                        vocab - 1);
         }
         (*ids)[i] = (int32_t)x;
     }

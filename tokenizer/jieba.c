@@ -19,8 +19,8 @@ struct wp_jieba {
     uint64_t *slots; /* [cap] */
     size_t cap, nedges;
     /* nodes (0 = root = the empty prefix): every prefix of a dictionary word is a node */
-    int64_t *freq;  /* [nnodes] the word's frequency, 0 for a prefix that is no word; freed after load */
-    double *w;      /* [nnodes] log(freq) - log(total), as jieba's calc() computes it */
+    int64_t *freq;   /* [nnodes] the word's frequency, 0 for a prefix that is no word; freed after load */
+    double *w;       /* [nnodes] log(freq) - log(total), as jieba's calc() computes it */
     uint8_t *isword; /* [nnodes] freq > 0: the node ends a DAG edge */
     size_t nnodes, node_cap;
     double fallback_w; /* log(1) - log(total): a character that starts no word */
@@ -60,7 +60,8 @@ static int edges_grow(wp_jieba *j) {
     for (size_t s = 0; s < j->cap; s++) {
         if (!j->slots[s]) continue;
         size_t t = edge_slot(j->slots[s] >> 21, ncap);
-        while (ns[t]) t = (t + 1) & (ncap - 1);
+        while (ns[t])
+            t = (t + 1) & (ncap - 1);
         ns[t] = j->slots[s];
     }
     free(j->slots);
@@ -107,10 +108,15 @@ static int is_ascii_space(unsigned char c) {
 /* One line of dict.txt as gen_pfdict() reads it: bytes.strip(), strict UTF-8, split(' '),
  * word = [0], freq = int([1]) (ASCII digits with an optional '+' here). */
 static int parse_line(wp_jieba *j, const unsigned char *p, size_t n, int64_t *total) {
-    while (n && is_ascii_space(p[0])) { p++; n--; }
-    while (n && is_ascii_space(p[n - 1])) n--;
+    while (n && is_ascii_space(p[0])) {
+        p++;
+        n--;
+    }
+    while (n && is_ascii_space(p[n - 1]))
+        n--;
     size_t wl = 0;
-    while (wl < n && p[wl] != ' ') wl++;
+    while (wl < n && p[wl] != ' ')
+        wl++;
     if (wl == 0 || wl == n) return -2; /* no word or no frequency */
     const unsigned char *f = p + wl + 1, *fe = p + n;
     const unsigned char *sp = memchr(f, ' ', (size_t)(fe - f));
@@ -146,7 +152,10 @@ static int parse_line(wp_jieba *j, const unsigned char *p, size_t n, int64_t *to
 
 wp_jieba *wp_jieba_load_mem(const char *data, size_t len, char *err, size_t errlen) {
     wp_jieba *j = calloc(1, sizeof *j);
-    if (!j) { set_err(err, errlen, "jieba dictionary: out of memory"); return NULL; }
+    if (!j) {
+        set_err(err, errlen, "jieba dictionary: out of memory");
+        return NULL;
+    }
     j->cap = 1u << 20;
     j->node_cap = 1u << 18;
     j->slots = calloc(j->cap, sizeof *j->slots);
@@ -207,14 +216,22 @@ wp_jieba *wp_jieba_load(const char *path, char *err, size_t errlen) {
         return wp_jieba_load_mem(d, n, err, errlen);
     }
     FILE *f = fopen(path, "rb");
-    if (!f) { set_err(err, errlen, "jieba dictionary: cannot open the file"); return NULL; }
+    if (!f) {
+        set_err(err, errlen, "jieba dictionary: cannot open the file");
+        return NULL;
+    }
     char *buf = NULL;
     size_t n = 0, cap = 0;
     for (;;) {
         if (cap - n < 65536) {
             size_t nc = cap ? cap * 2 : 8u << 20;
             char *nb = realloc(buf, nc);
-            if (!nb) { free(buf); fclose(f); set_err(err, errlen, "jieba dictionary: out of memory"); return NULL; }
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                set_err(err, errlen, "jieba dictionary: out of memory");
+                return NULL;
+            }
             buf = nb;
             cap = nc;
         }
@@ -224,13 +241,19 @@ wp_jieba *wp_jieba_load(const char *path, char *err, size_t errlen) {
     }
     int bad = ferror(f);
     fclose(f);
-    if (bad) { free(buf); set_err(err, errlen, "jieba dictionary: read error"); return NULL; }
+    if (bad) {
+        free(buf);
+        set_err(err, errlen, "jieba dictionary: read error");
+        return NULL;
+    }
     wp_jieba *j = wp_jieba_load_mem(buf, n, err, errlen);
     free(buf);
     return j;
 }
 
-size_t wp_jieba_word_count(const wp_jieba *j) { return j->nwords; }
+size_t wp_jieba_word_count(const wp_jieba *j) {
+    return j->nwords;
+}
 
 /* re_han_default: [\u4E00-\u9FD5a-zA-Z0-9+#&\._%\-] */
 static inline int is_han(int32_t cp) {
@@ -246,17 +269,18 @@ static inline int is_eng(uint32_t cp) {
 }
 
 typedef struct {
-    uint32_t *cp;   /* [cap] the block's code points */
-    size_t *off;    /* [cap + 1] byte offset of each code point in the text */
-    double *rw;     /* [cap + 1] route[i][0]: best log probability of the suffix from i */
-    int32_t *rx;    /* [cap + 1] route[i][1]: end (inclusive) of the first word from i */
+    uint32_t *cp; /* [cap] the block's code points */
+    size_t *off;  /* [cap + 1] byte offset of each code point in the text */
+    double *rw;   /* [cap + 1] route[i][0]: best log probability of the suffix from i */
+    int32_t *rx;  /* [cap + 1] route[i][1]: end (inclusive) of the first word from i */
     size_t cap;
 } scratch;
 
 static int scratch_reserve(scratch *s, size_t n) {
     if (n <= s->cap) return 0;
     size_t nc = s->cap ? s->cap : 256;
-    while (nc < n) nc *= 2;
+    while (nc < n)
+        nc *= 2;
     uint32_t *cp = realloc(s->cp, nc * sizeof *cp);
     if (cp) s->cp = cp;
     size_t *off = realloc(s->off, (nc + 1) * sizeof *off);
@@ -325,7 +349,10 @@ int wp_jieba_segment(const wp_jieba *j, const char *text, size_t len,
         if (cp >= 0 && is_han(cp)) {
             size_t n = 0, k = i;
             for (;;) { /* the whole block */
-                if (n + 1 > s.cap && scratch_reserve(&s, n + 1) != 0) { rc = -1; goto out; }
+                if (n + 1 > s.cap && scratch_reserve(&s, n + 1) != 0) {
+                    rc = -1;
+                    goto out;
+                }
                 s.cp[n] = (uint32_t)cp;
                 s.off[n++] = k;
                 k += adv;

@@ -14,11 +14,11 @@
 #include "tok_internal.h"
 
 struct tok_normalizer {
-    uint32_t *da;       /* Darts-clone units, NULL when the model has no charsmap */
+    uint32_t *da; /* Darts-clone units, NULL when the model has no charsmap */
     size_t da_n;
-    char *repl;         /* replacement strings, NUL-terminated, indexed by trie values */
+    char *repl; /* replacement strings, NUL-terminated, indexed by trie values */
     size_t repl_n;
-    trie ud;            /* user-defined symbols (value 1) */
+    trie ud; /* user-defined symbols (value 1) */
     int has_ud;
     int add_dummy_prefix, remove_extra_ws, escape_ws, ws_suffix;
     uint8_t first_byte[256]; /* 1 if some charsmap rule starts with this byte */
@@ -36,24 +36,31 @@ static size_t utf8_valid_len(const uint8_t *s, size_t len) {
         if ((s[1] & 0xC0) == 0x80 && cp >= 0x80) return 2;
     } else if (len >= 3 && (c & 0xF0) == 0xE0) {
         uint32_t cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 &&
-            (cp < 0xD800 || cp >= 0xE000))
+        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 && (cp < 0xD800 || cp >= 0xE000))
             return 3;
     } else if (len >= 4 && (c & 0xF8) == 0xF0) {
         uint32_t cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
                       ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 &&
-            cp >= 0x10000 && cp <= 0x10FFFF)
+        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 && cp >= 0x10000 &&
+            cp <= 0x10FFFF)
             return 4;
     }
     return 0;
 }
 
 /* Darts-clone unit accessors */
-static inline uint32_t da_offset(uint32_t u) { return (u >> 10) << ((u & (1u << 9)) >> 6); }
-static inline uint32_t da_label(uint32_t u) { return u & ((1u << 31) | 0xFFu); }
-static inline int da_has_leaf(uint32_t u) { return (u >> 8) & 1; }
-static inline uint32_t da_value(uint32_t u) { return u & ((1u << 31) - 1); }
+static inline uint32_t da_offset(uint32_t u) {
+    return (u >> 10) << ((u & (1u << 9)) >> 6);
+}
+static inline uint32_t da_label(uint32_t u) {
+    return u & ((1u << 31) | 0xFFu);
+}
+static inline int da_has_leaf(uint32_t u) {
+    return (u >> 8) & 1;
+}
+static inline uint32_t da_value(uint32_t u) {
+    return u & ((1u << 31) - 1);
+}
 
 /* Darts commonPrefixSearch keeping the longest of the first 32 matches (as
  * Normalizer::NormalizePrefix does). Returns the match length, 0 when none. */
@@ -117,7 +124,8 @@ tok_normalizer *norm_create(const spm_spec *s, char *err, size_t errlen) {
         }
     }
     int32_t nud = 0;
-    for (int32_t i = 0; i < s->n; i++) nud += s->type[i] == SPM_USER_DEFINED;
+    for (int32_t i = 0; i < s->n; i++)
+        nud += s->type[i] == SPM_USER_DEFINED;
     if (nud > 0) {
         char **keys = malloc((size_t)nud * sizeof *keys);
         uint32_t *lens = malloc((size_t)nud * sizeof *lens);
@@ -167,7 +175,8 @@ void norm_buf_free(norm_buf *b) {
 static int buf_reserve(norm_buf *b, size_t need) {
     if (need + 1 <= b->cap) return 0;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < need + 1) cap *= 2;
+    while (cap < need + 1)
+        cap *= 2;
     char *s = realloc(b->s, cap);
     if (!s) return -1;
     b->s = s;
@@ -251,7 +260,8 @@ int norm_run(const tok_normalizer *n, const char *in, size_t len, norm_buf *b) {
     while (consumed < len) {
         const char *p = norm_prefix(n, in + consumed, len - consumed, &ol, &cl);
         if (prev_space)
-            while (ol > 0 && p[0] == ' ') p++, ol--;
+            while (ol > 0 && p[0] == ' ')
+                p++, ol--;
         if (ol > 0) {
             if (k + ol * 3 + 8 > b->cap) {
                 if (buf_reserve(b, k + ol * 3 + 8 + (len - consumed) * 3)) return TOK_ERR_NOMEM;

@@ -50,11 +50,20 @@ static int rd_skip(rd *r, int wt) {
     uint64_t v;
     rd sub;
     switch (wt) {
-    case 0: return rd_varint(r, &v);
-    case 1: if (r->end - r->p < 8) return -1; r->p += 8; return 0;
-    case 2: return rd_bytes(r, &sub);
-    case 5: if (r->end - r->p < 4) return -1; r->p += 4; return 0;
-    default: return -1; /* groups (3, 4) never appear in ModelProto */
+    case 0:
+        return rd_varint(r, &v);
+    case 1:
+        if (r->end - r->p < 8) return -1;
+        r->p += 8;
+        return 0;
+    case 2:
+        return rd_bytes(r, &sub);
+    case 5:
+        if (r->end - r->p < 4) return -1;
+        r->p += 4;
+        return 0;
+    default:
+        return -1; /* groups (3, 4) never appear in ModelProto */
     }
 }
 
@@ -84,8 +93,8 @@ static int parse_piece(rd r, spm_spec *s, int32_t i) {
             have_piece = 1;
         } else if (f == 2 && wt == 5) {
             if (r.end - r.p < 4) return -1;
-            uint32_t u = (uint32_t)r.p[0] | (uint32_t)r.p[1] << 8 | (uint32_t)r.p[2] << 16 |
-                         (uint32_t)r.p[3] << 24;
+            uint32_t u =
+                (uint32_t)r.p[0] | (uint32_t)r.p[1] << 8 | (uint32_t)r.p[2] << 16 | (uint32_t)r.p[3] << 24;
             memcpy(&s->score[i], &u, 4);
             r.p += 4;
         } else if (f == 3 && wt == 0) {
@@ -117,8 +126,11 @@ static int parse_trainer(rd r, spm_spec *s, char *err, size_t errlen) {
         } else if (wt == 2 && f >= 44 && f <= 48) {
             rd sub;
             if (rd_bytes(&r, &sub)) return -1;
-            char **dst = f == 44 ? &s->unk_surface : f == 45 ? &s->unk_piece : f == 46 ? &s->bos_piece
-                         : f == 47 ? &s->eos_piece : &s->pad_piece;
+            char **dst = f == 44   ? &s->unk_surface
+                         : f == 45 ? &s->unk_piece
+                         : f == 46 ? &s->bos_piece
+                         : f == 47 ? &s->eos_piece
+                                   : &s->pad_piece;
             free(*dst);
             if (!(*dst = dup_bytes(sub))) return TOK_ERR_NOMEM;
         } else if (rd_skip(&r, wt)) {
@@ -155,7 +167,8 @@ static int parse_normalizer(rd r, spm_spec *s) {
 
 void spm_spec_free(spm_spec *s) {
     if (!s) return;
-    for (int32_t i = 0; i < s->n; i++) free(s->piece[i]);
+    for (int32_t i = 0; i < s->n; i++)
+        free(s->piece[i]);
     free(s->piece);
     free(s->piece_len);
     free(s->score);

@@ -20,18 +20,18 @@
 
 struct tok_model {
     tok_kind kind;
-    wp_model *wp;           /* TOK_KIND_WORDPIECE only; everything below is Unigram */
-    spm_spec spec;          /* pieces, flags */
+    wp_model *wp;  /* TOK_KIND_WORDPIECE only; everything below is Unigram */
+    spm_spec spec; /* pieces, flags */
     tok_normalizer *norm;
     unigram *uni;
-    int32_t sp_size;        /* pieces of the SentencePiece model */
-    int32_t vocab_size;     /* ids 0 .. vocab_size-1 (sentinels and padding rows included) */
-    int t5;                 /* T5 model folder conventions */
+    int32_t sp_size;               /* pieces of the SentencePiece model */
+    int32_t vocab_size;            /* ids 0 .. vocab_size-1 (sentinels and padding rows included) */
+    int t5;                        /* T5 model folder conventions */
     int32_t sentinel[N_SENTINELS]; /* id of <extra_id_N> (T5 only) */
-    int32_t sent_lo, sent_hi;       /* id range holding the sentinels */
+    int32_t sent_lo, sent_hi;      /* id range holding the sentinels */
     char *sentinel_piece[N_SENTINELS];
     int32_t unk, bos, eos, pad;
-    int32_t byte_id[256];   /* id of <0xNN>, unk when missing */
+    int32_t byte_id[256]; /* id of <0xNN>, unk when missing */
     const char *unk_surface;
 };
 
@@ -122,7 +122,8 @@ static int setup_unigram(tok_model *m, int t5, int32_t cfg_vocab, char *err, siz
     m->eos = find_piece(s, s->eos_piece ? s->eos_piece : "</s>", SPM_CONTROL);
     m->pad = find_piece(s, s->pad_piece ? s->pad_piece : "<pad>", SPM_CONTROL);
     m->unk_surface = s->unk_surface ? s->unk_surface : " \xE2\x81\x87 ";
-    for (int b = 0; b < 256; b++) m->byte_id[b] = -1;
+    for (int b = 0; b < 256; b++)
+        m->byte_id[b] = -1;
     for (int32_t i = 0; i < s->n; i++) { /* byte pieces <0xNN>, the first of each */
         unsigned v;
         char tail;
@@ -138,11 +139,12 @@ static int setup_unigram(tok_model *m, int t5, int32_t cfg_vocab, char *err, siz
         m->sent_lo = INT32_MAX;
         m->sent_hi = -1;
         int32_t listed[N_SENTINELS]; /* tokenizer.json lists the sentinels among its pieces */
-        for (int k = 0; k < N_SENTINELS; k++) listed[k] = -1;
+        for (int k = 0; k < N_SENTINELS; k++)
+            listed[k] = -1;
         for (int32_t i = 0; i < s->n; i++) {
             int num;
-            if (s->piece[i][0] == '<' && match_sentinel(s->piece[i], s->piece_len[i], &num) == s->piece_len[i] &&
-                listed[num] < 0)
+            if (s->piece[i][0] == '<' &&
+                match_sentinel(s->piece[i], s->piece_len[i], &num) == s->piece_len[i] && listed[num] < 0)
                 listed[num] = i;
         }
         for (int k = 0; k < N_SENTINELS; k++) {
@@ -195,7 +197,8 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
             if (!is_file(file)) {
                 snprintf(file, pl, "%s/vocab.txt", path);
                 if (!is_file(file)) {
-                    snprintf(err, errlen, "the model folder has no spiece.model, tokenizer.json or vocab.txt");
+                    snprintf(err, errlen,
+                             "the model folder has no spiece.model, tokenizer.json or vocab.txt");
                     goto fail;
                 }
                 wordpiece = 1;
@@ -243,16 +246,29 @@ void tok_model_free(tok_model *m) {
     norm_free(m->norm);
     unigram_free(m->uni);
     spm_spec_free(&m->spec);
-    for (int k = 0; k < N_SENTINELS; k++) free(m->sentinel_piece[k]);
+    for (int k = 0; k < N_SENTINELS; k++)
+        free(m->sentinel_piece[k]);
     free(m);
 }
 
-tok_kind tok_model_kind(const tok_model *m) { return m->kind; }
-int32_t tok_vocab_size(const tok_model *m) { return m->vocab_size; }
-int32_t tok_eos_id(const tok_model *m) { return m->eos; }
-int32_t tok_bos_id(const tok_model *m) { return m->bos; }
-int32_t tok_pad_id(const tok_model *m) { return m->pad; }
-int32_t tok_unk_id(const tok_model *m) { return m->unk; }
+tok_kind tok_model_kind(const tok_model *m) {
+    return m->kind;
+}
+int32_t tok_vocab_size(const tok_model *m) {
+    return m->vocab_size;
+}
+int32_t tok_eos_id(const tok_model *m) {
+    return m->eos;
+}
+int32_t tok_bos_id(const tok_model *m) {
+    return m->bos;
+}
+int32_t tok_pad_id(const tok_model *m) {
+    return m->pad;
+}
+int32_t tok_unk_id(const tok_model *m) {
+    return m->unk;
+}
 
 /* The sentinel number of id, or -1. */
 static int sentinel_of(const tok_model *m, int32_t id) {
@@ -278,8 +294,10 @@ float tok_piece_score(const tok_model *m, int32_t id) {
 
 int tok_piece_type(const tok_model *m, int32_t id) {
     if (id < 0 || id >= m->vocab_size) return 0;
-    if (m->wp) return id == m->bos || id == m->eos || id == m->pad ? TOK_PIECE_CONTROL
-                      : id == m->unk ? TOK_PIECE_UNKNOWN : TOK_PIECE_NORMAL;
+    if (m->wp)
+        return id == m->bos || id == m->eos || id == m->pad ? TOK_PIECE_CONTROL
+               : id == m->unk                               ? TOK_PIECE_UNKNOWN
+                                                            : TOK_PIECE_NORMAL;
     if (sentinel_of(m, id) >= 0) return TOK_PIECE_SENTINEL;
     if (id >= m->sp_size) return TOK_PIECE_PADDING;
     return m->spec.type[id];
@@ -372,7 +390,8 @@ static size_t match_sentinel(const char *s, size_t len, int *num) {
     if (len < sizeof pre + 1 || memcmp(s, pre, sizeof pre - 1)) return 0;
     size_t i = sizeof pre - 1;
     int v = 0, nd = 0;
-    while (i < len && s[i] >= '0' && s[i] <= '9' && nd < 3) v = v * 10 + (s[i++] - '0'), nd++;
+    while (i < len && s[i] >= '0' && s[i] <= '9' && nd < 3)
+        v = v * 10 + (s[i++] - '0'), nd++;
     if (nd == 0 || nd > 2 || i >= len || s[i] != '>' || (nd == 2 && s[i - 2] == '0')) return 0;
     *num = v;
     return i + 1;
@@ -400,7 +419,8 @@ static int encode_all(const tok_model *m, const char *text, size_t len, const to
             i += sl;
             seg = i;
         }
-        if (!rc && seg < len) rc = encode_plain(m, text + seg, len - seg, (int32_t)seg, p, &rng, &nb, &path, b);
+        if (!rc && seg < len)
+            rc = encode_plain(m, text + seg, len - seg, (int32_t)seg, p, &rng, &nb, &path, b);
     } else {
         rc = encode_plain(m, text, len, 0, p, &rng, &nb, &path, b);
     }
@@ -463,7 +483,8 @@ void tok_encoding_free(tok_encoding *e) {
 
 void tok_nbest_free(tok_encoding *list, size_t n) {
     if (!list) return;
-    for (size_t i = 0; i < n; i++) tok_encoding_free(&list[i]);
+    for (size_t i = 0; i < n; i++)
+        tok_encoding_free(&list[i]);
     free(list);
 }
 
@@ -528,7 +549,8 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
             enc_builder tail = {0};
             rc = encode_all(m, text + seg_e, len - seg_e, &p1, add_eos, &tail);
             for (size_t i = 0; i < tail.n && !rc; i++)
-                rc = eb_push(&post, tail.ids[i], tail.starts[i] + (int32_t)seg_e, tail.ends[i] + (int32_t)seg_e);
+                rc = eb_push(&post, tail.ids[i], tail.starts[i] + (int32_t)seg_e,
+                             tail.ends[i] + (int32_t)seg_e);
             eb_free(&tail);
         } else if (!rc && add_eos && m->eos >= 0) {
             rc = eb_push(&post, m->eos, (int32_t)len, (int32_t)len);
@@ -542,9 +564,11 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
     if (!rc && !(list = calloc(np ? np : 1, sizeof *list))) rc = TOK_ERR_NOMEM;
     for (size_t k = 0; k < np && !rc; k++) {
         enc_builder b = {0};
-        for (size_t i = 0; i < pre.n && !rc; i++) rc = eb_push(&b, pre.ids[i], pre.starts[i], pre.ends[i]);
+        for (size_t i = 0; i < pre.n && !rc; i++)
+            rc = eb_push(&b, pre.ids[i], pre.starts[i], pre.ends[i]);
         if (!rc) rc = emit_path(m, &nb, &paths[k], (int32_t)seg_b, &b);
-        for (size_t i = 0; i < post.n && !rc; i++) rc = eb_push(&b, post.ids[i], post.starts[i], post.ends[i]);
+        for (size_t i = 0; i < post.n && !rc; i++)
+            rc = eb_push(&b, post.ids[i], post.starts[i], post.ends[i]);
         if (!rc && b.n == 0) rc = eb_push(&b, 0, 0, 0), b.n = 0;
         if (rc) {
             eb_free(&b);
@@ -553,7 +577,8 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
         eb_to_encoding(&b, &list[k]);
         list[k].score = scores[k];
     }
-    for (size_t k = 0; k < np; k++) uni_path_free(&paths[k]);
+    for (size_t k = 0; k < np; k++)
+        uni_path_free(&paths[k]);
     free(paths);
     free(scores);
     norm_buf_free(&nb);
@@ -579,7 +604,8 @@ typedef struct {
 static int sb_add(sbuf *b, const char *s, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t cap = b->cap ? b->cap : 64;
-        while (cap < b->n + n + 1) cap *= 2;
+        while (cap < b->n + n + 1)
+            cap *= 2;
         char *x = realloc(b->s, cap);
         if (!x) return -1;
         b->s = x;
@@ -603,13 +629,17 @@ static size_t utf8_len(const uint8_t *s, size_t len) {
     if (len >= 3 && (c & 0xF0) == 0xE0) {
         cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
         return ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 &&
-                (cp < 0xD800 || cp >= 0xE000)) ? 3 : 0;
+                (cp < 0xD800 || cp >= 0xE000))
+                   ? 3
+                   : 0;
     }
     if (len >= 4 && (c & 0xF8) == 0xF0) {
-        cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-             ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        return ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 &&
-                cp >= 0x10000 && cp <= 0x10FFFF) ? 4 : 0;
+        cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
+             (s[3] & 0x3F);
+        return ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 && cp >= 0x10000 &&
+                cp <= 0x10FFFF)
+                   ? 4
+                   : 0;
     }
     return 0;
 }
@@ -633,8 +663,8 @@ char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_l
                  size_t errlen) {
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->vocab_size) {
-            snprintf(err, errlen, "id %ld at position %zu is outside the vocabulary (0..%d)",
-                     (long)ids[i], i, (int)m->vocab_size - 1);
+            snprintf(err, errlen, "id %ld at position %zu is outside the vocabulary (0..%d)", (long)ids[i], i,
+                     (int)m->vocab_size - 1);
             return NULL;
         }
     if (m->wp) return wp_decode(m->wp, ids, n, out_len, err, errlen);
@@ -680,7 +710,8 @@ char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_l
                 j += 3;
             } else {
                 size_t r = j;
-                while (r < pl && !(pl - r >= 3 && !memcmp(p + r, "\xe2\x96\x81", 3))) r++;
+                while (r < pl && !(pl - r >= 3 && !memcmp(p + r, "\xe2\x96\x81", 3)))
+                    r++;
                 fail = sb_add(&out, p + j, r - j);
                 j = r;
             }

@@ -56,20 +56,26 @@ const char *tok_id_to_piece(const tok_model *m, int32_t id);
 float tok_piece_score(const tok_model *m, int32_t id);
 /* The kind of an id: SentencePiece's piece types, then T5's additions; 0 if out of range. */
 enum {
-    TOK_PIECE_NORMAL = 1, TOK_PIECE_UNKNOWN = 2, TOK_PIECE_CONTROL = 3, TOK_PIECE_USER_DEFINED = 4,
-    TOK_PIECE_UNUSED = 5, TOK_PIECE_BYTE = 6, TOK_PIECE_SENTINEL = 7, TOK_PIECE_PADDING = 8
+    TOK_PIECE_NORMAL = 1,
+    TOK_PIECE_UNKNOWN = 2,
+    TOK_PIECE_CONTROL = 3,
+    TOK_PIECE_USER_DEFINED = 4,
+    TOK_PIECE_UNUSED = 5,
+    TOK_PIECE_BYTE = 6,
+    TOK_PIECE_SENTINEL = 7,
+    TOK_PIECE_PADDING = 8
 };
 int tok_piece_type(const tok_model *m, int32_t id);
 
 typedef struct {
-    int add_eos;       /* append `</s>` (WordPiece: wrap in [CLS] ... [SEP]) */
-    int sample;        /* subword regularization (Unigram only) */
-    float alpha;       /* inverse temperature of sampling; 0 = no sampling (Viterbi) */
-    int nbest_size;    /* as SentencePiece: -1 (or any < 0): sample from the whole lattice;
-                        * > 1: among the n best; 0 or 1: no sampling (Viterbi) */
-    int one_pass;      /* with nbest_size < 0: draw with the one-pass Viterbi sampler instead
-                        * of forward-filtering backward-sampling (same distribution) */
-    uint64_t seed;     /* sampling seed: same seed, same answer */
+    int add_eos;    /* append `</s>` (WordPiece: wrap in [CLS] ... [SEP]) */
+    int sample;     /* subword regularization (Unigram only) */
+    float alpha;    /* inverse temperature of sampling; 0 = no sampling (Viterbi) */
+    int nbest_size; /* as SentencePiece: -1 (or any < 0): sample from the whole lattice;
+                     * > 1: among the n best; 0 or 1: no sampling (Viterbi) */
+    int one_pass;   /* with nbest_size < 0: draw with the one-pass Viterbi sampler instead
+                     * of forward-filtering backward-sampling (same distribution) */
+    uint64_t seed;  /* sampling seed: same seed, same answer */
 } tok_encode_params;
 
 /* add_eos 0, sample 0 (alpha 0.1, nbest_size -1, one_pass 0, seed 0 when sample is set) */
@@ -81,7 +87,7 @@ typedef struct {
     int32_t *starts; /* [n] byte offsets into the input text */
     int32_t *ends;   /* [n] */
     size_t n;
-    float score;     /* n-best: the segmentation's score; else 0 */
+    float score; /* n-best: the segmentation's score; else 0 */
 } tok_encoding;
 
 /* Encodes text[0..len) (any bytes; invalid UTF-8 handled as SentencePiece does).
@@ -104,7 +110,6 @@ void tok_nbest_free(tok_encoding *list, size_t n);
 /* Decodes ids[0..n) to UTF-8 text as the reference does. Returns a NUL-terminated
  * string the caller frees with free(), its length in *out_len (may be NULL);
  * NULL with err set when an id is outside 0 .. tok_vocab_size()-1. */
-char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
-                 size_t errlen);
+char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err, size_t errlen);
 
 #endif

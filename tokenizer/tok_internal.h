@@ -17,16 +17,16 @@ enum { SPM_NORMAL = 1, SPM_UNKNOWN = 2, SPM_CONTROL = 3, SPM_USER_DEFINED = 4, S
 /* What a loader (spm_proto.c, tok_json.c) extracts from a model file: the vocabulary
  * and the few trainer/normalizer flags the encoder needs. Owns every pointer. */
 typedef struct {
-    int32_t n;          /* number of pieces */
-    char **piece;       /* [n] NUL-terminated piece strings (may contain no NUL) */
-    uint32_t *piece_len;/* [n] */
-    float *score;       /* [n] */
-    uint8_t *type;      /* [n] SPM_* */
+    int32_t n;           /* number of pieces */
+    char **piece;        /* [n] NUL-terminated piece strings (may contain no NUL) */
+    uint32_t *piece_len; /* [n] */
+    float *score;        /* [n] */
+    uint8_t *type;       /* [n] SPM_* */
     int byte_fallback, treat_ws_suffix;
     int add_dummy_prefix, remove_extra_ws, escape_ws;
-    uint8_t *charsmap;  /* precompiled charsmap blob, NULL when none */
+    uint8_t *charsmap; /* precompiled charsmap blob, NULL when none */
     size_t charsmap_len;
-    char *unk_surface;  /* NULL = " \xE2\x81\x87 " */
+    char *unk_surface;                                   /* NULL = " \xE2\x81\x87 " */
     char *unk_piece, *bos_piece, *eos_piece, *pad_piece; /* NULL = SentencePiece defaults */
 } spm_spec;
 
@@ -61,8 +61,8 @@ void norm_free(tok_normalizer *n);
 
 /* A growable byte buffer with its normalized->original map, reused across calls. */
 typedef struct {
-    char *s;        /* [len] normalized text */
-    int32_t *n2o;   /* [len + 1] original byte offset of every normalized byte */
+    char *s;      /* [len] normalized text */
+    int32_t *n2o; /* [len + 1] original byte offset of every normalized byte */
     size_t len, cap;
 } norm_buf;
 void norm_buf_free(norm_buf *b);
@@ -87,15 +87,15 @@ void uni_path_free(uni_path *p);
 /* Best segmentation as SentencePiece's default (optimized) encoder finds it. */
 int unigram_viterbi(const unigram *u, const char *s, size_t len, uni_path *out);
 /* The nbest best segmentations in SentencePiece's A* order; *paths[*n_out], scores. */
-int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_path **paths,
-                  float **scores, size_t *n_out);
+int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_path **paths, float **scores,
+                  size_t *n_out);
 /* Samples one segmentation with probability prop. to exp(alpha * score).
  * method 0: forward-filtering backward-sampling; 1: one-pass Viterbi sampling. */
-int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int method,
-                   uint64_t *rng, uni_path *out);
+int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int method, uint64_t *rng,
+                   uni_path *out);
 /* Samples among the nbest best with probability prop. to exp(alpha * score). */
-int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest, float alpha,
-                         uint64_t *rng, uni_path *out);
+int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest, float alpha, uint64_t *rng,
+                         uni_path *out);
 
 /* Random numbers for sampling: splitmix64 state, uniform double in [0, 1). */
 double uni_rand(uint64_t *state);

@@ -163,8 +163,10 @@ int spm_spec_parse_json(const char *buf, size_t len, spm_spec *s, char *err, siz
     if (ms) {
         const char *ps = json_string_value(json_object_get(ms, "prepend_scheme"));
         json_t *aps = json_object_get(ms, "add_prefix_space");
-        if (ps) s->add_dummy_prefix = strcmp(ps, "never") != 0;
-        else if (json_is_boolean(aps)) s->add_dummy_prefix = json_is_true(aps);
+        if (ps)
+            s->add_dummy_prefix = strcmp(ps, "never") != 0;
+        else if (json_is_boolean(aps))
+            s->add_dummy_prefix = json_is_true(aps);
     }
     rc = 0;
 out:

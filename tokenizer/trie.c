@@ -28,19 +28,24 @@ static void sort_idx(const sort_ctx *c, int32_t *a, int32_t *tmp, int32_t n) {
     sort_idx(c, a, tmp, h);
     sort_idx(c, a + h, tmp, n - h);
     int32_t i = 0, j = h, k = 0;
-    while (i < h && j < n) tmp[k++] = key_cmp(c, a[i], a[j]) <= 0 ? a[i++] : a[j++];
-    while (i < h) tmp[k++] = a[i++];
-    while (j < n) tmp[k++] = a[j++];
+    while (i < h && j < n)
+        tmp[k++] = key_cmp(c, a[i], a[j]) <= 0 ? a[i++] : a[j++];
+    while (i < h)
+        tmp[k++] = a[i++];
+    while (j < n)
+        tmp[k++] = a[j++];
     memcpy(a, tmp, (size_t)n * sizeof *a);
 }
 
 static int grow(trie *t, int32_t need) {
     if (need <= t->size) return 0;
     int32_t cap = t->size ? t->size : 1024;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     trie_node *n = realloc(t->node, (size_t)cap * sizeof *n);
     if (!n) return -1;
-    for (int32_t i = t->size; i < cap; i++) n[i] = (trie_node){0, -1, -1};
+    for (int32_t i = t->size; i < cap; i++)
+        n[i] = (trie_node){0, -1, -1};
     t->node = n;
     t->size = cap;
     return 0;
@@ -56,7 +61,8 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
     job *stack = malloc(((size_t)n + 2) * sizeof *stack);
     int rc = -1;
     if (!idx || !tmp || !stack || grow(t, 1024)) goto out;
-    for (int32_t i = 0; i < n; i++) idx[i] = i;
+    for (int32_t i = 0; i < n; i++)
+        idx[i] = i;
     sort_ctx c = {keys, lens};
     sort_idx(&c, idx, tmp, n);
     t->node[0].check = -2; /* root */
@@ -69,7 +75,8 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
         int32_t lo = j.lo;
         if (lo < j.hi && lens[idx[lo]] == (uint32_t)j.depth) {
             t->node[j.s].value = values[idx[lo]];
-            while (lo < j.hi && lens[idx[lo]] == (uint32_t)j.depth) lo++; /* duplicates */
+            while (lo < j.hi && lens[idx[lo]] == (uint32_t)j.depth)
+                lo++; /* duplicates */
         }
         if (lo >= j.hi) continue;
         int nl = 0;
@@ -89,7 +96,8 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
                 base = pos - labels[0];
                 if (base >= 1) {
                     int ok = 1;
-                    for (int k = 1; k < nl && ok; k++) ok = t->node[base + labels[k]].check == -1;
+                    for (int k = 1; k < nl && ok; k++)
+                        ok = t->node[base + labels[k]].check == -1;
                     if (ok) break;
                 }
             } else {
@@ -105,9 +113,11 @@ int trie_build(trie *t, char *const *keys, const uint32_t *lens, const int32_t *
             t->node[ch].check = j.s;
             if (ch > max_used) max_used = ch;
         }
-        while (next_free < t->size && t->node[next_free].check != -1) next_free++;
+        while (next_free < t->size && t->node[next_free].check != -1)
+            next_free++;
         if (next_free < 1) next_free = 1;
-        for (int k = nl - 1; k >= 0; k--) stack[sp++] = (job){base + labels[k], starts[k], starts[k + 1], j.depth + 1};
+        for (int k = nl - 1; k >= 0; k--)
+            stack[sp++] = (job){base + labels[k], starts[k], starts[k + 1], j.depth + 1};
     }
     if (grow(t, max_used + 258)) goto out;
     rc = 0;

@@ -23,17 +23,19 @@
 
 struct unigram {
     int32_t n;
-    uint8_t *types;       /* [n] */
-    float *score;         /* [n] piece score as stored */
-    double *vscore;       /* [n] score used by the optimized Viterbi (double) */
-    float *lscore;        /* [n] score of a lattice node (float) */
+    uint8_t *types; /* [n] */
+    float *score;   /* [n] piece score as stored */
+    double *vscore; /* [n] score used by the optimized Viterbi (double) */
+    float *lscore;  /* [n] score of a lattice node (float) */
     float min_score, max_score;
     int32_t unk_id;
-    trie t;               /* NORMAL, USER_DEFINED and UNUSED pieces -> id */
+    trie t; /* NORMAL, USER_DEFINED and UNUSED pieces -> id */
 };
 
 /* SentencePiece's OneCharLen: the length of a UTF-8 sequence from its first byte. */
-static inline int one_char_len(uint8_t c) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4]; }
+static inline int one_char_len(uint8_t c) {
+    return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4];
+}
 
 unigram *unigram_create(const spm_spec *s, char *err, size_t errlen) {
     unigram *u = calloc(1, sizeof *u);
@@ -88,7 +90,8 @@ unigram *unigram_create(const spm_spec *s, char *err, size_t errlen) {
         uint8_t ty = s->type[i];
         size_t bytes = s->piece_len[i];
         int chars = 0;
-        for (size_t k = 0; k < bytes; chars++) k += (size_t)one_char_len((uint8_t)s->piece[i][k]);
+        for (size_t k = 0; k < bytes; chars++)
+            k += (size_t)one_char_len((uint8_t)s->piece[i][k]);
         if (ty == SPM_USER_DEFINED) {
             /* optimized encoder: size_t length * float max_score - 0.1 (double) */
             u->vscore[i] = (double)((float)bytes * mx) - 0.1;
@@ -167,7 +170,8 @@ int unigram_viterbi(const unigram *u, const char *s, size_t len, uni_path *out) 
     best_node stack_buf[256];
     best_node *best = len < 256 ? stack_buf : malloc((len + 1) * sizeof *best);
     if (!best) return TOK_ERR_NOMEM;
-    for (size_t i = 0; i <= len; i++) best[i] = (best_node){0, -1, -1};
+    for (size_t i = 0; i <= len; i++)
+        best[i] = (best_node){0, -1, -1};
     const float unk_score = u->min_score - UNK_PENALTY;
     const trie_node *tn = u->t.node;
     const int32_t tsize = u->t.size;
@@ -221,18 +225,18 @@ int unigram_viterbi(const unigram *u, const char *s, size_t len, uni_path *out) 
 typedef struct {
     int32_t pos, len; /* in characters */
     int32_t id;
-    float score, bt;  /* node score, Viterbi backtrace score */
+    float score, bt; /* node score, Viterbi backtrace score */
     int32_t prev;
 } lnode;
 
 typedef struct {
     int32_t nchars;
-    int32_t *cpos;      /* [nchars + 1] byte offset of every character */
-    lnode *node;        /* [nn]: 0 = BOS, 1 = EOS, then in insertion order */
+    int32_t *cpos; /* [nchars + 1] byte offset of every character */
+    lnode *node;   /* [nn]: 0 = BOS, 1 = EOS, then in insertion order */
     int32_t nn, ncap;
-    int32_t *bstart;    /* [nchars + 2] begin lists: nodes bstart[p] .. bstart[p+1]-1 */
+    int32_t *bstart; /* [nchars + 2] begin lists: nodes bstart[p] .. bstart[p+1]-1 */
     int32_t *blist;
-    int32_t *estart;    /* [nchars + 2] end lists (insertion order) */
+    int32_t *estart; /* [nchars + 2] end lists (insertion order) */
     int32_t *elist;
 } lattice;
 
@@ -271,7 +275,8 @@ static int lat_build(const unigram *u, const char *s, size_t len, lattice *l) {
     for (size_t i = 0; i < len;) {
         size_t m = (size_t)one_char_len(us[i]);
         if (m > len - i) m = len - i;
-        for (size_t k = 0; k < m; k++) char_at[i + k] = -1;
+        for (size_t k = 0; k < m; k++)
+            char_at[i + k] = -1;
         char_at[i] = nc;
         l->cpos[nc++] = (int32_t)i;
         i += m;
@@ -297,7 +302,8 @@ static int lat_build(const unigram *u, const char *s, size_t len, lattice *l) {
             int32_t endc = char_at[k + 1];
             if (endc < 0) { /* piece ends inside a character: round up as SentencePiece does */
                 size_t e = k + 1;
-                while (char_at[e] < 0) e++;
+                while (char_at[e] < 0)
+                    e++;
                 endc = char_at[e];
             }
             if (u->types[id] == SPM_UNUSED) continue;
@@ -317,7 +323,7 @@ static int lat_build(const unigram *u, const char *s, size_t len, lattice *l) {
     l->elist = malloc((size_t)nn * sizeof *l->elist);
     if (!l->bstart || !l->estart || !l->blist || !l->elist) return TOK_ERR_NOMEM;
     for (int32_t i = 0; i < nn; i++) {
-        if (i != 0) l->bstart[l->node[i].pos + 1]++;             /* BOS begins nowhere */
+        if (i != 0) l->bstart[l->node[i].pos + 1]++;                  /* BOS begins nowhere */
         if (i != 1) l->estart[l->node[i].pos + l->node[i].len + 1]++; /* EOS ends nowhere */
     }
     for (int32_t p = 0; p <= nc; p++) {
@@ -450,8 +456,8 @@ static int32_t heap_pop(agenda *a) {
     return top;
 }
 
-int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_path **paths,
-                  float **scores, size_t *n_out) {
+int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_path **paths, float **scores,
+                  size_t *n_out) {
     *paths = NULL;
     *scores = NULL;
     *n_out = 0;
@@ -488,7 +494,8 @@ int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_pa
         hyp th = a.h[top];
         if (th.node == 0) { /* reached BOS */
             size_t k = 0;
-            for (int32_t x = th.next; a.h[x].next != -1; x = a.h[x].next) tmp[k++] = a.h[x].node;
+            for (int32_t x = th.next; a.h[x].next != -1; x = a.h[x].next)
+                tmp[k++] = a.h[x].node;
             if (lat_path(&l, tmp, k, &res[nres])) goto out;
             sc[nres++] = th.gx;
             if (nres == (size_t)nbest) break;
@@ -504,21 +511,25 @@ int unigram_nbest(const unigram *u, const char *s, size_t len, int nbest, uni_pa
             int32_t keep = nbest * 10 < MIN_AGENDA ? nbest * 10 : MIN_AGENDA;
             int32_t *kept = malloc((size_t)keep * sizeof *kept);
             if (!kept) goto out;
-            for (int32_t i = 0; i < keep; i++) kept[i] = heap_pop(&a);
+            for (int32_t i = 0; i < keep; i++)
+                kept[i] = heap_pop(&a);
             a.n = 0;
-            for (int32_t i = 0; i < keep; i++) heap_push(&a, kept[i]);
+            for (int32_t i = 0; i < keep; i++)
+                heap_push(&a, kept[i]);
             free(kept);
         }
     }
     rc = 0;
 out:
     if (rc) {
-        for (size_t i = 0; i < nres; i++) uni_path_free(&res[i]);
+        for (size_t i = 0; i < nres; i++)
+            uni_path_free(&res[i]);
         free(res), free(sc);
         nres = 0;
         res = NULL, sc = NULL;
     } else {
-        for (size_t i = nres; i < (size_t)nbest; i++) uni_path_free(&res[i]);
+        for (size_t i = nres; i < (size_t)nbest; i++)
+            uni_path_free(&res[i]);
     }
     free(tmp);
     free(a.h);
@@ -547,8 +558,8 @@ static double lse(double x, double y) {
     return m + log1p(exp(-fabs(x - y)));
 }
 
-int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int method,
-                   uint64_t *rng, uni_path *out) {
+int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int method, uint64_t *rng,
+                   uni_path *out) {
     out->n = 0;
     if (len == 0) return 0;
     lattice l;
@@ -603,8 +614,8 @@ out:
     return rc;
 }
 
-int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest, float alpha,
-                         uint64_t *rng, uni_path *out) {
+int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest, float alpha, uint64_t *rng,
+                         uni_path *out) {
     uni_path *paths;
     float *sc;
     size_t n;
@@ -612,8 +623,10 @@ int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest,
     int rc = unigram_nbest(u, s, len, nbest, &paths, &sc, &n);
     if (rc) return rc;
     double mx = -INFINITY, tot = 0;
-    for (size_t i = 0; i < n; i++) mx = (double)alpha * sc[i] > mx ? (double)alpha * sc[i] : mx;
-    for (size_t i = 0; i < n; i++) tot += exp((double)alpha * sc[i] - mx);
+    for (size_t i = 0; i < n; i++)
+        mx = (double)alpha * sc[i] > mx ? (double)alpha * sc[i] : mx;
+    for (size_t i = 0; i < n; i++)
+        tot += exp((double)alpha * sc[i] - mx);
     double r = uni_rand(rng) * tot, c = 0;
     size_t pick = n - 1;
     for (size_t i = 0; i < n; i++) {
@@ -625,7 +638,8 @@ int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest,
     }
     for (size_t i = 0; i < paths[pick].n && !rc; i++)
         rc = path_push(out, paths[pick].p[i].id, paths[pick].p[i].begin, paths[pick].p[i].end);
-    for (size_t i = 0; i < n; i++) uni_path_free(&paths[i]);
+    for (size_t i = 0; i < n; i++)
+        uni_path_free(&paths[i]);
     free(paths), free(sc);
     return rc;
 }

@@ -17,11 +17,11 @@
 
 struct wp_model {
     wp_jieba *jieba;
-    char *buf;           /* vocab.txt bytes, each line NUL-terminated in place */
-    const char **piece;  /* [n] line i (id i) */
-    uint32_t *plen;      /* [n] its byte length */
+    char *buf;          /* vocab.txt bytes, each line NUL-terminated in place */
+    const char **piece; /* [n] line i (id i) */
+    uint32_t *plen;     /* [n] its byte length */
     int32_t n;
-    int32_t *slot;       /* [cap] open-addressing hash: id, or -1 for empty */
+    int32_t *slot; /* [cap] open-addressing hash: id, or -1 for empty */
     size_t cap;
     int32_t unk, cls, sep;
 };
@@ -37,7 +37,8 @@ static uint64_t hash_bytes(int hashes, const char *s, size_t n) {
         h = (h ^ '#') * 1099511628211ull;
         h = (h ^ '#') * 1099511628211ull;
     }
-    for (size_t i = 0; i < n; i++) h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
     return h;
 }
 
@@ -76,7 +77,11 @@ static char *read_file(const char *path, size_t *len) {
         if (cap - n < 4096) {
             size_t nc = cap ? cap * 2 : 1u << 16;
             char *nb = realloc(buf, nc + 1);
-            if (!nb) { free(buf); fclose(f); return NULL; }
+            if (!nb) {
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
             buf = nb;
             cap = nc;
         }
@@ -84,7 +89,11 @@ static char *read_file(const char *path, size_t *len) {
         n += r;
         if (r == 0) break;
     }
-    if (ferror(f)) { free(buf); fclose(f); return NULL; }
+    if (ferror(f)) {
+        free(buf);
+        fclose(f);
+        return NULL;
+    }
     fclose(f);
     buf[n] = 0;
     *len = n;
@@ -112,9 +121,13 @@ static int vocab_parse(wp_model *m, size_t len, char *err, size_t errlen) {
     }
     m->piece = malloc(lines * sizeof *m->piece);
     m->plen = malloc(lines * sizeof *m->plen);
-    for (m->cap = 1024; m->cap < lines * 2; m->cap *= 2) {}
+    for (m->cap = 1024; m->cap < lines * 2; m->cap *= 2) {
+    }
     m->slot = malloc(m->cap * sizeof *m->slot);
-    if (!m->piece || !m->plen || !m->slot) { set_err(err, errlen, "vocab.txt: out of memory"); return -1; }
+    if (!m->piece || !m->plen || !m->slot) {
+        set_err(err, errlen, "vocab.txt: out of memory");
+        return -1;
+    }
     memset(m->slot, 0xff, m->cap * sizeof *m->slot);
     size_t start = 0, id = 0;
     for (size_t i = 0; i <= len && id < lines; i++) {
@@ -126,7 +139,8 @@ static int vocab_parse(wp_model *m, size_t len, char *err, size_t errlen) {
         m->plen[id] = (uint32_t)(end - start);
         if (end > start && vocab_find(m, 0, b + start, end - start) < 0) {
             size_t s = hash_bytes(0, b + start, end - start) & (m->cap - 1);
-            while (m->slot[s] >= 0) s = (s + 1) & (m->cap - 1);
+            while (m->slot[s] >= 0)
+                s = (s + 1) & (m->cap - 1);
             m->slot[s] = (int32_t)id;
         }
         id++;
@@ -138,7 +152,10 @@ static int vocab_parse(wp_model *m, size_t len, char *err, size_t errlen) {
 
 wp_model *wp_model_load(const char *vocab_path, const char *dict_path, char *err, size_t errlen) {
     wp_model *m = calloc(1, sizeof *m);
-    if (!m) { set_err(err, errlen, "wordpiece: out of memory"); return NULL; }
+    if (!m) {
+        set_err(err, errlen, "wordpiece: out of memory");
+        return NULL;
+    }
     size_t len = 0;
     m->buf = read_file(vocab_path, &len);
     if (!m->buf) {
@@ -146,7 +163,10 @@ wp_model *wp_model_load(const char *vocab_path, const char *dict_path, char *err
         wp_model_free(m);
         return NULL;
     }
-    if (vocab_parse(m, len, err, errlen) != 0) { wp_model_free(m); return NULL; }
+    if (vocab_parse(m, len, err, errlen) != 0) {
+        wp_model_free(m);
+        return NULL;
+    }
     m->unk = wp_token_id(m, "[UNK]");
     m->cls = wp_token_id(m, "[CLS]");
     m->sep = wp_token_id(m, "[SEP]");
@@ -156,11 +176,16 @@ wp_model *wp_model_load(const char *vocab_path, const char *dict_path, char *err
         return NULL;
     }
     m->jieba = wp_jieba_load(dict_path, err, errlen);
-    if (!m->jieba) { wp_model_free(m); return NULL; }
+    if (!m->jieba) {
+        wp_model_free(m);
+        return NULL;
+    }
     return m;
 }
 
-int32_t wp_vocab_size(const wp_model *m) { return m->n; }
+int32_t wp_vocab_size(const wp_model *m) {
+    return m->n;
+}
 
 int32_t wp_token_id(const wp_model *m, const char *token) {
     return vocab_find(m, 0, token, strlen(token));
@@ -198,14 +223,14 @@ typedef struct {
     const wp_model *m;
     const char *text;
     tok_encoding *out;
-    size_t cap;    /* of out's arrays */
-    ubuf clean;    /* the word after _clean_text and _tokenize_chinese_chars */
-    ubuf low;      /* one token lowercased */
-    ubuf nfd;      /* ... then NFD without Mn */
-    char *bytes;   /* UTF-8 of one WordPiece input */
-    size_t *boff;  /* [WP_MAX_CHARS_PER_WORD + 1] its characters' byte offsets */
+    size_t cap;   /* of out's arrays */
+    ubuf clean;   /* the word after _clean_text and _tokenize_chinese_chars */
+    ubuf low;     /* one token lowercased */
+    ubuf nfd;     /* ... then NFD without Mn */
+    char *bytes;  /* UTF-8 of one WordPiece input */
+    size_t *boff; /* [WP_MAX_CHARS_PER_WORD + 1] its characters' byte offsets */
     size_t bytes_cap;
-    int failed;    /* out of memory */
+    int failed; /* out of memory */
 } enc_state;
 
 static void out_push(enc_state *st, int32_t id, int32_t s, int32_t e) {
@@ -219,7 +244,10 @@ static void out_push(enc_state *st, int32_t id, int32_t s, int32_t e) {
         if (b) o->starts = b;
         int32_t *c = realloc(o->ends, nc * sizeof *c);
         if (c) o->ends = c;
-        if (!a || !b || !c) { st->failed = 1; return; }
+        if (!a || !b || !c) {
+            st->failed = 1;
+            return;
+        }
         st->cap = nc;
     }
     o->ids[o->n] = id;
@@ -244,15 +272,22 @@ static void wordpiece(enc_state *st, const uchar *w, size_t n) {
         if (w[k].s < s0) s0 = w[k].s;
         if (w[k].e > e0) e0 = w[k].e;
     }
-    if (n > WP_MAX_CHARS_PER_WORD) { out_push(st, m->unk, s0, e0); return; }
+    if (n > WP_MAX_CHARS_PER_WORD) {
+        out_push(st, m->unk, s0, e0);
+        return;
+    }
     if (st->bytes_cap < n * 4) {
         char *nb = realloc(st->bytes, n * 4);
-        if (!nb) { st->failed = 1; return; }
+        if (!nb) {
+            st->failed = 1;
+            return;
+        }
         st->bytes = nb;
         st->bytes_cap = n * 4;
     }
     st->boff[0] = 0;
-    for (size_t k = 0; k < n; k++) st->boff[k + 1] = st->boff[k] + wp_utf8_encode(w[k].cp, st->bytes + st->boff[k]);
+    for (size_t k = 0; k < n; k++)
+        st->boff[k + 1] = st->boff[k] + wp_utf8_encode(w[k].cp, st->bytes + st->boff[k]);
     size_t first = st->out->n;
     for (size_t start = 0; start < n;) {
         int32_t id = -1;
@@ -283,7 +318,10 @@ static int final_sigma(const uchar *t, size_t n, size_t i) {
     int found = 0;
     while (j-- > 0) {
         c = t[j].cp;
-        if (!(wp_uni_flags(c) & WP_U_CASEIGN)) { found = 1; break; }
+        if (!(wp_uni_flags(c) & WP_U_CASEIGN)) {
+            found = 1;
+            break;
+        }
     }
     if (!found || !(wp_uni_flags(c) & WP_U_CASED)) return 0;
     for (j = i + 1; j < n; j++) {
@@ -300,10 +338,16 @@ static void basic_token(enc_state *st, const uchar *t, size_t n) {
     for (size_t i = 0; i < n; i++) {
         uint32_t l[2];
         int k;
-        if (t[i].cp == 0x3A3) { l[0] = final_sigma(t, n, i) ? 0x3C2 : 0x3C3; k = 1; }
-        else k = wp_uni_lower(t[i].cp, l);
+        if (t[i].cp == 0x3A3) {
+            l[0] = final_sigma(t, n, i) ? 0x3C2 : 0x3C3;
+            k = 1;
+        } else
+            k = wp_uni_lower(t[i].cp, l);
         for (int q = 0; q < k; q++)
-            if (ubuf_push(&st->low, l[q], t[i].s, t[i].e) != 0) { st->failed = 1; return; }
+            if (ubuf_push(&st->low, l[q], t[i].s, t[i].e) != 0) {
+                st->failed = 1;
+                return;
+            }
     }
     ubuf *d = &st->nfd;
     d->n = 0;
@@ -311,7 +355,10 @@ static void basic_token(enc_state *st, const uchar *t, size_t n) {
         uint32_t dec[8];
         int k = wp_uni_decompose(st->low.a[i].cp, dec);
         for (int q = 0; q < k; q++) {
-            if (ubuf_push(d, dec[q], st->low.a[i].s, st->low.a[i].e) != 0) { st->failed = 1; return; }
+            if (ubuf_push(d, dec[q], st->low.a[i].s, st->low.a[i].e) != 0) {
+                st->failed = 1;
+                return;
+            }
             /* canonical ordering: a mark moves before marks of a higher class (stable) */
             int cc = wp_uni_ccc(dec[q]);
             if (cc == 0) continue;
@@ -344,7 +391,10 @@ static void encode_word(void *user, const char *word, size_t len) {
     if (st->failed) return;
     int32_t base = (int32_t)(word - st->text);
     int32_t id = vocab_find(st->m, 0, word, len);
-    if (id >= 0) { out_push(st, id, base, base + (int32_t)len); return; }
+    if (id >= 0) {
+        out_push(st, id, base, base + (int32_t)len);
+        return;
+    }
     ubuf *c = &st->clean; /* _clean_text + _tokenize_chinese_chars */
     c->n = 0;
     for (size_t i = 0; i < len;) {
@@ -371,11 +421,17 @@ static void encode_word(void *user, const char *word, size_t len) {
     }
 }
 
-int wp_encode(const wp_model *m, const char *text, size_t len, int add_special, tok_encoding *out,
-              char *err, size_t errlen) {
+int wp_encode(const wp_model *m, const char *text, size_t len, int add_special, tok_encoding *out, char *err,
+              size_t errlen) {
     memset(out, 0, sizeof *out);
-    if (!text && len) { set_err(err, errlen, "wordpiece: no text"); return TOK_ERR_ARG; }
-    if (len > (size_t)INT32_MAX - 8) { set_err(err, errlen, "wordpiece: text too long"); return TOK_ERR_ARG; }
+    if (!text && len) {
+        set_err(err, errlen, "wordpiece: no text");
+        return TOK_ERR_ARG;
+    }
+    if (len > (size_t)INT32_MAX - 8) {
+        set_err(err, errlen, "wordpiece: text too long");
+        return TOK_ERR_ARG;
+    }
     size_t boff[WP_MAX_CHARS_PER_WORD + 1];
     enc_state st = {.m = m, .text = text, .out = out, .cap = 64, .boff = boff};
     out->ids = malloc(st.cap * sizeof *out->ids);
@@ -419,7 +475,10 @@ static int is_decode_cjk(uint32_t cp) {
 static size_t remove_all(char *s, size_t n, const char *pat, size_t pn) {
     size_t w = 0;
     for (size_t r = 0; r < n;) {
-        if (r + pn <= n && memcmp(s + r, pat, pn) == 0) { r += pn; continue; }
+        if (r + pn <= n && memcmp(s + r, pat, pn) == 0) {
+            r += pn;
+            continue;
+        }
         s[w++] = s[r++];
     }
     return w;
@@ -429,15 +488,20 @@ static int is_dropped_special(const char *p) {
     return !strcmp(p, "[PAD]") || !strcmp(p, "[CLS]") || !strcmp(p, "[SEP]") || !strcmp(p, "[MASK]");
 }
 
-char *wp_decode(const wp_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
-                size_t errlen) {
+char *wp_decode(const wp_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err, size_t errlen) {
     size_t total = 1;
     for (size_t i = 0; i < n; i++) {
-        if (ids[i] < 0 || ids[i] >= m->n) { set_err(err, errlen, "wordpiece: id out of range"); return NULL; }
+        if (ids[i] < 0 || ids[i] >= m->n) {
+            set_err(err, errlen, "wordpiece: id out of range");
+            return NULL;
+        }
         total += m->plen[ids[i]] + 1;
     }
     char *s = malloc(total);
-    if (!s) { set_err(err, errlen, "wordpiece: out of memory"); return NULL; }
+    if (!s) {
+        set_err(err, errlen, "wordpiece: out of memory");
+        return NULL;
+    }
     size_t k = 0;
     int any = 0;
     for (size_t i = 0; i < n; i++) { /* " ".join(tokens) */

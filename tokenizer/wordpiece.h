@@ -20,17 +20,16 @@ void wp_model_free(wp_model *m);
 
 int32_t wp_vocab_size(const wp_model *m);
 int32_t wp_token_id(const wp_model *m, const char *token); /* -1 if absent */
-const char *wp_id_to_piece(const wp_model *m, int32_t id);  /* owned by m; NULL if out of range */
+const char *wp_id_to_piece(const wp_model *m, int32_t id); /* owned by m; NULL if out of range */
 
 /* [CLS] tokens [SEP] when add_special, byte spans into text (specials: empty spans).
  * Fills *out (caller frees with tok_encoding_free). */
-int wp_encode(const wp_model *m, const char *text, size_t len, int add_special, tok_encoding *out,
-              char *err, size_t errlen);
+int wp_encode(const wp_model *m, const char *text, size_t len, int add_special, tok_encoding *out, char *err,
+              size_t errlen);
 
 /* The fixture's decode rule: tokens joined by spaces, `##` glued, [PAD]/[CLS]/[SEP]/[MASK]
  * dropped, spaces next to CJK characters / CJK punctuation removed. Caller frees. */
-char *wp_decode(const wp_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
-                size_t errlen);
+char *wp_decode(const wp_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err, size_t errlen);
 
 /* jieba segmentation alone (for the differential test and the fixture's `jieba` field):
  * calls emit(user, word, len) for each word of text in order. Returns 0 or <0. */

@@ -13,10 +13,20 @@ int32_t wp_utf8_decode(const unsigned char *s, size_t len, size_t *adv) {
     if (c < 0x80) return (int32_t)c;
     size_t n;
     uint32_t cp, min;
-    if (c >= 0xC2 && c <= 0xDF) { n = 2; cp = c & 0x1F; min = 0x80; }
-    else if (c >= 0xE0 && c <= 0xEF) { n = 3; cp = c & 0x0F; min = 0x800; }
-    else if (c >= 0xF0 && c <= 0xF4) { n = 4; cp = c & 0x07; min = 0x10000; }
-    else return -1;
+    if (c >= 0xC2 && c <= 0xDF) {
+        n = 2;
+        cp = c & 0x1F;
+        min = 0x80;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        n = 3;
+        cp = c & 0x0F;
+        min = 0x800;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        n = 4;
+        cp = c & 0x07;
+        min = 0x10000;
+    } else
+        return -1;
     if (len < n) return -1;
     for (size_t i = 1; i < n; i++) {
         if ((s[i] & 0xC0) != 0x80) return -1;
@@ -28,16 +38,25 @@ int32_t wp_utf8_decode(const unsigned char *s, size_t len, size_t *adv) {
 }
 
 size_t wp_utf8_encode(uint32_t cp, char *out) {
-    if (cp < 0x80) { out[0] = (char)cp; return 1; }
+    if (cp < 0x80) {
+        out[0] = (char)cp;
+        return 1;
+    }
     if (cp < 0x800) {
-        out[0] = (char)(0xC0 | (cp >> 6)); out[1] = (char)(0x80 | (cp & 0x3F)); return 2;
+        out[0] = (char)(0xC0 | (cp >> 6));
+        out[1] = (char)(0x80 | (cp & 0x3F));
+        return 2;
     }
     if (cp < 0x10000) {
-        out[0] = (char)(0xE0 | (cp >> 12)); out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-        out[2] = (char)(0x80 | (cp & 0x3F)); return 3;
+        out[0] = (char)(0xE0 | (cp >> 12));
+        out[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        out[2] = (char)(0x80 | (cp & 0x3F));
+        return 3;
     }
-    out[0] = (char)(0xF0 | (cp >> 18)); out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F)); out[3] = (char)(0x80 | (cp & 0x3F));
+    out[0] = (char)(0xF0 | (cp >> 18));
+    out[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+    out[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+    out[3] = (char)(0x80 | (cp & 0x3F));
     return 4;
 }
 
@@ -46,7 +65,10 @@ static size_t run_find(const uint32_t *starts, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n; /* starts[lo] <= cp < starts[hi] */
     while (hi - lo > 1) {
         size_t mid = lo + (hi - lo) / 2;
-        if (starts[mid] <= cp) lo = mid; else hi = mid;
+        if (starts[mid] <= cp)
+            lo = mid;
+        else
+            hi = mid;
     }
     return lo;
 }
@@ -56,7 +78,10 @@ static long sorted_find(const uint32_t *a, size_t n, uint32_t cp) {
     size_t lo = 0, hi = n;
     while (lo < hi) {
         size_t mid = lo + (hi - lo) / 2;
-        if (a[mid] < cp) lo = mid + 1; else hi = mid;
+        if (a[mid] < cp)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return (lo < n && a[lo] == cp) ? (long)lo : -1;
 }
@@ -73,15 +98,25 @@ int wp_uni_ccc(uint32_t cp) {
 }
 
 int wp_uni_lower(uint32_t cp, uint32_t *out) {
-    if (cp < 0x80) { out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp; return 1; }
-    if (cp == 0x130) { out[0] = 'i'; out[1] = 0x307; return 2; }
+    if (cp < 0x80) {
+        out[0] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
+        return 1;
+    }
+    if (cp == 0x130) {
+        out[0] = 'i';
+        out[1] = 0x307;
+        return 2;
+    }
     long i = sorted_find(wp_lower_from, NELEM(wp_lower_from), cp);
     out[0] = i < 0 ? cp : wp_lower_to[i];
     return 1;
 }
 
 int wp_uni_decompose(uint32_t cp, uint32_t *out) {
-    if (cp < 0xC0) { out[0] = cp; return 1; }
+    if (cp < 0xC0) {
+        out[0] = cp;
+        return 1;
+    }
     if (cp >= 0xAC00 && cp <= 0xD7A3) { /* Hangul syllable: L V (T) */
         uint32_t s = cp - 0xAC00, t = s % 28;
         out[0] = 0x1100 + s / (21 * 28);
@@ -91,8 +126,12 @@ int wp_uni_decompose(uint32_t cp, uint32_t *out) {
         return 3;
     }
     long i = sorted_find(wp_decomp_cp, NELEM(wp_decomp_cp), cp);
-    if (i < 0) { out[0] = cp; return 1; }
+    if (i < 0) {
+        out[0] = cp;
+        return 1;
+    }
     int n = 0;
-    for (uint16_t k = wp_decomp_off[i]; k < wp_decomp_off[i + 1]; k++) out[n++] = wp_decomp_pool[k];
+    for (uint16_t k = wp_decomp_off[i]; k < wp_decomp_off[i + 1]; k++)
+        out[n++] = wp_decomp_pool[k];
     return n;
 }

@@ -25,17 +25,26 @@ static void print_word(void *user, const char *w, size_t n) {
 int main(int argc, char **argv) {
     const char *dict = NULL, *file = NULL;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "-d") && i + 1 < argc) dict = argv[++i];
+        if (!strcmp(argv[i], "-d") && i + 1 < argc)
+            dict = argv[++i];
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "usage: jieba_cut [-d DICT] [FILE]\n");
             return 2;
-        } else file = argv[i];
+        } else
+            file = argv[i];
     }
     char err[256];
     wp_jieba *j = wp_jieba_load(dict, err, sizeof err);
-    if (!j) { fprintf(stderr, "jieba_cut: %s\n", err); return 1; }
+    if (!j) {
+        fprintf(stderr, "jieba_cut: %s\n", err);
+        return 1;
+    }
     FILE *in = file ? fopen(file, "rb") : stdin;
-    if (!in) { fprintf(stderr, "jieba_cut: cannot open the input file\n"); wp_jieba_free(j); return 1; }
+    if (!in) {
+        fprintf(stderr, "jieba_cut: cannot open the input file\n");
+        wp_jieba_free(j);
+        return 1;
+    }
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;

@@ -31,7 +31,8 @@ int main(int argc, char **argv) {
         a[i] = (float)((i * 7919) % 1000) / 1000.0f - 0.5f;
         b[i] = (float)((i * 104729) % 1000) / 1000.0f - 0.5f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n); /* warm-up */
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                n); /* warm-up */
     double best = 1e30;
     for (int r = 0; r < runs; r++) {
         double t0 = now();

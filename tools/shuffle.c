@@ -43,10 +43,13 @@ static uint64_t splitmix64(uint64_t *x) {
 }
 
 static void rng_seed(rng_t *r, uint64_t seed) {
-    for (int i = 0; i < 4; i++) r->s[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        r->s[i] = splitmix64(&seed);
 }
 
-static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+static uint64_t rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+}
 
 static uint64_t rng_next(rng_t *r) {
     uint64_t *s = r->s, out = rotl(s[1] * 5, 7) * 9, t = s[1] << 17;
@@ -69,20 +72,22 @@ static uint64_t rng_below(rng_t *r, uint64_t n) {
 }
 
 typedef struct {
-    char *arena;        /* [arena_cap] lines from the front, uint64 line offsets from the back */
+    char *arena; /* [arena_cap] lines from the front, uint64 line offsets from the back */
     size_t arena_cap;
-    char *reserve;      /* [reserve_cap] bucket write buffers, or the output buffer */
+    char *reserve; /* [reserve_cap] bucket write buffers, or the output buffer */
     size_t reserve_cap;
     const char *tmpdir; /* where bucket files are made (and unlinked at once) */
     int out_fd;
     rng_t rng;
-    char err[160];      /* the first error, for main to print */
+    char err[160]; /* the first error, for main to print */
 } shuffler_t;
 
 static int fail(shuffler_t *s, const char *what, int errnum) {
     if (!s->err[0]) {
-        if (errnum) snprintf(s->err, sizeof s->err, "%s: %s", what, strerror(errnum));
-        else snprintf(s->err, sizeof s->err, "%s", what);
+        if (errnum)
+            snprintf(s->err, sizeof s->err, "%s: %s", what, strerror(errnum));
+        else
+            snprintf(s->err, sizeof s->err, "%s", what);
     }
     return -1;
 }
@@ -294,24 +299,26 @@ static size_t parse_size(const char *t) {
     unsigned long long v = strtoull(t, &end, 10);
     if (errno || end == t || *t == '-') return 0;
     int shift = 0;
-    if (*end == 'K' || *end == 'k') shift = 10, end++;
-    else if (*end == 'M' || *end == 'm') shift = 20, end++;
-    else if (*end == 'G' || *end == 'g') shift = 30, end++;
+    if (*end == 'K' || *end == 'k')
+        shift = 10, end++;
+    else if (*end == 'M' || *end == 'm')
+        shift = 20, end++;
+    else if (*end == 'G' || *end == 'g')
+        shift = 30, end++;
     if (*end || v > (SIZE_MAX >> 1) >> shift) return 0;
     return (size_t)(v << shift);
 }
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: shuffle [-m MEM] [-s SEED] [-T TMPDIR] [-o OUTPUT] [INPUT]\n"
-            "Shuffles the lines of INPUT (or standard input) uniformly at random into OUTPUT\n"
-            "(or standard output), using at most about MEM bytes of memory; larger inputs go\n"
-            "through temporary files in TMPDIR.\n"
-            "  -m MEM     memory bound, bytes or with a K/M/G suffix, at least 64K (default 256M)\n"
-            "  -s SEED    random seed, an unsigned 64-bit integer (default: a random one);\n"
-            "             the same seed, input and MEM give the same output\n"
-            "  -T TMPDIR  directory for temporary files (default $TMPDIR, else /tmp)\n"
-            "  -o OUTPUT  output file (default standard output); must not be the input\n");
+    fprintf(f, "usage: shuffle [-m MEM] [-s SEED] [-T TMPDIR] [-o OUTPUT] [INPUT]\n"
+               "Shuffles the lines of INPUT (or standard input) uniformly at random into OUTPUT\n"
+               "(or standard output), using at most about MEM bytes of memory; larger inputs go\n"
+               "through temporary files in TMPDIR.\n"
+               "  -m MEM     memory bound, bytes or with a K/M/G suffix, at least 64K (default 256M)\n"
+               "  -s SEED    random seed, an unsigned 64-bit integer (default: a random one);\n"
+               "             the same seed, input and MEM give the same output\n"
+               "  -T TMPDIR  directory for temporary files (default $TMPDIR, else /tmp)\n"
+               "  -o OUTPUT  output file (default standard output); must not be the input\n");
 }
 
 int main(int argc, char **argv) {
@@ -343,10 +350,18 @@ int main(int argc, char **argv) {
             }
             have_seed = 1;
             break;
-        case 'T': tmpdir = optarg; break;
-        case 'o': out_path = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'T':
+            tmpdir = optarg;
+            break;
+        case 'o':
+            out_path = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (argc - optind > 1) {

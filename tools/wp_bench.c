@@ -39,25 +39,38 @@ int main(int argc, char **argv) {
         double t0 = now();
         wp_jieba *j = wp_jieba_load(argc > 3 ? argv[3] : NULL, err, sizeof err);
         double t1 = now();
-        if (!j) { fprintf(stderr, "wp_bench: %s\n", err); return 1; }
+        if (!j) {
+            fprintf(stderr, "wp_bench: %s\n", err);
+            return 1;
+        }
         wp_jieba_free(j);
         if (t1 - t0 < best_dict) best_dict = t1 - t0;
         wp_model_free(m);
         t0 = now();
         m = wp_model_load(argv[1], argc > 3 ? argv[3] : NULL, err, sizeof err);
         t1 = now();
-        if (!m) { fprintf(stderr, "wp_bench: %s\n", err); return 1; }
+        if (!m) {
+            fprintf(stderr, "wp_bench: %s\n", err);
+            return 1;
+        }
         if (t1 - t0 < best_load) best_load = t1 - t0;
     }
     FILE *f = fopen(argv[2], "rb");
-    if (!f) { fprintf(stderr, "wp_bench: cannot open the corpus\n"); wp_model_free(m); return 1; }
+    if (!f) {
+        fprintf(stderr, "wp_bench: cannot open the corpus\n");
+        wp_model_free(m);
+        return 1;
+    }
     char *data = NULL;
     size_t len = 0, cap = 0, r;
     do {
         if (cap - len < 1 << 20) {
             cap = cap ? cap * 2 : 16 << 20;
             char *nd = realloc(data, cap);
-            if (!nd) { fprintf(stderr, "wp_bench: out of memory\n"); return 1; }
+            if (!nd) {
+                fprintf(stderr, "wp_bench: out of memory\n");
+                return 1;
+            }
             data = nd;
         }
         r = fread(data + len, 1, cap - len, f);
@@ -88,7 +101,8 @@ int main(int argc, char **argv) {
             }
             t += enc.n;
             for (size_t k = 0; k < enc.n; k++)
-                for (int b = 0; b < 4; b++) h = (h ^ (((uint32_t)enc.ids[k] >> (8 * b)) & 0xFF)) * 1099511628211ull;
+                for (int b = 0; b < 4; b++)
+                    h = (h ^ (((uint32_t)enc.ids[k] >> (8 * b)) & 0xFF)) * 1099511628211ull;
             tok_encoding_free(&enc);
             l++;
             i = e + 1;
@@ -99,10 +113,12 @@ int main(int argc, char **argv) {
         words = w, tokens = t, lines = l, hash = h;
     }
     double mb = len / 1e6;
-    printf("C   load: dictionary %.1f ms, model (vocab + dictionary) %.1f ms\n", best_dict * 1e3, best_load * 1e3);
+    printf("C   load: dictionary %.1f ms, model (vocab + dictionary) %.1f ms\n", best_dict * 1e3,
+           best_load * 1e3);
     printf("C   corpus: %zu lines, %.2f MB, %zu jieba words, %zu ids, ids hash %016llx\n", lines, mb, words,
            tokens, (unsigned long long)hash);
-    printf("C   jieba only: %.2f MB/s   jieba + BERT WordPiece (encode): %.2f MB/s\n", mb / best_cut, mb / best_enc);
+    printf("C   jieba only: %.2f MB/s   jieba + BERT WordPiece (encode): %.2f MB/s\n", mb / best_cut,
+           mb / best_enc);
     free(data);
     wp_model_free(m);
     return 0;

@@ -35,7 +35,8 @@ static void exercise(const t5_model *m) {
     if (t5_generate(m, ids, 3, &p, 1, &r, err, sizeof err) == 0) {
         FUZZ_CHECK(r.n_seqs >= 1);
         for (int i = 0; i < r.n_seqs; i++)
-            for (int k = 0; k < r.seqs[i].n; k++) FUZZ_CHECK(r.seqs[i].ids[k] >= 0 && r.seqs[i].ids[k] < c->vocab_size);
+            for (int k = 0; k < r.seqs[i].n; k++)
+                FUZZ_CHECK(r.seqs[i].ids[k] >= 0 && r.seqs[i].ids[k] < c->vocab_size);
         t5_result_free(&r);
     }
     p.num_beams = 2;

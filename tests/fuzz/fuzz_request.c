@@ -63,7 +63,8 @@ static void check_reply(srv_request *r) {
         FUZZ_CHECK(j != NULL);
         json_t *e = json_object_get(j, "error");
         FUZZ_CHECK(json_integer_value(json_object_get(e, "code")) == st);
-        FUZZ_CHECK(json_is_string(json_object_get(e, "message")) && json_is_string(json_object_get(e, "type")));
+        FUZZ_CHECK(json_is_string(json_object_get(e, "message")) &&
+                   json_is_string(json_object_get(e, "type")));
         json_decref(j);
     } else if (rep->content_type && strstr(rep->content_type, "json")) {
         json_t *j = json_loadb(rep->body, rep->len, 0, &je);
@@ -89,13 +90,34 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     memcpy(r->body, data + 1, size - 1);
     r->body[size - 1] = 0;
     switch (which) {
-    case 0: r->route = SRV_ROUTE_GENERATE; srv_route_generate(r); break;
-    case 1: r->route = SRV_ROUTE_TOKENIZE; srv_route_tokenize(r); break;
-    case 2: r->route = SRV_ROUTE_DETOKENIZE; srv_route_detokenize(r); break;
-    case 3: r->route = SRV_ROUTE_HEALTH; srv_route_health(r); break;
-    case 4: r->route = SRV_ROUTE_READY; srv_route_ready(r); break;
-    case 5: r->route = SRV_ROUTE_METRICS; srv_route_metrics(r); break;
-    default: r->route = SRV_ROUTE_INFO; srv_route_info(r); break;
+    case 0:
+        r->route = SRV_ROUTE_GENERATE;
+        srv_route_generate(r);
+        break;
+    case 1:
+        r->route = SRV_ROUTE_TOKENIZE;
+        srv_route_tokenize(r);
+        break;
+    case 2:
+        r->route = SRV_ROUTE_DETOKENIZE;
+        srv_route_detokenize(r);
+        break;
+    case 3:
+        r->route = SRV_ROUTE_HEALTH;
+        srv_route_health(r);
+        break;
+    case 4:
+        r->route = SRV_ROUTE_READY;
+        srv_route_ready(r);
+        break;
+    case 5:
+        r->route = SRV_ROUTE_METRICS;
+        srv_route_metrics(r);
+        break;
+    default:
+        r->route = SRV_ROUTE_INFO;
+        srv_route_info(r);
+        break;
     }
     if (r->state == SRV_ST_WAIT) {
         /* queued for generation: the worker answers (or fails it: deadline, 5 s) */

@@ -45,7 +45,8 @@ static inline void fuzz_encode_all(const tok_model *m, const char *text, size_t 
     rc = tok_encode_nbest(m, text, len, nbest, sel & 1, &list, &n, err, sizeof err);
     FUZZ_CHECK(rc == 0);
     FUZZ_CHECK(n <= (size_t)nbest);
-    for (size_t k = 0; k < n; k++) fuzz_check_encoding(m, &list[k], len);
+    for (size_t k = 0; k < n; k++)
+        fuzz_check_encoding(m, &list[k], len);
     tok_nbest_free(list, n);
 
     static const int sz_choice[] = {-1, 0, 1, 3};
@@ -66,7 +67,8 @@ static inline void fuzz_exercise_model(const tok_model *m) {
     FUZZ_CHECK(v >= 0);
     FUZZ_CHECK(tok_id_to_piece(m, -1) == NULL && tok_id_to_piece(m, v) == NULL);
     int32_t specials[] = {tok_eos_id(m), tok_bos_id(m), tok_pad_id(m), tok_unk_id(m)};
-    for (int i = 0; i < 4; i++) FUZZ_CHECK(specials[i] >= -1 && specials[i] < v);
+    for (int i = 0; i < 4; i++)
+        FUZZ_CHECK(specials[i] >= -1 && specials[i] < v);
     int32_t ids[512];
     size_t n = 0;
     for (int32_t id = 0; id < v; id++) {
@@ -86,10 +88,14 @@ static inline void fuzz_exercise_model(const tok_model *m) {
     FUZZ_CHECK(tok_decode(m, &bad, 1, &out_len, err, sizeof err) == NULL);
     fuzz_check_err(err, sizeof err);
 
-    static const char *texts[] = {
-        "Hello world, this is a test.", "  a \t b  \n", "\xe4\xb8\xad\xe6\x96\x87 \xe3\x83\x86\xe3\x82\xad",
-        "<extra_id_0> x <extra_id_99><extra_id_5>", "\xff\xfe\x80\x61\x62\x63\xc3", "", "<sep><s></s><unk>",
-        "\xef\xbd\x81\xef\xbd\x82\xe2\x91\xa0 \xf0\x9f\x98\x80 e\xcc\x81"};
+    static const char *texts[] = {"Hello world, this is a test.",
+                                  "  a \t b  \n",
+                                  "\xe4\xb8\xad\xe6\x96\x87 \xe3\x83\x86\xe3\x82\xad",
+                                  "<extra_id_0> x <extra_id_99><extra_id_5>",
+                                  "\xff\xfe\x80\x61\x62\x63\xc3",
+                                  "",
+                                  "<sep><s></s><unk>",
+                                  "\xef\xbd\x81\xef\xbd\x82\xe2\x91\xa0 \xf0\x9f\x98\x80 e\xcc\x81"};
     for (unsigned i = 0; i < sizeof texts / sizeof *texts; i++)
         fuzz_encode_all(m, texts[i], strlen(texts[i]), i * 7);
 }

@@ -44,18 +44,22 @@ START_TEST(test_precedence) {
     char cfgarg[80];
     snprintf(cfgarg, sizeof cfgarg, "--config=%s", f);
     char *argv[] = {"t5serve", cfgarg, "--port", "9100", "--max-batch=2", NULL};
-    char *envp[] = {"PATH=/bin", "T5SERVE_PORT=9050", "T5SERVE_QUEUE_SIZE=99", "T5SERVE_WORKERS=3",
-                    "T5SERVE_SERVICE_HOST=10.0.0.1", NULL};
+    char *envp[] = {"PATH=/bin",
+                    "T5SERVE_PORT=9050",
+                    "T5SERVE_QUEUE_SIZE=99",
+                    "T5SERVE_WORKERS=3",
+                    "T5SERVE_SERVICE_HOST=10.0.0.1",
+                    NULL};
     cfg_t c;
     char err[256] = "";
     int rc = cfg_load(&c, 5, argv, envp, err, sizeof err);
     ck_assert_msg(rc == 0, "cfg_load: %s", err);
-    ck_assert_str_eq(c.model, "/models/a");  /* file only */
-    ck_assert_str_eq(c.host, "127.0.0.1");   /* file, quotes removed */
-    ck_assert_int_eq(c.queue_size, 99);      /* env beats file */
-    ck_assert_int_eq(c.workers, 3);          /* env beats default */
-    ck_assert_int_eq(c.port, 9100);          /* command line beats env and file */
-    ck_assert_int_eq(c.max_batch, 2);        /* command line beats file */
+    ck_assert_str_eq(c.model, "/models/a");    /* file only */
+    ck_assert_str_eq(c.host, "127.0.0.1");     /* file, quotes removed */
+    ck_assert_int_eq(c.queue_size, 99);        /* env beats file */
+    ck_assert_int_eq(c.workers, 3);            /* env beats default */
+    ck_assert_int_eq(c.port, 9100);            /* command line beats env and file */
+    ck_assert_int_eq(c.max_batch, 2);          /* command line beats file */
     ck_assert_int_eq(c.max_input_tokens, 512); /* default */
     ck_assert_str_eq(c.config, f);
     unlink(f);
@@ -151,10 +155,24 @@ START_TEST(test_help_lists_every_key) {
     FILE *f = open_memstream(&buf, &len);
     cfg_print_help(f, "t5serve");
     fclose(f);
-    const char *flags[] = {"--model", "--host", "--port", "--workers", "--threads-per-worker", "--max-batch",
-                           "--queue-size", "--max-body-bytes", "--max-input-tokens", "--max-new-tokens-limit",
-                           "--request-timeout-ms", "--drain-timeout-ms", "--api-key", "--api-key-file",
-                           "--log-level", "--config", "T5SERVE_MAX_BATCH", "default: 32"};
+    const char *flags[] = {"--model",
+                           "--host",
+                           "--port",
+                           "--workers",
+                           "--threads-per-worker",
+                           "--max-batch",
+                           "--queue-size",
+                           "--max-body-bytes",
+                           "--max-input-tokens",
+                           "--max-new-tokens-limit",
+                           "--request-timeout-ms",
+                           "--drain-timeout-ms",
+                           "--api-key",
+                           "--api-key-file",
+                           "--log-level",
+                           "--config",
+                           "T5SERVE_MAX_BATCH",
+                           "default: 32"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         ck_assert_msg(strstr(buf, flags[i]) != NULL, "--help lacks %s", flags[i]);
     free(buf);

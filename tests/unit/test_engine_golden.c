@@ -54,7 +54,8 @@ static void unload(golden *G) {
 static int32_t *ids_of(json_t *a, int *n) {
     *n = (int)json_array_size(a);
     int32_t *v = malloc((size_t)(*n ? *n : 1) * sizeof *v);
-    for (int i = 0; i < *n; i++) v[i] = (int32_t)json_integer_value(json_array_get(a, (size_t)i));
+    for (int i = 0; i < *n; i++)
+        v[i] = (int32_t)json_integer_value(json_array_get(a, (size_t)i));
     return v;
 }
 
@@ -64,9 +65,11 @@ static void assert_ids(const t5_sequence *s, json_t *want, const char *what, int
     int same = s->n == n && !memcmp(s->ids, w, (size_t)n * sizeof *w);
     if (!same) {
         fprintf(stderr, "%s case %d: got", what, case_no);
-        for (int i = 0; i < s->n; i++) fprintf(stderr, " %d", s->ids[i]);
+        for (int i = 0; i < s->n; i++)
+            fprintf(stderr, " %d", s->ids[i]);
         fprintf(stderr, "\n   expected");
-        for (int i = 0; i < n; i++) fprintf(stderr, " %d", w[i]);
+        for (int i = 0; i < n; i++)
+            fprintf(stderr, " %d", w[i]);
         fprintf(stderr, "\n");
     }
     free(w);
@@ -120,12 +123,14 @@ static void check_encoder_grouped(golden *G) {
         free(ids);
     }
     t5_pool *pool = t5_pool_create(2);
-    float *grouped = malloc((size_t)total * d * sizeof *grouped), *alone = malloc((size_t)total * d * sizeof *alone);
+    float *grouped = malloc((size_t)total * d * sizeof *grouped),
+          *alone = malloc((size_t)total * d * sizeof *alone);
     t5_cross_kv cg[64], ca[64], *pg[64], *pa[64];
     for (int simd = simd0; simd >= 2; simd--) {
         if (simd == 2 && !__builtin_cpu_supports("avx2")) break;
         m->simd = simd;
-        for (int k = 0; k < nc; k++) pg[k] = &cg[k], pa[k] = &ca[k];
+        for (int k = 0; k < nc; k++)
+            pg[k] = &cg[k], pa[k] = &ca[k];
         ck_assert_int_eq(t5_encoder_forward(m, pool, all, lens, nc, grouped), 0);
         ck_assert_int_eq(t5_cross_compute(m, pool, grouped, lens, nc, pg), 0);
         for (int k = 0, off = 0; k < nc; off += lens[k++]) {
@@ -134,9 +139,11 @@ static void check_encoder_grouped(golden *G) {
             ck_assert_int_eq(t5_cross_compute(m, pool, mine, &lens[k], 1, &pa[k]), 0);
             size_t bytes = (size_t)lens[k] * sizeof(float);
             ck_assert_msg(!memcmp(grouped + (size_t)off * d, mine, bytes * d),
-                          "kernels %d: case %d encoded with the others differs from case %d alone", simd, k, k);
+                          "kernels %d: case %d encoded with the others differs from case %d alone", simd, k,
+                          k);
             ck_assert_msg(!memcmp(cg[k].k, ca[k].k, bytes * kvn) && !memcmp(cg[k].v, ca[k].v, bytes * kvn),
-                          "kernels %d: case %d's cross K/V with the others differs from its own alone", simd, k);
+                          "kernels %d: case %d's cross K/V with the others differs from its own alone", simd,
+                          k);
             t5_cross_free(&cg[k]);
             t5_cross_free(&ca[k]);
         }
@@ -182,8 +189,10 @@ static void check_steps(golden *G) {
             }
             /* the golden top-1 is our argmax unless within 1e-4 of a tie */
             int best = (int)json_integer_value(json_array_get(json_array_get(top, 0), 0));
-            ck_assert_msg(lg[t5_argmax(lg, c->vocab_size)] - lg[best] <= 1e-4, "case %zu step %d: argmax", k, t);
-            double e = fabs(json_number_value(json_object_get(st, "logsumexp")) - t5_logsumexp(lg, c->vocab_size));
+            ck_assert_msg(lg[t5_argmax(lg, c->vocab_size)] - lg[best] <= 1e-4, "case %zu step %d: argmax", k,
+                          t);
+            double e =
+                fabs(json_number_value(json_object_get(st, "logsumexp")) - t5_logsumexp(lg, c->vocab_size));
             if (e > max_err_lse) max_err_lse = e;
             ck_assert_msg(e <= 1e-4, "case %zu step %d: logsumexp off by %g", k, t, e);
             tok = gen[t];
@@ -219,8 +228,9 @@ static void check_generate(golden *G) {
         json_t *steps = json_object_get(json_object_get(cs, "greedy"), "steps");
         for (int t = 0; t < r.seqs[0].n; t++) {
             json_t *st = json_array_get(steps, (size_t)t);
-            double want = json_number_value(json_array_get(json_array_get(json_object_get(st, "top"), 0), 1)) -
-                          json_number_value(json_object_get(st, "logsumexp"));
+            double want =
+                json_number_value(json_array_get(json_array_get(json_object_get(st, "top"), 0), 1)) -
+                json_number_value(json_object_get(st, "logsumexp"));
             ck_assert_msg(fabs(want - r.seqs[0].logprobs[t]) < 2e-4, "logprob of step %d", t);
         }
         int last = r.seqs[0].ids[r.seqs[0].n - 1];
@@ -233,9 +243,11 @@ static void check_generate(golden *G) {
         json_t *b4 = json_object_get(cs, "beam4");
         ck_assert_int_eq(r.n_seqs, 4);
         for (int i = 0; i < 4; i++) {
-            assert_ids(&r.seqs[i], json_array_get(json_object_get(b4, "sequences"), (size_t)i), "beam4", (int)k);
-            double e = fabs(json_number_value(json_array_get(json_object_get(b4, "sequences_scores"), (size_t)i)) -
-                            r.seqs[i].score);
+            assert_ids(&r.seqs[i], json_array_get(json_object_get(b4, "sequences"), (size_t)i), "beam4",
+                       (int)k);
+            double e =
+                fabs(json_number_value(json_array_get(json_object_get(b4, "sequences_scores"), (size_t)i)) -
+                     r.seqs[i].score);
             if (e > max_err_beam) max_err_beam = e;
             ck_assert_msg(e <= 1e-4, "beam4 case %zu seq %d: score off by %g", k, i, e);
         }
@@ -244,13 +256,15 @@ static void check_generate(golden *G) {
         t5_gen_default_params(&p);
         p.max_new_tokens = 24, p.repetition_penalty = 1.3f, p.no_repeat_ngram_size = 3;
         ck_assert_msg(t5_generate(G->m, ids, n, &p, 1, &r, err, sizeof err) == 0, "%s", err);
-        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"), "penalties", (int)k);
+        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"), "penalties",
+                   (int)k);
         t5_result_free(&r);
         /* min_new_tokens */
         t5_gen_default_params(&p);
         p.max_new_tokens = 24, p.min_new_tokens = 16;
         ck_assert_msg(t5_generate(G->m, ids, n, &p, 2, &r, err, sizeof err) == 0, "%s", err);
-        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_min_new"), "ids"), "min_new", (int)k);
+        assert_ids(&r.seqs[0], json_object_get(json_object_get(cs, "greedy_min_new"), "ids"), "min_new",
+                   (int)k);
         t5_result_free(&r);
         free(ids);
     }
@@ -279,7 +293,8 @@ static int on_token(void *user, int32_t tok, float lp) {
 
 /* The first 4 texts in one batch (transformers: one padded batch) give batch_greedy's ids. */
 static void check_batch_greedy(golden *G) {
-    json_t *cases = json_object_get(G->g, "cases"), *bg = json_object_get(json_object_get(G->g, "batch_greedy"), "ids");
+    json_t *cases = json_object_get(G->g, "cases"),
+           *bg = json_object_get(json_object_get(G->g, "batch_greedy"), "ids");
     char err[256];
     t5_batch *b = t5_batch_create(G->m, 4, 2, err, sizeof err);
     ck_assert_msg(b, "%s", err);
@@ -349,13 +364,18 @@ static void check_midflight(golden *G) {
         int k = i % nc, kind = i / nc;
         json_t *cs = json_array_get(cases, (size_t)k);
         ck_assert_int_eq(s[i].done, 1);
-        if (kind == 0) assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy"), "ids"), "mid greedy", k);
+        if (kind == 0)
+            assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy"), "ids"), "mid greedy",
+                       k);
         if (kind == 1)
             for (int j = 0; j < 4; j++)
-                assert_ids(&s[i].r.seqs[j], json_array_get(json_object_get(json_object_get(cs, "beam4"), "sequences"), (size_t)j),
-                           "mid beam4", k);
+                assert_ids(
+                    &s[i].r.seqs[j],
+                    json_array_get(json_object_get(json_object_get(cs, "beam4"), "sequences"), (size_t)j),
+                    "mid beam4", k);
         if (kind == 2)
-            assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"), "mid penalties", k);
+            assert_ids(&s[i].r.seqs[0], json_object_get(json_object_get(cs, "greedy_penalties"), "ids"),
+                       "mid penalties", k);
         t5_result_free(&s[i].r);
     }
     ck_assert_int_eq(s[total].done, 1);
@@ -374,7 +394,8 @@ static void check_encode_oom(golden *G) {
     json_t *cs = json_array_get(json_object_get(G->g, "cases"), 0);
     int n, big = 4 << 20; /* 4M tokens: gigabytes of encoder activations */
     int32_t *ids = ids_of(json_object_get(cs, "input_ids"), &n), *huge = malloc((size_t)big * sizeof *huge);
-    for (int i = 0; i < big; i++) huge[i] = ids[i % n];
+    for (int i = 0; i < big; i++)
+        huge[i] = ids[i % n];
     char err[256];
     t5_batch *b = t5_batch_create(G->m, 2, 2, err, sizeof err);
     sink s[2];
@@ -419,8 +440,10 @@ static void check_encode_oom(golden *G) {
 static void check_beam_settings(golden *G, const char *name) {
     json_error_t je;
     json_t *want = json_load_file("tests/data/beam_goldens.json", 0, &je);
-    ck_assert_msg(want, "cannot read tests/data/beam_goldens.json (run from the repository root): %s", je.text);
-    json_t *runs = json_object_get(json_object_get(want, "models"), name), *cases = json_object_get(G->g, "cases");
+    ck_assert_msg(want, "cannot read tests/data/beam_goldens.json (run from the repository root): %s",
+                  je.text);
+    json_t *runs = json_object_get(json_object_get(want, "models"), name),
+           *cases = json_object_get(G->g, "cases");
     ck_assert_int_eq((int)json_array_size(runs), 9 * (int)json_array_size(cases)); /* 9 settings per case */
     int never = 0;
     for (size_t i = 0; i < json_array_size(runs); i++) {
@@ -464,15 +487,19 @@ static void run_model(const char *name) {
     check_midflight(&G);
     check_encode_oom(&G);
     check_beam_settings(&G, name);
-    printf("%s: max abs error encoder %.2e, logits %.2e, logsumexp %.2e, beam scores %.2e\n", name, max_err_enc,
-           max_err_logit, max_err_lse, max_err_beam);
+    printf("%s: max abs error encoder %.2e, logits %.2e, logsumexp %.2e, beam scores %.2e\n", name,
+           max_err_enc, max_err_logit, max_err_lse, max_err_beam);
     unload(&G);
 }
 
-START_TEST(gated) { run_model("t5-tiny-gated"); }
+START_TEST(gated) {
+    run_model("t5-tiny-gated");
+}
 END_TEST
 
-START_TEST(relu) { run_model("t5-tiny-relu"); }
+START_TEST(relu) {
+    run_model("t5-tiny-relu");
+}
 END_TEST
 
 int main(void) {

@@ -29,7 +29,8 @@ static void copy_file(const char *from, const char *to) {
     ck_assert_msg(a && b, "copy %s", from);
     char buf[65536];
     size_t n;
-    while ((n = fread(buf, 1, sizeof buf, a)) > 0) ck_assert_uint_eq(fwrite(buf, 1, n, b), n);
+    while ((n = fread(buf, 1, sizeof buf, a)) > 0)
+        ck_assert_uint_eq(fwrite(buf, 1, n, b), n);
     fclose(a);
     fclose(b);
 }
@@ -93,7 +94,8 @@ static int names_of(const t5_config *c, char names[][128]) {
             int f = st ? 2 : 1;
             const char *w[3] = {c->gated ? "wi_0" : "wi", c->gated ? "wi_1" : NULL, "wo"};
             for (int k = 0; k < 3; k++)
-                if (w[k]) snprintf(names[n++], 128, "%s.block.%d.layer.%d.DenseReluDense.%s.weight", s, i, f, w[k]);
+                if (w[k])
+                    snprintf(names[n++], 128, "%s.block.%d.layer.%d.DenseReluDense.%s.weight", s, i, f, w[k]);
             snprintf(names[n++], 128, "%s.block.%d.layer.%d.layer_norm.weight", s, i, f);
         }
     }
@@ -120,14 +122,16 @@ static const char *rewrite(const char *name, const char *from, const char *dt, c
         o->ndim = t->ndim;
         memcpy(o->shape, t->shape, sizeof o->shape);
         size_t ne = 1;
-        for (int d = 0; d < t->ndim; d++) ne *= (size_t)t->shape[d];
+        for (int d = 0; d < t->ndim; d++)
+            ne *= (size_t)t->shape[d];
         if (!dt) {
             o->dtype = t->dtype_name;
             o->data = t->data, o->nbytes = t->nbytes;
         } else {
             /* convert through the engine's float32 view of the tensor */
             const float *src = NULL;
-            if (!strcmp(names[i], "shared.weight") && m->shared.dtype != ST_BF16 && m->shared.dtype != ST_F16) src = m->shared.p;
+            if (!strcmp(names[i], "shared.weight") && m->shared.dtype != ST_BF16 && m->shared.dtype != ST_F16)
+                src = m->shared.p;
             /* other tensors: decode from the file */
             float *f32 = malloc(ne * 4);
             if (src)
@@ -138,7 +142,8 @@ static const char *rewrite(const char *name, const char *from, const char *dt, c
                 ck_abort_msg("test converts f32 fixtures only (%s)", names[i]);
             if (!strcmp(dt, "BF16")) {
                 uint16_t *h = malloc(ne * 2);
-                for (size_t j = 0; j < ne; j++) h[j] = f2bf(f32[j]);
+                for (size_t j = 0; j < ne; j++)
+                    h[j] = f2bf(f32[j]);
                 free(f32);
                 o->data = h, o->nbytes = ne * 2;
                 T.own[k] = h;
@@ -160,8 +165,12 @@ static const char *rewrite(const char *name, const char *from, const char *dt, c
     if (copies) { /* transformers-style copies of the shared embedding */
         const st_tensor *sh = st_find(T.s, "shared.weight");
         for (int c = 0; c < 2; c++)
-            T.t[k++] = (st_out){c ? "decoder.embed_tokens.weight" : "encoder.embed_tokens.weight", sh->dtype_name,
-                                2, {sh->shape[0], sh->shape[1]}, sh->data, sh->nbytes};
+            T.t[k++] = (st_out){c ? "decoder.embed_tokens.weight" : "encoder.embed_tokens.weight",
+                                sh->dtype_name,
+                                2,
+                                {sh->shape[0], sh->shape[1]},
+                                sh->data,
+                                sh->nbytes};
     }
     const char *dir = mkmodel(name, from);
     char path[1024];
@@ -178,12 +187,14 @@ static const char *rewrite(const char *name, const char *from, const char *dt, c
             snprintf(path, sizeof path, "%s/model-%05d-of-%05d.safetensors", dir, s + 1, shards);
             ck_assert_msg(st_write(path, T.t + a, b - a, err, sizeof err) == 0, "%s", err);
             for (int i = a; i < b; i++)
-                fprintf(ix, "%s\"%s\": \"model-%05d-of-%05d.safetensors\"", i ? ", " : "", T.t[i].name, s + 1, shards);
+                fprintf(ix, "%s\"%s\": \"model-%05d-of-%05d.safetensors\"", i ? ", " : "", T.t[i].name, s + 1,
+                        shards);
         }
         fprintf(ix, "}}\n");
         fclose(ix);
     }
-    for (int i = 0; i < k; i++) free(T.own[i]);
+    for (int i = 0; i < k; i++)
+        free(T.own[i]);
     free(T.own);
     free(T.t);
     st_close(T.s);
@@ -259,8 +270,9 @@ START_TEST(embed_copies_only) {
 END_TEST
 
 START_TEST(missing_and_misshapen) {
-    expect_err(rewrite("missing", "t5-tiny-gated", NULL, "decoder.block.2.layer.2.DenseReluDense.wo.weight", 0, 1),
-               "missing tensor 'decoder.block.2.layer.2.DenseReluDense.wo.weight'");
+    expect_err(
+        rewrite("missing", "t5-tiny-gated", NULL, "decoder.block.2.layer.2.DenseReluDense.wo.weight", 0, 1),
+        "missing tensor 'decoder.block.2.layer.2.DenseReluDense.wo.weight'");
     /* misshapen: a q projection stored as [32, 128] */
     char err[256];
     const char *dir = mkmodel("shape", "t5-tiny-gated");
@@ -270,12 +282,15 @@ START_TEST(missing_and_misshapen) {
     for (int i = 0; i < n; i++) {
         const st_tensor *t = st_find(T.s, names[i]);
         T.t[i] = (st_out){names[i], "F32", t->ndim, {t->shape[0], t->shape[1]}, t->data, t->nbytes};
-        if (!strcmp(names[i], "encoder.block.1.layer.0.SelfAttention.q.weight")) T.t[i].shape[0] = 32, T.t[i].shape[1] = 128;
+        if (!strcmp(names[i], "encoder.block.1.layer.0.SelfAttention.q.weight"))
+            T.t[i].shape[0] = 32, T.t[i].shape[1] = 128;
     }
     char path[1024];
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     ck_assert_int_eq(st_write(path, T.t, n, err, sizeof err), 0);
-    expect_err(dir, "tensor 'encoder.block.1.layer.0.SelfAttention.q.weight' has shape [32, 128], expected [64, 64]");
+    expect_err(
+        dir,
+        "tensor 'encoder.block.1.layer.0.SelfAttention.q.weight' has shape [32, 128], expected [64, 64]");
     /* unknown dtype on a used tensor (same byte count, so the header itself is consistent) */
     for (int i = 0; i < n; i++)
         if (!strcmp(names[i], "lm_head.weight")) T.t[i].dtype = "I32";
@@ -353,10 +368,12 @@ START_TEST(bad_config) {
     expect_err(d, "not a JSON object");
     write_config(d, "{\"vocab_size\": 8128, \"num_heads\": 4, \"d_ff\": 160, \"num_layers\": 2}");
     expect_err(d, "missing 'd_model'");
-    write_config(d, "{\"vocab_size\": 8128, \"d_model\": -3, \"num_heads\": 4, \"d_ff\": 160, \"num_layers\": 2}");
+    write_config(
+        d, "{\"vocab_size\": 8128, \"d_model\": -3, \"num_heads\": 4, \"d_ff\": 160, \"num_layers\": 2}");
     expect_err(d, "'d_model' must be an integer");
-    write_config(d, "{\"vocab_size\": 8128, \"d_model\": 64, \"num_heads\": 4, \"d_ff\": 160, \"num_layers\": 2,"
-                    " \"feed_forward_proj\": \"gated-tanhshrink\"}");
+    write_config(d,
+                 "{\"vocab_size\": 8128, \"d_model\": 64, \"num_heads\": 4, \"d_ff\": 160, \"num_layers\": 2,"
+                 " \"feed_forward_proj\": \"gated-tanhshrink\"}");
     expect_err(d, "unsupported feed_forward_proj");
     /* valid config, wrong for these weights: the first tensor that disagrees is named */
     write_config(d, "{\"vocab_size\": 8128, \"d_model\": 64, \"num_heads\": 4, \"d_kv\": 16, \"d_ff\": 160,"

@@ -25,7 +25,8 @@ static void check_offsets(const tok_encoding *e, size_t len) {
     for (size_t i = 0; i < e->n; i++) {
         ck_assert_int_le(e->starts[i], e->ends[i]);
         ck_assert_int_le(e->ends[i], (int)len);
-        if (i) ck_assert_int_le(e->ends[i - 1], e->starts[i] > e->ends[i - 1] ? e->starts[i] : e->ends[i - 1]);
+        if (i)
+            ck_assert_int_le(e->ends[i - 1], e->starts[i] > e->ends[i - 1] ? e->starts[i] : e->ends[i - 1]);
         if (i) ck_assert_int_le(e->starts[i - 1], e->starts[i]);
     }
 }
@@ -91,9 +92,13 @@ static void run_tok_public(const char *model_name, const char *jsonl) {
     tok_model_free(m);
 }
 
-START_TEST(tok_public_spm_a) { run_tok_public("tokenizer/spm_a.model", "tokenizer/tok_public.spm_a.jsonl"); }
+START_TEST(tok_public_spm_a) {
+    run_tok_public("tokenizer/spm_a.model", "tokenizer/tok_public.spm_a.jsonl");
+}
 END_TEST
-START_TEST(tok_public_spm_c) { run_tok_public("tokenizer/spm_c.model", "tokenizer/tok_public.spm_c.jsonl"); }
+START_TEST(tok_public_spm_c) {
+    run_tok_public("tokenizer/spm_c.model", "tokenizer/tok_public.spm_c.jsonl");
+}
 END_TEST
 
 static void run_detok(const char *model_name, const char *jsonl) {
@@ -122,9 +127,13 @@ static void run_detok(const char *model_name, const char *jsonl) {
     tok_model_free(m);
 }
 
-START_TEST(detok_public_spm_a) { run_detok("tokenizer/spm_a.model", "tokenizer/detok_public.spm_a.jsonl"); }
+START_TEST(detok_public_spm_a) {
+    run_detok("tokenizer/spm_a.model", "tokenizer/detok_public.spm_a.jsonl");
+}
 END_TEST
-START_TEST(detok_public_spm_c) { run_detok("tokenizer/spm_c.model", "tokenizer/detok_public.spm_c.jsonl"); }
+START_TEST(detok_public_spm_c) {
+    run_detok("tokenizer/spm_c.model", "tokenizer/detok_public.spm_c.jsonl");
+}
 END_TEST
 
 /* The golden's cases through a model loaded from path; key: input_ids or hf_tokenizer_ids. */
@@ -137,7 +146,8 @@ static size_t run_golden(const char *path, const char *golden, const char *key) 
     ck_assert_msg(g != NULL, "golden: %s", je.text);
     json_t *cases = json_object_get(g, "cases"), *c;
     ck_assert_int_ge(json_array_size(cases), 9);
-    ck_assert_int_eq(tok_vocab_size(m), json_integer_value(json_object_get(json_object_get(g, "config"), "vocab_size")));
+    ck_assert_int_eq(tok_vocab_size(m),
+                     json_integer_value(json_object_get(json_object_get(g, "config"), "vocab_size")));
     size_t idx, bad = 0;
     tok_encode_params p;
     tok_encode_default_params(&p);
@@ -145,7 +155,8 @@ static size_t run_golden(const char *path, const char *golden, const char *key) 
     json_array_foreach(cases, idx, c) {
         json_t *t = json_object_get(c, "text");
         tok_encoding e;
-        ck_assert_int_eq(tok_encode(m, json_string_value(t), json_string_length(t), &p, &e, err, sizeof err), 0);
+        ck_assert_int_eq(tok_encode(m, json_string_value(t), json_string_length(t), &p, &e, err, sizeof err),
+                         0);
         check_offsets(&e, json_string_length(t));
         if (!same_ids(&e, json_object_get(c, key))) bad++;
         /* decoding the ids and encoding again gives the same ids, sentinels included,
@@ -237,7 +248,8 @@ START_TEST(t5_conventions) {
     ck_assert_ptr_nonnull(m);
     ck_assert_int_eq(tok_vocab_size(m), 8000);
     ck_assert_int_eq(tok_encode(m, t, strlen(t), &p, &e, err, sizeof err), 0);
-    for (size_t i = 0; i < e.n; i++) ck_assert_int_lt(e.ids[i], 8000);
+    for (size_t i = 0; i < e.n; i++)
+        ck_assert_int_lt(e.ids[i], 8000);
     tok_encoding_free(&e);
     tok_model_free(m);
 }
@@ -381,7 +393,8 @@ START_TEST(wordpiece_dispatch) {
     json_array_foreach(recs, idx, r) {
         json_t *t = json_object_get(r, "text");
         tok_encoding e;
-        ck_assert_int_eq(tok_encode(m, json_string_value(t), json_string_length(t), &p, &e, err, sizeof err), 0);
+        ck_assert_int_eq(tok_encode(m, json_string_value(t), json_string_length(t), &p, &e, err, sizeof err),
+                         0);
         bad += !same_ids(&e, json_object_get(r, "ids"));
         size_t n;
         char *d = tok_decode(m, e.ids, e.n, &n, err, sizeof err);
@@ -390,7 +403,8 @@ START_TEST(wordpiece_dispatch) {
         free(d);
         tok_encoding_free(&e);
     }
-    fprintf(stderr, "pegasus via tok_*: %zu lines, mismatches ids %zu decoded %zu\n", json_array_size(recs), bad, bad_dec);
+    fprintf(stderr, "pegasus via tok_*: %zu lines, mismatches ids %zu decoded %zu\n", json_array_size(recs),
+            bad, bad_dec);
     ck_assert_int_eq(bad, 0);
     ck_assert_int_eq(bad_dec, 0);
     json_decref(recs);

@@ -104,8 +104,10 @@ static void check_word(const char *word, float alpha, int nbest) {
     int k = nbest > 1 && nbest < ns ? nbest : ns;
     if (k < ns) ck_assert(segs[k - 1].score - segs[k].score > 1e-4); /* no tie at the cut */
     double p[MAXSEG], z = 0;
-    for (int i = 0; i < k; i++) z += exp(alpha * segs[i].score - alpha * segs[0].score);
-    for (int i = 0; i < k; i++) p[i] = exp(alpha * segs[i].score - alpha * segs[0].score) / z;
+    for (int i = 0; i < k; i++)
+        z += exp(alpha * segs[i].score - alpha * segs[0].score);
+    for (int i = 0; i < k; i++)
+        p[i] = exp(alpha * segs[i].score - alpha * segs[0].score) / z;
     const int draws = 20000;
     for (int method = 0; method < (nbest > 1 ? 1 : 2); method++) {
         static int count[MAXSEG];
@@ -131,8 +133,11 @@ static void check_word(const char *word, float alpha, int nbest) {
         int df;
         double chi = chi_square(p, count, k, draws, &df);
         fprintf(stderr, "%-12s alpha %.2f %-22s: %4d segmentations, chi2 %.1f on %d df (critical %.1f)\n",
-                word, alpha, nbest > 1 ? "n-best sampling" : method ? "one-pass Viterbi" : "FFBS", k, chi, df,
-                chi2_crit(df > 0 ? df : 1));
+                word, alpha,
+                nbest > 1 ? "n-best sampling"
+                : method  ? "one-pass Viterbi"
+                          : "FFBS",
+                k, chi, df, chi2_crit(df > 0 ? df : 1));
         ck_assert_int_ge(df, 1);
         ck_assert(chi < chi2_crit(df));
     }

@@ -81,7 +81,10 @@ START_TEST(test_fixture_lines) {
         /* jieba */
         words_ctx wc = {.words = json_array()};
         ck_assert_int_eq(wp_jieba_cut(model, text, len, collect_word, &wc), 0);
-        if (!json_equal(wc.words, json_object_get(d, "jieba"))) { ok = 0; snprintf(msg, sizeof msg, "jieba words differ"); }
+        if (!json_equal(wc.words, json_object_get(d, "jieba"))) {
+            ok = 0;
+            snprintf(msg, sizeof msg, "jieba words differ");
+        }
         json_decref(wc.words);
         /* ids, tokens, offsets */
         tok_encoding e;
@@ -89,14 +92,20 @@ START_TEST(test_fixture_lines) {
         ck_assert_int_eq(wp_encode(model, text, len, 1, &e, err, sizeof err), 0);
         if (ok && !same_ids(e.ids, e.n, json_object_get(d, "ids"), msg, sizeof msg)) ok = 0;
         json_t *toks = json_object_get(d, "tokens");
-        if (ok && json_array_size(toks) + 2 != e.n) { ok = 0; snprintf(msg, sizeof msg, "token count"); }
+        if (ok && json_array_size(toks) + 2 != e.n) {
+            ok = 0;
+            snprintf(msg, sizeof msg, "token count");
+        }
         for (size_t i = 0; ok && i + 2 < e.n; i++)
             if (strcmp(wp_id_to_piece(model, e.ids[i + 1]), json_string_value(json_array_get(toks, i)))) {
                 ok = 0;
                 snprintf(msg, sizeof msg, "token %zu differs", i);
             }
         if (ok && (e.starts[0] != 0 || e.ends[0] != 0 || e.starts[e.n - 1] != (int32_t)len ||
-                   e.ends[e.n - 1] != (int32_t)len)) { ok = 0; snprintf(msg, sizeof msg, "special spans"); }
+                   e.ends[e.n - 1] != (int32_t)len)) {
+            ok = 0;
+            snprintf(msg, sizeof msg, "special spans");
+        }
         for (size_t i = 1; ok && i + 1 < e.n; i++) {
             if (e.starts[i] < 0 || e.starts[i] >= e.ends[i] || e.ends[i] > (int32_t)len ||
                 (i > 1 && e.starts[i] < e.starts[i - 1])) {
@@ -106,8 +115,9 @@ START_TEST(test_fixture_lines) {
             /* a token taken whole from the vocabulary covers exactly its own text */
             const char *p = wp_id_to_piece(model, e.ids[i]);
             size_t pl = strlen(p);
-            if (ok && e.ids[i] != 100 && strncmp(p, "##", 2) != 0 && (size_t)(e.ends[i] - e.starts[i]) == pl &&
-                memcmp(text + e.starts[i], p, pl) != 0 && strcmp(p, "[UNK]") != 0) {
+            if (ok && e.ids[i] != 100 && strncmp(p, "##", 2) != 0 &&
+                (size_t)(e.ends[i] - e.starts[i]) == pl && memcmp(text + e.starts[i], p, pl) != 0 &&
+                strcmp(p, "[UNK]") != 0) {
                 /* same length but other bytes is only possible after lowercasing/NFD */
                 int ascii_ci = 1;
                 for (size_t k = 0; k < pl; k++) {
@@ -126,7 +136,10 @@ START_TEST(test_fixture_lines) {
         char *dec = wp_decode(model, e.ids, e.n, &dl, err, sizeof err);
         ck_assert_msg(dec != NULL, "line %zu: decode failed: %s", lineno, err);
         const char *want = json_string_value(json_object_get(d, "decoded"));
-        if (ok && (dl != strlen(want) || strcmp(dec, want))) { ok = 0; snprintf(msg, sizeof msg, "decoded text differs"); }
+        if (ok && (dl != strlen(want) || strcmp(dec, want))) {
+            ok = 0;
+            snprintf(msg, sizeof msg, "decoded text differs");
+        }
         free(dec);
         tok_encoding_free(&e);
         if (!ok) {
@@ -157,9 +170,11 @@ START_TEST(test_tiny_pegasus_golden) {
     json_array_foreach(cases, i, c) {
         json_t *jt = json_object_get(c, "text");
         tok_encoding e;
-        ck_assert_int_eq(wp_encode(m, json_string_value(jt), json_string_length(jt), 1, &e, err, sizeof err), 0);
+        ck_assert_int_eq(wp_encode(m, json_string_value(jt), json_string_length(jt), 1, &e, err, sizeof err),
+                         0);
         char msg[128];
-        ck_assert_msg(same_ids(e.ids, e.n, json_object_get(c, "input_ids"), msg, sizeof msg), "case %zu: %s", i, msg);
+        ck_assert_msg(same_ids(e.ids, e.n, json_object_get(c, "input_ids"), msg, sizeof msg), "case %zu: %s",
+                      i, msg);
         tok_encoding_free(&e);
         /* decoding the generated ids gives the golden texts */
         json_t *gr = json_object_get(c, "greedy");
@@ -167,7 +182,8 @@ START_TEST(test_tiny_pegasus_golden) {
         int32_t buf[256];
         size_t n = json_array_size(ids);
         ck_assert_uint_le(n, 256);
-        for (size_t k = 0; k < n; k++) buf[k] = (int32_t)json_integer_value(json_array_get(ids, k));
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (int32_t)json_integer_value(json_array_get(ids, k));
         char *dec = wp_decode(m, buf, n, NULL, err, sizeof err);
         ck_assert_ptr_nonnull(dec);
         ck_assert_str_eq(dec, json_string_value(json_object_get(gr, "text")));
@@ -177,7 +193,8 @@ START_TEST(test_tiny_pegasus_golden) {
         n = json_array_size(seq);
         ck_assert_uint_le(n, 256);
         ck_assert_uint_gt(n, 0);
-        for (size_t k = 0; k < n; k++) buf[k] = (int32_t)json_integer_value(json_array_get(seq, k));
+        for (size_t k = 0; k < n; k++)
+            buf[k] = (int32_t)json_integer_value(json_array_get(seq, k));
         dec = wp_decode(m, buf, n, NULL, err, sizeof err);
         ck_assert_ptr_nonnull(dec);
         ck_assert_str_eq(dec, json_string_value(json_object_get(b4, "text")));
@@ -218,7 +235,9 @@ static void count_bytes(void *user, const char *w, size_t n) {
 
 START_TEST(test_invalid_utf8_and_controls) {
     /* invalid bytes are words of their own for jieba and vanish in BERT's cleaning (as U+FFFD) */
-    const char text[] = "\xff" "abc\xe4\xb8" "\x00\x01中文\xc0\xaf";
+    const char text[] = "\xff"
+                        "abc\xe4\xb8"
+                        "\x00\x01中文\xc0\xaf";
     size_t len = sizeof text - 1;
     size_t total = 0;
     ck_assert_int_eq(wp_jieba_cut(model, text, len, count_bytes, &total), 0);
@@ -228,7 +247,8 @@ START_TEST(test_invalid_utf8_and_controls) {
     ck_assert_int_eq(wp_encode(model, text, len, 1, &e, err, sizeof err), 0);
     ck_assert_int_eq(e.ids[0], 101);
     ck_assert_int_eq(e.ids[e.n - 1], 102);
-    for (size_t k = 0; k < e.n; k++) ck_assert_int_ne(e.ids[k], -1);
+    for (size_t k = 0; k < e.n; k++)
+        ck_assert_int_ne(e.ids[k], -1);
     ck_assert_uint_ge(e.n, 4); /* [CLS] abc 中文 [SEP] at least */
     tok_encoding_free(&e);
     /* a word longer than 100 characters is [UNK] */
@@ -246,10 +266,42 @@ END_TEST
 /* Random byte strings from a tricky alphabet: no crash, [CLS] ... [SEP], spans in bounds and
  * ordered, jieba covers every byte, decode succeeds (run under ASan by 10-unit). */
 START_TEST(test_random_bytes) {
-    static const char *alpha[] = {"a", "Z", "9", "+", "#", "&", ".", "_", "%", "-", " ", "\t", "\r", "\n",
-                                  "\r\n", "中", "文", "的", "是", "。", "，", "Ａ", "é", "e\xcc\x81", "\xce\xa3",
-                                  "\xf0\x9f\x98\x80", "\xe3\x80\x80", "\xc2\x85", "\xe2\x80\xa8", "\xff",
-                                  "\xe4\xb8", "\xc0\xaf", "\xed\xa0\x80", "\x01", "\xef\xbf\xbd", "İ"};
+    static const char *alpha[] = {"a",
+                                  "Z",
+                                  "9",
+                                  "+",
+                                  "#",
+                                  "&",
+                                  ".",
+                                  "_",
+                                  "%",
+                                  "-",
+                                  " ",
+                                  "\t",
+                                  "\r",
+                                  "\n",
+                                  "\r\n",
+                                  "中",
+                                  "文",
+                                  "的",
+                                  "是",
+                                  "。",
+                                  "，",
+                                  "Ａ",
+                                  "é",
+                                  "e\xcc\x81",
+                                  "\xce\xa3",
+                                  "\xf0\x9f\x98\x80",
+                                  "\xe3\x80\x80",
+                                  "\xc2\x85",
+                                  "\xe2\x80\xa8",
+                                  "\xff",
+                                  "\xe4\xb8",
+                                  "\xc0\xaf",
+                                  "\xed\xa0\x80",
+                                  "\x01",
+                                  "\xef\xbf\xbd",
+                                  "İ"};
     const size_t na = sizeof alpha / sizeof alpha[0];
     uint64_t rng = 12345;
     char text[512];

@@ -12,8 +12,10 @@ const char *tt_fixture(const char *rel) {
     if (!root || !*root) root = "../shared/fixtures";
     struct stat st;
     if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
-        fprintf(stderr, "FATAL: fixtures folder '%s' is missing: set FIXTURES or run from the repo root "
-                        "with ../shared/fixtures present\n", root);
+        fprintf(stderr,
+                "FATAL: fixtures folder '%s' is missing: set FIXTURES or run from the repo root "
+                "with ../shared/fixtures present\n",
+                root);
         exit(2);
     }
     snprintf(buf, sizeof buf, "%s/%s", root, rel);
@@ -51,6 +53,7 @@ json_t *tt_read_jsonl(const char *path) {
 int32_t *tt_int_array(json_t *a, size_t *n) {
     *n = json_array_size(a);
     int32_t *v = malloc((*n + 1) * sizeof *v);
-    for (size_t i = 0; i < *n; i++) v[i] = (int32_t)json_integer_value(json_array_get(a, i));
+    for (size_t i = 0; i < *n; i++)
+        v[i] = (int32_t)json_integer_value(json_array_get(a, i));
     return v;
 }

@@ -47,7 +47,8 @@ __attribute__((target("avx2"), noinline)) static float sum_avx2(const float *p, 
     a = _mm256_add_ps(_mm256_add_ps(a, b), _mm256_add_ps(c, d));
     float t[8], s = 0;
     _mm256_storeu_ps(t, a);
-    for (int k = 0; k < 8; k++) s += t[k];
+    for (int k = 0; k < 8; k++)
+        s += t[k];
     (void)i;
     return s; /* n is a multiple of 32 */
 }
@@ -67,7 +68,8 @@ static void bw_worker(void *arg, int ith, int nth) {
         }
 #endif
         float s = 0;
-        for (size_t i = 0; i < piece; i++) s += p[i];
+        for (size_t i = 0; i < piece; i++)
+            s += p[i];
         j->sums[ith] += s;
     }
 }
@@ -79,7 +81,8 @@ static double measure_bandwidth(t5_pool *pool) {
     if (!buf) return 0;
     /* Write every page with non-zero data: an untouched or zeroed buffer (malloc+memset 0 may
      * become calloc) maps the shared zero page, and reading it measures a cache, not memory. */
-    for (size_t i = 0; i < n; i++) buf[i] = (float)(i & 7);
+    for (size_t i = 0; i < n; i++)
+        buf[i] = (float)(i & 7);
     bw_job j = {pool, buf, n, {0}};
     double best = 1e9;
     for (int r = 0; r < 8; r++) {
@@ -97,7 +100,8 @@ static double measure_sgemm(void) {
     float *a = malloc((size_t)n * n * sizeof *a), *b = malloc((size_t)n * n * sizeof *b),
           *c = malloc((size_t)n * n * sizeof *c);
     if (!a || !b || !c) return 0;
-    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = (float)(i % 13) * 0.01f, b[i] = (float)(i % 7) * 0.02f;
+    for (size_t i = 0; i < (size_t)n * n; i++)
+        a[i] = (float)(i % 13) * 0.01f, b[i] = (float)(i % 7) * 0.02f;
     double best = 1e9;
     for (int r = 0; r < 4; r++) {
         double t0 = now();
@@ -119,8 +123,10 @@ static int cmp_double(const void *a, const void *b) {
 static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int n, int k) {
     float *x = malloc((size_t)rows * k * sizeof *x), *y = malloc((size_t)rows * n * sizeof *y);
     float *wf = malloc((size_t)n * k * sizeof *wf); /* OpenBLAS reads float32 only */
-    for (int j = 0; j < n; j++) t5_mat_row(&w, k, j, wf + (size_t)j * k);
-    for (size_t i = 0; i < (size_t)rows * k; i++) x[i] = (float)(i % 17) * 0.01f;
+    for (int j = 0; j < n; j++)
+        t5_mat_row(&w, k, j, wf + (size_t)j * k);
+    for (size_t i = 0; i < (size_t)rows * k; i++)
+        x[i] = (float)(i % 17) * 0.01f;
     t5_pool *pool = t5_pool_create(threads);
     double best_ours = 1e9, best_blas = 1e9;
     t5_mm_out o = {w, y, n};
@@ -136,7 +142,8 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
         best_blas = t2 - t1 < best_blas ? t2 - t1 : best_blas;
     }
     double fl = 2.0 * rows * n * k;
-    printf("  [%2d x %d] x [%d x %d]^T: t5_matmul %.1f GFLOP/s (%.2f ms), OpenBLAS sgemm %.1f GFLOP/s (%.2f ms)\n",
+    printf("  [%2d x %d] x [%d x %d]^T: t5_matmul %.1f GFLOP/s (%.2f ms), OpenBLAS sgemm %.1f GFLOP/s (%.2f "
+           "ms)\n",
            rows, k, n, k, fl / best_ours / 1e9, best_ours * 1e3, fl / best_blas / 1e9, best_blas * 1e3);
     t5_pool_free(pool);
     free(x), free(y), free(wf);
@@ -151,21 +158,38 @@ static void usage(FILE *f) {
 int cmd_bench_engine(int argc, char **argv) {
     const char *dir = NULL, *batches = "1,8,32";
     int threads = 2, n_in = 128, n_new = 64;
-    static const struct option opts[] = {{"model", 1, 0, 'm'},        {"threads", 1, 0, 't'},
-                                         {"input-tokens", 1, 0, 'i'}, {"new-tokens", 1, 0, 'n'},
-                                         {"batches", 1, 0, 'b'},      {"help", 0, 0, 'h'},
+    static const struct option opts[] = {{"model", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},
+                                         {"input-tokens", 1, 0, 'i'},
+                                         {"new-tokens", 1, 0, 'n'},
+                                         {"batches", 1, 0, 'b'},
+                                         {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'm': dir = optarg; break;
-        case 't': threads = atoi(optarg); break;
-        case 'i': n_in = atoi(optarg); break;
-        case 'n': n_new = atoi(optarg); break;
-        case 'b': batches = optarg; break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'm':
+            dir = optarg;
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 'i':
+            n_in = atoi(optarg);
+            break;
+        case 'n':
+            n_new = atoi(optarg);
+            break;
+        case 'b':
+            batches = optarg;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (!dir || threads < 1 || threads > 64 || n_in < 1 || n_new < 1) {
@@ -180,12 +204,18 @@ int cmd_bench_engine(int argc, char **argv) {
         return 1;
     }
     const t5_config *cf = t5_model_config(m);
-    printf("model: vocab %d, d_model %d, %d heads x %d, d_ff %d, %d+%d layers, %s%s, %s head; loaded in %.2f s\n",
-           cf->vocab_size, cf->d_model, cf->num_heads, cf->d_kv, cf->d_ff, cf->num_layers, cf->num_decoder_layers,
-           cf->gated ? "gated-" : "", cf->act == T5_ACT_RELU ? "relu" : cf->act == T5_ACT_SILU ? "silu" : "gelu",
+    printf("model: vocab %d, d_model %d, %d heads x %d, d_ff %d, %d+%d layers, %s%s, %s head; loaded in %.2f "
+           "s\n",
+           cf->vocab_size, cf->d_model, cf->num_heads, cf->d_kv, cf->d_ff, cf->num_layers,
+           cf->num_decoder_layers, cf->gated ? "gated-" : "",
+           cf->act == T5_ACT_RELU   ? "relu"
+           : cf->act == T5_ACT_SILU ? "silu"
+                                    : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
     printf("threads: %d; kernels: %s\n", threads,
-           m->simd == 3 ? "AVX-512" : m->simd == 2 ? "AVX2+FMA" : "scalar");
+           m->simd == 3   ? "AVX-512"
+           : m->simd == 2 ? "AVX2+FMA"
+                          : "scalar");
     /* bandwidth and GEMM rate in a child process, so that their buffers stay out of our peak RSS */
     double lim[2] = {0, 0};
     int pfd[2];
@@ -217,7 +247,8 @@ int cmd_bench_engine(int argc, char **argv) {
 
     int32_t *ids = malloc((size_t)n_in * sizeof *ids);
     uint64_t rng = 7;
-    for (int i = 0; i < n_in - 1; i++) ids[i] = 2 + (int32_t)(t5_rng_next(&rng) % (uint64_t)(cf->vocab_size - 2));
+    for (int i = 0; i < n_in - 1; i++)
+        ids[i] = 2 + (int32_t)(t5_rng_next(&rng) % (uint64_t)(cf->vocab_size - 2));
     ids[n_in - 1] = cf->eos_token_id;
     float *enc = malloc((size_t)n_in * cf->d_model * sizeof *enc);
     double enc_best = 1e9;
@@ -241,8 +272,10 @@ int cmd_bench_engine(int argc, char **argv) {
                                                            (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model) +
                          (double)cf->vocab_size * cf->d_model;
     double bytes = (double)m->dec_step_bytes;
-    printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n", bytes / 1e6,
-           (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size * cf->d_model / 1e6,
+    printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n",
+           bytes / 1e6,
+           (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size *
+               cf->d_model / 1e6,
            m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
            "tokens/s dec", "tok/s e2e");
@@ -282,10 +315,12 @@ int cmd_bench_engine(int argc, char **argv) {
         t5_batch_free(b);
         double bound = bytes / bw / 1e6 + 2.0 * B * step_params / gemm / 1e6;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
-        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f\n", B, ms, mean_ms, bound, ms / bound, tps, e2e);
+        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f\n", B, ms, mean_ms, bound, ms / bound, tps,
+               e2e);
         if (B == 1) tps1 = tps;
         if (B == 32) tps32 = tps;
-        while (*p && *p != ',') p++;
+        while (*p && *p != ',')
+            p++;
         if (*p == ',') p++;
     }
     if (tps1 > 0 && tps32 > 0) printf("tokens/s batch 32 / batch 1: %.2f\n", tps32 / tps1);
@@ -295,8 +330,8 @@ int cmd_bench_engine(int argc, char **argv) {
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n", ru.ru_maxrss / 1024.0,
-           st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
+    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n",
+           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
     free(ids);
     t5_model_free(m);
     return 0;

@@ -2,9 +2,8 @@
  * tokenizer library on a corpus, side by side with SentencePiece's own C++ encoder
  * (build/spm_bench, tools/bench/spm_bench.cc) measured in the same run, plus model load
  * times. Both sides read the corpus into memory first and time only the encode of every
- * line to ids (best of --repeat runs, ours and SentencePiece's interleaved); both hash the ids the same way, so "identical"
- * means every id of every line agrees. A benchmark prints figures; it never fails on
- * speed. */
+ * line to ids (best of --repeat runs, ours and SentencePiece's interleaved); both hash the ids the same way,
+ * so "identical" means every id of every line agrees. A benchmark prints figures; it never fails on speed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,10 +29,14 @@ int cmd_bench_tokenizer(int argc, char **argv) {
     const char *model = "../shared/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
     int repeat = 3;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--model") && i + 1 < argc) model = argv[++i];
-        else if (!strcmp(argv[i], "--corpus") && i + 1 < argc) corpus = argv[++i];
-        else if (!strcmp(argv[i], "--spm-bench") && i + 1 < argc) spm = argv[++i];
-        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc) repeat = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--model") && i + 1 < argc)
+            model = argv[++i];
+        else if (!strcmp(argv[i], "--corpus") && i + 1 < argc)
+            corpus = argv[++i];
+        else if (!strcmp(argv[i], "--spm-bench") && i + 1 < argc)
+            spm = argv[++i];
+        else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
+            repeat = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
             bench_usage(stdout);
             return 0;
@@ -96,8 +99,10 @@ int cmd_bench_tokenizer(int argc, char **argv) {
         if (k <= 0) k = 0;
         self[k] = 0;
         char *slash = strrchr(self, '/');
-        if (slash) strcpy(slash + 1, "spm_bench");
-        else strcpy(self, "spm_bench");
+        if (slash)
+            strcpy(slash + 1, "spm_bench");
+        else
+            strcpy(self, "spm_bench");
         spm = self;
     }
     snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 1", spm, model, corpus);
@@ -117,7 +122,8 @@ int cmd_bench_tokenizer(int argc, char **argv) {
                 fprintf(stderr, "t5 bench tokenizer: %s\n", err);
                 return 1;
             }
-            for (size_t k = 0; k < e.n; k++) h = (h ^ (uint64_t)(uint32_t)e.ids[k]) * 1099511628211ull;
+            for (size_t k = 0; k < e.n; k++)
+                h = (h ^ (uint64_t)(uint32_t)e.ids[k]) * 1099511628211ull;
             h = (h ^ 0xffffffffull) * 1099511628211ull;
             tokens += e.n;
             tok_encoding_free(&e);
@@ -142,11 +148,13 @@ int cmd_bench_tokenizer(int argc, char **argv) {
         if (l1 < spm_load) spm_load = l1;
     }
     tok_model_free(m);
-    for (size_t i = 0; i < n; i++) free(lines[i]);
+    for (size_t i = 0; i < n; i++)
+        free(lines[i]);
     free(lines);
     free(lens);
     double ours = bytes / best / 1e6;
-    printf("corpus: %zu lines, %.2f MB; model %s; best of %d interleaved runs\n", n, bytes / 1e6, model, repeat);
+    printf("corpus: %zu lines, %.2f MB; model %s; best of %d interleaved runs\n", n, bytes / 1e6, model,
+           repeat);
     printf("t5serve tokenizer : %8.2f MB/s  (%.3f s, %zu tokens, %.2f Mtokens/s)  load %.2f ms\n", ours, best,
            tokens, tokens / best / 1e6, load_best * 1e3);
     if (!spm_ok) {

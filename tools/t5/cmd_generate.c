@@ -35,7 +35,8 @@ static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
     *n = 0;
     char *p = line;
     while (v) {
-        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == ',') p++;
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == ',')
+            p++;
         if (!*p) break;
         char *end;
         errno = 0;
@@ -58,7 +59,10 @@ static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
 }
 
 static const char *finish_name(int f) {
-    return f == T5_FINISH_EOS ? "eos" : f == T5_FINISH_LENGTH ? "length" : f == T5_FINISH_STOP ? "stop" : "cancelled";
+    return f == T5_FINISH_EOS      ? "eos"
+           : f == T5_FINISH_LENGTH ? "length"
+           : f == T5_FINISH_STOP   ? "stop"
+                                   : "cancelled";
 }
 
 /* Text of a generated sequence, or NULL without a tokenizer (caller frees). */
@@ -101,12 +105,24 @@ int cmd_generate(int argc, char **argv) {
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         char *end = NULL;
         switch (c) {
-        case 'm': dir = optarg; break;
-        case 'n': p.max_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case 'N': p.min_new_tokens = (int)strtol(optarg, &end, 10); break;
-        case 'b': p.num_beams = (int)strtol(optarg, &end, 10); break;
-        case 'k': p.num_return_sequences = (int)strtol(optarg, &end, 10); break;
-        case 'l': p.length_penalty = strtof(optarg, &end); break;
+        case 'm':
+            dir = optarg;
+            break;
+        case 'n':
+            p.max_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case 'N':
+            p.min_new_tokens = (int)strtol(optarg, &end, 10);
+            break;
+        case 'b':
+            p.num_beams = (int)strtol(optarg, &end, 10);
+            break;
+        case 'k':
+            p.num_return_sequences = (int)strtol(optarg, &end, 10);
+            break;
+        case 'l':
+            p.length_penalty = strtof(optarg, &end);
+            break;
         case 'e':
             if (optarg && strcmp(optarg, "never")) {
                 fprintf(stderr, "t5 generate: --early-stopping takes no value or =never\n");
@@ -114,25 +130,50 @@ int cmd_generate(int argc, char **argv) {
             }
             p.early_stopping = optarg ? 2 : 1;
             break;
-        case 'r': p.repetition_penalty = strtof(optarg, &end); break;
-        case 'g': p.no_repeat_ngram_size = (int)strtol(optarg, &end, 10); break;
-        case 'S': p.do_sample = 1; break;
-        case 'T': p.temperature = strtof(optarg, &end); break;
-        case 'K': p.top_k = (int)strtol(optarg, &end, 10); break;
-        case 'P': p.top_p = strtof(optarg, &end); break;
-        case 's': p.seed = strtoull(optarg, &end, 10); break;
-        case 'f': format = optarg; break;
-        case 'i': input = optarg; break;
-        case 't': threads = (int)strtol(optarg, &end, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'r':
+            p.repetition_penalty = strtof(optarg, &end);
+            break;
+        case 'g':
+            p.no_repeat_ngram_size = (int)strtol(optarg, &end, 10);
+            break;
+        case 'S':
+            p.do_sample = 1;
+            break;
+        case 'T':
+            p.temperature = strtof(optarg, &end);
+            break;
+        case 'K':
+            p.top_k = (int)strtol(optarg, &end, 10);
+            break;
+        case 'P':
+            p.top_p = strtof(optarg, &end);
+            break;
+        case 's':
+            p.seed = strtoull(optarg, &end, 10);
+            break;
+        case 'f':
+            format = optarg;
+            break;
+        case 'i':
+            input = optarg;
+            break;
+        case 't':
+            threads = (int)strtol(optarg, &end, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
         if (end && (*end || end == optarg)) {
             fprintf(stderr, "t5 generate: bad number '%s'\n", optarg);
             return 2;
         }
     }
-    if (!dir || optind != argc || (strcmp(format, "text") && strcmp(format, "ids") && strcmp(format, "json")) ||
+    if (!dir || optind != argc ||
+        (strcmp(format, "text") && strcmp(format, "ids") && strcmp(format, "json")) ||
         (strcmp(input, "text") && strcmp(input, "ids")) || threads < 1 || threads > 256) {
         usage(stderr);
         return 2;
@@ -159,7 +200,8 @@ int cmd_generate(int argc, char **argv) {
     /* check the parameters once, before reading input */
     {
         int32_t eos = t5_model_config(m)->eos_token_id;
-        t5_batch *b = t5_batch_create(m, p.num_beams > 1 ? p.num_beams : p.num_return_sequences, 1, err, sizeof err);
+        t5_batch *b =
+            t5_batch_create(m, p.num_beams > 1 ? p.num_beams : p.num_return_sequences, 1, err, sizeof err);
         int h = b ? t5_batch_add(b, &eos, 1, &p, NULL, NULL, NULL, err, sizeof err) : -1;
         t5_batch_free(b);
         if (h < 0) {
@@ -177,7 +219,8 @@ int cmd_generate(int argc, char **argv) {
     long lineno = 0;
     while ((len = getline(&line, &cap, stdin)) >= 0) {
         lineno++;
-        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r')) line[--len] = 0;
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = 0;
         int32_t *ids = NULL;
         int n = 0;
         if (!strcmp(input, "ids")) {
@@ -243,7 +286,8 @@ int cmd_generate(int argc, char **argv) {
             for (int i = 0; i < r.n_seqs; i++) {
                 const t5_sequence *s = &r.seqs[i];
                 if (!strcmp(format, "ids")) {
-                    for (int j = 0; j < s->n; j++) printf(j ? " %d" : "%d", s->ids[j]);
+                    for (int j = 0; j < s->n; j++)
+                        printf(j ? " %d" : "%d", s->ids[j]);
                     printf("\n");
                 } else {
                     char *t = seq_text(tok, s);

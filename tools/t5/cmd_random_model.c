@@ -71,7 +71,8 @@ static int add(writer *w, const char *name, int64_t d0, int64_t d1, float a, flo
     if (!buf) return -1;
     for (size_t i = 0; i < n; i++) {
         float v = fill;
-        if (a != 0) v = (float)((double)(t5_rng_next(&w->rng) >> 11) * (1.0 / 9007199254740992.0) * 2 - 1) * a;
+        if (a != 0)
+            v = (float)((double)(t5_rng_next(&w->rng) >> 11) * (1.0 / 9007199254740992.0) * 2 - 1) * a;
         if (f32)
             ((float *)buf)[i] = v;
         else
@@ -96,7 +97,8 @@ static int add_attn(writer *w, const char *pre, const char *kind) {
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "%s.%s.%s.weight", pre, kind, proj[i]);
         int fan_in = i == 3 ? in : s->d_model;
-        if (add(w, name, i == 3 ? s->d_model : in, i == 3 ? in : s->d_model, sqrtf(3.0f / fan_in), 0)) return -1;
+        if (add(w, name, i == 3 ? s->d_model : in, i == 3 ? in : s->d_model, sqrtf(3.0f / fan_in), 0))
+            return -1;
     }
     snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
     return add(w, name, s->d_model, 0, 0, 1.0f);
@@ -122,43 +124,77 @@ static int add_ffn(writer *w, const char *pre, int gated) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: t5 random-model --out DIR [--vocab N] [--d-model N] [--d-kv N] [--heads N] [--d-ff N]\n"
-               "         [--layers N] [--decoder-layers N] [--ff relu|gated-gelu|gated-silu] [--tied]\n"
-               "         [--buckets N] [--max-distance N] [--dtype f32|f16|bf16] [--seed S]\n"
-               "defaults: the T5 PEGASUS small shape: vocab 50000, d_model 512, 6 heads x 64, d_ff 1024,\n"
-               "8+8 layers, gated-gelu, untied head, 32 buckets, max distance 128, f32.\n");
+    fprintf(f,
+            "usage: t5 random-model --out DIR [--vocab N] [--d-model N] [--d-kv N] [--heads N] [--d-ff N]\n"
+            "         [--layers N] [--decoder-layers N] [--ff relu|gated-gelu|gated-silu] [--tied]\n"
+            "         [--buckets N] [--max-distance N] [--dtype f32|f16|bf16] [--seed S]\n"
+            "defaults: the T5 PEGASUS small shape: vocab 50000, d_model 512, 6 heads x 64, d_ff 1024,\n"
+            "8+8 layers, gated-gelu, untied head, 32 buckets, max distance 128, f32.\n");
 }
 
 int cmd_random_model(int argc, char **argv) {
     shape s = {50000, 512, 64, 6, 1024, 8, -1, 32, 128, 0, "gated-gelu", "F32", 1};
     const char *out = NULL;
     static const struct option opts[] = {
-        {"out", 1, 0, 'o'},     {"vocab", 1, 0, 'V'},  {"d-model", 1, 0, 'd'},        {"d-kv", 1, 0, 'k'},
-        {"heads", 1, 0, 'H'},   {"d-ff", 1, 0, 'f'},   {"layers", 1, 0, 'l'},         {"decoder-layers", 1, 0, 'L'},
-        {"ff", 1, 0, 'F'},      {"tied", 0, 0, 't'},   {"buckets", 1, 0, 'b'},        {"max-distance", 1, 0, 'm'},
-        {"dtype", 1, 0, 'D'},   {"seed", 1, 0, 's'},   {"help", 0, 0, 'h'},           {0, 0, 0, 0}};
+        {"out", 1, 0, 'o'},   {"vocab", 1, 0, 'V'}, {"d-model", 1, 0, 'd'}, {"d-kv", 1, 0, 'k'},
+        {"heads", 1, 0, 'H'}, {"d-ff", 1, 0, 'f'},  {"layers", 1, 0, 'l'},  {"decoder-layers", 1, 0, 'L'},
+        {"ff", 1, 0, 'F'},    {"tied", 0, 0, 't'},  {"buckets", 1, 0, 'b'}, {"max-distance", 1, 0, 'm'},
+        {"dtype", 1, 0, 'D'}, {"seed", 1, 0, 's'},  {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "o:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'o': out = optarg; break;
-        case 'V': s.vocab = atoi(optarg); break;
-        case 'd': s.d_model = atoi(optarg); break;
-        case 'k': s.d_kv = atoi(optarg); break;
-        case 'H': s.heads = atoi(optarg); break;
-        case 'f': s.d_ff = atoi(optarg); break;
-        case 'l': s.layers = atoi(optarg); break;
-        case 'L': s.dec_layers = atoi(optarg); break;
-        case 'F': s.ff = optarg; break;
-        case 't': s.tied = 1; break;
-        case 'b': s.buckets = atoi(optarg); break;
-        case 'm': s.max_dist = atoi(optarg); break;
-        case 'D':
-            s.dtype = !strcmp(optarg, "f32") ? "F32" : !strcmp(optarg, "f16") ? "F16" : !strcmp(optarg, "bf16") ? "BF16" : NULL;
+        case 'o':
+            out = optarg;
             break;
-        case 's': s.seed = strtoull(optarg, NULL, 10); break;
-        case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        case 'V':
+            s.vocab = atoi(optarg);
+            break;
+        case 'd':
+            s.d_model = atoi(optarg);
+            break;
+        case 'k':
+            s.d_kv = atoi(optarg);
+            break;
+        case 'H':
+            s.heads = atoi(optarg);
+            break;
+        case 'f':
+            s.d_ff = atoi(optarg);
+            break;
+        case 'l':
+            s.layers = atoi(optarg);
+            break;
+        case 'L':
+            s.dec_layers = atoi(optarg);
+            break;
+        case 'F':
+            s.ff = optarg;
+            break;
+        case 't':
+            s.tied = 1;
+            break;
+        case 'b':
+            s.buckets = atoi(optarg);
+            break;
+        case 'm':
+            s.max_dist = atoi(optarg);
+            break;
+        case 'D':
+            s.dtype = !strcmp(optarg, "f32")    ? "F32"
+                      : !strcmp(optarg, "f16")  ? "F16"
+                      : !strcmp(optarg, "bf16") ? "BF16"
+                                                : NULL;
+            break;
+        case 's':
+            s.seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
         }
     }
     if (s.dec_layers < 0) s.dec_layers = s.layers;
@@ -207,18 +243,22 @@ int cmd_random_model(int argc, char **argv) {
         rc = st_write(path, w.t, w.n, err, sizeof err);
         if (rc) fprintf(stderr, "t5 random-model: %s\n", err);
     }
-    for (int i = 0; i < w.n; i++) free((void *)w.t[i].name), free(w.bufs[i]);
+    for (int i = 0; i < w.n; i++)
+        free((void *)w.t[i].name), free(w.bufs[i]);
     free(w.t);
     free(w.bufs);
     if (rc) return 1;
     json_t *cfg = json_pack(
         "{s:[s], s:s, s:i, s:i, s:i, s:i, s:i, s:i, s:s, s:b, s:i, s:i, s:f, s:i, s:i, s:i, s:i, s:b, s:s}",
-        "architectures", "T5ForConditionalGeneration", "model_type", gated ? "mt5" : "t5", "vocab_size", s.vocab,
-        "d_model", s.d_model, "d_kv", s.d_kv, "num_heads", s.heads, "d_ff", s.d_ff, "num_layers", s.layers,
-        "feed_forward_proj", s.ff, "tie_word_embeddings", s.tied, "relative_attention_num_buckets", s.buckets,
-        "relative_attention_max_distance", s.max_dist, "layer_norm_epsilon", 1e-6, "num_decoder_layers",
-        s.dec_layers, "pad_token_id", 0, "eos_token_id", 1, "decoder_start_token_id", 0, "is_encoder_decoder", 1,
-        "torch_dtype", !strcmp(s.dtype, "F32") ? "float32" : !strcmp(s.dtype, "F16") ? "float16" : "bfloat16");
+        "architectures", "T5ForConditionalGeneration", "model_type", gated ? "mt5" : "t5", "vocab_size",
+        s.vocab, "d_model", s.d_model, "d_kv", s.d_kv, "num_heads", s.heads, "d_ff", s.d_ff, "num_layers",
+        s.layers, "feed_forward_proj", s.ff, "tie_word_embeddings", s.tied, "relative_attention_num_buckets",
+        s.buckets, "relative_attention_max_distance", s.max_dist, "layer_norm_epsilon", 1e-6,
+        "num_decoder_layers", s.dec_layers, "pad_token_id", 0, "eos_token_id", 1, "decoder_start_token_id", 0,
+        "is_encoder_decoder", 1, "torch_dtype",
+        !strcmp(s.dtype, "F32")   ? "float32"
+        : !strcmp(s.dtype, "F16") ? "float16"
+                                  : "bfloat16");
     snprintf(path, sizeof path, "%s/config.json", out);
     if (!cfg || json_dump_file(cfg, path, JSON_INDENT(2)) != 0) {
         fprintf(stderr, "t5 random-model: cannot write config.json\n");

@@ -11,18 +11,17 @@
 #include "tok.h"
 
 static void tok_usage(FILE *f) {
-    fprintf(f,
-            "usage: t5 tokenize --model PATH [--format ids|pieces|json] [--nbest N]\n"
-            "                   [--alpha A [--sample-nbest K] [--one-pass] --seed S] [--eos]\n"
-            "  reads UTF-8 text lines on stdin, writes one line per input line:\n"
-            "  ids or pieces separated by spaces (with --nbest: the N segmentations\n"
-            "  separated by tabs), or one JSON object {ids, pieces, offsets} per line\n"
-            "  ({nbest: [{ids, pieces, offsets, score}...]} with --nbest).\n"
-            "  PATH: a spiece.model, a tokenizer.json, a vocab.txt (T5 PEGASUS), or a model folder.\n"
-            "  --alpha A: subword sampling with inverse temperature A, from the whole lattice\n"
-            "  (forward-filtering backward-sampling, or --one-pass Viterbi sampling), or among\n"
-            "  the K best with --sample-nbest K; --seed S makes it repeatable.\n"
-            "  --eos: append </s>.\n");
+    fprintf(f, "usage: t5 tokenize --model PATH [--format ids|pieces|json] [--nbest N]\n"
+               "                   [--alpha A [--sample-nbest K] [--one-pass] --seed S] [--eos]\n"
+               "  reads UTF-8 text lines on stdin, writes one line per input line:\n"
+               "  ids or pieces separated by spaces (with --nbest: the N segmentations\n"
+               "  separated by tabs), or one JSON object {ids, pieces, offsets} per line\n"
+               "  ({nbest: [{ids, pieces, offsets, score}...]} with --nbest).\n"
+               "  PATH: a spiece.model, a tokenizer.json, a vocab.txt (T5 PEGASUS), or a model folder.\n"
+               "  --alpha A: subword sampling with inverse temperature A, from the whole lattice\n"
+               "  (forward-filtering backward-sampling, or --one-pass Viterbi sampling), or among\n"
+               "  the K best with --sample-nbest K; --seed S makes it repeatable.\n"
+               "  --eos: append </s>.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, long *v) {
@@ -37,8 +36,10 @@ static int parse_int(const char *s, long lo, long hi, long *v) {
 static void print_plain(const tok_model *m, const tok_encoding *e, int pieces) {
     for (size_t i = 0; i < e->n; i++) {
         if (i) putchar(' ');
-        if (pieces) fputs(tok_id_to_piece(m, e->ids[i]), stdout);
-        else printf("%d", (int)e->ids[i]);
+        if (pieces)
+            fputs(tok_id_to_piece(m, e->ids[i]), stdout);
+        else
+            printf("%d", (int)e->ids[i]);
     }
 }
 
@@ -127,7 +128,8 @@ int cmd_tokenize(int argc, char **argv) {
             }
             if (fmt == 2) {
                 json_t *o = json_object(), *a = json_array();
-                for (size_t k = 0; k < n; k++) json_array_append_new(a, enc_json(m, &list[k], 1));
+                for (size_t k = 0; k < n; k++)
+                    json_array_append_new(a, enc_json(m, &list[k], 1));
                 json_object_set_new(o, "nbest", a);
                 char *s = json_dumps(o, JSON_COMPACT);
                 if (s) fputs(s, stdout);
@@ -224,7 +226,8 @@ int cmd_detokenize(int argc, char **argv) {
         size_t tlen = 0;
         char *text = bad ? NULL : tok_decode(m, ids, n, &tlen, err, sizeof err);
         if (!text) {
-            fprintf(stderr, "t5 detokenize: line %llu: %s\n", lineno, bad ? "not a list of integer ids" : err);
+            fprintf(stderr, "t5 detokenize: line %llu: %s\n", lineno,
+                    bad ? "not a list of integer ids" : err);
             status = 1;
             putchar('\n');
             continue;
