@@ -70,7 +70,10 @@ $(BUILD)/%: $(BUILD)/tools/%.o $(ALL_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(ALL_LIBS) -ljansson $(LIBS_CHECK) $(LIBS_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) -ljansson -luv $(LIBS_CHECK) $(LIBS_ENGINE)
+
+# unit tests of server/ parts link the server objects they test (and nothing of HTTP)
+$(BUILD)/tests/test_sched: $(BUILD)/server/scheduler.o $(BUILD)/server/log.o
 
 # Installs the Debian packages the build and the tests need (only what is missing).
 deps:
