@@ -381,7 +381,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             if (!r->have_reply) set_reply_locked(r, srv_reply_error(500, "the route gave no answer"));
             return queue_reply(r);
         }
-        free(r->body); /* generation keeps only its token ids */
+        free(r->body); /* a deferred route keeps what it needs of the body */
         r->body = NULL;
         r->body_len = r->body_cap = 0;
     }

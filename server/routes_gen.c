@@ -3,7 +3,7 @@
  * builds the answer when the tasks end: JSON for a plain request, Server-Sent Events
  * for `stream: true` (through http.h). Also the per-token hook of its tasks: time to
  * first token, stop strings, streamed text deltas. Not the scheduling (scheduler.c). */
-#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,82 +16,46 @@ typedef struct {
     srv_server *srv;
     double t_start;
     int n, is_array, stream, details, num_return;
-    srv_stops stops;
+    gen_stops stops;
     uv_mutex_t lock;  /* guards what follows (jobs end on several workers) */
     int remaining;    /* jobs not ended */
     json_t **answers; /* [n], filled as jobs end */
     int status;       /* first error of any job */
     char msg[200];
     int streamed; /* token events sent (one job: its worker's) */
-} gen_req;
+} generate_req;
 
 /* One text of a request: one scheduler task. */
 typedef struct {
     srv_task task;
-    gen_req *g;
+    generate_req *g;
     int index; /* which text of the request */
     int32_t *ids;
     int n;
     double t_first, t_last;
-    srv_textstate text; /* streaming / stop strings */
+    gen_text text; /* streaming / stop strings */
     t5_result result;
-} gen_job;
+} generate_job;
 
-static const char *const gen_fields[] = {"text",
-                                         "ids",
-                                         "max_new_tokens",
-                                         "min_new_tokens",
-                                         "do_sample",
-                                         "temperature",
-                                         "top_k",
-                                         "top_p",
-                                         "repetition_penalty",
-                                         "no_repeat_ngram_size",
-                                         "num_beams",
-                                         "num_return_sequences",
-                                         "length_penalty",
-                                         "early_stopping",
-                                         "seed",
-                                         "stop",
-                                         "stream",
-                                         "details",
-                                         "truncate",
-                                         "timeout_ms",
-                                         NULL};
-
-static void gen_free(gen_req *g) {
+static void req_free(generate_req *g) {
     if (!g) return;
     for (int i = 0; g->answers && i < g->n; i++)
         json_decref(g->answers[i]);
     free(g->answers);
-    for (int i = 0; i < g->stops.n; i++)
-        free(g->stops.s[i]);
-    free(g->stops.s);
-    free(g->stops.len);
+    gen_stops_free(&g->stops);
     uv_mutex_destroy(&g->lock);
     free(g);
 }
 
-static void job_free(gen_job *j) {
+static void job_free(generate_job *j) {
     free(j->ids);
     t5_result_free(&j->result);
-    srv_text_free(&j->text);
+    gen_text_free(&j->text);
     free(j);
 }
 
-static const char *finish_name(int finish) {
-    switch (finish) {
-    case T5_FINISH_EOS:
-        return "eos";
-    case T5_FINISH_STOP:
-        return "stop";
-    default:
-        return "length";
-    }
-}
-
 /* The answer for one finished job (design section 5). NULL on out of memory. */
-static json_t *build_answer(gen_req *g, gen_job *j, int with_extras) {
+static json_t *build_answer(generate_req *g, generate_job *j, int with_extras) {
     const tok_model *tok = g->srv->tok;
     t5_result *res = &j->result;
     if (res->n_seqs < 1) return NULL;
@@ -101,13 +65,13 @@ static json_t *build_answer(gen_req *g, gen_job *j, int with_extras) {
         t5_sequence *q = &res->seqs[k];
         int stopped = 0;
         size_t len = 0;
-        char *text = srv_text_final(tok, q->ids, q->n, &g->stops, &stopped, &len);
+        char *text = gen_text_final(tok, q->ids, q->n, &g->stops, &stopped, &len);
         if (!text) {
             json_decref(seqs);
             json_decref(ans);
             return NULL;
         }
-        const char *fin = stopped ? "stop" : finish_name(q->finish);
+        const char *fin = gen_finish_name(stopped ? T5_FINISH_STOP : q->finish);
         if (k == 0)
             ans = json_pack("{s:s%,s:s,s:{s:i,s:i}}", "text", text, len, "finish_reason", fin, "usage",
                             "input_tokens", j->n, "output_tokens", q->n);
@@ -124,18 +88,17 @@ static json_t *build_answer(gen_req *g, gen_job *j, int with_extras) {
     if (with_extras && g->details) {
         t5_sequence *q = &res->seqs[0];
         json_t *toks = json_array();
-        srv_textstate ts;
-        memset(&ts, 0, sizeof ts);
-        ts.stop_at = -1;
+        gen_text ts;
+        gen_text_init(&ts);
         for (int i = 0; i < q->n; i++) {
             size_t off = 0, dl = 0;
-            srv_text_push(&ts, tok, NULL, q->ids[i], &off, &dl);
+            gen_text_push(&ts, tok, NULL, q->ids[i], &off, &dl);
             json_t *lp = q->logprobs ? json_real(q->logprobs[i]) : json_null();
             json_array_append_new(toks,
                                   json_pack("{s:i,s:s%,s:o}", "id", q->ids[i], "text",
                                             ts.text ? ts.text + off : "", ts.text ? dl : 0, "logprob", lp));
         }
-        srv_text_free(&ts);
+        gen_text_free(&ts);
         json_object_set_new(ans, "tokens", toks);
     }
     return ans;
@@ -144,8 +107,8 @@ static json_t *build_answer(gen_req *g, gen_job *j, int with_extras) {
 /* ---- the task hooks (on a worker; on_done also on the main thread) ---- */
 
 static int job_on_token(void *user, int32_t token, float logprob) {
-    gen_job *j = user;
-    gen_req *g = j->g;
+    generate_job *j = user;
+    generate_req *g = j->g;
     srv_server *s = g->srv;
     double now = srv_now();
     if (j->t_first == 0) {
@@ -157,7 +120,7 @@ static int job_on_token(void *user, int32_t token, float logprob) {
     j->t_last = now;
     if (!g->stream && g->stops.n == 0) return 0;
     size_t off = 0, len = 0;
-    int stop = srv_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
+    int stop = gen_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
     if (g->stream) {
         json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text",
                                j->text.text ? j->text.text + off : "", j->text.text ? len : 0);
@@ -193,7 +156,7 @@ static int end_status(const srv_task_end *e, char *msg, size_t len) {
 }
 
 /* Sends the request's answer once every job has ended. */
-static void gen_finish(gen_req *g) {
+static void req_finish(generate_req *g) {
     srv_request *r = g->req;
     if (g->stream) {
         if (g->status && !g->streamed) {
@@ -225,8 +188,8 @@ static void gen_finish(gen_req *g) {
 }
 
 static void job_on_done(void *user, srv_task_end *e) {
-    gen_job *j = user;
-    gen_req *g = j->g;
+    generate_job *j = user;
+    generate_req *g = j->g;
     srv_server *s = g->srv;
     if (e->result) {
         j->result = *e->result; /* ours now */
@@ -259,8 +222,8 @@ static void job_on_done(void *user, srv_task_end *e) {
     uv_mutex_unlock(&g->lock);
     srv_request *r = g->req;
     if (last) {
-        gen_finish(g);
-        gen_free(g);
+        req_finish(g);
+        req_free(g);
     }
     job_free(j);
     srv_http_release(r);
@@ -268,105 +231,115 @@ static void job_on_done(void *user, srv_task_end *e) {
 
 /* ---- request parsing ---- */
 
-static int parse_stops(json_t *body, srv_stops *st, char *err, size_t errlen) {
+static int parse_stops(json_t *body, gen_stops *st, char *err, size_t errlen) {
     json_t *v = json_object_get(body, "stop");
     if (!v || json_is_null(v)) return 0;
     json_t *one = json_is_string(v) ? v : NULL;
     size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : (size_t)-1;
     if (n == (size_t)-1) return snprintf(err, errlen, "stop must be a string or an array of strings"), -1;
     if (n > 16) return snprintf(err, errlen, "stop has more than 16 strings"), -1;
-    st->s = calloc(n ? n : 1, sizeof *st->s);
-    st->len = calloc(n ? n : 1, sizeof *st->len);
-    if (!st->s || !st->len) return snprintf(err, errlen, "out of memory"), -1;
     for (size_t i = 0; i < n; i++) {
         json_t *e = one ? one : json_array_get(v, i);
         if (!json_is_string(e)) return snprintf(err, errlen, "stop[%zu] must be a string", i), -1;
         size_t l = json_string_length(e);
         if (l == 0 || l > 256) return snprintf(err, errlen, "stop strings must be 1 to 256 bytes long"), -1;
-        st->s[i] = malloc(l + 1);
-        if (!st->s[i]) return snprintf(err, errlen, "out of memory"), -1;
-        memcpy(st->s[i], json_string_value(e), l + 1);
-        st->len[i] = l;
-        st->n = (int)i + 1;
+        if (gen_stops_add(st, json_string_value(e), l)) return snprintf(err, errlen, "out of memory"), -1;
     }
     return 0;
 }
 
-/* Fills p from the request; returns 0 or -1 with err. */
-static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
+/* The most a request on this server may ask of a parameter (the table's, or a limit of
+ * the configuration or of another parameter read before it). */
+static double param_hi(const srv_server *s, const gen_param *gp, const t5_gen_params *p) {
     const cfg_t *c = &s->cfg;
+    int max_beams = c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch;
+    if (gp->offset == offsetof(t5_gen_params, max_new_tokens)) return c->max_new_tokens_limit;
+    if (gp->offset == offsetof(t5_gen_params, min_new_tokens)) return p->max_new_tokens;
+    if (gp->offset == offsetof(t5_gen_params, num_beams)) return max_beams;
+    if (gp->offset == offsetof(t5_gen_params, num_return_sequences))
+        return p->do_sample ? max_beams : p->num_beams;
+    return gp->hi;
+}
+
+/* Reads one parameter of the table into its field of p (absent or null: unchanged). */
+static int parse_param(json_t *b, const gen_param *gp, double hi, t5_gen_params *p, char *err,
+                       size_t errlen) {
+    void *field = (char *)p + gp->offset;
     long long v;
     double d;
     int f;
+    switch (gp->type) {
+    case GEN_PARAM_INT:
+        v = *(int *)field;
+        if (srv_json_int(b, gp->name, (long long)gp->lo, (long long)hi, &v, err, errlen)) return -1;
+        *(int *)field = (int)v;
+        return 0;
+    case GEN_PARAM_FLOAT:
+        d = *(float *)field;
+        if (srv_json_num(b, gp->name, gp->lo, hi, gp->lo_open, &d, err, errlen)) return -1;
+        *(float *)field = (float)d;
+        return 0;
+    case GEN_PARAM_BOOL:
+        f = *(int *)field;
+        if (srv_json_bool(b, gp->name, &f, err, errlen)) return -1;
+        *(int *)field = f;
+        return 0;
+    case GEN_PARAM_SEED:
+        v = (long long)*(uint64_t *)field;
+        if (srv_json_int(b, gp->name, 0, INT64_MAX, &v, err, errlen)) return -1;
+        *(uint64_t *)field = (uint64_t)v;
+        return 0;
+    case GEN_PARAM_EARLY_STOP: { /* true, false or "never", as transformers takes it */
+        json_t *es = json_object_get(b, gp->name);
+        if (json_is_boolean(es))
+            *(int *)field = json_is_true(es);
+        else if (json_is_string(es) && !strcmp(json_string_value(es), "never"))
+            *(int *)field = 2;
+        else if (es && !json_is_null(es))
+            return snprintf(err, errlen, "%s must be true, false or \"never\"", gp->name), -1;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* Fills p from the request (every parameter of gen_params[]); returns 0 or -1 with err. */
+static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
+    const cfg_t *c = &s->cfg;
     t5_gen_default_params(p);
     p->max_new_tokens = c->default_max_new_tokens;
-    if (tok_model_kind(s->tok) == TOK_KIND_WORDPIECE) {
-        /* T5 PEGASUS: generation starts from [CLS] and stops at [SEP], whatever config.json says */
-        p->decoder_start_token_id = tok_bos_id(s->tok);
-        p->eos_token_id = tok_eos_id(s->tok);
-    }
+    gen_params_for_tokenizer(p, s->tok);
     json_t *mnt = json_object_get(b, "max_new_tokens");
     if (mnt && json_is_integer(mnt) && json_integer_value(mnt) > c->max_new_tokens_limit)
         return snprintf(err, errlen,
                         "max_new_tokens %lld is more than this server's limit of %d (max_new_tokens_limit)",
                         (long long)json_integer_value(mnt), c->max_new_tokens_limit),
                -1;
-    v = p->max_new_tokens;
-    if (srv_json_int(b, "max_new_tokens", 1, c->max_new_tokens_limit, &v, err, errlen)) return -1;
-    p->max_new_tokens = (int)v;
-    v = p->min_new_tokens;
-    if (srv_json_int(b, "min_new_tokens", 0, p->max_new_tokens, &v, err, errlen)) return -1;
-    p->min_new_tokens = (int)v;
-    f = p->do_sample;
-    if (srv_json_bool(b, "do_sample", &f, err, errlen)) return -1;
-    p->do_sample = f;
-    d = p->temperature;
-    if (srv_json_num(b, "temperature", 0, 100, 1, &d, err, errlen)) return -1;
-    p->temperature = (float)d;
-    v = p->top_k;
-    if (srv_json_int(b, "top_k", 0, 1000000, &v, err, errlen)) return -1;
-    p->top_k = (int)v;
-    d = p->top_p;
-    if (srv_json_num(b, "top_p", 0, 1, 1, &d, err, errlen)) return -1;
-    p->top_p = (float)d;
-    d = p->repetition_penalty;
-    if (srv_json_num(b, "repetition_penalty", 0, 100, 1, &d, err, errlen)) return -1;
-    p->repetition_penalty = (float)d;
-    v = p->no_repeat_ngram_size;
-    if (srv_json_int(b, "no_repeat_ngram_size", 0, 1024, &v, err, errlen)) return -1;
-    p->no_repeat_ngram_size = (int)v;
-    v = p->num_beams;
-    int max_beams = c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch;
-    if (srv_json_int(b, "num_beams", 1, max_beams, &v, err, errlen)) return -1;
-    p->num_beams = (int)v;
-    v = p->num_return_sequences;
-    long long max_ret = p->do_sample ? max_beams : p->num_beams;
-    if (srv_json_int(b, "num_return_sequences", 1, max_ret, &v, err, errlen)) return -1;
-    p->num_return_sequences = (int)v;
-    d = p->length_penalty;
-    if (srv_json_num(b, "length_penalty", -100, 100, 0, &d, err, errlen)) return -1;
-    p->length_penalty = (float)d;
-    json_t *es = json_object_get(b, "early_stopping"); /* true, false or "never", as transformers takes it */
-    if (json_is_boolean(es))
-        p->early_stopping = json_is_true(es);
-    else if (json_is_string(es) && !strcmp(json_string_value(es), "never"))
-        p->early_stopping = 2;
-    else if (es && !json_is_null(es)) {
-        snprintf(err, errlen, "early_stopping must be true, false or \"never\"");
-        return -1;
-    }
-    v = (long long)p->seed;
-    if (srv_json_int(b, "seed", 0, INT64_MAX, &v, err, errlen)) return -1;
-    p->seed = (uint64_t)v;
+    for (int i = 0; i < gen_n_params; i++)
+        if (parse_param(b, &gen_params[i], param_hi(s, &gen_params[i], p), p, err, errlen)) return -1;
     *rows = p->num_beams > p->num_return_sequences ? p->num_beams : p->num_return_sequences;
     return 0;
 }
 
+/* Unknown fields are refused: the route's own and the parameters are known. */
+static int check_fields(json_t *b, char *err, size_t errlen) {
+    static const char *const own[] = {"text", "ids", "stop", "stream", "details", "truncate", "timeout_ms"};
+    enum { N_OWN = sizeof own / sizeof own[0] };
+    const char *known[N_OWN + 64 + 1];
+    int n = 0;
+    for (int i = 0; i < N_OWN; i++)
+        known[n++] = own[i];
+    for (int i = 0; i < gen_n_params && i < 64; i++)
+        known[n++] = gen_params[i].name;
+    known[n] = NULL;
+    return srv_json_fields(b, known, err, errlen);
+}
+
 /* The request's options: everything but the inputs. 0, or -1 with err. */
-static int parse_options(srv_server *s, json_t *b, gen_req *g, t5_gen_params *p, int *rows,
+static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_params *p, int *rows,
                          long long *truncate, long long *timeout_ms, char *err, size_t errlen) {
     const cfg_t *c = &s->cfg;
-    if (srv_json_fields(b, gen_fields, err, errlen) || parse_params(s, b, p, rows, err, errlen) ||
+    if (check_fields(b, err, errlen) || parse_params(s, b, p, rows, err, errlen) ||
         parse_stops(b, &g->stops, err, errlen) || srv_json_bool(b, "stream", &g->stream, err, errlen) ||
         srv_json_bool(b, "details", &g->details, err, errlen) ||
         srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, truncate, err, errlen) ||
@@ -383,59 +356,44 @@ static int parse_options(srv_server *s, json_t *b, gen_req *g, t5_gen_params *p,
     return 0;
 }
 
-/* Encoder ids of text i: `</s>` added, truncated to truncate tokens + `</s>` when
- * truncate > 0, at most max_input_tokens. 0, or the HTTP status (400/500) with err. */
+/* Encoder ids of text i (gen_input_ids at this server's limits). 0, or the HTTP
+ * status (400/500) with err. */
 static int text_ids(srv_server *s, const char *text, size_t len, int i, int is_array, long long truncate,
                     int32_t **ids, int *n, char *err, size_t errlen) {
     const cfg_t *c = &s->cfg;
-    tok_encode_params tp;
-    tok_encode_default_params(&tp);
-    tp.add_eos = 1;
-    tok_encoding e;
     char terr[200];
-    if (tok_encode(s->tok, text, len, &tp, &e, terr, sizeof terr) != TOK_OK) {
+    switch (gen_input_ids(s->tok, text, len, (int)truncate, c->max_input_tokens, ids, n, terr, sizeof terr)) {
+    case GEN_OK:
+        return 0;
+    case GEN_ERR_TOKENIZE:
         snprintf(err, errlen, "text %d could not be tokenized: %s", i, terr);
         return 400;
-    }
-    size_t m = e.n;
-    if (truncate > 0 && m > (size_t)truncate + 1) {
-        e.ids[truncate] = e.ids[m - 1]; /* keep the first N tokens, then the closing </s> */
-        m = (size_t)truncate + 1;
-    }
-    if (m > (size_t)c->max_input_tokens) {
+    case GEN_ERR_TOO_LONG:
         if (is_array)
             snprintf(err, errlen,
-                     "text[%d] has %zu tokens, more than this server's max_input_tokens (%d); "
+                     "text[%d] has %d tokens, more than this server's max_input_tokens (%d); "
                      "shorten it or pass truncate",
-                     i, m, c->max_input_tokens);
+                     i, *n, c->max_input_tokens);
         else
             snprintf(err, errlen,
-                     "text has %zu tokens, more than this server's max_input_tokens (%d); "
+                     "text has %d tokens, more than this server's max_input_tokens (%d); "
                      "shorten it or pass truncate",
-                     m, c->max_input_tokens);
-        tok_encoding_free(&e);
+                     *n, c->max_input_tokens);
         return 400;
-    }
-    *ids = malloc((m ? m : 1) * sizeof **ids);
-    if (!*ids) {
-        tok_encoding_free(&e);
-        snprintf(err, errlen, "out of memory");
-        return 500;
-    }
-    memcpy(*ids, e.ids, m * sizeof **ids);
-    *n = (int)m;
-    tok_encoding_free(&e);
-    if (*n == 0) {
+    case GEN_ERR_EMPTY:
         snprintf(err, errlen, "the text gives no tokens (this tokenizer adds no </s>)");
         return 400;
+    case GEN_ERR_NOMEM:
+        break;
     }
-    return 0;
+    snprintf(err, errlen, "out of memory");
+    return 500;
 }
 
 /* The jobs of a request, one per input (text or ids): their tasks in tasks[0..*n_tasks)
  * (a task's user is its job). 0, or the HTTP status (400/500) with err; the jobs made
  * so far are in tasks either way. */
-static int make_jobs(gen_req *g, json_t *b, const t5_gen_params *p, int rows, long long truncate,
+static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int rows, long long truncate,
                      double deadline, srv_task ***tasks, int *n_tasks, char *err, size_t errlen) {
     srv_server *s = g->srv;
     const cfg_t *c = &s->cfg;
@@ -469,7 +427,7 @@ static int make_jobs(gen_req *g, json_t *b, const t5_gen_params *p, int rows, lo
     }
     int32_t vocab = t5_model_config(s->model)->vocab_size;
     for (int i = 0; i < n; i++) {
-        gen_job *j = calloc(1, sizeof *j);
+        generate_job *j = calloc(1, sizeof *j);
         if (!j) {
             snprintf(err, errlen, "out of memory");
             rc = 500;
@@ -480,7 +438,7 @@ static int make_jobs(gen_req *g, json_t *b, const t5_gen_params *p, int rows, lo
         srv_http_retain(g->req);
         j->g = g;
         j->index = i;
-        j->text.stop_at = -1;
+        gen_text_init(&j->text);
         if (jids) {
             rc = 400;
             if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, errlen)) goto done;
@@ -541,7 +499,7 @@ void srv_route_generate(srv_request *r) {
     int n_tasks = 0, rows = 1, status = 500;
     t5_gen_params p;
     long long truncate = 0, timeout_ms = c->request_timeout_ms;
-    gen_req *g = calloc(1, sizeof *g);
+    generate_req *g = calloc(1, sizeof *g);
     if (!g) {
         snprintf(err, sizeof err, "out of memory");
         goto fail;
@@ -564,7 +522,7 @@ void srv_route_generate(srv_request *r) {
             job_free(tasks[i]->user);
             srv_http_release(r); /* never the last reference: MHD holds one */
         }
-        gen_free(g);
+        req_free(g);
     }
     free(tasks);
     return;
@@ -575,6 +533,6 @@ fail:
         srv_http_release(r);
     }
     free(tasks);
-    gen_free(g);
+    req_free(g);
     json_decref(b);
 }

@@ -1,5 +1,5 @@
 /* srv.h - t5serve's shared header: the server object and the small modules every
- * route uses (metrics, request validation, generated text), plus the route functions.
+ * route uses (metrics, request validation), plus the route functions.
  *
  * Threads and who owns what:
  *   - the main thread runs a libuv loop: SIGTERM/SIGINT, a 50 ms tick (deadlines of
@@ -9,7 +9,7 @@
  *     answer cheap routes at once, queue tasks and defer the answer (http.h);
  *   - worker threads (scheduler.c, scheduler.h) each own one t5_batch and decode continuously.
  * The layers, each using only those below it: main.c -> routes.c (the route table) ->
- * routes_*.c -> {http.c, scheduler.c, metrics.c, validate.c, gentext.c} -> {sse.c,
+ * routes_*.c -> {http.c, scheduler.c, metrics.c, validate.c, gen/} -> {sse.c,
  * reply.c, log.c}. What it is not: a public API; nothing outside server/ includes it. */
 #ifndef T5SERVE_SRV_H
 #define T5SERVE_SRV_H
@@ -21,6 +21,7 @@
 #include <uv.h>
 
 #include "cfg.h"
+#include "gen.h"
 #include "http.h"
 #include "log.h"
 #include "reply.h"
@@ -62,30 +63,6 @@ int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, s
 /* an array of ints in [0, vocab): *ids malloc'd */
 int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err,
                  size_t errlen);
-
-/* ---- gentext.c: text of a generated sequence, stop strings, streamed deltas ---- */
-typedef struct {
-    char **s;
-    size_t *len;
-    int n;
-} srv_stops;
-typedef struct {
-    int32_t *ids;
-    int n, cap;
-    char *text; /* decode of ids (cut at a stop string once found) */
-    size_t len;
-    size_t emitted; /* bytes already handed out as deltas */
-    long stop_at;   /* byte offset of the first stop string, -1 none */
-} srv_textstate;
-/* Appends id; returns 1 when a stop string is now complete, 0 otherwise, -1 on error.
- * [*d_off, *d_off + *d_len) of t->text is the new text safe to hand out (whole UTF-8
- * characters that cannot be the start of a stop string). */
-int srv_text_push(srv_textstate *t, const tok_model *tok, const srv_stops *st, int32_t id, size_t *d_off,
-                  size_t *d_len);
-void srv_text_free(srv_textstate *t);
-/* Decodes ids and cuts at the first stop string (*stopped = 1). Caller frees. */
-char *srv_text_final(const tok_model *tok, const int32_t *ids, int n, const srv_stops *st, int *stopped,
-                     size_t *len);
 
 /* ---- routes_gen.c, routes_tok.c, routes_info.c: the route functions ---- */
 void srv_route_generate(srv_request *r);

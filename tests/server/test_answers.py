@@ -11,7 +11,6 @@ depend on time are normalized (/info uptime_s, /metrics sample values).
 
 usage: test_answers.py            compare (tests/suites/34-server-answers.sh)
        test_answers.py --record   rewrite the recorded file (only from a trusted server)"""
-import http.client
 import json
 import os
 import re
@@ -35,21 +34,8 @@ LONG = "The quick brown fox jumps over the lazy dog. " * 20
 
 def raw(srv, method, path, body=None, headers=None):
     """(status, [(name, value)] without Date, body bytes) of one request on a new connection."""
-    c = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=120)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body, ensure_ascii=False).encode()
-        elif isinstance(body, str):
-            body = body.encode()
-        h = {"Content-Type": "application/json"} if body is not None else {}
-        h.update(headers or {})
-        c.request(method, path, body=body, headers=h)
-        r = c.getresponse()
-        data = r.read()
-        hdrs = [(k, v) for k, v in r.getheaders() if k.lower() != "date"]
-        return r.status, hdrs, data
-    finally:
-        c.close()
+    st, hdrs, data = srv.request(method, path, body, headers, header_list=True)
+    return st, [(k, v) for k, v in hdrs if k.lower() != "date"], data
 
 
 def normalize(path, body):
