@@ -9,8 +9,9 @@
  *     answer cheap routes at once, queue tasks and defer the answer (http.h);
  *   - worker threads (scheduler.c, scheduler.h) each own one t5_batch and decode continuously.
  * The layers, each using only those below it: main.c -> routes.c (the route table) ->
- * routes_*.c -> {http.c, scheduler.c, metrics.c, validate.c, gen/} -> {sse.c,
- * reply.c, log.c}. What it is not: a public API; nothing outside server/ includes it. */
+ * routes_*.c -> {http.c, scheduler.c, validate.c} -> {metrics.c, sse.c, reply.c, log.c},
+ * and gen/ (the library shared with the tools). What it is not: a public API; nothing
+ * outside server/ includes it. */
 #ifndef T5SERVE_SRV_H
 #define T5SERVE_SRV_H
 
