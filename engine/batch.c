@@ -333,8 +333,6 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
 /* Removes sequence i from the batch and hands its result to on_done. */
 static void retire(t5_batch *b, int i) {
     seq *q = b->seqs[i];
-    t5_result res;
-    build_result(q, &res);
     memmove(b->seqs + i, b->seqs + i + 1, (size_t)(b->n_seqs - i - 1) * sizeof *b->seqs);
     b->n_seqs--;
     b->used_rows -= q->rows;
@@ -345,6 +343,8 @@ static void retire(t5_batch *b, int i) {
         if (hid) hid(user, NULL, 0);
         return;
     }
+    t5_result res;
+    build_result(q, &res);
     t5_done_fn done = q->on_done;
     void *user = q->user;
     seq_free(b->m, q);

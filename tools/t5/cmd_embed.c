@@ -87,7 +87,7 @@ static void on_hidden(void *user, const float *h, int n) {
         free(v);
     }
     if (buf && len + 3 <= cap) {
-        memcpy(buf + len, s->p->pooling == 0 ? "]}" : "}", 3);
+        strcpy(buf + len, s->p->pooling == 0 ? "]}" : "}");
         s->json = buf;
     } else {
         free(buf);
