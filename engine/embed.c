@@ -119,12 +119,17 @@ static json_t *load_json(const char *dir, const char *rel, const char *name, int
         snprintf(err, errlen, "model folder path too long");
         return NULL;
     }
-    if (absent && access(path, F_OK) != 0) {
-        *absent = 1;
+    if (access(path, F_OK) != 0) {
+        if (absent)
+            *absent = 1;
+        else
+            snprintf(err, errlen, "%.64s%s%s is missing", rel, *rel ? "/" : "", name);
         return NULL;
     }
     json_error_t je;
     json_t *root = json_load_file(path, JSON_REJECT_DUPLICATES, &je);
+    if (!root && !strncmp(je.text, "unable to open", 14)) /* jansson's message names the path */
+        snprintf(je.text, sizeof je.text, "cannot read the file");
     if (!root || (array ? !json_is_array(root) : !json_is_object(root))) {
         snprintf(err, errlen, "%.64s%s%s: %s (line %d)", rel, *rel ? "/" : "", name,
                  !root   ? je.text
