@@ -5,7 +5,8 @@
  * one step (a grouped encoder pass), the folder's sentence pipeline (pooling, Dense,
  * Normalize) per input; after one untimed warm-up batch, repeated for about --seconds
  * (at least once). Prints sentences/s, tokens/s,
- * encoder GFLOP/s (projections + attention) over the FMA peak, load time and peak RSS.
+ * encoder GFLOP/s (projections + attention) over the FMA peak, the share of the threads'
+ * time the process got (cpu: below 100% on a shared machine), load time and peak RSS.
  * What it is not: a pass/fail test; it prints figures. */
 #include <getopt.h>
 #include <stdio.h>
@@ -17,10 +18,13 @@
 #include "cmds.h"
 #include "t5_internal.h"
 
-static double now(void) {
+static double clock_s(clockid_t id) {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+static double now(void) {
+    return clock_s(CLOCK_MONOTONIC);
 }
 
 /* ---- the machine's float32 FMA peak: register-only multiply-adds on every thread ---- */
@@ -184,8 +188,8 @@ int cmd_bench_embed(int argc, char **argv) {
                     (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
     int dim = t5_embedder_dim(e, NULL, err, sizeof err);
     float *vec = malloc((size_t)(dim > 0 ? dim : 1) * sizeof *vec);
-    printf("%-6s %8s %9s %12s %12s %10s %8s\n", "batch", "tokens", "ms/batch", "sentences/s", "tokens/s",
-           "GFLOP/s", "of peak");
+    printf("%-6s %8s %9s %12s %12s %10s %8s %6s\n", "batch", "tokens", "ms/batch", "sentences/s", "tokens/s",
+           "GFLOP/s", "of peak", "cpu");
     int rc = 0, first_batch = 1;
     for (const char *p = batches; *p && !rc;) {
         int B = atoi(p);
@@ -213,14 +217,14 @@ int cmd_bench_embed(int argc, char **argv) {
         }
         sink s = {e, vec, 0, 0};
         int reps = -1; /* one untimed warm-up batch first (it also faults the mapped weights in) */
-        double t_all = 0, t_first = 0;
+        double t_all = 0, t_first = 0, cpu = 0;
         while (b && (reps < 1 || t_all < seconds)) {
-            double ts = now();
+            double ts = now(), cs = clock_s(CLOCK_PROCESS_CPUTIME_ID);
             for (int i = 0, off = 0; i < B; off += lens[i++])
                 if (t5_batch_add_embed(b, ids + off, lens[i], on_hidden, &s, err, sizeof err) < 0) s.failed++;
             if (t5_batch_step(b) < 0) s.failed++;
             if (reps++ >= 0)
-                t_all += now() - ts;
+                t_all += now() - ts, cpu += clock_s(CLOCK_PROCESS_CPUTIME_ID) - cs;
             else
                 t_first = now() - ts;
         }
@@ -231,8 +235,9 @@ int cmd_bench_embed(int argc, char **argv) {
             rc = 1;
         } else {
             double t = t_all / reps;
-            printf("%-6d %8d %9.2f %12.1f %12.0f %10.1f %7.0f%%\n", B, total, t * 1e3, B / t, total / t,
-                   flops / t / 1e9, peak > 0 ? 100 * flops / t / 1e9 / peak : 0);
+            printf("%-6d %8d %9.2f %12.1f %12.0f %10.1f %7.0f%% %5.0f%%\n", B, total, t * 1e3, B / t,
+                   total / t, flops / t / 1e9, peak > 0 ? 100 * flops / t / 1e9 / peak : 0,
+                   100 * cpu / t_all / threads);
         }
         t5_batch_free(b);
         free(lens), free(ids);
