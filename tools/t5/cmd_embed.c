@@ -8,12 +8,12 @@
  * What it is not: a server. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "t5.h"
 #include "tok.h"
 
@@ -38,9 +38,9 @@ typedef struct {
     char err[256];
 } slot;
 
-/* Appends "[v0,v1,...]" (9 significant digits: float32 round-trips) to *buf. */
+/* Appends gen_put_floats' "[v0,v1,...]" to *buf. */
 static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n) {
-    size_t need = *len + (size_t)n * 18 + 4;
+    size_t need = *len + GEN_FLOATS_CHARS(n) + 4;
     if (need > *cap) {
         char *nb = realloc(*buf, need * 2);
         if (!nb) {
@@ -50,13 +50,7 @@ static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n)
         }
         *buf = nb, *cap = need * 2;
     }
-    char *p = *buf + *len;
-    *p++ = '[';
-    for (int i = 0; i < n; i++)
-        p += isfinite(v[i]) ? sprintf(p, "%s%.9g", i ? "," : "", v[i]) : sprintf(p, "%snull", i ? "," : "");
-    *p++ = ']';
-    *p = 0;
-    *len = (size_t)(p - *buf);
+    *len = (size_t)(gen_put_floats(*buf + *len, v, n) - *buf);
 }
 
 static void on_hidden(void *user, const float *h, int n) {
@@ -194,7 +188,7 @@ int cmd_embed(int argc, char **argv) {
         goto fail;
     }
     const t5_config *cf = t5_model_config(m);
-    int max_len = t5_embedder_max_seq_length(e), eof = 0;
+    int eof = 0;
     char *line = NULL;
     size_t cap = 0;
     long lineno = 0;
@@ -215,22 +209,10 @@ int cmd_embed(int argc, char **argv) {
                     snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
                              lineno, cf->vocab_size);
             } else {
-                tok_encode_params ep;
-                tok_encode_default_params(&ep);
-                ep.add_eos = 1;
-                tok_encoding te;
-                if (tok_encode(tok, line, (size_t)len, &ep, &te, err, sizeof err) != 0)
+                /* </s> added, the folder's max_seq_length (gen.h: as sentence-transformers truncates) */
+                if (gen_input_ids(tok, line, (size_t)len, gen_embed_truncate(e, GEN_TRUNCATE_FOLDER, 0), 0,
+                                  &ids, &n, err, sizeof err) != GEN_OK)
                     snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-                else {
-                    n = (int)te.n;
-                    if (max_len > 0 && n > max_len) { /* keep the first max_len - 1 tokens, then </s> */
-                        te.ids[max_len - 1] = te.ids[n - 1];
-                        n = max_len;
-                    }
-                    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-                    if (ids) memcpy(ids, te.ids, (size_t)n * sizeof *ids);
-                    tok_encoding_free(&te);
-                }
             }
             if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
                 snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
