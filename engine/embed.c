@@ -52,7 +52,6 @@ struct t5_embedder {
     int d_model;
     int pooling;        /* T5_POOL_* bits of the folder's Pooling (T5_POOL_MEAN without modules.json) */
     int max_seq_length; /* 0: none given */
-    int st;             /* 1: read from modules.json */
     emb_module *mods;   /* [n_mods] after the Pooling, in order */
     int n_mods;
 };
@@ -360,7 +359,6 @@ t5_embedder *t5_embedder_load(const char *dir, int d_model, char *err, size_t er
         snprintf(err, errlen, "modules.json: more than %d modules", MAX_MODULES);
         goto fail;
     }
-    e->st = 1;
     e->mods = calloc(json_array_size(mods) + 1, sizeof *e->mods);
     if (!e->mods) {
         snprintf(err, errlen, "out of memory");
