@@ -327,7 +327,7 @@ static int load_transformer(t5_embedder *e, const char *dir, char *err, size_t e
     json_t *c = load_json(dir, "", "sentence_bert_config.json", 0, &absent, err, errlen);
     if (!c) return absent ? 0 : -1;
     int lower = 0, rc = -1;
-    if (get_int(c, "max_seq_length", 1, 1 << 20, &e->max_seq_length, "sentence_bert_config.json", err,
+    if (get_int(c, "max_seq_length", 2, 1 << 20, &e->max_seq_length, "sentence_bert_config.json", err,
                 errlen) ||
         get_bool(c, "do_lower_case", &lower, "sentence_bert_config.json", err, errlen))
         goto done;

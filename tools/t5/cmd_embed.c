@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "t5.h"
 #include "tok.h"
 
@@ -149,23 +150,12 @@ static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model 
                 if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
                     snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
                              lineno, cf->vocab_size);
-            } else {
-                tok_encode_params ep;
-                tok_encode_default_params(&ep);
-                ep.add_eos = 1;
-                tok_encoding te;
-                if (tok_encode(tok, line, (size_t)len, &ep, &te, err, sizeof err) != 0)
-                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-                else {
-                    n = (int)te.n;
-                    if (max_len > 0 && n > max_len) { /* keep the first max_len - 1 tokens, then </s> */
-                        te.ids[max_len - 1] = te.ids[n - 1];
-                        n = max_len;
-                    }
-                    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-                    if (ids) memcpy(ids, te.ids, (size_t)n * sizeof *ids);
-                    tok_encoding_free(&te);
-                }
+            } else { /* truncated to max_len - 1 tokens, then </s> */
+                gen_status st = gen_input_ids(tok, line, (size_t)len, max_len > 0 ? max_len - 1 : 0, 0, &ids,
+                                              &n, err, sizeof err);
+                if (st != GEN_OK)
+                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno,
+                             st == GEN_ERR_EMPTY ? "the text gives no tokens" : err);
             }
             if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
                 snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
