@@ -52,6 +52,7 @@ struct t5_batch {
     t5_kv **kvp;             /* [max_rows] */
     const t5_cross_kv **crp; /* [max_rows] */
     float *tmp;              /* [3 vocab] raw logits, then warper / sampling scratch */
+    t5_beam_scratch beam;    /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
 };
 
 static void seq_free(const t5_model *m, seq *q) {
@@ -85,7 +86,9 @@ t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *
     b->kvp = malloc((size_t)max_rows * sizeof *b->kvp);
     b->crp = malloc((size_t)max_rows * sizeof *b->crp);
     b->tmp = malloc(3 * (size_t)m->cfg.vocab_size * sizeof *b->tmp);
-    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp) goto oom;
+    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp ||
+        t5_beam_scratch_init(&b->beam, max_rows < T5_MAX_BEAMS ? max_rows : T5_MAX_BEAMS) != 0)
+        goto oom;
     return b;
 oom:
     t5_batch_free(b);
@@ -101,10 +104,11 @@ void t5_batch_free(t5_batch *b) {
     t5_dec_scratch_free(b->s);
     t5_pool_free(b->pool);
     free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp);
+    t5_beam_scratch_free(&b->beam);
     free(b);
 }
 
-int t5_batch_free_rows(const t5_batch *b) {
+int t5_batch_rows_available(const t5_batch *b) {
     return b->max_rows - b->used_rows;
 }
 int t5_batch_active(const t5_batch *b) {
@@ -120,22 +124,22 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         t5_gen_default_params(&p);
         pin = &p;
     }
-    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0) return -1;
+    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0) return T5_ERR_ARG;
     if (!ids || n <= 0) {
         snprintf(err, errlen, "empty input: at least one token id (eos) is needed");
-        return -1;
+        return T5_ERR_ARG;
     }
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= c->vocab_size) {
             snprintf(err, errlen, "input id %d at position %d is outside the vocabulary (0..%d)", ids[i], i,
                      c->vocab_size - 1);
-            return -1;
+            return T5_ERR_ARG;
         }
     int beam = p.num_beams > 1, rows = beam ? p.num_beams : p.num_return_sequences;
     if (rows > b->max_rows - b->used_rows) {
         snprintf(err, errlen, "not enough free rows in the batch (%d needed, %d free)", rows,
                  b->max_rows - b->used_rows);
-        return -2;
+        return T5_ERR_FULL;
     }
     if (b->n_seqs == b->cap_seqs) {
         int cap = b->cap_seqs ? 2 * b->cap_seqs : 16;
@@ -185,7 +189,7 @@ oom:
     seq_free(m, q);
 oom0:
     snprintf(err, errlen, "out of memory admitting a sequence");
-    return -3;
+    return T5_ERR_NOMEM;
 }
 
 void t5_batch_cancel(t5_batch *b, int handle) {
@@ -274,12 +278,10 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
     int V = b->m->cfg.vocab_size, L = q->max_len;
     int32_t *t = q->tok + (size_t)r * L;
     int len = q->len[r];
-    /* the raw logits, copied only when processors or warpers will change x */
-    const t5_gen_params *p = &q->p;
-    int changes = p->do_sample || p->repetition_penalty != 1.0f || p->no_repeat_ngram_size > 0 ||
-                  len - 1 < p->min_new_tokens;
-    float *raw = changes ? b->tmp : x; /* warpers use tmp + V */
-    if (changes) memcpy(raw, x, (size_t)V * sizeof *raw);
+    /* the raw logits, kept for the log-probability whatever the processors and warpers
+     * do to x (they use tmp + V) */
+    float *raw = b->tmp;
+    memcpy(raw, x, (size_t)V * sizeof *raw);
     float mx = t5_max(raw, V), ls = logf((float)t5_sum_exp(raw, V, mx));
     t5_logits_process(&q->p, x, V, t, len);
     int32_t tok;
@@ -377,7 +379,8 @@ int t5_batch_step(t5_batch *b) {
         }
     }
     float *logits = NULL;
-    if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp))) return -1;
+    if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp)))
+        return T5_ERR_NOMEM;
     /* choose each row's token in the same order */
     int off = 0;
     for (int i = 0; i < b->n_seqs; i++) {
@@ -387,7 +390,7 @@ int t5_batch_step(t5_batch *b) {
             continue;
         }
         if (q->beam) {
-            int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam);
+            int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam, &b->beam);
             for (int r = 0; r < q->rows; r++)
                 t5_kv_copy(m, &q->kv2[r], &q->kv[q->bs.parent[r]]);
             t5_kv *tmp = q->kv;
@@ -436,26 +439,23 @@ int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_param
     memset(out, 0, sizeof *out);
     t5_gen_params def;
     if (!p) t5_gen_default_params(&def), p = &def;
-    int rows = p->num_beams > 1 ? p->num_beams : p->num_return_sequences;
-    if (rows < 1 || rows > 1024) {
-        snprintf(err, errlen, "num_beams / num_return_sequences out of range");
-        return -1;
-    }
-    t5_batch *b = t5_batch_create(m, rows, n_threads, err, errlen);
-    if (!b) return -1;
+    int rc = t5_gen_check(m, p, err, errlen);
+    if (rc != T5_OK) return rc;
+    t5_batch *b =
+        t5_batch_create(m, p->num_beams > 1 ? p->num_beams : p->num_return_sequences, n_threads, err, errlen);
+    if (!b) return T5_ERR_NOMEM;
     gen_sink g = {out, 0};
-    if (t5_batch_add(b, ids, n, p, NULL, gen_done, &g, err, errlen) < 0) {
+    if ((rc = t5_batch_add(b, ids, n, p, NULL, gen_done, &g, err, errlen)) < 0) {
         t5_batch_free(b);
-        return -1;
+        return rc;
     }
-    int rc;
     while ((rc = t5_batch_step(b)) > 0) {
     }
     t5_batch_free(b);
     if (rc < 0 || !g.got || !out->seqs || out->seqs[0].finish == T5_FINISH_ERROR) {
         t5_result_free(out);
         snprintf(err, errlen, "out of memory during generation");
-        return -1;
+        return T5_ERR_NOMEM;
     }
-    return 0;
+    return T5_OK;
 }

@@ -251,7 +251,28 @@ typedef struct {
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
 void t5_beam_free(t5_beam *b);
-/* One step from logits[B][V] (overwritten). Returns 1 to continue, 0 when done. */
-int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng);
+
+/* The per-step candidate arrays of beam searches of up to max_beams beams: one per batch
+ * (its searches step one at a time), allocated once. */
+typedef struct {
+    int max_beams;
+    float *cval;   /* [2 max_beams] candidates: accumulated score */
+    float *cmodel; /* [2 max_beams] model log-probability of the candidate's token */
+    float *radj;   /* [2 max_beams] candidate score with finished ones masked */
+    float *merged; /* [3 max_beams] finished hypotheses, then the candidates */
+    float *nscore; /* [max_beams] */
+    int *cidx;     /* [2 max_beams] flat index beam * V + token */
+    int *chit;     /* [2 max_beams] the candidate ends its hypothesis */
+    int *order;    /* [max_beams] */
+    int *nfin;     /* [max_beams] */
+    int *nlen;     /* [max_beams] */
+} t5_beam_scratch;
+
+int t5_beam_scratch_init(t5_beam_scratch *s, int max_beams); /* 0 or <0 */
+void t5_beam_scratch_free(t5_beam_scratch *s);
+
+/* One step from logits[B][V] (overwritten), B <= s->max_beams. Returns 1 to continue,
+ * 0 when done. */
+int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng, t5_beam_scratch *s);
 
 #endif

@@ -91,7 +91,7 @@ static void worker_main(void *arg) {
             uv_mutex_unlock(&q->lock);
             break;
         }
-        int free_rows = t5_batch_free_rows(w->batch);
+        int free_rows = t5_batch_rows_available(w->batch);
         while (q->head && q->head->rows <= free_rows) {
             srv_job *j = q->head;
             q->head = j->next;
@@ -143,7 +143,7 @@ static void worker_main(void *arg) {
         }
         if (w->n_active > 0) {
             srv_metrics_batch_rows(s->metrics, t5_batch_active(w->batch) > 0
-                                                   ? s->cfg.max_batch - t5_batch_free_rows(w->batch)
+                                                   ? s->cfg.max_batch - t5_batch_rows_available(w->batch)
                                                    : 0);
             int rc = t5_batch_step(w->batch);
             if (rc < 0) {

@@ -309,7 +309,7 @@ static void check_batch_greedy(golden *G) {
         ck_assert_int_ge(t5_batch_add(b, ids, n, &p, on_token, on_done, &s[i], err, sizeof err), 0);
         free(ids);
     }
-    ck_assert_int_eq(t5_batch_free_rows(b), 0);
+    ck_assert_int_eq(t5_batch_rows_available(b), 0);
     while (t5_batch_step(b) > 0) {
     }
     for (int i = 0; i < 4; i++) {
@@ -318,7 +318,7 @@ static void check_batch_greedy(golden *G) {
         ck_assert_int_eq(s[i].tokens, s[i].r.seqs[0].n);
         t5_result_free(&s[i].r);
     }
-    ck_assert_int_eq(t5_batch_free_rows(b), 4);
+    ck_assert_int_eq(t5_batch_rows_available(b), 4);
     t5_batch_free(b);
 }
 
