@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
     memset(b, 0, sizeof *b);

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 typedef struct {
     t5_pool *pool;

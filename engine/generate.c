@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 void t5_gen_default_params(t5_gen_params *p) {
     memset(p, 0, sizeof *p);

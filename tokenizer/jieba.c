@@ -1,9 +1,9 @@
 /* jieba.c - jieba 0.42.1's accurate-mode segmentation without HMM, exactly as the Python
- * reference computes it (see jieba.h). The prefix dictionary is a trie over code points
+ * reference computes it (see tok_dev.h). The prefix dictionary is a trie over code points
  * whose edges live in one open-addressing hash table keyed by (parent node, code point),
  * so loading 349k words is a single pass with no sorting. What it is not: jieba's HMM for
  * unknown words, its other cut modes, or user dictionaries. */
-#include "jieba.h"
+#include "tok_dev.h"
 
 #include <math.h>
 #include <stdint.h>

@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 
 #include "tok_internal.h"
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 #define N_SENTINELS 100
 

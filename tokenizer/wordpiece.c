@@ -1,16 +1,15 @@
-/* wordpiece.c - T5 PEGASUS's tokenizer (see wordpiece.h): jieba segmentation without HMM
+/* wordpiece.c - T5 PEGASUS's tokenizer (see tok_dev.h): jieba segmentation without HMM
  * (jieba.c), then for each word the word itself when `vocab.txt` has it, else transformers'
  * BERT BasicTokenizer (lowercase, NFD accent stripping, control removal, punctuation and
  * CJK splitting) and greedy longest-match WordPiece with `##` and `[UNK]`; `[CLS] ... [SEP]`.
  * Byte offsets of every token point into the caller's text. Decoding is the fixture
  * README's rule. Not here: the Unigram tokenizer and the dispatch (tok.c). */
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jieba.h"
 #include "tok_internal.h"
 #include "wp_unicode.h"
 

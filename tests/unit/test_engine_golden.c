@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 #include "t5.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");
