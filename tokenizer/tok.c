@@ -387,9 +387,14 @@ static char *wordpiece_decode(const tok_model *m, const int32_t *ids, size_t n, 
     return wp_decode(m->wp, ids, n, out_len, err, errlen);
 }
 
-static const tok_kind_ops wordpiece_ops = {wordpiece_id_to_piece,  wordpiece_piece_score,
-                                           wordpiece_piece_type,   wordpiece_encode,
-                                           wordpiece_encode_nbest, wordpiece_decode};
+static const tok_kind_ops wordpiece_ops = {
+    .id_to_piece = wordpiece_id_to_piece,
+    .piece_score = wordpiece_piece_score,
+    .piece_type = wordpiece_piece_type,
+    .encode = wordpiece_encode,
+    .encode_nbest = wordpiece_encode_nbest,
+    .decode = wordpiece_decode,
+};
 
 /* ------------------------------------------------------------------ the Unigram kind: pieces */
 
@@ -733,5 +738,11 @@ static char *unigram_decode(const tok_model *m, const int32_t *ids, size_t n, si
     return out.s;
 }
 
-static const tok_kind_ops unigram_ops = {unigram_id_to_piece, unigram_piece_score,  unigram_piece_type,
-                                         unigram_encode,      unigram_encode_nbest, unigram_decode};
+static const tok_kind_ops unigram_ops = {
+    .id_to_piece = unigram_id_to_piece,
+    .piece_score = unigram_piece_score,
+    .piece_type = unigram_piece_type,
+    .encode = unigram_encode,
+    .encode_nbest = unigram_encode_nbest,
+    .decode = unigram_decode,
+};
