@@ -30,6 +30,7 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
     if (o->decoder_start_token_id < 0) o->decoder_start_token_id = c->decoder_start_token_id;
     if (o->eos_token_id < 0) o->eos_token_id = c->eos_token_id;
 #define BAD(...) return snprintf(err, errlen, __VA_ARGS__), T5_ERR_ARG
+    if (!c->has_decoder) BAD("the model has no decoder");
     if (o->max_new_tokens < 1 || o->max_new_tokens > 1 << 20) BAD("max_new_tokens must be in [1, 1048576]");
     if (o->min_new_tokens < 0) BAD("min_new_tokens must be >= 0");
     if (o->num_beams < 1 || o->num_beams > T5_MAX_BEAMS) BAD("num_beams must be in [1, %d]", T5_MAX_BEAMS);

@@ -14,7 +14,7 @@ FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(FU
                -fsanitize=fuzzer-no-link
 FUZZ_HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_HARNESS))
-FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c)
+FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c gen/*.c)
 FUZZ_SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
