@@ -4,13 +4,14 @@
  * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
  * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
  * cost: 2x their file size).
- * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
+ * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

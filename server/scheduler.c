@@ -137,7 +137,7 @@ static void worker_main(void *arg) {
             uv_mutex_unlock(&q->lock);
             break;
         }
-        int free_rows = t5_batch_free_rows(w->batch), embeds = 0, embed_tokens = 0;
+        int free_rows = t5_batch_rows_available(w->batch), embeds = 0, embed_tokens = 0;
         while (q->head) {
             srv_task *t = q->head;
             if (t->kind != SRV_TASK_EMBED && t->rows > free_rows) break;
@@ -192,7 +192,7 @@ static void worker_main(void *arg) {
             }
         }
         if (w->n_active == 0) continue;
-        int rows = t5_batch_active(w->batch) > 0 ? q->cfg.max_batch - t5_batch_free_rows(w->batch) : -1;
+        int rows = t5_batch_active(w->batch) > 0 ? q->cfg.max_batch - t5_batch_rows_available(w->batch) : -1;
         if (q->cfg.on_step && rows != 0) /* 0: embeddings only, no decoder step */
             q->cfg.on_step(q->cfg.user, rows > 0 ? rows : 0);
         if (t5_batch_step(w->batch) < 0) {
