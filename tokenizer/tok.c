@@ -366,13 +366,18 @@ static int emit_path(const tok_model *m, const norm_buf *nb, const uni_path *pat
     return 0;
 }
 
+/* Subword sampling is on (alpha 0 included: uniform over segmentations, as SentencePiece). */
+static int samples(const tok_encode_params *p) {
+    return p && p->sample && p->nbest_size != 0 && p->nbest_size != 1;
+}
+
 /* Encodes one piece of text (no sentinels in it) the SentencePiece way. */
 static int encode_plain(const tok_model *m, const char *text, size_t len, int32_t off,
                         const tok_encode_params *p, uint64_t *rng, norm_buf *nb, uni_path *path,
                         enc_builder *b) {
     int rc = norm_run(m->norm, text, len, nb);
     if (rc) return rc;
-    if (p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1) {
+    if (samples(p)) {
         if (p->nbest_size > 1)
             rc = unigram_sample_nbest(m->uni, nb->s, nb->len, p->nbest_size, p->alpha, rng, path);
         else
@@ -403,7 +408,7 @@ static int encode_all(const tok_model *m, const char *text, size_t len, const to
                       int add_eos, enc_builder *b) {
     norm_buf nb = {0};
     uni_path path = {0};
-    uint64_t rng = p ? p->seed : 0;
+    uint64_t rng = uni_rng_init(p ? p->seed : 0);
     int rc = 0;
     if (m->t5) {
         size_t seg = 0;
@@ -455,7 +460,7 @@ int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encod
     }
     if (check_len(len, err, errlen)) return TOK_ERR_ARG;
     if (m->wp) {
-        if (p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1) {
+        if (samples(p)) {
             snprintf(err, errlen, "sampling needs a Unigram (SentencePiece) tokenizer");
             return TOK_ERR_ARG;
         }
