@@ -2,8 +2,12 @@
  * `_beam_search` does it (float32 scores, the 2*num_beams candidate pool, the -1e9
  * masks, length-normalised finished hypotheses, the early-stop heuristic).
  * The caller runs the model on the B running beams and reorders their KV caches
- * by b->parent after each step.
+ * by b->parent after each step. Finished hypotheses are ranked by a key (t5_beam_key)
+ * that is transformers' float32 score wherever float32 holds it and its log-space value
+ * beyond (a large |length_penalty|), and masked candidates are left out rather than pushed
+ * down by -1e9, so that scores below -1e9 still rank (BeamHypotheses' order).
  * What it is not: no model calls, no KV caches (batch.c owns them). */
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,14 +23,14 @@ int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
     b->score = malloc((size_t)B * sizeof *b->score);
     b->ftok = calloc(bl, sizeof *b->ftok);
     b->flpr = calloc(bl, sizeof *b->flpr);
-    b->fscore = malloc((size_t)B * sizeof *b->fscore);
+    b->fkey = malloc((size_t)B * sizeof *b->fkey);
     b->ffin = calloc((size_t)B, sizeof *b->ffin);
     b->flen = calloc((size_t)B, sizeof *b->flen);
     b->parent = calloc((size_t)B, sizeof *b->parent);
     b->tmp_tok = calloc(3 * bl, sizeof *b->tmp_tok);
     b->tmp_lpr = calloc(3 * bl, sizeof *b->tmp_lpr);
     b->work = malloc((size_t)(B + 2) * V * sizeof *b->work);
-    if (!b->tok || !b->lpr || !b->score || !b->ftok || !b->flpr || !b->fscore || !b->ffin || !b->flen ||
+    if (!b->tok || !b->lpr || !b->score || !b->ftok || !b->flpr || !b->fkey || !b->ffin || !b->flen ||
         !b->parent || !b->tmp_tok || !b->tmp_lpr || !b->work) {
         t5_beam_free(b);
         return -1;
@@ -34,19 +38,36 @@ int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
     for (int i = 0; i < B; i++) {
         b->tok[(size_t)i * max_len] = start;
         b->score[i] = i ? -1e9f : 0.0f;
-        b->fscore[i] = -1e9f;
+        b->fkey[i] = -INFINITY; /* an empty slot */
     }
     return 0;
 }
 
 void t5_beam_free(t5_beam *b) {
-    free(b->tok), free(b->lpr), free(b->score), free(b->ftok), free(b->flpr), free(b->fscore);
+    free(b->tok), free(b->lpr), free(b->score), free(b->ftok), free(b->flpr), free(b->fkey);
     free(b->ffin), free(b->flen), free(b->parent), free(b->tmp_tok), free(b->tmp_lpr), free(b->work);
     memset(b, 0, sizeof *b);
 }
 
+double t5_beam_key(float sum, int len, float length_penalty) {
+    if (!(sum < 0)) return sum == 0 ? INFINITY : -INFINITY; /* NaN: never ranked */
+    if (isinf(sum)) return -INFINITY;
+    float den = (float)pow((double)len, (double)length_penalty);
+    if (isnormal(den)) {
+        float q = sum / den; /* transformers 5: float32 scores / (len ** length_penalty) */
+        if (isnormal(q)) return -log(-(double)q);
+    }
+    return (double)length_penalty * log((double)len) - log(-(double)sum);
+}
+
+float t5_beam_key_score(double key) {
+    if (key == INFINITY) return 0;
+    double s = -exp(-key);
+    return s < -FLT_MAX ? -FLT_MAX : (float)s;
+}
+
 /* Indices of the k largest of v[n], best first; ties keep the lower index first. */
-static void top_k(const float *v, int n, int k, int *idx) {
+static void top_k(const double *v, int n, int k, int *idx) {
     int m = 0;
     for (int i = 0; i < n; i++) {
         if (m == k && !(v[i] > v[idx[m - 1]])) continue;
@@ -62,8 +83,8 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     /* candidates: value, flat index, model log-prob of the token */
     float cval[2048], cmodel[2048];
     int cidx[2048], chit[2048], order[2048];
-    float merged[3072];
-    if (K > 2048) return 0; /* num_beams is checked <= 1024 */
+    double merged[3072] = {0}; /* initialised: gcc cannot see that top_k reads only B + m */
+    if (K > 2048) return 0;    /* num_beams is checked <= 1024 */
     /* a. log_softmax, processors, + running score; keep the K best of B*V */
     int m = 0;
     for (int bi = 0; bi < B; bi++) {
@@ -126,20 +147,17 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     int all_fin = 1;
     for (int i = 0; i < B; i++)
         all_fin &= b->ffin[i];
-    float denom = (float)pow((double)cur, (double)p->length_penalty);
     for (int i = 0; i < B; i++)
-        merged[i] = b->fscore[i];
-    for (int c = 0; c < m; c++) {
-        float s = cval[c] / denom;
-        if (all_fin && p->early_stopping == 1) s += -1.0e9f;
-        if (!b->heur) s += -1.0e9f;
-        if (!(chit[c] && c < B)) s += -1.0e9f;
-        merged[B + c] = s;
+        merged[i] = b->fkey[i];
+    for (int c = 0; c < m; c++) { /* masked: all finished with early stopping, heuristic met, not eligible */
+        int masked = (all_fin && p->early_stopping == 1) || !b->heur || !(chit[c] && c < B);
+        merged[B + c] = masked ? -INFINITY : t5_beam_key(cval[c], cur, p->length_penalty);
     }
     top_k(merged, B + m, B, order);
     int32_t *ntok = b->tmp_tok;
     float *nlpr = b->tmp_lpr;
     float nscore[1024];
+    double nkey[1024];
     int nfin[1024], nlen[1024];
     for (int i = 0; i < B; i++) {
         int o = order[i];
@@ -156,14 +174,14 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
             dt[cur] = cidx[c] % V, dl[cur] = cmodel[c];
             nfin[i] = chit[c] && c < B, nlen[i] = cur + 1;
         }
-        nscore[i] = merged[o];
+        nkey[i] = merged[o];
     }
     memcpy(b->ftok, ntok, (size_t)B * L * sizeof *ntok);
     memcpy(b->flpr, nlpr, (size_t)B * L * sizeof *nlpr);
     for (int i = 0; i < B; i++)
-        b->fscore[i] = nscore[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
+        b->fkey[i] = nkey[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
     /* c. running beams: the B best candidates that did not stop */
-    float radj[2048];
+    double radj[2048]; /* float sums (float arithmetic), held as double for top_k */
     for (int c = 0; c < m; c++)
         radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
     top_k(radj, m, B, order);
@@ -174,7 +192,7 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         memcpy(dt, b->tok + (size_t)par * L, (size_t)cur * sizeof *dt);
         memcpy(dl, b->lpr + (size_t)par * L, (size_t)cur * sizeof *dl);
         dt[cur] = cidx[c] % V, dl[cur] = cmodel[c];
-        nscore[i] = radj[c];
+        nscore[i] = (float)radj[c];
         b->parent[i] = par;
     }
     for (int i = 0; i < B; i++) {
@@ -186,16 +204,14 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     /* d. early-stop heuristic and the loop condition; "never" with a positive length penalty
      * judges the best running beam at the longest length it could still reach */
     int hyp_len = p->early_stopping == 2 && p->length_penalty > 0 ? L - 1 : cur - 1;
-    float best = b->score[0] / (float)pow((double)hyp_len, (double)p->length_penalty);
-    float fmin = b->fscore[0];
-    for (int i = 1; i < B; i++)
-        fmin = b->fscore[i] < fmin ? b->fscore[i] : fmin;
-    int any = 0;
+    double best = t5_beam_key(b->score[0], hyp_len, p->length_penalty);
+    double fmin = b->fkey[0];
     all_fin = 1;
     for (int i = 0; i < B; i++) {
-        any |= best > (b->ffin[i] ? fmin : -1.0e9f);
+        fmin = b->fkey[i] < fmin ? b->fkey[i] : fmin;
         all_fin &= b->ffin[i];
     }
-    b->heur = b->heur && any;
+    /* an empty slot can always be improved on (BeamHypotheses.is_done: fewer than B) */
+    b->heur = b->heur && (!all_fin || best > fmin);
     return b->heur && !(all_fin && p->early_stopping == 1) && !all_hit;
 }
