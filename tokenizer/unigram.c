@@ -39,6 +39,12 @@ static inline int one_char_len(uint8_t c) {
     return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4];
 }
 
+/* The length of the character at s[i], cut at len (a truncated sequence ends the text). */
+static inline size_t char_len_at(const uint8_t *s, size_t i, size_t len) {
+    size_t m = (size_t)one_char_len(s[i]);
+    return m < len - i ? m : len - i;
+}
+
 unigram *unigram_create(const spm_spec *s, char *err, size_t errlen) {
     unigram *u = calloc(1, sizeof *u);
     if (!u) goto nomem;
@@ -181,8 +187,7 @@ int unigram_viterbi(const unigram *u, const char *s, size_t len, uni_path *out) 
     size_t start = 0;
     while (start < len) {
         const float till_here = best[start].score;
-        size_t mblen = (size_t)one_char_len(us[start]);
-        if (mblen > len - start) mblen = len - start;
+        size_t mblen = char_len_at(us, start, len);
         int has_single = 0;
         int32_t cur = 0;
         for (size_t k = start; k < len; k++) {
@@ -275,8 +280,7 @@ static int lat_build(const unigram *u, const char *s, size_t len, lattice *l) {
     }
     int32_t nc = 0;
     for (size_t i = 0; i < len;) {
-        size_t m = (size_t)one_char_len(us[i]);
-        if (m > len - i) m = len - i;
+        size_t m = char_len_at(us, i, len);
         for (size_t k = 0; k < m; k++)
             char_at[i + k] = -1;
         char_at[i] = nc;
@@ -615,8 +619,7 @@ static int sample_one_pass(const unigram *u, const char *s, size_t len, float al
     const uint8_t *us = (const uint8_t *)s;
     for (size_t start = 0; start < len;) {
         const double base = nd[start].ref + log(nd[start].acc);
-        size_t mblen = (size_t)one_char_len(us[start]);
-        if (mblen > len - start) mblen = len - start;
+        size_t mblen = char_len_at(us, start, len);
         size_t cb = start + mblen; /* the first character boundary >= k + 1 */
         int has_single = 0;
         int32_t cur = 0;
@@ -624,10 +627,7 @@ static int sample_one_pass(const unigram *u, const char *s, size_t len, float al
             int32_t nx = tn[cur].base + us[k];
             if (nx >= tsize || tn[nx].check != cur) break;
             cur = nx;
-            if (k + 1 > cb) {
-                size_t m = (size_t)one_char_len(us[cb]);
-                cb += m > len - cb ? len - cb : m;
-            }
+            if (k + 1 > cb) cb += char_len_at(us, cb, len);
             int32_t id = tn[cur].value;
             if (id < 0 || u->types[id] == SPM_UNUSED) continue;
             has_single |= cb == start + mblen;
