@@ -1,6 +1,7 @@
 /* beam.c - beam search for one input, step by step, as transformers 5's vectorised
  * `_beam_search` does it (float32 scores, the 2*num_beams candidate pool, the -1e9
- * masks, length-normalised finished hypotheses, the early-stop heuristic).
+ * masks of the running beams, length-normalised finished hypotheses, the early-stop
+ * heuristic).
  * The caller runs the model on the B running beams and reorders their KV caches
  * by b->parent after each step. Finished hypotheses are ranked by a key (t5_beam_key)
  * that is transformers' float32 score wherever float32 holds it and its log-space value

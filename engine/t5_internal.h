@@ -231,18 +231,6 @@ int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
 
 /* transformers' vectorised beam search for one input: B running beams, up to B
  * finished hypotheses ranked by sum_logprobs / generated_len^length_penalty. */
-
-/* Rank key of a hypothesis whose processed log-probabilities (<= 0) sum to sum over len
- * tokens: a monotone function of sum / len^length_penalty, so keys order hypotheses as
- * those scores do, for any finite length_penalty. Where float32 holds the score (the usual
- * penalties) it is -log(-score) of the float32 score transformers 5 computes (float
- * denominator, float division): its ranks and ties exactly; where float32 would overflow,
- * underflow or lose the denominator to 0 (a large |length_penalty|), the score's log in
- * double, which never overflows: the order of BeamHypotheses' double arithmetic.
- * sum 0: +inf; -inf or NaN: -inf (never ranked). */
-double t5_beam_key(float sum, int len, float length_penalty);
-/* The score a key stands for, clamped to float's range (-FLT_MAX for scores beyond it). */
-float t5_beam_key_score(double key);
 typedef struct {
     int B, V, max_len; /* max_len: decoder length limit, start token included */
     int cur_len;       /* running length, start token included */
@@ -260,6 +248,18 @@ typedef struct {
     float *tmp_lpr;    /* [3B][max_len] scratch */
     float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
 } t5_beam;
+
+/* Rank key of a hypothesis whose processed log-probabilities (<= 0) sum to sum over len
+ * tokens: a monotone function of sum / len^length_penalty, so keys order hypotheses as
+ * those scores do, for any finite length_penalty. Where float32 holds the score (the usual
+ * penalties) it is -log(-score) of the float32 score transformers 5 computes (float
+ * denominator, float division): its ranks and ties exactly; where float32 would overflow,
+ * underflow or lose the denominator to 0 (a large |length_penalty|), the score's log in
+ * double, which never overflows: the order of BeamHypotheses' double arithmetic.
+ * sum 0: +inf; -inf or NaN: -inf (never ranked). */
+double t5_beam_key(float sum, int len, float length_penalty);
+/* The score a key stands for, clamped to float's range (-FLT_MAX for scores beyond it). */
+float t5_beam_key_score(double key);
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
 void t5_beam_free(t5_beam *b);
