@@ -1,19 +1,19 @@
 /* beam.c - beam search for one input, step by step, as transformers 5's vectorised
  * `_beam_search` does it (float32 scores, the 2*num_beams candidate pool, the -1e9
  * masks of the running beams, length-normalised finished hypotheses, the early-stop
- * heuristic).
- * The caller runs the model on the B running beams and reorders their KV caches
- * by b->parent after each step. Finished hypotheses are ranked by a key (t5_beam_key)
- * that is transformers' float32 score wherever float32 holds it and its log-space value
- * beyond (a large |length_penalty|), and masked candidates are left out rather than pushed
- * down by -1e9, so that scores below -1e9 still rank (BeamHypotheses' order).
+ * heuristic). The caller runs the model on the B running beams and reorders their KV
+ * caches by b->parent after each step. Finished hypotheses are ranked by a key
+ * (t5_beam_key) that is transformers' float32 score wherever float32 holds it and its
+ * log-space value beyond (a large |length_penalty|), and masked candidates are left out
+ * rather than pushed down by -1e9, so that scores below -1e9 still rank (BeamHypotheses'
+ * order).
  * What it is not: no model calls, no KV caches (batch.c owns them). */
 #include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
     memset(b, 0, sizeof *b);
@@ -50,6 +50,35 @@ void t5_beam_free(t5_beam *b) {
     memset(b, 0, sizeof *b);
 }
 
+int t5_beam_scratch_init(t5_beam_scratch *s, int max_beams) {
+    memset(s, 0, sizeof *s);
+    size_t B = (size_t)max_beams, K = 2 * B;
+    s->cval = malloc(K * sizeof *s->cval);
+    s->cmodel = malloc(K * sizeof *s->cmodel);
+    s->radj = malloc(K * sizeof *s->radj);
+    s->merged = malloc((B + K) * sizeof *s->merged);
+    s->nkey = malloc(B * sizeof *s->nkey);
+    s->nscore = malloc(B * sizeof *s->nscore);
+    s->cidx = malloc(K * sizeof *s->cidx);
+    s->chit = malloc(K * sizeof *s->chit);
+    s->order = malloc(B * sizeof *s->order);
+    s->nfin = malloc(B * sizeof *s->nfin);
+    s->nlen = malloc(B * sizeof *s->nlen);
+    if (!s->cval || !s->cmodel || !s->radj || !s->merged || !s->nkey || !s->nscore || !s->cidx || !s->chit ||
+        !s->order || !s->nfin || !s->nlen) {
+        t5_beam_scratch_free(s);
+        return -1;
+    }
+    s->max_beams = max_beams;
+    return 0;
+}
+
+void t5_beam_scratch_free(t5_beam_scratch *s) {
+    free(s->cval), free(s->cmodel), free(s->radj), free(s->merged), free(s->nkey), free(s->nscore);
+    free(s->cidx), free(s->chit), free(s->order), free(s->nfin), free(s->nlen);
+    memset(s, 0, sizeof *s);
+}
+
 double t5_beam_key(float sum, int len, float length_penalty) {
     if (!(sum < 0)) return sum == 0 ? INFINITY : -INFINITY; /* NaN: never ranked */
     if (isinf(sum)) return -INFINITY;
@@ -79,13 +108,12 @@ static void top_k(const double *v, int n, int k, int *idx) {
     }
 }
 
-int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng) {
+int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng, t5_beam_scratch *s) {
     int B = b->B, V = b->V, K = 2 * B, L = b->max_len, cur = b->cur_len;
-    /* candidates: value, flat index, model log-prob of the token */
-    float cval[2048], cmodel[2048];
-    int cidx[2048], chit[2048], order[2048];
-    double merged[3072] = {0}; /* initialised: gcc cannot see that top_k reads only B + m */
-    if (K > 2048) return 0;    /* num_beams is checked <= 1024 */
+    if (B > s->max_beams) return 0; /* the batch sizes s for its rows */
+    float *cval = s->cval, *cmodel = s->cmodel, *nscore = s->nscore;
+    double *merged = s->merged, *radj = s->radj, *nkey = s->nkey;
+    int *cidx = s->cidx, *chit = s->chit, *order = s->order, *nfin = s->nfin, *nlen = s->nlen;
     /* a. log_softmax, processors, + running score; keep the K best of B*V */
     int m = 0;
     for (int bi = 0; bi < B; bi++) {
@@ -99,14 +127,14 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
             x[v] += b->score[bi];
         if (p->do_sample) continue;
         for (int v = 0; v < V; v++) { /* merge this beam's values into the running top-K */
-            float s = x[v];
-            if (m == K && !(s > cval[m - 1])) continue;
+            float xv = x[v];
+            if (m == K && !(xv > cval[m - 1])) continue;
             int j = m < K ? m++ : K - 1;
-            while (j > 0 && s > cval[j - 1]) {
+            while (j > 0 && xv > cval[j - 1]) {
                 cval[j] = cval[j - 1], cidx[j] = cidx[j - 1];
                 j--;
             }
-            cval[j] = s, cidx[j] = bi * V + v;
+            cval[j] = xv, cidx[j] = bi * V + v;
         }
     }
     if (p->do_sample) {
@@ -151,15 +179,13 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     for (int i = 0; i < B; i++)
         merged[i] = b->fkey[i];
     for (int c = 0; c < m; c++) { /* masked: all finished with early stopping, heuristic met, not eligible */
-        int masked = (all_fin && p->early_stopping == 1) || !b->heur || !(chit[c] && c < B);
+        int masked =
+            (all_fin && p->early_stopping == T5_EARLY_STOPPING_TRUE) || !b->heur || !(chit[c] && c < B);
         merged[B + c] = masked ? -INFINITY : t5_beam_key(cval[c], cur, p->length_penalty);
     }
     top_k(merged, B + m, B, order);
     int32_t *ntok = b->tmp_tok;
     float *nlpr = b->tmp_lpr;
-    float nscore[1024];
-    double nkey[1024];
-    int nfin[1024], nlen[1024];
     for (int i = 0; i < B; i++) {
         int o = order[i];
         int32_t *dt = ntok + (size_t)i * L;
@@ -182,9 +208,8 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     for (int i = 0; i < B; i++)
         b->fkey[i] = nkey[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
     /* c. running beams: the B best candidates that did not stop */
-    double radj[2048]; /* float sums (float arithmetic), held as double for top_k */
     for (int c = 0; c < m; c++)
-        radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
+        radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f); /* float arithmetic, held as double */
     top_k(radj, m, B, order);
     for (int i = 0; i < B; i++) {
         int c = order[i], par = cidx[c] / V;
@@ -204,7 +229,7 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     b->cur_len = ++cur;
     /* d. early-stop heuristic and the loop condition; "never" with a positive length penalty
      * judges the best running beam at the longest length it could still reach */
-    int hyp_len = p->early_stopping == 2 && p->length_penalty > 0 ? L - 1 : cur - 1;
+    int hyp_len = p->early_stopping == T5_EARLY_STOPPING_NEVER && p->length_penalty > 0 ? L - 1 : cur - 1;
     double best = t5_beam_key(b->score[0], hyp_len, p->length_penalty);
     double fmin = b->fkey[0];
     all_fin = 1;
@@ -214,5 +239,5 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     }
     /* an empty slot can always be improved on (BeamHypotheses.is_done: fewer than B) */
     b->heur = b->heur && (!all_fin || best > fmin);
-    return b->heur && !(all_fin && p->early_stopping == 1) && !all_hit;
+    return b->heur && !(all_fin && p->early_stopping == T5_EARLY_STOPPING_TRUE) && !all_hit;
 }

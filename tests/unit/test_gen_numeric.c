@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "t5.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 #define V 64
 
