@@ -23,10 +23,11 @@ static void usage(FILE *f) {
             "         [--repetition-penalty X] [--no-repeat-ngram-size N]\n"
             "         [--do-sample --temperature T --top-k K --top-p P --seed S]\n"
             "         [--format text|ids|json] [--input text|ids] [--threads N]\n"
+            "         " T5_LOAD_USAGE "\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one line per returned sequence, best first. ids: generated ids, the decoder\n"
             "start token dropped and eos kept. json: one object per input with every sequence's ids,\n"
-            "text, score, finish_reason and per-token logprobs.\n");
+            "text, score, finish_reason and per-token logprobs.\n" T5_LOAD_HELP);
 }
 
 static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
@@ -81,6 +82,8 @@ int cmd_generate(int argc, char **argv) {
     int threads = 2;
     t5_gen_params p;
     t5_gen_default_params(&p);
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     static const struct option opts[] = {{"model", 1, 0, 'm'},
                                          {"max-new-tokens", 1, 0, 'n'},
                                          {"min-new-tokens", 1, 0, 'N'},
@@ -99,11 +102,15 @@ int cmd_generate(int argc, char **argv) {
                                          {"input", 1, 0, 'i'},
                                          {"threads", 1, 0, 't'},
                                          {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,
                                          {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         char *end = NULL;
+        int lo = cli_load_option("generate", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -179,7 +186,7 @@ int cmd_generate(int argc, char **argv) {
         return 2;
     }
     char err[512];
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 generate: %s\n", err);
         return 1;
