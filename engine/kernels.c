@@ -359,17 +359,43 @@ __attribute__((target("avx512f"))) static void softmax512(float *x, int n, float
 
 /* ---- int8: y[r, j] = (xq[r, :] . w[j, :]) * xs[r] * ws[j], exact int32 dot products ---- */
 
-/* Plain C, the reference of the int8 compute type (not yet fast: the VNNI / AMX kernels of
- * the packed layout replace it); the compiler vectorises the inner loop. */
-static void mm_i8(const int8_t *xq, const float *xs, int rows, int k, const int8_t *w, const float *ws,
-                  float *y, int ldy, int j0, int j1) {
+/* The reference of the int8 compute type, not yet fast (the VNNI / AMX kernels of the
+ * packed layout replace it): one int32 dot product per output, in plain C or with AVX2's
+ * vpmaddwd on sign-extended values; integer sums are exact, so both give the same bits. */
+static int32_t dot_i8(const int8_t *a, const int8_t *b, int k) {
+    int32_t acc = 0;
+    for (int i = 0; i < k; i++)
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    return acc;
+}
+
+#ifdef T5_X86
+__attribute__((target("avx2"))) static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, int k) {
+    __m256i acc = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s) + dot_i8(a + i, b + i, k - i);
+}
+#endif
+
+static void mm_i8(int simd, const int8_t *xq, const float *xs, int rows, int k, const int8_t *w,
+                  const float *ws, float *y, int ldy, int j0, int j1) {
     for (int j = j0; j < j1; j++) {
         const int8_t *wj = w + (size_t)j * k;
         for (int r = 0; r < rows; r++) {
             const int8_t *xr = xq + (size_t)r * k;
-            int32_t acc = 0;
-            for (int i = 0; i < k; i++)
-                acc += (int32_t)xr[i] * (int32_t)wj[i];
+#ifdef T5_X86
+            int32_t acc = simd >= 2 ? dot_i8_avx2(xr, wj, k) : dot_i8(xr, wj, k);
+#else
+            int32_t acc = dot_i8(xr, wj, k + 0 * simd);
+#endif
             y[(size_t)r * ldy + j] = (float)acc * (xs[r] * ws[j]);
         }
     }
@@ -392,7 +418,7 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     const t5_mm_out *out = &jb->outs[o];
     int k = jb->k;
     if (out->w.dtype == ST_I8) {
-        mm_i8(jb->xq, jb->xs, jb->rows, k, out->w.p, out->w.scale, out->y, out->n, j0, j1);
+        mm_i8(jb->m->simd, jb->xq, jb->xs, jb->rows, k, out->w.p, out->w.scale, out->y, out->n, j0, j1);
         return;
     }
     if (jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */

@@ -139,7 +139,7 @@ int cmd_score(int argc, char **argv) {
         t5_model_free(m);
         return 1;
     }
-    tok_model *tok = tok_model_load(dir, err, sizeof err);
+    tok_model *tok = is_ids ? NULL : tok_model_load(dir, err, sizeof err); /* as `t5 generate` */
     if (!tok && !is_ids) {
         fprintf(stderr, "t5 score: the model folder's tokenizer: %s\n", err);
         t5_model_free(m), t5_model_free(ref);
