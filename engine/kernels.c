@@ -387,6 +387,7 @@ __attribute__((target("avx2"))) static int32_t dot_i8_avx2(const int8_t *a, cons
 
 static void mm_i8(int simd, const int8_t *xq, const float *xs, int rows, int k, const int8_t *w,
                   const float *ws, float *y, int ldy, int j0, int j1) {
+    (void)simd; /* x86 only */
     for (int j = j0; j < j1; j++) {
         const int8_t *wj = w + (size_t)j * k;
         for (int r = 0; r < rows; r++) {
@@ -394,7 +395,7 @@ static void mm_i8(int simd, const int8_t *xq, const float *xs, int rows, int k, 
 #ifdef T5_X86
             int32_t acc = simd >= 2 ? dot_i8_avx2(xr, wj, k) : dot_i8(xr, wj, k);
 #else
-            int32_t acc = dot_i8(xr, wj, k + 0 * simd);
+            int32_t acc = dot_i8(xr, wj, k);
 #endif
             y[(size_t)r * ldy + j] = (float)acc * (xs[r] * ws[j]);
         }

@@ -7,6 +7,7 @@
 #   decode SPM GEN OUT generated id lines -> text lines, as train.py decodes (up to </s>, no sentinels)
 #   rouge A B [REF]    mean character ROUGE-L of text lines A against B (and of A against the
 #                      references' "tgt" in REF.jsonl): prints "vs_b X" and "vs_ref Y"
+#   share DIR CLASS    the fraction of the weight-matrix parameters in a matrix class (t5.h T5_MATS_*)
 #   agg SCORES         totals of `t5 score --ref-compute-type` JSON lines: "agree A kl K tokens N"
 # Not a trainer and not an evaluator of its own: ROUGE-L is pegasus.py's (train.py's numbers).
 import json, os, re, sys, zlib
@@ -62,6 +63,20 @@ def rouge(a, b, ref=None):
         print("vs_ref %.4f" % (sum(rouge_l(x, y) for x, y in zip(A, R)) / len(A)))
 
 
+def share(folder, cls):
+    """Fraction of the weight-matrix parameters in matrix class cls (t5.h's T5_MATS_* names)."""
+    c = json.load(open(os.path.join(folder, "config.json")))
+    d, inner, ff, V = c["d_model"], c["num_heads"] * c["d_kv"], c["d_ff"], c["vocab_size"]
+    le, ld = c["num_layers"], c.get("num_decoder_layers", c["num_layers"])
+    gated = c.get("feed_forward_proj", "relu").startswith("gated")
+    tied = c.get("tie_word_embeddings", True)
+    wi = (2 if gated else 1) * ff * d
+    n = {"enc-attn": le * 4 * inner * d, "enc-wi": le * wi, "enc-wo": le * ff * d, "dec-self": ld * 4 * inner * d,
+         "dec-cross": ld * 4 * inner * d, "dec-wi": ld * wi, "dec-wo": ld * ff * d, "head": 0 if tied else V * d,
+         "embed": V * d}
+    print("%.3f" % (n[cls] / sum(n.values())))
+
+
 def agg(path):
     agree = tokens = 0
     kl = 0.0
@@ -73,4 +88,4 @@ def agg(path):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"heldout": heldout, "pair": pair, "decode": decode, "rouge": rouge, "agg": agg}[cmd](*args)
+    {"heldout": heldout, "pair": pair, "decode": decode, "rouge": rouge, "share": share, "agg": agg}[cmd](*args)

@@ -13,8 +13,9 @@
 # the fixtures and the first 20 of the default model) because it streams half the bytes.
 # Prints one Markdown table per model. Not a speed benchmark (`t5 bench engine` is).
 # usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
-#   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default ../shared/fixtures).
-#   About 5 minutes on 2 shared cores.
+#   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default ../shared/fixtures);
+#   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR).
+#   About 40 minutes on 2 loaded cores (2026-12-01), most of it the free-running greedy rows.
 set -eu
 out=${1:-build/quality}
 T5=build/t5
@@ -28,8 +29,8 @@ VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
 int8 (all int8):--compute-type int8 --int8-float none;\
 int8, float wo:--compute-type int8 --int8-float wo;\
 int8, float wo+head:--compute-type int8 --int8-float wo,head;\
-int8, float wo+embed (default):--compute-type int8 --int8-float wo,embed;\
-int8, float wo+embed+head:--compute-type int8 --int8-float wo,embed,head;\
+int8, float wo+embed:--compute-type int8 --int8-float wo,embed;\
+int8, float wo+embed+head (default):--compute-type int8 --int8-float wo,embed,head;\
 int8, float attn:--compute-type int8 --int8-float attn"}
 
 # the held-out test set: 270 examples, 31 documents
@@ -81,7 +82,28 @@ table() {
   done
 }
 
-table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+# one matrix class alone in int8 (the others as stored), teacher-forced on the float32 greedy
+# sequences of table(): how much of int8's error each class brings, beside its share of weights
+sensitivity() {
+  dir=$1 w="$out/$(basename "$1")"
+  classes="enc-attn enc-wi enc-wo dec-self dec-cross dec-wi dec-wo head embed"
+  echo
+  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced)"
+  echo
+  echo "| class in int8 | share of the matrix weights | argmax agreement | mean KL (nats/token) |"
+  echo "| --- | --- | --- | --- |"
+  for c in $classes; do
+    keep=$(echo $classes | tr ' ' '\n' | grep -vx "$c" | paste -sd, -)
+    $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" \
+      < "$w/pairs" > "$w/only-$c.score" 2> "$w/only-$c.log"
+    set -- $($Q agg "$w/only-$c.score")
+    echo "| $c | $($Q share "$dir" "$c") | $2 | $4 |"
+  done
+}
+
+[ "${ONLY_SENSITIVITY:-0}" = 1 ] || table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+sensitivity "$M"
+[ "${ONLY_SENSITIVITY:-0}" = 1 ] && exit 0
 # the trained fixtures (float32 / float16 checkpoints), their golden inputs
 for name in t5-tiny-gated t5-tiny-relu; do
   g="$FIXTURES/models/$name.golden.json"
