@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 void t5_score_result_free(t5_score_result *r) {
     if (!r) return;

@@ -22,7 +22,7 @@
 #include <string.h>
 
 #include "t5.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");

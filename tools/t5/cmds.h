@@ -10,11 +10,13 @@ int cmd_generate(int argc, char **argv);        /* cmd_generate.c */
 int cmd_bench_tokenizer(int argc, char **argv); /* cmd_bench_tokenizer.c */
 int cmd_bench_engine(int argc, char **argv);    /* cmd_bench_engine.c */
 int cmd_random_model(int argc, char **argv);    /* cmd_random_model.c */
+int cmd_embed(int argc, char **argv);           /* cmd_embed.c */
+int cmd_bench_embed(int argc, char **argv);     /* cmd_bench_embed.c */
 int cmd_score(int argc, char **argv);           /* cmd_score.c */
 
 /* ---- model-load options (loadopt.c), for getopt_long tables and usage texts ---- */
 #include "t5.h"
-enum { CLI_OPT_COMPUTE_TYPE = 0x100, CLI_OPT_INT8_FLOAT };
+enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT }; /* above the commands' own codes */
 #define T5_LOAD_OPTIONS                                                                                      \
     {"compute-type", 1, 0, CLI_OPT_COMPUTE_TYPE}, {                                                          \
         "int8-float", 1, 0, CLI_OPT_INT8_FLOAT                                                               \
