@@ -14,7 +14,8 @@
 # Prints one Markdown table per model. Not a speed benchmark (`t5 bench engine` is).
 # usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
 #   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default ../shared/fixtures);
-#   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR).
+#   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
+#   SENS_LINES=N scores only the first N inputs there.
 #   About 40 minutes on 2 loaded cores (2026-12-01), most of it the free-running greedy rows.
 set -eu
 out=${1:-build/quality}
@@ -88,14 +89,15 @@ sensitivity() {
   dir=$1 w="$out/$(basename "$1")"
   classes="enc-attn enc-wi enc-wo dec-self dec-cross dec-wi dec-wo head embed"
   echo
-  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced)"
+  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced, first ${SENS_LINES:-all} inputs)"
   echo
   echo "| class in int8 | share of the matrix weights | argmax agreement | mean KL (nats/token) |"
   echo "| --- | --- | --- | --- |"
   for c in $classes; do
     keep=$(echo $classes | tr ' ' '\n' | grep -vx "$c" | paste -sd, -)
-    $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" \
-      < "$w/pairs" > "$w/only-$c.score" 2> "$w/only-$c.log"
+    head -n "${SENS_LINES:-1000000}" "$w/pairs" |
+      $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" \
+        > "$w/only-$c.score" 2> "$w/only-$c.log"
     set -- $($Q agg "$w/only-$c.score")
     echo "| $c | $($Q share "$dir" "$c") | $2 | $4 |"
   done

@@ -5,7 +5,7 @@
 # the sequence log-likelihood; a reference type equal to the scored one agrees everywhere
 # with KL 0; `t5 generate --compute-type float32` gives the golden ids and every type loads
 # and generates on every fixture; t5serve with T5SERVE_COMPUTE_TYPE=int8 answers /generate
-# as `t5 generate --compute-type int8` does; bad values and lines give clear errors.
+# as `t5 generate --compute-type int8` does and /info reports it; bad values and lines give clear errors.
 # Run time: about 10 s (normal build), 40 s under ASan.
 # asan: yes
 set -eu
@@ -107,11 +107,13 @@ if [ -x "$BUILD/t5serve" ]; then
     --compute-type int8)
   $PY -c "import json,sys; assert json.loads(sys.argv[1])['text'] == sys.argv[2], sys.argv[1:]" "$got" "$want" \
     || fail "t5serve int8 answer differs from t5 generate --compute-type int8"
+  curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; assert json.load(sys.stdin)['compute_type'] == 'int8'" \
+    || fail "/info does not report compute_type int8"
   kill $pid; wait $pid 2> /dev/null || true
   trap - EXIT
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
   grep -q "compute_type must be one of" "$WORK/err" || fail "t5serve int4: $(cat "$WORK/err")"
-  echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8"
+  echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8; /info says int8"
 fi
 echo "compute types: all checks passed"
