@@ -5,7 +5,8 @@
  * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
  * cost: 2x their file size). The compute types other than auto convert the matrices at
  * load instead (t5.h: float32, bfloat16 rounding, int8 quantization with row scales).
- * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
+ * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <math.h>
 #include <stdio.h>
