@@ -69,6 +69,12 @@ void gen_params_for_tokenizer(t5_gen_params *p, const tok_model *tok);
  * most allowed (else GEN_ERR_TOO_LONG with *n the count). *ids is malloc'd (caller frees). */
 gen_status gen_input_ids(const tok_model *tok, const char *text, size_t len, int truncate, int max_tokens,
                          int32_t **ids, int *n, char *err, size_t errlen);
+/* Decoder target ids of text[0..len) for teacher-forced scoring (t5_score), as
+ * transformers' tokenizer makes labels: `</s>` appended (T5 PEGASUS: [SEP], and the
+ * leading [CLS] dropped: it is the decoder start). max_tokens > 0 is the most allowed
+ * (else GEN_ERR_TOO_LONG with *n the count). *ids is malloc'd (caller frees). */
+gen_status gen_target_ids(const tok_model *tok, const char *text, size_t len, int max_tokens, int32_t **ids,
+                          int *n, char *err, size_t errlen);
 
 /* ---- embeddings: inputs and printed vectors (embed.c) ---- */
 enum {

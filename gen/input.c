@@ -1,6 +1,7 @@
 /* input.c - what a tokenizer means for generation (gen.h): the encoder ids of a text
  * as the model is given them (`</s>` added, truncation keeping the closing `</s>`, an
- * input limit), and the decoder start / end ids a tokenizer implies (T5 PEGASUS). */
+ * input limit), a target to score (`</s>` appended), and the decoder start / end ids a
+ * tokenizer implies (T5 PEGASUS). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,5 +41,17 @@ gen_status gen_input_ids(const tok_model *tok, const char *text, size_t len, int
     *n = (int)m;
     tok_encoding_free(&e);
     if (rc == GEN_ERR_NOMEM) snprintf(err, errlen, "out of memory");
+    return rc;
+}
+
+gen_status gen_target_ids(const tok_model *tok, const char *text, size_t len, int max_tokens, int32_t **ids,
+                          int *n, char *err, size_t errlen) {
+    gen_status rc = gen_input_ids(tok, text, len, 0, 0, ids, n, err, errlen);
+    if (rc != GEN_OK) return rc;
+    if (tok_model_kind(tok) == TOK_KIND_WORDPIECE && *n > 0 && (*ids)[0] == tok_bos_id(tok))
+        memmove(*ids, *ids + 1, (size_t)-- * n * sizeof **ids);
+    if (*n == 0) rc = GEN_ERR_EMPTY;
+    if (max_tokens > 0 && *n > max_tokens) rc = GEN_ERR_TOO_LONG;
+    if (rc != GEN_OK) free(*ids), *ids = NULL;
     return rc;
 }

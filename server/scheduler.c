@@ -5,7 +5,9 @@
  * new arrivals together first). A new task therefore joins a running batch at the
  * next step. Embedding tasks take no rows: a step admits at most max_batch of them and
  * about EMBED_TOKENS_PER_STEP of their tokens (at least one), so a burst of them cannot
- * stall the running generations for long. The queue counts tasks; a submission that
+ * stall the running generations for long. A scoring task runs whole on the worker
+ * between two steps (t5_score on the worker's thread count), at most one per step. The
+ * queue counts tasks; a submission that
  * does not fit is refused whole.
  * Whether a task must stop is decided in one place (stop_reason). Not HTTP, not the
  * answers: a task's owner learns how it ended through on_done. */
@@ -49,7 +51,7 @@ static srv_end stop_reason(const srv_task *t, int aborting, double now) {
 }
 
 static void end_task(srv_task *t, srv_end why, int started, const char *detail) {
-    srv_task_end e = {why, started, detail, t->sched.have_result ? &t->sched.result : NULL};
+    srv_task_end e = {why, started, detail, t->sched.have_result ? &t->sched.result : NULL, NULL};
     t->on_done(t->user, &e);
 }
 
@@ -83,8 +85,28 @@ static int task_start(srv_worker *w, srv_task *t, char *err, size_t errlen) {
                             errlen);
     case SRV_TASK_EMBED:
         return t5_batch_add_embed(w->batch, t->ids, t->n, engine_hidden, t, err, errlen);
+    case SRV_TASK_SCORE: /* never admitted into the batch: task_score runs it whole */
+        break;
     }
     return -1;
+}
+
+/* Runs a scoring task whole on the worker's thread and ends it. */
+static void task_score(srv_worker *w, srv_task *t) {
+    char err[256];
+    t5_score_result r;
+    atomic_fetch_add(&w->q->active, 1);
+    int rc = t5_score(w->q->cfg.model, t->ids, t->n, t->u.score.target, t->u.score.nt, t->u.score.start, 0,
+                      w->q->cfg.threads_per_worker, &r, err, sizeof err);
+    atomic_fetch_sub(&w->q->active, 1);
+    if (rc != 0) {
+        srv_log(SRV_LOG_WARN, "worker %d: scoring failed: %s", w->id, err);
+        end_task(t, SRV_END_FAILED, 1, err);
+        return;
+    }
+    srv_task_end e = {SRV_END_DONE, 1, NULL, NULL, &r};
+    t->on_done(t->user, &e);
+    t5_score_result_free(&r);
 }
 
 /* How a task that left the batch ended. */
@@ -137,7 +159,7 @@ static void worker_main(void *arg) {
             uv_mutex_unlock(&q->lock);
             break;
         }
-        int free_rows = t5_batch_rows_available(w->batch), embeds = 0, embed_tokens = 0;
+        int free_rows = t5_batch_rows_available(w->batch), embeds = 0, embed_tokens = 0, scores = 0;
         while (q->head) {
             srv_task *t = q->head;
             if (t->kind != SRV_TASK_EMBED && t->rows > free_rows) break;
@@ -147,6 +169,7 @@ static void worker_main(void *arg) {
                 embeds++;
                 embed_tokens += t->n;
             }
+            if (t->kind == SRV_TASK_SCORE && scores++) break; /* one a step */
             q->head = t->sched.next;
             if (!q->head) q->tail = NULL;
             q->queued--;
@@ -166,6 +189,10 @@ static void worker_main(void *arg) {
             srv_end why = stop_reason(t, aborting, now);
             if (why != SRV_END_DONE) {
                 end_task(t, why, 0, NULL);
+                continue;
+            }
+            if (t->kind == SRV_TASK_SCORE) {
+                task_score(w, t);
                 continue;
             }
             int h = task_start(w, t, err, sizeof err);

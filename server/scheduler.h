@@ -8,12 +8,14 @@
  * any thread. Tasks run on the workers; on_token is called on a worker, on_done on a
  * worker or (for a queued task that expires) on the thread calling srv_sched_expire.
  *
- * Task kinds: SRV_TASK_GENERATE (encoder + decoder: t5_batch_add) and SRV_TASK_EMBED
+ * Task kinds: SRV_TASK_GENERATE (encoder + decoder: t5_batch_add), SRV_TASK_EMBED
  * (the encoder only: t5_batch_add_embed; it takes no decoder rows, joins the next step's
  * grouped encoder pass with the generation inputs admitted with it and leaves the batch
- * in that step). A new kind adds: an enum value here, its parameters to the union `u`
- * of srv_task, its result to srv_task_end (or a hook in u), and one case in scheduler.c's
- * task_start() (the engine call that admits it into the batch); queueing, admission,
+ * in that step) and SRV_TASK_SCORE (teacher-forced scoring: t5_score, run whole by the
+ * worker between two steps of its batch, at most one per step, so the batch waits for
+ * it: an encoder pass and one batch-1 decoder step per target token). A new kind adds: an enum value here,
+ * its parameters to the union `u` of srv_task, its result to srv_task_end (or a hook in u), and one case in
+ * scheduler.c's task_start() (the engine call that admits it into the batch); queueing, admission,
  * cancellation, deadlines and shutdown are shared by every kind. */
 #ifndef T5SERVE_SCHEDULER_H
 #define T5SERVE_SCHEDULER_H
@@ -27,6 +29,7 @@
 typedef enum {
     SRV_TASK_GENERATE = 1, /* u.gen: generate from ids (t5_batch_add) */
     SRV_TASK_EMBED = 2,    /* u.embed: the encoder's last hidden state (t5_batch_add_embed); rows 0 */
+    SRV_TASK_SCORE = 3,    /* u.score: a target's log-likelihood given ids (t5_score); rows 0 */
 } srv_task_kind;
 
 /* Why a task ended. */
@@ -41,11 +44,14 @@ typedef enum {
 /* What on_done receives; valid during the call only. */
 typedef struct {
     srv_end reason;
-    int started;        /* 1: it had joined a batch; 0: it ended in the queue */
-    const char *detail; /* SRV_END_FAILED: what failed, in words; else NULL */
-    t5_result *result;  /* generation: the engine's result once it ran (any reason), else
-                         * NULL; the callee owns the arrays inside (t5_result_free).
-                         * SRV_TASK_EMBED: always NULL (the output went to u.embed.on_hidden) */
+    int started;                  /* 1: it had joined a batch; 0: it ended in the queue */
+    const char *detail;           /* SRV_END_FAILED: what failed, in words; else NULL */
+    t5_result *result;            /* generation: the engine's result once it ran (any reason), else
+                                   * NULL; the callee owns the arrays inside (t5_result_free).
+                                   * SRV_TASK_EMBED, SRV_TASK_SCORE: always NULL (the output went to
+                                   * u.embed.on_hidden; see score) */
+    const t5_score_result *score; /* SRV_TASK_SCORE ended SRV_END_DONE: the target's scores
+                                   * (valid during the call only); else NULL */
 } srv_task_end;
 
 typedef struct srv_task srv_task;
@@ -60,7 +66,7 @@ struct srv_task {
     const int32_t *ids; /* [n] encoder input (the caller's) */
     int n;
     int rows;                 /* batch rows it takes (generation: max(num_beams, num_return_sequences);
-                               * SRV_TASK_EMBED: 0) */
+                               * the other kinds: 0) */
     double deadline;          /* srv_now() seconds (CLOCK_MONOTONIC); past it: SRV_END_DEADLINE */
     const atomic_int *cancel; /* nonzero: end it (SRV_END_CANCELLED); NULL: never */
     union {
@@ -75,6 +81,11 @@ struct srv_task {
              * the batch waits for it. */
             void (*on_hidden)(void *user, const float *h, int n);
         } embed; /* SRV_TASK_EMBED */
+        struct {
+            const int32_t *target; /* [nt] the ids to score (the caller's), normally ending with eos */
+            int nt;
+            int32_t start; /* the decoder start token, -1 for the config's */
+        } score;           /* SRV_TASK_SCORE */
     } u;
     srv_task_done_fn on_done;
     void *user;

@@ -124,9 +124,11 @@ typedef void (*srv_embed_fn)(void *user, srv_request *r, const srv_embed_result 
 int srv_embed_submit(srv_request *r, const srv_embed_input *in, int n, const srv_embed_opts *o,
                      srv_embed_fn on_done, void *user, char *err, size_t errlen);
 
-/* ---- routes_gen.c, routes_embed.c, routes_tok.c, routes_info.c: the route functions ---- */
+/* ---- routes_gen.c, routes_embed.c, routes_score.c, routes_tok.c, routes_info.c: the route
+ * functions ---- */
 void srv_route_generate(srv_request *r);
 void srv_route_embed(srv_request *r);
+void srv_route_score(srv_request *r);
 void srv_route_tokenize(srv_request *r);
 void srv_route_detokenize(srv_request *r);
 void srv_route_health(srv_request *r);

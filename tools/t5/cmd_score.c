@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "tok.h"
 
 static void usage(FILE *f) {
@@ -29,7 +30,7 @@ static void usage(FILE *f) {
 }
 
 /* The ids of one side of a line into *ids[*n] (caller frees); a text side through tok
- * with eos (WordPiece: [SEP], and a target drops its leading [CLS]: that is the decoder start). */
+ * with eos (gen_input_ids, gen_target_ids: the server's /score takes targets the same way). */
 static int side_ids(const tok_model *tok, int is_ids, int is_target, const char *s, int vocab, int32_t **ids,
                     int *n, char *err, size_t errlen) {
     *ids = NULL, *n = 0;
@@ -58,18 +59,10 @@ static int side_ids(const tok_model *tok, int is_ids, int is_target, const char 
         *ids = v;
         return 0;
     }
-    tok_encode_params ep;
-    tok_encode_default_params(&ep);
-    ep.add_eos = 1;
-    tok_encoding e;
-    if (tok_encode(tok, s, strlen(s), &ep, &e, err, errlen) != 0) return -1;
-    int skip =
-        is_target && tok_model_kind(tok) == TOK_KIND_WORDPIECE && e.n > 0 && e.ids[0] == tok_bos_id(tok);
-    *n = (int)e.n - skip;
-    *ids = malloc((size_t)(*n > 0 ? *n : 1) * sizeof **ids);
-    if (*ids) memcpy(*ids, e.ids + skip, (size_t)*n * sizeof **ids);
-    tok_encoding_free(&e);
-    return *ids ? 0 : (snprintf(err, errlen, "out of memory"), -1);
+    gen_status rc = is_target ? gen_target_ids(tok, s, strlen(s), 0, ids, n, err, errlen)
+                              : gen_input_ids(tok, s, strlen(s), 0, 0, ids, n, err, errlen);
+    if (rc == GEN_ERR_EMPTY) snprintf(err, errlen, "no tokens");
+    return rc == GEN_OK ? 0 : -1;
 }
 
 /* KL(p || q) of two log-probability rows, in double; terms with p = 0 are 0. */
