@@ -6,6 +6,9 @@
  * (min_new_tokens; e2e counts the first step, which runs the B encoders in one pass),
  * tokens/s, peak RSS, and each step time over its bound:
  * batch 1 vs weight bytes / bandwidth, batch 32 vs that plus step FLOPs / GEMM rate.
+ * With a list of compute types (--compute-type bfloat16,int8), a last table puts each
+ * type's encoder time and batch-1 / batch-32 step medians next to float32's, each loaded
+ * in turn in the same run, with its bandwidth floor (decoder weight bytes / bandwidth).
  * What it is not: a pass/fail test; it prints figures. */
 #include <cblas.h>
 #include <getopt.h>
@@ -149,14 +152,85 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
     free(x), free(y), free(wf);
 }
 
+/* Median step time (ms) of a batch of B copies of ids[n_in] over n_new forced steps after
+ * the first (which also encodes); < 0 on failure. */
+static double median_step_ms(const t5_model *m, int B, int threads, const int32_t *ids, int n_in, int n_new) {
+    char err[256];
+    t5_batch *b = t5_batch_create(m, B, threads, err, sizeof err);
+    double *st = malloc((size_t)n_new * sizeof *st), ms = -1;
+    t5_gen_params gp;
+    t5_gen_default_params(&gp);
+    gp.max_new_tokens = gp.min_new_tokens = n_new + 1;
+    int ok = b && st, steps = 0;
+    for (int i = 0; ok && i < B; i++)
+        ok = t5_batch_add(b, ids, n_in, &gp, NULL, NULL, NULL, err, sizeof err) >= 0;
+    for (int more = ok ? t5_batch_step(b) : 0; more > 0 && steps < n_new;) {
+        double t0 = now();
+        more = t5_batch_step(b);
+        st[steps++] = now() - t0;
+    }
+    if (steps > 0) {
+        qsort(st, (size_t)steps, sizeof *st, cmp_double);
+        ms = st[steps / 2] * 1e3;
+    }
+    free(st);
+    t5_batch_free(b);
+    return ms;
+}
+
+/* float32 and each compute type of the comma-separated list, loaded in turn from dir with
+ * base's other parameters: encoder (best of 3), batch-1 and batch-32 step medians, each
+ * beside float32's, and the batch-1 bandwidth floor. 0, or 1 when a type fails to load. */
+static int compare_compute_types(const char *dir, const char *list, const t5_load_params *base, int threads,
+                                 const int32_t *ids, int n_in, int n_new, double bw) {
+    printf("compute types, each loaded in turn (float32 the reference; x: time / float32's):\n");
+    printf("%-9s %12s %6s %12s %6s %12s %6s %14s\n", "type", "encoder ms", "x", "b1 step ms", "x",
+           "b32 step ms", "x", "b1 floor ms");
+    double ref[3] = {0, 0, 0};
+    char buf[128];
+    snprintf(buf, sizeof buf, "float32,%s", list);
+    for (char *save = NULL, *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+        t5_load_params lp = *base;
+        char err[512];
+        if (t5_compute_type_parse(name, &lp.compute_type) != 0) {
+            fprintf(stderr, "t5 bench engine: --compute-type: unknown type '%s'\n", name);
+            return 1;
+        }
+        if (name != buf && lp.compute_type == T5_COMPUTE_FLOAT32) continue; /* the reference already */
+        t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
+        float *enc = m ? malloc((size_t)n_in * t5_model_config(m)->d_model * sizeof *enc) : NULL;
+        if (!m || !enc) {
+            fprintf(stderr, "t5 bench engine: %s: %s\n", name, m ? "out of memory" : err);
+            t5_model_free(m);
+            return 1;
+        }
+        double f[3] = {1e9, median_step_ms(m, 1, threads, ids, n_in, n_new),
+                       median_step_ms(m, 32, threads, ids, n_in, n_new)};
+        for (int r = 0; r < 3; r++) {
+            double t0 = now();
+            if (t5_encode(m, ids, n_in, enc, threads, err, sizeof err) == 0 && (now() - t0) * 1e3 < f[0])
+                f[0] = (now() - t0) * 1e3;
+        }
+        if (ref[0] == 0) memcpy(ref, f, sizeof ref);
+        printf("%-9s %12.2f %6.2f %12.2f %6.2f %12.2f %6.2f %14.2f\n", t5_compute_type_name(lp.compute_type),
+               f[0], f[0] / ref[0], f[1], f[1] / ref[1], f[2], f[2] / ref[2],
+               (double)m->dec_step_bytes / bw / 1e6);
+        free(enc);
+        t5_model_free(m);
+    }
+    return 0;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
                "       [--batches 1,8,32] " T5_LOAD_USAGE "\n"
+               "--compute-type takes a list too (bfloat16,int8): the run uses the first, and a last\n"
+               "table puts every listed type beside float32, each loaded in turn.\n"
                "Make a model of the T5 PEGASUS small shape with `t5 random-model --out DIR`.\n");
 }
 
 int cmd_bench_engine(int argc, char **argv) {
-    const char *dir = NULL, *batches = "1,8,32";
+    const char *dir = NULL, *batches = "1,8,32", *types = NULL;
     int threads = 2, n_in = 128, n_new = 64;
     static const struct option opts[] = {{"model", 1, 0, 'm'},
                                          {"threads", 1, 0, 't'},
@@ -171,6 +245,12 @@ int cmd_bench_engine(int argc, char **argv) {
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        char first[32];
+        if (c == CLI_OPT_COMPUTE_TYPE) { /* T[,T...]: the run uses the first, the last table all */
+            types = optarg;
+            snprintf(first, sizeof first, "%.*s", (int)strcspn(optarg, ","), optarg);
+            optarg = first;
+        }
         int lo = cli_load_option("bench engine", c, optarg, &lp);
         if (lo < 0) return 2;
         if (lo) continue;
@@ -341,7 +421,8 @@ int cmd_bench_engine(int argc, char **argv) {
     getrusage(RUSAGE_SELF, &ru);
     printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n",
            ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
-    free(ids);
     t5_model_free(m);
-    return 0;
+    int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw) : 0;
+    free(ids);
+    return rc;
 }
