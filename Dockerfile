@@ -39,9 +39,10 @@ RUN apt-get update -qq \
  && useradd --system --uid 10001 --home-dir /opt/t5serve --shell /usr/sbin/nologin t5serve
 ARG MODEL=models/default
 COPY --from=build /src/build/t5serve /usr/local/bin/t5serve
-COPY config/t5serve.conf /etc/t5serve/t5serve.conf
-COPY ${MODEL}/ /opt/t5serve/models/default/
-RUN chmod -R a+rX /opt/t5serve /etc/t5serve
+# One layer each, readable by the service user whatever the modes in the build context were
+# (a RUN chmod afterwards would store the model a second time).
+COPY --chmod=0644 config/t5serve.conf /etc/t5serve/t5serve.conf
+COPY --chmod=0755 ${MODEL}/ /opt/t5serve/models/default/
 WORKDIR /opt/t5serve
 ENV T5SERVE_CONFIG=/etc/t5serve/t5serve.conf \
     T5SERVE_HOST=0.0.0.0 \

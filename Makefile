@@ -40,8 +40,12 @@ ALL_LIBS := $(LIBCFG) $(LIBTOK) $(LIBT5)
 
 BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
-.PHONY: all deps test unit bench run clean fuzz format format-check
+.PHONY: all deps serve-deps test unit bench run clean fuzz format format-check
 all: $(BINS) $(UNIT)
+
+# Keep every object file: make would otherwise delete the ones only a pattern rule chain
+# needs (tools/*.o, tests/unit/*.o) after each run, and the next `make run` would rebuild them.
+.SECONDARY:
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -72,9 +76,12 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(ALL_LIBS) -ljansson $(LIBS_CHECK) $(LIBS_ENGINE)
 
-# Installs the Debian packages the build and the tests need (only what is missing).
+# Installs the Debian packages (only what is missing): deps what everything here needs,
+# serve-deps only what building and serving build/t5serve need (scripts/install-deps.sh).
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
+serve-deps:
+	@scripts/install-deps.sh serve
 
 # The whole test suite (what CI runs): unit, golden, differential, integration,
 # sanitizer, fuzz, container and load-balancer suites from tests/suites/.
@@ -89,8 +96,10 @@ bench: all
 	@scripts/bench.sh
 
 # Serves the default model (models/default) as config/t5serve.conf says; RUN_ARGS adds flags.
+# Needs only the serve packages and builds only the server, on every core unless -j was given.
 RUN_ARGS ?=
-run: deps all
+run: serve-deps
+	@$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(shell nproc)) $(BUILD)/t5serve
 	$(BUILD)/t5serve --config config/t5serve.conf $(RUN_ARGS)
 
 # One formatting for every C source (the repo's .clang-format); CI runs format-check.

@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 B=${BUILD:-build}
 mkdir -p "$B/bench"
 corpus=$B/bench/corpus.txt
-[ -s "$corpus" ] || ../shared/tools/make_corpus.sh "$corpus" >/dev/null
+[ -s "$corpus" ] || tools/make_corpus.sh "$corpus" >/dev/null
 echo "== tokenizer"; "$B/t5" bench tokenizer --corpus "$corpus" | tee "$B/bench/tokenizer.txt"
 echo "== T5 PEGASUS tokenizer"; tools/bench_wordpiece.sh "$corpus" | tee "$B/bench/wordpiece.txt"
 model=$B/bench/pegasus-small

@@ -9,7 +9,7 @@
 # Run time: about 5 s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${BUILD:=build}" "${FIXTURES:=../shared/fixtures}" "${WORK:=$(mktemp -d)}"
+: "${BUILD:=build}" "${FIXTURES:=tests/fixtures}" "${WORK:=$(mktemp -d)}"
 T5SERVE=$BUILD/t5serve
 MODEL=$FIXTURES/models/t5-tiny-gated
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)

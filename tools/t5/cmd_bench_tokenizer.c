@@ -21,12 +21,12 @@ static double now_s(void) {
 
 static void bench_usage(FILE *f) {
     fprintf(f, "usage: t5 bench tokenizer --corpus FILE [--model PATH] [--repeat N] [--spm-bench PATH]\n"
-               "  FILE: text lines, e.g. from ../shared/tools/make_corpus.sh corpus.txt\n"
-               "  PATH: a spiece.model (default ../shared/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
+               "  FILE: text lines, e.g. from tools/make_corpus.sh corpus.txt\n"
+               "  PATH: a spiece.model (default tests/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
 }
 
 int cmd_bench_tokenizer(int argc, char **argv) {
-    const char *model = "../shared/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
+    const char *model = "tests/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
     int repeat = 3;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
