@@ -1,11 +1,23 @@
 # t5serve container image: a multi-stage build on Debian bookworm.
 # Stage 1 (build) compiles build/t5serve with the -dev packages; stage 2 (runtime) holds only
 # the binary, the shared libraries it links (from Debian's runtime packages), the default
-# configuration file and the default model, and runs as a non-root user.
-# It does not build the tools, the tests or the sanitizer build.
+# configuration file and the default model, and runs as a non-root user. About 290 MB with
+# the default model (README, Container). It does not build the tools, the tests or the
+# sanitizer build.
 #
-#   podman build --format docker --network host --pull=never -t t5serve .   (docker build -t t5serve .)
-#   podman run --rm --network host --init t5serve                            (serves on :8080)
+#   docker build -t t5serve .                                  (BuildKit keeps no stage image)
+#   podman build --format docker --layers=false -t t5serve .   (no build stage left behind; with
+#       podman's default --layers the build stage stays as a <none> image, the cache of the next
+#       build: `podman image prune` removes it)
+#   docker run --rm --init -p 8080:8080 --stop-timeout 35 t5serve        (serves on :8080)
+#
+# Stopping: STOPSIGNAL SIGTERM; t5serve then answers /ready with 503, finishes the requests in
+# flight for up to drain_timeout_ms (30 s by default) and exits 0. The engine's SIGKILL comes 10 s
+# after SIGTERM by default (docker, podman), which cuts a long request still draining: give the
+# drain its time plus a margin: `docker stop -t 35` / `podman stop -t 35` (or `--stop-timeout 35`
+# at `docker run` / `podman run`), compose `stop_grace_period` (deploy/compose.yaml: 30 s for its
+# 25 s drain), Kubernetes `terminationGracePeriodSeconds` (deploy/k8s/deployment.yaml: 35 s =
+# preStop 5 + drain 25 + 5).
 #
 # Configuration: /etc/t5serve/t5serve.conf (the repository's config/t5serve.conf), overridden by
 # environment variables (T5SERVE_ + the key in upper case, e.g. -e T5SERVE_PORT=9000

@@ -2,15 +2,15 @@
 # Installs, with apt-get, the Debian 12 packages t5serve needs; does nothing when they are all
 # there already. Needs root.
 # usage: scripts/install-deps.sh [serve|test]
-#   serve: building and serving build/t5serve (`make run`): make, gcc and the four libraries;
-#          about 70 packages, 75 MB to download on a bare Debian 12 (README, Quick start)
+#   serve: building and serving build/t5serve (`make run`): make, gcc, the four libraries, and
+#          curl to talk to it; 74 packages, 74 MB to download on a bare Debian 12 (README)
 #   test:  serve's, plus what `make`, `make test` and `make bench` use: the tools, the unit
 #          tests (Check), the references the tests compare with (SentencePiece, jieba, torch),
 #          clang for the fuzzers, clang-format, nginx, the corpus packages, wrk and gnuplot
 #          (the default)
 set -eu
-SERVE="make gcc libc6-dev libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev"
-TEST="g++ pkg-config check clang libclang-rt-14-dev clang-format curl ca-certificates python3
+SERVE="make gcc libc6-dev libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev curl"
+TEST="g++ pkg-config check clang libclang-rt-14-dev clang-format ca-certificates python3
  python3-numpy python3-sentencepiece libsentencepiece-dev sentencepiece python3-jieba
  python3-yaml python3-torch python3-protobuf nginx-light fortunes-zh manpages-zh xz-utils
  wrk gnuplot-nox"

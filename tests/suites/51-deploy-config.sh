@@ -91,7 +91,7 @@ for ins in re.sub(r"\\\n", " ", open("Dockerfile").read()).splitlines():
         envs.update(m.groups() for m in re.finditer(r"(T5SERVE_\w+)=(\S+)", ins))
 assert envs, "no T5SERVE_ ENV in the Dockerfile"
 conf = envs.get("T5SERVE_CONFIG")
-assert conf and re.search(r"^COPY config/t5serve.conf %s$" % re.escape(conf), open("Dockerfile").read(), re.M), \
+assert conf and re.search(r"^COPY (--\S+ )*config/t5serve.conf %s$" % re.escape(conf), open("Dockerfile").read(), re.M), \
     "the Dockerfile's T5SERVE_CONFIG is not config/t5serve.conf"
 envs["T5SERVE_CONFIG"] = "config/t5serve.conf"
 check_env("Dockerfile (with config/t5serve.conf)", envs)

@@ -52,8 +52,8 @@ CTX=$WORK/ctx
 mkdir -p "$CTX/models"
 cp Dockerfile .dockerignore "$CTX/"
 # every source the Dockerfile copies from the context (COPY lines without --from, but the model)
-for src in $(awk '$1 == "COPY" && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' Dockerfile \
-             | grep -v MODEL); do
+for src in $(awk '$1 == "COPY" && !/--from/ { i = 2; while ($i ~ /^--/) i++; for (; i < NF; i++) print $i }' \
+             Dockerfile | grep -v MODEL); do
   mkdir -p "$CTX/$(dirname "$src")"
   cp -r "${src%/}" "$CTX/$(dirname "$src")/"
 done
