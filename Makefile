@@ -85,7 +85,8 @@ serve-deps:
 
 # The whole test suite (what CI runs): unit, golden, differential, integration,
 # sanitizer, fuzz, container and load-balancer suites from tests/suites/.
-test: deps format-check
+test: deps
+	@$(MAKE) --no-print-directory format-check
 	@tests/run.sh
 
 # Unit tests only, in this build.
