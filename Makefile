@@ -104,7 +104,8 @@ run: serve-deps
 	$(BUILD)/t5serve --config config/t5serve.conf $(RUN_ARGS)
 
 # One formatting for every C source (the repo's .clang-format); CI runs format-check.
-FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+  find . -path './build*' -prune -o \( -name '*.c' -o -name '*.h' \) -print)
 format:
 	@clang-format -i $(FORMAT_SRC)
 format-check:
