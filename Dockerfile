@@ -39,6 +39,7 @@ COPY tests/fuzz/fuzz.mk tests/fuzz/fuzz.mk
 COPY tokenizer/ tokenizer/
 COPY engine/ engine/
 COPY config/ config/
+COPY gen/ gen/
 COPY server/ server/
 RUN make -j"$(nproc)" build/t5serve && strip build/t5serve
 

@@ -8,7 +8,7 @@ set -eu
 cd "$(dirname "$0")/.."
 CORES=${1:-0,1}; N=${2:-512}; THREADS=${3:-2}
 W=${WORK:-/tmp/st-embed-side}; mkdir -p "$W"
-ST5=tests/fixtures/models/st5-tiny; [ -d "$ST5" ] || ST5=../shared/fixtures/models/st5-tiny
+ST5=tests/fixtures/models/st5-tiny
 PY=${PYTHON:-python3}
 make -s -j"$(nproc)" build/t5
 export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-Haswell}

@@ -13,6 +13,9 @@
  * it). Exits the test program with a clear message when the folder or the file is missing. */
 const char *tt_fixture(const char *rel);
 
+/* The fixtures folder itself, as tt_fixture finds it (absolute; a static buffer of its own). */
+const char *tt_fixtures_dir(void);
+
 /* Reads a .jsonl file: returns an array of its objects (caller json_decref's it). */
 json_t *tt_read_jsonl(const char *path);
 
