@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 static float half_to_float(uint16_t h) {
     uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;

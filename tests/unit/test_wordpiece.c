@@ -12,9 +12,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jieba.h"
+#include "tok_dev.h"
 #include "tok_testutil.h"
-#include "wordpiece.h"
 
 static wp_model *model; /* the fixture vocab with the built-in jieba dictionary */
 static char path_buf[4096];
