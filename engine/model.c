@@ -4,7 +4,8 @@
  * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
  * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
  * cost: 2x their file size).
- * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
+ * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
 #include <stdlib.h>
