@@ -13,7 +13,7 @@
 # the fixtures and the first 20 of the default model) because it streams half the bytes.
 # Prints one Markdown table per model. Not a speed benchmark (`t5 bench engine` is).
 # usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
-#   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default ../shared/fixtures);
+#   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default tests/fixtures);
 #   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
 #   SENS_LINES=N scores only the first N inputs there.
 #   About 40 minutes on 2 loaded cores (2026-12-01), most of it the free-running greedy rows.
@@ -22,7 +22,7 @@ out=${1:-build/quality}
 T5=build/t5
 PY=/usr/bin/python3
 M=models/default
-FIXTURES=${FIXTURES:-../shared/fixtures}
+FIXTURES=${FIXTURES:-tests/fixtures}
 Q="$PY tools/quality.py"
 mkdir -p "$out"
 [ -x $T5 ] || { echo "quality: $T5 is missing: run make first" >&2; exit 1; }
@@ -35,7 +35,7 @@ int8, float wo+embed+head (default):--compute-type int8 --int8-float wo,embed,he
 int8, float attn:--compute-type int8 --int8-float attn"}
 
 # the held-out test set: 270 examples, 31 documents
-[ -s "$out/docs.jsonl" ] || sh ../shared/tools/make_documents.sh "$out/docs.jsonl"
+[ -s "$out/docs.jsonl" ] || sh tools/make_documents.sh "$out/docs.jsonl"
 [ -s "$out/test.ids" ] || $Q heldout "$out/docs.jsonl" "$out/test"
 
 # one table for model folder $1 with inputs $2 (ids lines), $3: max new tokens, $4: references

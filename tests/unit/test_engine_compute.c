@@ -23,10 +23,10 @@
 
 #include "t5.h"
 #include "t5_dev.h"
+#include "tok_testutil.h"
 
 static const char *fixtures(void) {
-    const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
+    return tt_fixtures_dir();
 }
 
 static const char *const generative[] = {"t5-tiny-gated", "t5-tiny-relu", "t5-tiny-pegasus"};
