@@ -48,8 +48,10 @@ gen_status gen_target_ids(const tok_model *tok, const char *text, size_t len, in
                           int *n, char *err, size_t errlen) {
     gen_status rc = gen_input_ids(tok, text, len, 0, 0, ids, n, err, errlen);
     if (rc != GEN_OK) return rc;
-    if (tok_model_kind(tok) == TOK_KIND_WORDPIECE && *n > 0 && (*ids)[0] == tok_bos_id(tok))
-        memmove(*ids, *ids + 1, (size_t)-- * n * sizeof **ids);
+    if (tok_model_kind(tok) == TOK_KIND_WORDPIECE && *n > 0 && (*ids)[0] == tok_bos_id(tok)) {
+        *n -= 1; /* the [CLS] is the decoder start, not a target token */
+        memmove(*ids, *ids + 1, (size_t)*n * sizeof **ids);
+    }
     if (*n == 0) rc = GEN_ERR_EMPTY;
     if (max_tokens > 0 && *n > max_tokens) rc = GEN_ERR_TOO_LONG;
     if (rc != GEN_OK) free(*ids), *ids = NULL;

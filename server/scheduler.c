@@ -7,8 +7,7 @@
  * about EMBED_TOKENS_PER_STEP of their tokens (at least one), so a burst of them cannot
  * stall the running generations for long. A scoring task runs whole on the worker
  * between two steps (t5_score on the worker's thread count), at most one per step. The
- * queue counts tasks; a submission that
- * does not fit is refused whole.
+ * queue counts tasks; a submission that does not fit is refused whole.
  * Whether a task must stop is decided in one place (stop_reason). Not HTTP, not the
  * answers: a task's owner learns how it ended through on_done. */
 #include <stdio.h>

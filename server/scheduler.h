@@ -13,9 +13,10 @@
  * grouped encoder pass with the generation inputs admitted with it and leaves the batch
  * in that step) and SRV_TASK_SCORE (teacher-forced scoring: t5_score, run whole by the
  * worker between two steps of its batch, at most one per step, so the batch waits for
- * it: an encoder pass and one batch-1 decoder step per target token). A new kind adds: an enum value here,
- * its parameters to the union `u` of srv_task, its result to srv_task_end (or a hook in u), and one case in
- * scheduler.c's task_start() (the engine call that admits it into the batch); queueing, admission,
+ * it: an encoder pass and one batch-1 decoder step per target token). A new kind adds:
+ * an enum value here, its parameters to the union `u` of srv_task, its result to
+ * srv_task_end (or a hook in u), and one case in scheduler.c's task_start() (the engine
+ * call that admits it into the batch); queueing, admission,
  * cancellation, deadlines and shutdown are shared by every kind. */
 #ifndef T5SERVE_SCHEDULER_H
 #define T5SERVE_SCHEDULER_H

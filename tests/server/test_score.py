@@ -13,7 +13,8 @@ real HTTP, against transformers' reference and against `build/t5 score`.
    the greedy golden sequence scores to the logprobs /generate reports for it.
 3. Concurrent /score and /generate: every score equal to the one asked alone, every
    generation = the greedy golden.
-4. Errors: 400 naming the field (unknown fields, missing / both / empty / out-of-vocabulary
+4. The HTTP threads answer /health and /tokenize while a 512-token score runs on the worker.
+5. Errors: 400 naming the field (unknown fields, missing / both / empty / out-of-vocabulary
    inputs and targets, a target over max_new_tokens_limit, an input over max_input_tokens,
    truncate, timeout_ms, bad JSON), 405, 413, 429 with Retry-After, an encoder-only model 400,
    tokenize-only 503.
@@ -32,6 +33,7 @@ from harness import BUILD, FIXTURES, MODEL, Server, check, check_error, finish, 
 
 M = os.path.join(FIXTURES, "models")
 PEGASUS = os.path.join(M, "t5-tiny-pegasus")
+DEFAULT = os.path.join(os.path.dirname(__file__), "..", "..", "models", "default")
 G = goldens()
 PG = goldens("t5-tiny-pegasus")
 
@@ -231,6 +233,30 @@ def pegasus():
         check(srv.stop() == 0, "pegasus server exits 0")
 
 
+def not_blocking():
+    """While a long score runs on the worker (512 target tokens on the default model), the HTTP
+    threads answer: /health and /tokenize come back before it ends (it is counted active then)."""
+    srv = Server(["--threads-per-worker", "1"], name="score-long", model=DEFAULT)
+    try:
+        out = []
+        body = {"text": "季路问事鬼神。敢问死。", "target_ids": [5] * 511 + [1]}
+        th = threading.Thread(target=lambda: out.append(srv.post("/score", body)))
+        th.start()
+        t0 = time.time()
+        while srv.metric("t5serve_active_sequences") < 1 and th.is_alive() and time.time() - t0 < 60:
+            time.sleep(0.002)
+        running = th.is_alive()
+        st_h, _, _ = srv.request("GET", "/health")
+        st_t, _, _ = srv.request("POST", "/tokenize", {"text": "a"})
+        check(running and th.is_alive() and st_h == 200 and st_t == 200,
+              f"answers while a score runs: running {running}, still {th.is_alive()}, /health {st_h}, /tokenize {st_t}")
+        th.join()
+        st, a = out[0]
+        check(st == 200 and a["usage"]["target_tokens"] == 512 and len(a["tokens"]) == 512, f"the long score: {st}")
+    finally:
+        check(srv.stop() == 0, "long-score server exits 0")
+
+
 def other_modes():
     srv = Server([], name="score-enc", model=os.path.join(M, "t5-enc-tiny"))
     try:
@@ -251,6 +277,7 @@ def main():
     errors()
     busy()
     pegasus()
+    not_blocking()
     other_modes()
     finish("test_score")
 
