@@ -1,4 +1,5 @@
-/* model.c - builds a t5_model from a model folder: config.json + safetensors.
+/* model.c - builds a t5_model from a model folder: config.json + the weights weights.h reads
+ * (safetensors or torch files).
  * Float32 tensors are used in place from the read-only mapping (shared by every
  * thread and every process mapping the same file), and so are the bfloat16 / float16
  * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "t5_internal.h"
 
@@ -255,4 +257,21 @@ void t5_model_free(t5_model *m) {
 
 const t5_config *t5_model_config(const t5_model *m) {
     return &m->cfg;
+}
+
+const char *t5_model_format(const t5_model *m) {
+    return st_format(m->st);
+}
+
+const char *t5_model_notes(const t5_model *m) {
+    return st_notes(m->st);
+}
+
+int t5_weights_present(const char *dir) {
+    char p[4096];
+    for (int i = 0; st_weight_files[i]; i++)
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, st_weight_files[i]) < sizeof p &&
+            access(p, F_OK) == 0)
+            return 1;
+    return 0;
 }

@@ -1,9 +1,9 @@
 /* t5.h - the T5 inference engine: one public header.
  *
  * Loads a T5-family checkpoint in the Hugging Face layout (config.json +
- * model.safetensors or a sharded index; float32/float16/bfloat16) memory-mapped
- * read-only, and generates token ids exactly as transformers' `generate` does.
- * What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
+ * model.safetensors or pytorch_model.bin, or a sharded index of either;
+ * float32/float16/bfloat16) memory-mapped read-only, and generates token ids exactly as transformers'
+ * `generate` does. What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
  *
  * Objects:
  *   t5_model  - immutable weights + config, shared by any number of threads.
@@ -44,12 +44,22 @@ enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2, T5_ACT_GELU = 3 };
 
 typedef struct t5_model t5_model;
 
-/* Loads DIR/config.json and DIR/model.safetensors (or model.safetensors.index.json).
+/* Loads DIR/config.json and the first of DIR/model.safetensors,
+ * model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json
+ * (torch files through a restricted unpickler: no code in them runs).
  * Returns a model the caller owns (t5_model_free), or NULL with err naming the
- * problem (the tensor, for a missing/misshapen one). */
+ * problem (the tensor, for a missing/misshapen one; the refused global of a pickle). */
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
 void t5_model_free(t5_model *m);
 const t5_config *t5_model_config(const t5_model *m);
+/* 1 when DIR holds one of the weight files t5_model_load looks for. */
+int t5_weights_present(const char *dir);
+/* The weights' file format: "safetensors", "pytorch-zip" or "pytorch-legacy". */
+const char *t5_model_format(const t5_model *m);
+/* What the load noticed, one line each ("" when nothing), for the caller to log:
+ * tensors copied instead of mapped (compressed or misaligned entries, strided views),
+ * NaN/Inf in weights. Owned by the model. */
+const char *t5_model_notes(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
  * encoder's last hidden state. n_threads: threads for this call. Returns 0 or <0. */

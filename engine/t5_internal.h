@@ -1,5 +1,5 @@
 /* t5_internal.h - the engine's private declarations shared by its .c files (and by
- * its white-box unit tests): the safetensors reader, the model's weight layout, the
+ * its white-box unit tests): the checkpoint reader (weights.h), the model's weight layout, the
  * thread pool, the kernels, the encoder and the decoder step.
  * What it is not: a public API. Users include t5.h only. */
 #ifndef T5SERVE_T5_INTERNAL_H
@@ -10,42 +10,9 @@
 
 #include "t5.h"
 
-/* ---------------- safetensors (safetensors.c) ---------------- */
+/* ---------------- stored tensors (weights.h: weights.c, safetensors.c, torch.c) ---------------- */
 
-enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
-
-typedef struct {
-    char *name;
-    int dtype; /* ST_* */
-    char dtype_name[16];
-    int ndim;
-    int64_t shape[8];
-    const void *data; /* inside the mapping, nbytes long */
-    size_t nbytes;
-} st_tensor;
-
-typedef struct st_set st_set; /* one or several mapped .safetensors files */
-
-/* Opens DIR/model.safetensors, or every shard named by DIR/model.safetensors.index.json.
- * Returns a set the caller frees with st_close, or NULL with err set. */
-st_set *st_open_dir(const char *dir, char *err, size_t errlen);
-void st_close(st_set *s);
-const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
-size_t st_mapped_bytes(const st_set *s);
-
-/* One tensor to write: dtype "F32", "F16" or "BF16" (or any name, for tests); data
- * holds nbytes bytes in that dtype, little-endian. */
-typedef struct {
-    const char *name;
-    const char *dtype;
-    int ndim;
-    int64_t shape[4];
-    const void *data;
-    size_t nbytes;
-} st_out;
-
-/* Writes a .safetensors file (header padded to 8 bytes). 0 or <0 with err set. */
-int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen);
+#include "weights.h"
 
 /* ---------------- config (config.c) ---------------- */
 

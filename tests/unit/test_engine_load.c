@@ -333,7 +333,7 @@ START_TEST(truncated_and_garbage) {
     fclose(f);
     expect_err(dir, "header is not a JSON object");
     unlink(path);
-    expect_err(dir, "no model.safetensors");
+    expect_err(dir, "looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin");
     /* an index naming a shard that is not there, or outside the folder */
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     f = fopen(path, "w");
