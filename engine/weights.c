@@ -209,6 +209,84 @@ const char *st_notes(const st_set *s) {
     return s->notes ? s->notes : "";
 }
 
+uint16_t st_float_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); /* NaN stays a (quiet) NaN */
+    b += 0x7fff + ((b >> 16) & 1);                                            /* round to nearest even */
+    return (uint16_t)(b >> 16);
+}
+
+uint16_t st_float_to_half(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    uint32_t sign = (b >> 16) & 0x8000, man = b & 0x7fffff;
+    if ((b & 0x7f800000u) == 0x7f800000u) return (uint16_t)(sign | 0x7c00 | (man ? 0x200 : 0)); /* Inf, NaN */
+    int e = (int)((b >> 23) & 0xff) - 127 + 15;
+    if (e >= 31) return (uint16_t)(sign | 0x7c00);
+    if (e <= 0) { /* subnormal or zero */
+        if (e < -10) return (uint16_t)sign;
+        man |= 0x800000;
+        uint32_t shift = (uint32_t)(14 - e);
+        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* a carry into the exponent is right */
+    return (uint16_t)(sign | h);
+}
+
+float st_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
+    if (exp == 0) {
+        if (man == 0)
+            bits = sign;
+        else { /* subnormal: renormalise */
+            int e = -1;
+            do {
+                e++;
+                man <<= 1;
+            } while (!(man & 0x400));
+            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
+        }
+    } else if (exp == 31)
+        bits = sign | 0x7f800000u | man << 13;
+    else
+        bits = sign | (exp + 112) << 23 | man << 13;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+void st_convert(const void *src, int from, void *dst, int to, size_t n) {
+    if (from == to) {
+        memcpy(dst, src, n * st_elsize(from));
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        float f;
+        if (from == ST_F32)
+            memcpy(&f, (const char *)src + 4 * i, 4);
+        else {
+            uint16_t h;
+            memcpy(&h, (const char *)src + 2 * i, 2);
+            if (from == ST_F16)
+                f = st_half_to_float(h);
+            else {
+                uint32_t b = (uint32_t)h << 16;
+                memcpy(&f, &b, 4);
+            }
+        }
+        if (to == ST_F32)
+            memcpy((char *)dst + 4 * i, &f, 4);
+        else {
+            uint16_t h = to == ST_F16 ? st_float_to_half(f) : st_float_to_bf16(f);
+            memcpy((char *)dst + 2 * i, &h, 2);
+        }
+    }
+}
+
 /* 1 when n values of a float dtype hold a NaN or an infinity: all exponent bits set. The
  * loops are branch-free OR-reductions, which the compiler vectorises. */
 static int nonfinite(const void *p, size_t n, int dtype) {

@@ -52,6 +52,13 @@ const char *st_format(const st_set *s);
  * mapped (compressed, misaligned, non-contiguous views), non-finite weights. */
 const char *st_notes(const st_set *s);
 
+/* dst[n] in dtype TO from src[n] in dtype FROM (ST_F32 / ST_F16 / ST_BF16): widening is
+ * exact, narrowing rounds to nearest even (NaN stays NaN, float16 overflow is Inf). */
+void st_convert(const void *src, int from, void *dst, int to, size_t n);
+uint16_t st_float_to_bf16(float f);
+uint16_t st_float_to_half(float f);
+float st_half_to_float(uint16_t h);
+
 /* ---- for the format readers (safetensors.c, torch.c) ---- */
 
 /* Maps PATH read-only (LABEL, a name without folders, in errors); the set unmaps it on

@@ -18,6 +18,7 @@ static const struct {
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput next to SentencePiece"},
     {"bench-engine", cmd_bench_engine, "engine speed next to memory bandwidth and GEMM rate"},
     {"random-model", cmd_random_model, "writes a random-weight T5 checkpoint of a given shape"},
+    {"convert", cmd_convert, "a model folder (safetensors or pytorch_model.bin) to model.safetensors"},
 };
 
 static void usage(FILE *f) {
