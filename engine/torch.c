@@ -265,7 +265,7 @@ static int read_zip(tctx *t, const unsigned char *buf, size_t size, char *err, s
             goto done;
         }
         if (se->method == 8) {
-            unsigned char *c = st_alloc(t->s, (size_t)se->usize, err, errlen);
+            unsigned char *c = st_alloc(t->s, (size_t)se->usize + 1, err, errlen);
             if (!c) goto done;
             if (zip_inflate(buf, se, c, zerr, sizeof zerr) != 0) {
                 snprintf(err, errlen, "%s: %s", t->label, zerr);

@@ -28,7 +28,8 @@ typedef struct {
 /* Lists the entries of the zip archive buf[size] (ZIP64 too). *out is allocated (caller
  * frees). Every entry's bytes lie inside buf. 0 or <0 with err set. */
 int zip_list(const unsigned char *buf, size_t size, zip_entry **out, int *n, char *err, size_t errlen);
-/* Inflates a deflated entry into dst[e->usize]. 0 or <0 with err set. */
+/* Inflates a deflated entry into dst, which holds e->usize + 1 bytes (the spare one lets
+ * inflate reach the end of an empty entry). 0 or <0 with err set. */
 int zip_inflate(const unsigned char *buf, const zip_entry *e, void *dst, char *err, size_t errlen);
 
 /* ---------------- restricted unpickler (pickle.c) ---------------- */

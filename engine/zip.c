@@ -139,7 +139,7 @@ int zip_inflate(const unsigned char *buf, const zip_entry *e, void *dst, char *e
         return -1;
     }
     const unsigned char *src = buf + e->data_off;
-    uint64_t in_left = e->csize, out_left = e->usize;
+    uint64_t in_left = e->csize, out_left = e->usize + 1; /* one spare byte: room to see the end */
     unsigned char *o = dst;
     int rc;
     for (;;) { /* in steps of at most 1 GiB: z_stream counts in 32 bits */
@@ -156,7 +156,7 @@ int zip_inflate(const unsigned char *buf, const zip_entry *e, void *dst, char *e
         if (rc == Z_OK || (rc == Z_BUF_ERROR && refilled)) continue; /* progress, or a refill consumed */
         break;
     }
-    int ok = rc == Z_STREAM_END && !z.avail_out && !out_left;
+    int ok = rc == Z_STREAM_END && e->usize + 1 - out_left - z.avail_out == e->usize;
     inflateEnd(&z);
     if (!ok) {
         snprintf(err, errlen, "zip entry '%.*s': corrupt deflate data",
