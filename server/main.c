@@ -61,7 +61,7 @@ static void on_tick(uv_timer_t *h) {
 
 static int file_exists(const char *dir, const char *name) {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p) return 0;
     struct stat st;
     return stat(p, &st) == 0;
 }
