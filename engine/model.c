@@ -14,28 +14,6 @@
 
 #include "t5_internal.h"
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0)
-            bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31)
-        bits = sign | 0x7f800000u | man << 13;
-    else
-        bits = sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 static int keep_owned(t5_model *m, float *p, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
         int cap = m->cap_owned ? 2 * m->cap_owned : 64;
@@ -87,7 +65,7 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
         for (size_t i = 0; i < n; i++) {
             uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
             if (t->dtype == ST_F16)
-                out[i] = half_to_float(h);
+                out[i] = st_half_to_float(h);
             else {
                 uint32_t bits = (uint32_t)h << 16;
                 memcpy(&out[i], &bits, 4);
@@ -120,7 +98,7 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     for (int i = 0; i < k; i++) {
         uint32_t bits = (uint32_t)b[i] << 16;
         if (w->dtype == ST_F16)
-            out[i] = half_to_float(b[i]);
+            out[i] = st_half_to_float(b[i]);
         else
             memcpy(&out[i], &bits, 4);
     }
