@@ -287,21 +287,29 @@ void st_convert(const void *src, int from, void *dst, int to, size_t n) {
     }
 }
 
-/* 1 when n values of a float dtype hold a NaN or an infinity: all exponent bits set. The
- * loops are branch-free OR-reductions, which the compiler vectorises. */
+/* 1 when n values of a float dtype hold a NaN or an infinity: all exponent bits set. Blocks
+ * of 64 values with a fixed trip count and no branch, which gcc -O2 vectorises. */
+#define NF_BLOCK 64
+#define NONFINITE(T, x, n, m)                                                                                \
+    do {                                                                                                     \
+        unsigned bad = 0;                                                                                    \
+        size_t i = 0;                                                                                        \
+        for (; i + NF_BLOCK <= (n); i += NF_BLOCK) {                                                         \
+            T acc = 0;                                                                                       \
+            for (int j = 0; j < NF_BLOCK; j++)                                                               \
+                acc |= (T)(((x)[i + j] & (m)) == (m) ? 1 : 0);                                               \
+            bad |= acc;                                                                                      \
+        }                                                                                                    \
+        for (; i < (n); i++)                                                                                 \
+            bad |= ((x)[i] & (m)) == (m);                                                                    \
+        return bad != 0;                                                                                     \
+    } while (0)
+
 static int nonfinite(const void *p, size_t n, int dtype) {
-    unsigned bad = 0;
-    if (dtype == ST_F32) {
-        const uint32_t *x = p;
-        for (size_t i = 0; i < n; i++)
-            bad |= (x[i] & 0x7f800000u) == 0x7f800000u;
-    } else {
-        const uint16_t *x = p;
-        uint16_t m = dtype == ST_F16 ? 0x7c00 : 0x7f80;
-        for (size_t i = 0; i < n; i++)
-            bad |= (uint16_t)(x[i] & m) == m;
-    }
-    return bad != 0;
+    if (dtype == ST_F32) NONFINITE(uint32_t, (const uint32_t *)p, n, 0x7f800000u);
+    const uint16_t *x = p;
+    if (dtype == ST_F16) NONFINITE(uint16_t, x, n, 0x7c00);
+    NONFINITE(uint16_t, x, n, 0x7f80);
 }
 
 /* One pass over the float tensors (each distinct buffer once): a note naming those with
