@@ -68,7 +68,7 @@ int zip_list(const unsigned char *buf, size_t size, zip_entry **out, int *n_out,
             return -1;
         }
         uint64_t z = rd(buf + eocd - 20 + 8, 8);
-        if (z > size - 56 || rd(buf + z, 4) != 0x06064b50) {
+        if (size < 56 || z > size - 56 || rd(buf + z, 4) != 0x06064b50) {
             snprintf(err, errlen, "zip archive: bad ZIP64 end of central directory");
             return -1;
         }

@@ -2,8 +2,8 @@
 """mk_torch_seeds.py - writes the seed corpus of fuzz_torch_load: small state dicts saved by
 Debian's python3-torch itself (torch.save), a few KB each: the zip and the legacy format,
 pickle protocols 2 and 4, float32 / float16 / bfloat16, a shared storage, views at storage
-offsets and with transposed strides, a 0-d and an empty tensor, and a zip whose entries are
-deflated (rewritten with zipfile). Plus refused inputs (an os.system global, a float64
+offsets and with transposed strides, a 0-d and an empty tensor, a zip whose entries are
+deflated (rewritten with zipfile) and a ZIP64 one. Plus refused inputs (an os.system global, a float64
 storage) so that the fuzzer starts near the error paths too.
 usage: /usr/bin/python3 tests/fuzz/mk_torch_seeds.py tests/fuzz/corpus/fuzz_torch_load"""
 import io
@@ -48,6 +48,9 @@ def main(out):
     with zipfile.ZipFile(os.path.join(out, "zip-deflated"), "w", zipfile.ZIP_DEFLATED) as z:
         for i in src.infolist():
             z.writestr(i.filename, src.read(i.filename))
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "torch"))
+    import mk_torch_files
+    mk_torch_files.write_zip64(os.path.join(out, "zip64"), [(i.filename, src.read(i.filename)) for i in src.infolist()])
     torch.save({"x": torch.ones(3, dtype=torch.float64)}, os.path.join(out, "refused-f64"))
     torch.save({"x": Evil()}, os.path.join(out, "refused-global"))
 

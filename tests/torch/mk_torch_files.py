@@ -25,6 +25,7 @@ import os
 import shutil
 import struct
 import sys
+import zlib
 from collections import OrderedDict
 
 import torch
@@ -117,6 +118,34 @@ def views(sd):
         out["encoder.embed_tokens.weight"] = out["shared.weight"]
         out["decoder.embed_tokens.weight"] = out["shared.weight"][:]  # a second view of the storage
     return out
+
+
+def write_zip64(path, entries):
+    """A stored ZIP64 archive by hand (what torch writes past 4 GiB): every size and offset in
+    the ZIP64 extra fields, the ZIP64 end of central directory and its locator; data at
+    64-byte offsets as torch aligns them."""
+    out, central = bytearray(), bytearray()
+    for name, data in entries:
+        n = name.encode()
+        off = len(out)
+        z64 = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        pad = -(off + 30 + len(n) + len(z64) + 4) % 64
+        extra = z64 + struct.pack("<HH", 0xcafe, pad) + b"Z" * pad
+        crc = zlib.crc32(data)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034b50, 45, 0, 0, 0, 0, crc, 0xffffffff, 0xffffffff, len(n),
+                           len(extra)) + n + extra
+        assert len(out) % 64 == 0
+        out += data
+        cx = struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+        central += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014b50, 45, 45, 0, 0, 0, 0, crc, 0xffffffff, 0xffffffff,
+                               len(n), len(cx), 0, 0, 0, 0, 0xffffffff) + n + cx
+    cd_off = len(out)
+    out += central
+    z64_off = len(out)
+    out += struct.pack("<IQHHIIQQQQ", 0x06064b50, 44, 45, 45, 0, 0, len(entries), len(entries), len(central), cd_off)
+    out += struct.pack("<IIQI", 0x07064b50, 0, z64_off, 1)
+    out += struct.pack("<IHHHHIIH", 0x06054b50, 0xffff, 0xffff, 0xffff, 0xffff, 0xffffffff, 0xffffffff, 0)
+    open(path, "wb").write(bytes(out))
 
 
 def main(fixture, out):

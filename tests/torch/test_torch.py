@@ -6,7 +6,8 @@ reference writer) from the fixture checkpoints by mk_torch_files.py.
     offsets and column-major strides, float16 / bfloat16 copies): `t5 generate --format json`
     greedy and beam answers (ids, scores, logprobs) identical to the safetensors reference's.
  2. Deflated and misaligned zip entries (the zip rewritten by Python's zipfile) load, are
-    copied with a note, and answer the same.
+    copied with a note, and answer the same; a ZIP64 archive (what torch writes past 4 GiB,
+    built by hand; torch.load reads it) loads in place.
  3. Pickles that would run code (a global os.system, posix.system, builtins.eval by
     STACK_GLOBAL, a __reduce__ to subprocess.call or torch.nn.Linear) are refused with the
     global's name, and nothing runs: each payload creates a marker file under torch.load
@@ -76,6 +77,23 @@ def rewritten_zips():
         rc, out, errs = generate(d)
         check(rc == 0 and "storages copied to memory" in errs, f"{tag}: loads with a note ({errs[-300:]})")
         same_answers(d, ref, tag)
+
+
+def zip64():
+    """2b. a ZIP64 archive (torch writes one past 4 GiB) is read, still in place"""
+    src = os.path.join(WORK, "v", "t5-tiny-gated", "zip")
+    d = os.path.join(WORK, "zip64")
+    shutil.copytree(src, d)
+    zin = zipfile.ZipFile(os.path.join(src, "pytorch_model.bin"))
+    p = os.path.join(d, "pytorch_model.bin")
+    mk_torch_files.write_zip64(p, [(i.filename, zin.read(i.filename)) for i in zin.infolist()])
+    check(zipfile.ZipFile(p).testzip() is None, "zip64: Python's zipfile reads the archive")
+    r = subprocess.run(["/usr/bin/python3", "-c", "import torch,sys; torch.load(sys.argv[1])", p],
+                       capture_output=True, text=True)
+    check(r.returncode == 0, f"zip64: torch.load reads it {r.stderr[-300:]}")
+    rc, out, errs = generate(d)
+    check(rc == 0 and errs == "", f"zip64: loads in place, no note ({errs[-300:]})")
+    same_answers(d, os.path.join(FIXTURES, "models", "t5-tiny-gated"), "zip64")
 
 
 class Reduce:
@@ -211,6 +229,7 @@ def pegasus_port():
 if __name__ == "__main__":
     variants()
     rewritten_zips()
+    zip64()
     malicious()
     neither()
     pegasus_port()
