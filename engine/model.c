@@ -153,16 +153,18 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
         if (st_find(m->st, copies[i]) && matrix(m, &unused, copies[i], c->vocab_size, d, err, errlen))
             return -1;
-    if (c->tied)
+    if (c->tied || !c->has_decoder) /* encoder-only: no head */
         m->lm_head = m->shared;
     else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
         return -1;
     if (!(m->enc_rel = tensor(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                               c->num_buckets, c->num_heads, err, errlen)) ||
-        !(m->dec_rel = tensor(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                              c->num_buckets, c->num_heads, err, errlen)) ||
-        !(m->enc_final = tensor(m, "encoder.final_layer_norm.weight", d, 0, err, errlen)) ||
-        !(m->dec_final = tensor(m, "decoder.final_layer_norm.weight", d, 0, err, errlen)))
+        !(m->enc_final = tensor(m, "encoder.final_layer_norm.weight", d, 0, err, errlen)))
+        return -1;
+    if (c->has_decoder &&
+        (!(m->dec_rel = tensor(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                               c->num_buckets, c->num_heads, err, errlen)) ||
+         !(m->dec_final = tensor(m, "decoder.final_layer_norm.weight", d, 0, err, errlen))))
         return -1;
     for (int i = 0; i < c->num_layers; i++) {
         char pre[128];
@@ -183,7 +185,7 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
     size_t in = (size_t)m->inner * d, ff = (size_t)c->d_ff * d;
-    m->dec_step_bytes = mat_bytes(&m->lm_head, (size_t)c->vocab_size * d);
+    m->dec_step_bytes = c->has_decoder ? mat_bytes(&m->lm_head, (size_t)c->vocab_size * d) : 0;
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
         m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) +
@@ -208,7 +210,7 @@ t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
     if (t5_config_load(dir, &m->cfg, err, errlen) != 0) goto fail;
     m->inner = m->cfg.num_heads * m->cfg.d_kv;
     m->enc = calloc((size_t)m->cfg.num_layers, sizeof *m->enc);
-    m->dec = calloc((size_t)m->cfg.num_decoder_layers, sizeof *m->dec);
+    m->dec = calloc((size_t)m->cfg.num_decoder_layers + 1, sizeof *m->dec); /* + 1: none when encoder-only */
     if (!m->enc || !m->dec) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -235,6 +237,10 @@ void t5_model_free(t5_model *m) {
 
 const t5_config *t5_model_config(const t5_model *m) {
     return &m->cfg;
+}
+
+int t5_model_has_decoder(const t5_model *m) {
+    return m->cfg.has_decoder;
 }
 
 const char *t5_model_format(const t5_model *m) {

@@ -15,7 +15,9 @@ reference writer) from the fixture checkpoints by mk_torch_files.py.
  4. A folder with neither format names the files it looked for.
  5. The T5 PEGASUS port layout (config.json + pytorch_model.bin + vocab.txt, zip and legacy)
     served by build/t5serve: /tokenize ([CLS] ... [SEP]) and /generate greedy and beam4 equal
-    transformers' goldens of t5-tiny-pegasus; /info reports the format."""
+    transformers' goldens of t5-tiny-pegasus; /info reports the format.
+ 6. sentence-t5 with pytorch_model.bin in the root and in 2_Dense/ (legacy format): `t5 embed`
+    output identical to the safetensors fixture's."""
 import io
 import json
 import os
@@ -187,6 +189,23 @@ def neither():
     check(rc == 1 and all(f in errs for f in mk_torch_files.WEIGHT_FILES), f"no weights: {errs!r}")
 
 
+def sentence_t5():
+    """6. a sentence-transformers folder published with torch files (root and 2_Dense/): `t5 embed`
+    answers exactly as the safetensors fixture"""
+    fx = os.path.join(FIXTURES, "models", "st5-tiny")
+    d = os.path.join(WORK, "st5-bin")
+    shutil.copytree(fx, d)
+    for sub in ("", "2_Dense"):
+        st = os.path.join(d, sub, "model.safetensors")
+        torch.save(mk_torch_files.read_safetensors(st), os.path.join(d, sub, "pytorch_model.bin"),
+                   _use_new_zipfile_serialization=sub == "")
+        os.unlink(st)
+    text = "A sentence to embed.\nAnother one, longer than the first.\n"
+    r = [subprocess.run([T5, "embed", "--model", m], input=text, capture_output=True, text=True) for m in (fx, d)]
+    check(r[0].returncode == 0 and r[1].returncode == 0 and r[0].stdout == r[1].stdout and r[0].stdout.count("\n") == 2,
+          f"st5 with pytorch_model.bin files: embeddings equal the fixture's ({r[1].stderr[-300:]})")
+
+
 def pegasus_port():
     """5. the published T5 PEGASUS layout through the real server, against transformers' goldens"""
     pg = goldens("t5-tiny-pegasus")
@@ -232,5 +251,6 @@ if __name__ == "__main__":
     zip64()
     malicious()
     neither()
+    sentence_t5()
     pegasus_port()
     finish("23-torch-checkpoints")
