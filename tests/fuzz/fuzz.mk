@@ -11,10 +11,10 @@ FUZZ_DIR := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(FUZZ_SAN) \
-               -fsanitize=fuzzer-no-link -Itokenizer -Iengine -Iconfig -Iserver -Itests/fuzz
+               -fsanitize=fuzzer-no-link -Itokenizer -Iengine -Iconfig -Igen -Iserver -Itests/fuzz
 FUZZ_HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_HARNESS))
-FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c)
+FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c gen/*.c)
 FUZZ_SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
