@@ -9,7 +9,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 #if defined(__x86_64__)
 #include <immintrin.h>

@@ -1,18 +1,19 @@
-/* model.c - builds a t5_model from a model folder: config.json + the weights weights.h reads
+/* model.c - builds a t5_model from a model folder: config.json + the weights the loader reads
  * (safetensors or torch files).
  * Float32 tensors are used in place from the read-only mapping (shared by every
  * thread and every process mapping the same file), and so are the bfloat16 / float16
  * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
  * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
  * cost: 2x their file size).
- * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
+ * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 static int keep_owned(t5_model *m, float *p, size_t bytes) {
     if (m->n_owned == m->cap_owned) {

@@ -1,8 +1,7 @@
-/* safetensors.c - the .safetensors reader behind weights.h: maps one file read-only and
- * checks its header (JSON via jansson) as the reference implementation does: no
- * duplicate names, shapes whose element count fits (checked before it can wrap), byte
- * counts that match, tensors that tile the data buffer without overlap or hole; a
- * truncated or corrupt file is an error naming the tensor, never a crash.
+/* safetensors.c - the .safetensors reader behind the stored-tensor set (t5_dev.h): maps one file read-only
+ * and checks its header (JSON via jansson) as the reference implementation does: no duplicate names, shapes
+ * whose element count fits (checked before it can wrap), byte counts that match, tensors that tile the data
+ * buffer without overlap or hole; a truncated or corrupt file is an error naming the tensor, never a crash.
  * st_write writes such a file (`t5 random-model`, `t5 convert`, the tests).
  * What it is not: it does not convert dtypes or know T5 names (model.c does). */
 #include <errno.h>
@@ -12,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "weights.h"
+#include "t5_dev.h"
 
 static int dtype_of(const char *s, size_t *elsize) {
     if (!strcmp(s, "F32")) return *elsize = 4, ST_F32;

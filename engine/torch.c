@@ -1,4 +1,4 @@
-/* torch.c - the reader of torch checkpoints (pytorch_model.bin) behind weights.h, with
+/* torch.c - the reader of torch checkpoints (pytorch_model.bin) behind the stored-tensor set (t5_dev.h), with
  * no torch: both formats torch.save writes.
  *   zip (torch >= 1.6): a zip (zip.c) of PREFIX/data.pkl, PREFIX/data/KEY (one entry per
  *     storage, raw little-endian values), PREFIX/version and, since torch 2.1,

@@ -1,4 +1,5 @@
-/* torchfile.h - the two parsers under torch.c (private to engine/): a zip reader for
+/* torchfile.h - the two parsers under torch.c (private to engine/; the set they fill is in
+ * t5_dev.h): a zip reader for
  * torch's zip checkpoints (zip.c) and a restricted unpickler that builds a state dict's
  * values without running anything (pickle.c).
  * What it is not: a general zip or pickle library. The zip reader lists entries and
@@ -12,7 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "weights.h"
+#include "t5_dev.h"
 
 /* ---------------- zip (zip.c) ---------------- */
 

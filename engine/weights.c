@@ -1,8 +1,7 @@
-/* weights.c - the set of stored tensors behind weights.h: which files of a model folder
- * to read (safetensors first, then torch files; a single file or the shards an index
- * names), the mappings and copies the set owns, name lookup, the load notes, and one
- * pass over every float tensor for NaN/Inf (a note naming the tensors).
- * What it is not: a file-format parser (safetensors.c, torch.c). */
+/* weights.c - the set of stored tensors (st_*, declared in t5_dev.h): which files of a model
+ * folder to read (safetensors first, then torch files; a single file or the shards an index names), the
+ * mappings and copies the set owns, name lookup, the load notes, and one pass over every float tensor for
+ * NaN/Inf (a note naming the tensors). What it is not: a file-format parser (safetensors.c, torch.c). */
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -14,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "weights.h"
+#include "t5_dev.h"
 
 typedef struct {
     void *p;

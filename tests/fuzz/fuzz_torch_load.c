@@ -6,7 +6,7 @@
  * Seeds: real torch.save files, tests/fuzz/mk_torch_seeds.py.
  * What it is not: a model check (fuzz_model_load builds models). */
 #include "fuzz_util.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static char folder[300], bin_path[340];
 

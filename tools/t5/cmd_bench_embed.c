@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static double clock_s(clockid_t id) {
     struct timespec ts;
@@ -239,6 +239,7 @@ int cmd_bench_embed(int argc, char **argv) {
                    total / t, flops / t / 1e9, peak > 0 ? 100 * flops / t / 1e9 / peak : 0,
                    100 * cpu / t_all / threads);
         }
+        fflush(stdout);
         t5_batch_free(b);
         free(lens), free(ids);
     }

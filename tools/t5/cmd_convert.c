@@ -24,7 +24,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 typedef struct {
     int dtype; /* target ST_* for float tensors, 0: as stored */

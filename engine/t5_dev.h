@@ -1,23 +1,112 @@
-/* t5_internal.h - the engine's private declarations shared by its .c files (and by
- * its white-box unit tests): the checkpoint reader (weights.h), the model's weight layout, the
- * thread pool, the kernels, the encoder and the decoder step.
- * What it is not: a public API. Users include t5.h only. */
-#ifndef T5SERVE_T5_INTERNAL_H
-#define T5SERVE_T5_INTERNAL_H
+/* t5_dev.h - the engine's developer interface: the checkpoint reader (stored tensors: safetensors
+ * and torch files) and the safetensors writer, the
+ * model's weight layout, the thread pool, the kernels, the encoder and the decoder step.
+ * For the engine's own files, its white-box unit tests and the developer tools
+ * (`t5 bench engine`, `t5 random-model`); no stability promised.
+ * What it is not: the API. Applications (server/, gen/) include t5.h only. */
+#ifndef T5SERVE_T5_DEV_H
+#define T5SERVE_T5_DEV_H
 
 #include <stddef.h>
 #include <stdint.h>
 
 #include "t5.h"
 
-/* ---------------- stored tensors (weights.h: weights.c, safetensors.c, torch.c) ---------------- */
+/* ---------------- stored tensors (weights.c, safetensors.c, torch.c) ----------------
+ * The engine's one loader interface for checkpoint files: open a model folder, find a
+ * tensor by name -> {dtype, shape, pointer}. The pointer is into a read-only mapping of the file where
+ * the bytes can be used in place, else into a copy the set owns. Behind it:
+ *   safetensors.c  model.safetensors, or the shards of model.safetensors.index.json
+ *   torch.c        pytorch_model.bin (torch's zip format and the legacy pickle
+ *                  sequence), or the shards of pytorch_model.bin.index.json,
+ *                  through zip.c and the restricted unpickler pickle.c.
+ * "st" reads "stored tensors": the set is the same whatever the file format.
+ * Every tensor's data is aligned to its element size, lies wholly inside its mapping or
+ * copy, and its name is unique in the set (duplicates are load errors).
+ * No T5 names here (model.c); st_convert is the one dtype conversion, for writers. */
 
-#include "weights.h"
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
 
-/* ---------------- config (config.c) ---------------- */
+#define ST_MAX_DIMS 8
 
-/* Parses DIR/config.json into *c. Returns 0 or <0 with err set. */
-int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
+typedef struct {
+    char *name;
+    int dtype; /* ST_* */
+    char dtype_name[16];
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data; /* nbytes long: in a mapping or a copy owned by the set */
+    size_t nbytes;
+} st_tensor;
+
+typedef struct st_set st_set; /* the tensors of one model folder */
+
+/* The weight files looked for, in order of preference (the first present is loaded:
+ * safetensors wins over torch files); NULL-terminated. */
+extern const char *const st_weight_files[];
+
+/* Opens the weights of DIR: the first of st_weight_files present. Returns a set the
+ * caller frees with st_close, or NULL with err set (naming the files looked for when
+ * there are none). */
+st_set *st_open_dir(const char *dir, char *err, size_t errlen);
+void st_close(st_set *s);
+const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
+int st_count(const st_set *s);                               /* tensors in the set */
+const st_tensor *st_get(const st_set *s, int i);             /* 0 <= i < st_count, file order */
+size_t st_mapped_bytes(const st_set *s);                     /* bytes of file mapped */
+size_t st_copied_bytes(const st_set *s);                     /* bytes of heap copies */
+/* "safetensors", "pytorch-zip" or "pytorch-legacy" (the format of the files read). */
+const char *st_format(const st_set *s);
+/* What the load noticed, one line each ("" when nothing): entries copied instead of
+ * mapped (compressed, misaligned, non-contiguous views), non-finite weights. */
+const char *st_notes(const st_set *s);
+
+/* dst[n] in dtype TO from src[n] in dtype FROM (ST_F32 / ST_F16 / ST_BF16): widening is
+ * exact, narrowing rounds to nearest even (NaN stays NaN, float16 overflow is Inf). */
+void st_convert(const void *src, int from, void *dst, int to, size_t n);
+uint16_t st_float_to_bf16(float f);
+uint16_t st_float_to_half(float f);
+float st_half_to_float(uint16_t h);
+
+/* ---- for the format readers (safetensors.c, torch.c) ---- */
+
+/* Maps PATH read-only (LABEL, a name without folders, in errors); the set unmaps it on
+ * st_close. Returns the mapping (size in *size) or NULL with err set. */
+const unsigned char *st_map_file(st_set *s, const char *path, const char *label, size_t *size, char *err,
+                                 size_t errlen);
+/* n bytes of heap the set owns (freed by st_close), or NULL with err set. */
+void *st_alloc(st_set *s, size_t n, char *err, size_t errlen);
+/* Adds a tensor (name copied; data must stay valid as long as the set). data is copied
+ * into the set when not aligned to the element size. 0, or <0 with err set (duplicate
+ * name, out of memory). */
+int st_add(st_set *s, const char *name, int dtype, const char *dtype_name, int ndim, const int64_t *shape,
+           const void *data, size_t nbytes, char *err, size_t errlen);
+/* Appends a line to the notes (printf format). */
+void st_note(st_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void st_set_format(st_set *s, const char *format);
+/* Bytes per element of ST_F32 / ST_F16 / ST_BF16 (0 for others). */
+size_t st_elsize(int dtype);
+/* *out = product of shape[0..ndim), 0 when any is 0; -1 when it exceeds limit (no wrap). */
+int st_numel(const int64_t *shape, int ndim, uint64_t limit, uint64_t *out);
+
+/* The readers: each adds the tensors of one file to s. 0 or <0 with err set. */
+int st_read_safetensors(st_set *s, const char *path, const char *label, char *err, size_t errlen);
+int st_read_torch(st_set *s, const char *path, const char *label, char *err, size_t errlen);
+
+/* One tensor to write: dtype "F32", "F16" or "BF16" (or any name, for tests); data
+ * holds nbytes bytes in that dtype, little-endian. */
+typedef struct {
+    const char *name;
+    const char *dtype;
+    int ndim;
+    int64_t shape[ST_MAX_DIMS];
+    const void *data;
+    size_t nbytes;
+} st_out;
+
+/* Writes a .safetensors file (header padded to 8 bytes; tensors in the given order,
+ * contiguous) through PATH.tmp renamed to PATH. 0 or <0 with err set. */
+int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
@@ -178,47 +267,8 @@ void t5_dec_scratch_free(t5_dec_scratch *s);
 float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows, const int32_t *tokens,
                        t5_kv *const *kv, const t5_cross_kv *const *cross);
 
-/* ---------------- logits processing (generate.c) ---------------- */
+/* ---------------- random numbers (generate.c) ---------------- */
 
-/* Checks p against the model and fills *out with p's values, the config's start /
- * eos ids where p has -1. Returns 0 or <0 with err set. */
-int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out, char *err, size_t errlen);
-/* transformers' logits processors in its order: repetition_penalty, no_repeat_ngram_size,
- * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
-void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
-/* The sampling warpers in transformers' order: temperature, top_k, top_p; tmp[2V] scratch. */
-void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
-/* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
-void t5_log_softmax(float *x, int V);
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
-/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
-int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
-
-/* ---------------- beam search (beam.c) ---------------- */
-
-/* transformers' vectorised beam search for one input: B running beams, up to B
- * finished hypotheses ranked by sum_logprobs / generated_len^length_penalty. */
-typedef struct {
-    int B, V, max_len; /* max_len: decoder length limit, start token included */
-    int cur_len;       /* running length, start token included */
-    int32_t *tok;      /* [B][max_len] running sequences */
-    float *lpr;        /* [B][max_len] model log-probability of each token (index = position) */
-    float *score;      /* [B] running sum of processed log-probabilities */
-    int32_t *ftok;     /* [B][max_len] finished hypotheses */
-    float *flpr;       /* [B][max_len] */
-    float *fscore;     /* [B] */
-    int *ffin;         /* [B] slot holds a finished hypothesis */
-    int *flen;         /* [B] finished length, start token included */
-    int heur;          /* is_early_stop_heuristic_unsatisfied */
-    int *parent;       /* [B] after a step: the running beam each new beam continues */
-    int32_t *tmp_tok;  /* [3B][max_len] scratch */
-    float *tmp_lpr;    /* [3B][max_len] scratch */
-    float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
-} t5_beam;
-
-int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
-void t5_beam_free(t5_beam *b);
-/* One step from logits[B][V] (overwritten). Returns 1 to continue, 0 when done. */
-int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng);
 
 #endif
