@@ -81,7 +81,10 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     struct stat st;
     int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") && t5_weights_present(dir)) {
-        s->model = t5_model_load(dir, terr, sizeof terr);
+        t5_load_params lp;
+        t5_load_default_params(&lp);
+        t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
+        s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);
             return -1;
