@@ -25,13 +25,35 @@
  * single-threaded, as the applications set it; one call split by its own threads
  * otherwise) and for the encoder's attention products. */
 
-int t5_cpu_simd(void) {
+t5_isa t5_cpu_isa(t5_isa cap) {
+    if (cap == T5_ISA_AUTO) cap = T5_ISA_AVX512;
 #ifdef T5_X86
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f")) return 3;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return 2;
+    if (cap >= T5_ISA_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma"))
+        return T5_ISA_AVX512;
+    if (cap >= T5_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+        __builtin_cpu_supports("f16c"))
+        return T5_ISA_AVX2;
 #endif
-    return 0;
+    return T5_ISA_GENERIC;
+}
+
+int t5_isa_parse(const char *s, t5_isa *out) {
+    static const char *names[] = {"auto", "generic", "avx2", "avx512"};
+    for (int i = 0; i < 4; i++)
+        if (s && !strcmp(s, names[i])) {
+            *out = (t5_isa)i;
+            return 0;
+        }
+    return -1;
+}
+
+const char *t5_isa_name(t5_isa isa) {
+    return isa == T5_ISA_AVX512    ? "avx512"
+           : isa == T5_ISA_AVX2    ? "avx2"
+           : isa == T5_ISA_GENERIC ? "generic"
+                                   : "auto";
 }
 
 static int simd_now(void) {
@@ -370,12 +392,12 @@ typedef struct {
 static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     const t5_mm_out *out = &jb->outs[o];
     int k = jb->k;
-    if (jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
+    if (jb->m->isa == T5_ISA_GENERIC) { /* a column block of the product, OpenBLAS on this thread */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, k, 1.0f, jb->x, k,
                     (const float *)out->w.p + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
         return;
     }
-#ifdef T5_X86                                   /* (simd is 0 elsewhere) */
+#ifdef T5_X86                                   /* (GENERIC elsewhere) */
     for (int r0 = 0; r0 < jb->rows; r0 += 64) { /* 64 input rows stay in cache across the weight rows */
         int nr = jb->rows - r0 < 64 ? jb->rows - r0 : 64;
         const float *x = jb->x + (size_t)r0 * k;
@@ -384,7 +406,7 @@ static void mm_part(const mm_job *jb, int o, int j0, int j1) {
             mm_avx512_bf16(x, nr, k, out->w.p, y, out->n, j0, j1);
         else if (out->w.dtype == ST_F16)
             mm_avx512_f16(x, nr, k, out->w.p, y, out->n, j0, j1);
-        else if (jb->m->simd == 3)
+        else if (jb->m->isa == T5_ISA_AVX512)
             mm_avx512_f32(x, nr, k, out->w.p, y, out->n, j0, j1);
         else
             mm_avx2(x, nr, k, out->w.p, y, out->n, j0, j1);
@@ -413,7 +435,8 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
                int n_outs) {
     if (rows <= 0) return;
     int nth = t5_pool_threads(pool);
-    if (m->simd == 0 && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
+    if (m->isa == T5_ISA_GENERIC &&
+        (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
         for (int i = 0; i < n_outs; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k,
                         (const float *)outs[i].w.p, k, 0.0f, outs[i].y, outs[i].n);
@@ -424,8 +447,11 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
         jb.total += outs[i].n;
     /* our kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column blocks:
      * one item per thread, a multiple of 64 columns */
-    int chunk = m->simd == 0 ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
-    jb.chunk = m->simd == 0 ? (chunk < 64 ? 64 : chunk) : chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
+    int chunk = m->isa == T5_ISA_GENERIC ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
+    jb.chunk = m->isa == T5_ISA_GENERIC ? (chunk < 64 ? 64 : chunk)
+               : chunk < 16             ? 16
+               : chunk > 256            ? 256
+                                        : chunk;
     t5_pool_run(pool, mm_worker, &jb);
 }
 

@@ -99,8 +99,8 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
                   size_t errlen) {
     const st_tensor *t = st_find(m->st, name);
-    if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16) && m->simd == 3 && d1 % 16 == 0 && t->ndim == 2 &&
-        t->shape[0] == d0 && t->shape[1] == d1) {
+    if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16) && m->isa == T5_ISA_AVX512 && d1 % 16 == 0 &&
+        t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1) {
         w->p = t->data, w->dtype = t->dtype;
         m->n_half++;
         return 0;
@@ -216,6 +216,14 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
 }
 
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
+    return t5_model_load_opts(dir, NULL, err, errlen);
+}
+
+t5_isa t5_model_isa(const t5_model *m) {
+    return m->isa;
+}
+
+t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, size_t errlen) {
     if (!dir) {
         snprintf(err, errlen, "no model folder given");
         return NULL;
@@ -234,7 +242,7 @@ t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
         goto fail;
     }
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
-    m->simd = t5_cpu_simd();
+    m->isa = t5_cpu_isa(o ? o->isa : T5_ISA_AUTO);
     if (load_weights(m, err, errlen) != 0) goto fail;
     return m;
 fail:

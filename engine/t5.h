@@ -49,6 +49,23 @@ typedef struct t5_model t5_model;
  * problem (the tensor, for a missing/misshapen one). */
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
 void t5_model_free(t5_model *m);
+
+/* Instruction set of the engine's kernels, chosen once at load. Every level gives the
+ * same answer bit for bit (each output is one fixed sequence of float32 operations);
+ * they differ in speed only. AUTO: the best the CPU has. */
+typedef enum { T5_ISA_AUTO = 0, T5_ISA_GENERIC = 1, T5_ISA_AVX2 = 2, T5_ISA_AVX512 = 3 } t5_isa;
+/* "auto", "generic", "avx2", "avx512" -> *out; 0, or -1 for another string. */
+int t5_isa_parse(const char *s, t5_isa *out);
+const char *t5_isa_name(t5_isa isa);
+
+/* Load options; all zero = the defaults (what t5_model_load uses). */
+typedef struct {
+    t5_isa isa; /* a cap: the best level the CPU has at or below it (AUTO: no cap) */
+} t5_load_opts;
+
+/* t5_model_load with options (o NULL: the defaults). */
+t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, size_t errlen);
+t5_isa t5_model_isa(const t5_model *m); /* the level chosen at load (never AUTO) */
 const t5_config *t5_model_config(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the

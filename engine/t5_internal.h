@@ -102,7 +102,7 @@ struct t5_model {
     int n_owned, cap_owned;
     size_t owned_bytes;    /* heap held by converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
-    int simd;              /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
+    t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
     int n_half;            /* matrices kept as bfloat16 / float16 */
 };
 
@@ -159,8 +159,8 @@ int t5_argmax(const float *x, int V);
 float t5_logsumexp(const float *x, int n);
 /* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
 int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
-/* CPU feature level: 0 scalar, 2 AVX2+FMA, 3 AVX-512F. */
-int t5_cpu_simd(void);
+/* The best instruction set the CPU has at or below cap (AUTO: no cap). */
+t5_isa t5_cpu_isa(t5_isa cap);
 
 /* ---------------- encoder (encoder.c) ---------------- */
 

@@ -78,7 +78,9 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") &&
         (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
-        s->model = t5_model_load(dir, terr, sizeof terr);
+        t5_load_opts lo = {0};
+        t5_isa_parse(s->cfg.isa, &lo.isa); /* validated by cfg_validate */
+        s->model = t5_model_load_opts(dir, &lo, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);
             return -1;

@@ -151,20 +151,18 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
-               "       [--batches 1,8,32]\n"
+               "       [--batches 1,8,32] [--isa auto|generic|avx2|avx512]\n"
                "Make a model of the T5 PEGASUS small shape with `t5 random-model --out DIR`.\n");
 }
 
 int cmd_bench_engine(int argc, char **argv) {
     const char *dir = NULL, *batches = "1,8,32";
     int threads = 2, n_in = 128, n_new = 64;
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"threads", 1, 0, 't'},
-                                         {"input-tokens", 1, 0, 'i'},
-                                         {"new-tokens", 1, 0, 'n'},
-                                         {"batches", 1, 0, 'b'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    t5_load_opts lo = {0};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},        {"threads", 1, 0, 't'},
+                                         {"input-tokens", 1, 0, 'i'}, {"new-tokens", 1, 0, 'n'},
+                                         {"batches", 1, 0, 'b'},      {"isa", 1, 0, 'I'},
+                                         {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
@@ -184,6 +182,12 @@ int cmd_bench_engine(int argc, char **argv) {
         case 'b':
             batches = optarg;
             break;
+        case 'I':
+            if (t5_isa_parse(optarg, &lo.isa)) {
+                fprintf(stderr, "t5 bench engine: --isa must be auto, generic, avx2 or avx512\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -198,7 +202,7 @@ int cmd_bench_engine(int argc, char **argv) {
     }
     char err[512];
     double t0 = now();
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_opts(dir, &lo, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 bench engine: %s\n", err);
         return 1;
@@ -212,10 +216,7 @@ int cmd_bench_engine(int argc, char **argv) {
            : cf->act == T5_ACT_SILU ? "silu"
                                     : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
-    printf("threads: %d; kernels: %s\n", threads,
-           m->simd == 3   ? "AVX-512"
-           : m->simd == 2 ? "AVX2+FMA"
-                          : "scalar");
+    printf("threads: %d; kernels: %s\n", threads, t5_isa_name(m->isa));
     /* bandwidth and GEMM rate in a child process, so that their buffers stay out of our peak RSS */
     double lim[2] = {0, 0};
     int pfd[2];

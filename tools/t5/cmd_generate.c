@@ -23,6 +23,7 @@ static void usage(FILE *f) {
             "         [--repetition-penalty X] [--no-repeat-ngram-size N]\n"
             "         [--do-sample --temperature T --top-k K --top-p P --seed S]\n"
             "         [--format text|ids|json] [--input text|ids] [--threads N]\n"
+            "         [--isa auto|generic|avx2|avx512]\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one line per returned sequence, best first. ids: generated ids, the decoder\n"
             "start token dropped and eos kept. json: one object per input with every sequence's ids,\n"
@@ -79,6 +80,7 @@ static char *seq_text(const tok_model *tok, const t5_sequence *s) {
 int cmd_generate(int argc, char **argv) {
     const char *dir = NULL, *format = "text", *input = "text";
     int threads = 2;
+    t5_load_opts lo = {0};
     t5_gen_params p;
     t5_gen_default_params(&p);
     static const struct option opts[] = {{"model", 1, 0, 'm'},
@@ -98,6 +100,7 @@ int cmd_generate(int argc, char **argv) {
                                          {"format", 1, 0, 'f'},
                                          {"input", 1, 0, 'i'},
                                          {"threads", 1, 0, 't'},
+                                         {"isa", 1, 0, 'I'},
                                          {"help", 0, 0, 'h'},
                                          {0, 0, 0, 0}};
     int c;
@@ -160,6 +163,12 @@ int cmd_generate(int argc, char **argv) {
         case 't':
             threads = (int)strtol(optarg, &end, 10);
             break;
+        case 'I':
+            if (t5_isa_parse(optarg, &lo.isa)) {
+                fprintf(stderr, "t5 generate: --isa must be auto, generic, avx2 or avx512\n");
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -179,7 +188,7 @@ int cmd_generate(int argc, char **argv) {
         return 2;
     }
     char err[512];
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_opts(dir, &lo, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 generate: %s\n", err);
         return 1;
