@@ -1,9 +1,11 @@
 /* model.c - builds a t5_model from a model folder: config.json + safetensors.
- * Float32 tensors are used in place from the read-only mapping (shared by every
- * thread and every process mapping the same file), and so are the bfloat16 / float16
- * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
- * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
- * cost: 2x their file size).
+ * The weight matrices of the products are repacked once into panels (t5_mat: 16
+ * output columns, K-major) on the heap in their stored dtype (float32, bfloat16 or
+ * float16: a 16-bit checkpoint keeps half the bytes), and the mapped pages of each
+ * are dropped as it is packed, so the packed copy replaces the mapping in memory
+ * (docs/engine.md says why not a shared cache file). An untied embedding is read a
+ * row at a time from the mapping; small float32 tensors are used in place, other
+ * dtypes converted to float32 on the heap.
  * Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
@@ -12,32 +14,10 @@
 
 #include "t5_internal.h"
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0)
-            bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31)
-        bits = sign | 0x7f800000u | man << 13;
-    else
-        bits = sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
-static int keep_owned(t5_model *m, float *p, size_t bytes) {
+static int keep_owned(t5_model *m, void *p, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
         int cap = m->cap_owned ? 2 * m->cap_owned : 64;
-        float **n = realloc(m->owned, (size_t)cap * sizeof *n);
+        void **n = realloc(m->owned, (size_t)cap * sizeof *n);
         if (!n) return -1;
         m->owned = n, m->cap_owned = cap;
     }
@@ -46,8 +26,9 @@ static int keep_owned(t5_model *m, float *p, size_t bytes) {
     return 0;
 }
 
-/* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */
-static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
+/* Tensor NAME, checked: present, shape [d0] or [d0, d1] (d1 = 0: 1-D), a float dtype. */
+static const st_tensor *checked(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err,
+                                size_t errlen) {
     const st_tensor *t = st_find(m->st, name);
     if (!t) {
         snprintf(err, errlen, "missing tensor '%s'", name);
@@ -65,13 +46,20 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
             snprintf(err, errlen, "tensor '%s' has shape [%s], expected [%lld]", name, got, (long long)d0);
         return NULL;
     }
-    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
-    if (t->dtype == ST_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
     if (t->dtype != ST_F32 && t->dtype != ST_F16 && t->dtype != ST_BF16) {
         snprintf(err, errlen, "tensor '%s' has unsupported dtype %s (float32, float16, bfloat16 only)", name,
                  t->dtype_name);
         return NULL;
     }
+    return t;
+}
+
+/* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */
+static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
+    const st_tensor *t = checked(m, name, d0, d1, err, errlen);
+    if (!t) return NULL;
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
+    if (t->dtype == ST_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
     float *out = malloc(n * sizeof *out);
     if (!out || keep_owned(m, out, n * sizeof *out) != 0) {
         free(out);
@@ -82,51 +70,83 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
     if (t->dtype == ST_F32)
         memcpy(out, b, n * 4);
     else
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h = (uint16_t)(b[2 * i] | b[2 * i + 1] << 8);
-            if (t->dtype == ST_F16)
-                out[i] = half_to_float(h);
-            else {
-                uint32_t bits = (uint32_t)h << 16;
-                memcpy(&out[i], &bits, 4);
-            }
-        }
+        for (size_t i = 0; i < n; i++)
+            out[i] = t5_widen(t->dtype, (uint16_t)(b[2 * i] | b[2 * i + 1] << 8));
     return out;
 }
 
-/* Weight matrix NAME [d0, d1]: a bfloat16 / float16 one in place when the AVX-512 kernels
- * can read it (rows a multiple of 16 values), else through tensor(). 0 or -1 with err set. */
+/* Packs t [n, k] into panels (t5_mat) in its dtype, dropping the source's pages as
+ * each panel is done (the transient extra memory is one panel, not one matrix). */
+static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
+    size_t es = t->dtype == ST_F32 ? 4 : 2, G = ((size_t)n + T5_PANEL - 1) / T5_PANEL;
+    size_t bytes = G * T5_PANEL * (size_t)k * es, row = (size_t)k * es;
+    unsigned char *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!dst || keep_owned(m, dst, bytes) != 0) {
+        free(dst);
+        return -1;
+    }
+    const unsigned char *src = t->data;
+    for (size_t g = 0; g < G; g++) {
+        unsigned char *pg = dst + g * T5_PANEL * row;
+        for (int l = 0; l < T5_PANEL; l++) {
+            size_t j = g * T5_PANEL + (size_t)l;
+            for (int i = 0; i < k; i++)
+                if (j < (size_t)n)
+                    memcpy(pg + ((size_t)i * T5_PANEL + (size_t)l) * es, src + j * row + (size_t)i * es, es);
+                else
+                    memset(pg + ((size_t)i * T5_PANEL + (size_t)l) * es, 0, es);
+        }
+        size_t done = (g + 1) * T5_PANEL < (size_t)n ? (g + 1) * T5_PANEL : (size_t)n;
+        st_drop(m->st, src + g * T5_PANEL * row, (done - g * T5_PANEL) * row);
+    }
+    *w = (t5_mat){dst, t->dtype, 1, n, k};
+    if (t->dtype != ST_F32) m->n_half++;
+    return 0;
+}
+
+/* Weight matrix NAME [d0, d1] of the products, packed. 0 or -1 with err set. */
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
                   size_t errlen) {
-    const st_tensor *t = st_find(m->st, name);
-    if (t && (t->dtype == ST_BF16 || t->dtype == ST_F16) && m->isa == T5_ISA_AVX512 && d1 % 16 == 0 &&
-        t->ndim == 2 && t->shape[0] == d0 && t->shape[1] == d1) {
-        w->p = t->data, w->dtype = t->dtype;
-        m->n_half++;
-        return 0;
+    const st_tensor *t = checked(m, name, d0, d1, err, errlen);
+    if (!t) return -1;
+    if (pack(m, w, t, (int)d0, (int)d1) != 0) {
+        snprintf(err, errlen, "out of memory packing tensor '%s'", name);
+        return -1;
     }
-    w->dtype = ST_F32;
-    return (w->p = tensor(m, name, d0, d1, err, errlen)) ? 0 : -1;
+    return 0;
+}
+
+/* An embedding read a row at a time (untied): [d0, d1] in place from the mapping. */
+static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
+                         size_t errlen) {
+    const st_tensor *t = checked(m, name, d0, d1, err, errlen);
+    if (!t) return -1;
+    *w = (t5_mat){t->data, t->dtype, 0, (int)d0, (int)d1};
+    return 0;
 }
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
-    if (w->dtype != ST_BF16 && w->dtype != ST_F16) {
-        memcpy(out, (const float *)w->p + (size_t)row * k, (size_t)k * sizeof *out);
-        return;
-    }
-    const uint16_t *b = (const uint16_t *)w->p + (size_t)row * k;
-    for (int i = 0; i < k; i++) {
-        uint32_t bits = (uint32_t)b[i] << 16;
-        if (w->dtype == ST_F16)
-            out[i] = half_to_float(b[i]);
-        else
-            memcpy(&out[i], &bits, 4);
+    size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */
+    if (w->packed)
+        first = (size_t)(row / T5_PANEL) * T5_PANEL * k + (size_t)(row % T5_PANEL), step = T5_PANEL;
+    else
+        first = (size_t)row * k, step = 1;
+    const unsigned char *p = (const unsigned char *)w->p + first * es;
+    for (int i = 0; i < k; i++, p += step * es) {
+        if (es == 4)
+            memcpy(&out[i], p, 4);
+        else {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            out[i] = t5_widen(w->dtype, h);
+        }
     }
 }
 
-/* bytes of an n-value matrix as held */
-static size_t mat_bytes(const t5_mat *w, size_t n) {
-    return (w->dtype == ST_BF16 || w->dtype == ST_F16 ? 2 : 4) * n;
+/* bytes of a matrix as held (packed: with the padding of its last panel) */
+static size_t mat_bytes(const t5_mat *w) {
+    size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
+    return (w->dtype == ST_F32 ? 4 : 2) * rows * (size_t)w->k;
 }
 
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
@@ -167,12 +187,11 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     const char *emb = "shared.weight";
     if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight"))
         emb = "encoder.embed_tokens.weight";
-    if (matrix(m, &m->shared, emb, c->vocab_size, d, err, errlen)) return -1;
+    /* tied: one packed matrix serves the head and the lookups; untied: the lookups read the mapping */
+    if ((c->tied ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, err, errlen)) return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
-    t5_mat unused;
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
-        if (st_find(m->st, copies[i]) && matrix(m, &unused, copies[i], c->vocab_size, d, err, errlen))
-            return -1;
+        if (st_find(m->st, copies[i]) && !checked(m, copies[i], c->vocab_size, d, err, errlen)) return -1;
     if (c->tied)
         m->lm_head = m->shared;
     else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
@@ -202,15 +221,13 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
-    size_t in = (size_t)m->inner * d, ff = (size_t)c->d_ff * d;
-    m->dec_step_bytes = mat_bytes(&m->lm_head, (size_t)c->vocab_size * d);
+    m->dec_step_bytes = mat_bytes(&m->lm_head);
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
-        m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) +
-                             mat_bytes(&b->self.v, in) + mat_bytes(&b->self.o, in) +
-                             mat_bytes(&b->cross.q, in) + mat_bytes(&b->cross.o, in) +
-                             mat_bytes(&b->ffn.wi, ff) + mat_bytes(&b->ffn.wo, ff) +
-                             (c->gated ? mat_bytes(&b->ffn.wi1, ff) : 0);
+        m->dec_step_bytes += mat_bytes(&b->self.q) + mat_bytes(&b->self.k) + mat_bytes(&b->self.v) +
+                             mat_bytes(&b->self.o) + mat_bytes(&b->cross.q) + mat_bytes(&b->cross.o) +
+                             mat_bytes(&b->ffn.wi) + mat_bytes(&b->ffn.wo) +
+                             (c->gated ? mat_bytes(&b->ffn.wi1) : 0);
     }
     return 0;
 }

@@ -285,6 +285,14 @@ size_t st_mapped_bytes(const st_set *s) {
     return n;
 }
 
+void st_drop(const st_set *s, const void *p, size_t len) {
+    /* the mapping is read-only and file-backed: its dropped pages would fault in again from the file */
+    (void)s;
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              b = ((uintptr_t)p + len) & ~(pg - 1);
+    if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
 int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen) {
     json_t *h = json_object();
     size_t off = 0;

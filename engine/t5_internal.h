@@ -32,6 +32,9 @@ st_set *st_open_dir(const char *dir, char *err, size_t errlen);
 void st_close(st_set *s);
 const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
 size_t st_mapped_bytes(const st_set *s);
+/* The caller no longer reads p[0..len) (tensor data of s, copied elsewhere): its
+ * memory may be released (here: the whole pages of the mapping dropped from RSS). */
+void st_drop(const st_set *s, const void *p, size_t len);
 
 /* One tensor to write: dtype "F32", "F16" or "BF16" (or any name, for tests); data
  * holds nbytes bytes in that dtype, little-endian. */
@@ -54,16 +57,26 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
-/* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 / float16 used in
- * place from the mapping (where the AVX-512 kernels can widen it on the fly: exact, and
- * half the bytes per decoder step). */
+/* A weight matrix [n, k] (n outputs, k inputs) as the kernels read it. Packed (the
+ * products' matrices): repacked once at load into panels of T5_PANEL output columns,
+ * K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
+ * zero-padded; the values as stored in the checkpoint (float32, or bfloat16 / float16
+ * that the kernels widen exactly: half the bytes). Not packed: [n, k] row-major where
+ * the checkpoint has it (an untied embedding, read a row at a time).
+ * A new panel type (int8, bf16 pairs for vdpbf16ps) is a new dtype with its own
+ * packing and kernels (kernels.h); the panel order over columns stays. */
+enum { T5_PANEL = 16 };
 typedef struct {
-    const void *p; /* [n, k] float32, or 16-bit values (dtype ST_BF16 / ST_F16) */
+    const void *p; /* packed: [ceil(n / 16)][k][16]; else [n][k] */
     int dtype;     /* ST_F32, ST_BF16 or ST_F16 */
+    int packed;
+    int n, k;
 } t5_mat;
 
 /* out[k] = row `row` of w as float32. */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+/* A bfloat16 / float16 value as float32 (exact). */
+float t5_widen(int dtype, uint16_t v);
 
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */
@@ -98,9 +111,9 @@ struct t5_model {
     t5_block_w *enc;        /* [num_layers] */
     t5_block_w *dec;        /* [num_decoder_layers] */
     st_set *st;             /* the mappings the float32 pointers point into */
-    float **owned;          /* converted (f16/bf16) or realigned tensors we allocated */
+    void **owned;           /* packed matrices and converted (f16/bf16) or realigned tensors */
     int n_owned, cap_owned;
-    size_t owned_bytes;    /* heap held by converted tensors */
+    size_t owned_bytes;    /* heap held by packed and converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
     t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
     int n_half;            /* matrices kept as bfloat16 / float16 */
@@ -127,36 +140,40 @@ int t5_pool_next(t5_pool *p);
 
 /* One output of a matmul: y[rows, n] = x[rows, k] . w[n, k]^T. */
 typedef struct {
-    t5_mat w; /* [n, k] */
+    t5_mat w; /* [n, k], packed */
     float *y; /* [rows, n] */
     int n;
 } t5_mm_out;
 
-/* Computes every output in outs for the same x[rows, k] on the pool's threads, with
- * our AVX-512 / AVX2 kernels (OpenBLAS without them). A row's result does not depend
- * on the other rows. */
+/* Computes every output in outs for the same x[rows, k] on the pool's threads (work
+ * items: column chunks x row blocks). Each output element is one chain of FMAs over
+ * k (kernels.h): the result depends neither on the other rows, nor on the threads,
+ * nor on the ISA. */
 void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
                int n_outs);
-/* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */
-void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
+/* The same kernel on the calling thread for a row-major B: y[rows, n] (rows ldy apart)
+ * = x[rows, K] (rows ldx apart) . b[K, n] (rows ldb apart). */
+void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,
+             float *y, size_t ldy);
+/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (t5_gemm with one row).
+ * Attention uses it twice: scores over keys stored transposed, then the context over
+ * the value rows. */
+void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y);
+/* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
+void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
-void t5_activate(int act, float *a, const float *b, size_t n);
-/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (AVX-512 when the CPU has
- * it). Attention uses it twice: scores over keys stored transposed, then the context
- * over the value rows. */
-void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y);
-/* Vector helpers (AVX-512 when the CPU has it): max, and sum(exp(x - mx)) (vector
- * exp, relative error ~2e-7). */
-float t5_max(const float *x, int n);
-double t5_sum_exp(const float *x, int n, float mx);
-/* In-place softmax over x[n] with libm's expf (logits processing and sampling). */
+void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
+/* max (NaNs skipped), and sum(exp(x - mx)) with the engine's exp (kernels.h). */
+float t5_max(t5_isa isa, const float *x, int n);
+float t5_sum_exp(t5_isa isa, const float *x, int n, float mx);
+/* In-place softmax over x[n] (uniform when every value is -inf). */
+void t5_softmax_isa(t5_isa isa, float *x, int n);
+/* The same on the portable path (logits processing and sampling). */
 void t5_softmax(float *x, int n);
-/* The same with the vector exp (relative error ~2e-7), for attention. */
-void t5_softmax_fast(float *x, int n);
 /* First index of the maximum of x[V] (NaNs are never chosen; 0 when nothing beats -inf). */
-int t5_argmax(const float *x, int V);
-/* log(sum(exp(x))) of x[n] in float32, as torch computes it (max-shifted). */
-float t5_logsumexp(const float *x, int n);
+int t5_argmax(t5_isa isa, const float *x, int V);
+/* log(sum(exp(x))) of x[n] in float32 (max-shifted). */
+float t5_logsumexp(t5_isa isa, const float *x, int n);
 /* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
 int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
 /* The best instruction set the CPU has at or below cap (AUTO: no cap). */
@@ -222,7 +239,7 @@ void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32
 /* The sampling warpers in transformers' order: temperature, top_k, top_p; tmp[2V] scratch. */
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
-void t5_log_softmax(float *x, int V);
+void t5_log_softmax(t5_isa isa, float *x, int V);
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
 /* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
 int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
@@ -247,6 +264,7 @@ typedef struct {
     int32_t *tmp_tok;  /* [3B][max_len] scratch */
     float *tmp_lpr;    /* [3B][max_len] scratch */
     float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
+    t5_isa isa;        /* the model's kernels (set by the caller after t5_beam_init) */
 } t5_beam;
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
