@@ -183,7 +183,9 @@ const t5k_ops t5k_generic_ops = {gemm_c, max_c, argmax_c, sum_exp_c, softmax_c, 
 
 /* ---- products ---- */
 
-enum { KC = 128, MC = 64 }; /* k steps per block (a tile's panels stay in L1), rows per work item */
+/* k steps per block (a strip's panels stay in L1 across the row tiles; one row tile streams
+ * all of k at once), rows per work item */
+enum { KC = 128, MC = 64 };
 
 static t5k_bop mat_bop(const t5_mat *w) {
     return (t5k_bop){w->p, w->dtype, (size_t)T5_PANEL * w->k, T5_PANEL};
@@ -197,8 +199,9 @@ static void gemm_blocked(const t5k_ops *o, const float *x, size_t ldx, int rows,
             memset(y + (size_t)r * ldy + c0, 0, (size_t)(c1 - c0) * sizeof *y);
         return;
     }
-    for (int k0 = 0; k0 < K; k0 += KC)
-        o->gemm(x, ldx, rows, k0, k0 + KC < K ? k0 + KC : K, b, c0, c1, y, ldy);
+    int kc = rows > 8 ? KC : K;
+    for (int k0 = 0; k0 < K; k0 += kc)
+        o->gemm(x, ldx, rows, k0, k0 + kc < K ? k0 + kc : K, b, c0, c1, y, ldy);
 }
 
 void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,

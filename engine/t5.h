@@ -162,9 +162,8 @@ void t5_batch_cancel(t5_batch *b, int handle);
  * sequences admitted since the last step (those that run out of memory there end
  * with T5_FINISH_ERROR); calls on_token for new tokens and on_done for finished (and
  * cancelled) sequences. Returns the number of sequences still in the batch, < 0 on
- * error (out of memory in the decoder step; the batch stays usable).
- * The engine threads its products itself: applications should set OpenBLAS to one
- * thread (openblas_set_num_threads(1)), or its own threads compete with ours. */
+ * error (out of memory in the decoder step; the batch stays usable). The batch's
+ * n_threads threads run every product (the engine's own kernels; no BLAS). */
 int t5_batch_step(t5_batch *b);
 
 /* Convenience: generates for one input to completion on the calling thread.

@@ -1,11 +1,13 @@
 /* cmd_bench_engine.c - `t5 bench engine --model DIR`: the engine's speed next to
  * the machine's limits, all measured in the same run: memory read bandwidth (a
- * streaming read over a buffer much larger than the caches, same thread count) and
- * the OpenBLAS rate on a 2048^3 sgemm; then encoder time for 128 input tokens and
- * the decoder step time at batch 1, 8, 32 with 64 new tokens forced
- * (min_new_tokens; e2e counts the first step, which runs the B encoders in one pass),
- * tokens/s, peak RSS, and each step time over its bound:
- * batch 1 vs weight bytes / bandwidth, batch 32 vs that plus step FLOPs / GEMM rate.
+ * streaming read over a buffer much larger than the caches, same thread count), the
+ * fp32 FMA peak (a register-only FMA loop on the widest ISA the CPU has, same thread
+ * count) and OpenBLAS's 2048^3 sgemm as a reference; then the encoder's GFLOP/s for
+ * 128 tokens and for 32 x 128 tokens as a fraction of the FMA peak, and the decoder
+ * step time at batch 1, 8, 32 with 64 new tokens forced (min_new_tokens; e2e counts
+ * the first step, which runs the B encoders in one pass, as peers_bench.py counts
+ * generate), tokens/s, and each step time over its bound: weight bytes / bandwidth
+ * + step FLOPs / FMA peak. Memory: RSS after load next to the weights' size.
  * What it is not: a pass/fail test; it prints figures. */
 #include <cblas.h>
 #include <getopt.h>
@@ -53,6 +55,75 @@ __attribute__((target("avx2"), noinline)) static float sum_avx2(const float *p, 
     return s; /* n is a multiple of 32 */
 }
 #endif
+
+/* fp32 FMA peak: 16 independent accumulator chains per thread, registers only */
+enum { PEAK_ITERS = 1 << 22, PEAK_ITEMS = 16 };
+#if defined(__x86_64__)
+__attribute__((target("avx512f"), noinline)) static float fma_loop512(float seed) {
+    __m512 a[16], m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(seed);
+    for (int i = 0; i < 16; i++)
+        a[i] = _mm512_set1_ps(seed + (float)i);
+    for (int it = 0; it < PEAK_ITERS; it++)
+#pragma GCC unroll 16
+        for (int i = 0; i < 16; i++)
+            a[i] = _mm512_fmadd_ps(a[i], m, c);
+    for (int i = 1; i < 16; i++)
+        a[0] = _mm512_add_ps(a[0], a[i]);
+    return _mm512_reduce_add_ps(a[0]);
+}
+__attribute__((target("avx2,fma"), noinline)) static float fma_loop256(float seed) {
+    __m256 a[12], m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(seed);
+    for (int i = 0; i < 12; i++)
+        a[i] = _mm256_set1_ps(seed + (float)i);
+    for (int it = 0; it < PEAK_ITERS; it++)
+#pragma GCC unroll 12
+        for (int i = 0; i < 12; i++)
+            a[i] = _mm256_fmadd_ps(a[i], m, c);
+    for (int i = 1; i < 12; i++)
+        a[0] = _mm256_add_ps(a[0], a[i]);
+    float t[8];
+    _mm256_storeu_ps(t, a[0]);
+    return t[0];
+}
+#endif
+
+typedef struct {
+    t5_pool *pool;
+    int lanes; /* floats per FMA of the loop: 16 (AVX-512), 8 (AVX2), 0 none */
+    double sums[64];
+} peak_job;
+
+static void peak_worker(void *arg, int ith, int nth) {
+    peak_job *j = arg;
+    (void)nth;
+    for (int it; (it = t5_pool_next(j->pool)) < PEAK_ITEMS;) {
+#if defined(__x86_64__)
+        j->sums[ith] += j->lanes == 16 ? fma_loop512((float)it) : fma_loop256((float)it);
+#endif
+    }
+}
+
+/* GFLOP/s of the FMA loop on the pool's threads (best of 5); 0 without AVX2 */
+static double measure_fma_peak(t5_pool *pool, const char **isa) {
+    peak_job j = {pool, 0, {0}};
+    *isa = "none";
+#if defined(__x86_64__)
+    if (__builtin_cpu_supports("avx512f"))
+        j.lanes = 16, *isa = "AVX-512";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        j.lanes = 8, *isa = "AVX2";
+#endif
+    if (!j.lanes) return 0;
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        double t0 = now();
+        t5_pool_run(pool, peak_worker, &j);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    double per_loop = (double)PEAK_ITERS * (j.lanes == 16 ? 16 : 12) * j.lanes * 2;
+    return PEAK_ITEMS * per_loop / best / 1e9;
+}
 
 /* items: 1 MiB pieces of the buffer */
 static void bw_worker(void *arg, int ith, int nth) {
@@ -149,6 +220,40 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
     free(x), free(y), free(wf);
 }
 
+/* Encoder of n_inputs copies of ids[n] in one pass (best of 3): GFLOP/s (projections and
+ * attention products) and their fraction of the FMA peak. 0 or -1 (out of memory). */
+static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int n, int n_inputs,
+                         double peak) {
+    const t5_config *cf = &m->cfg;
+    int32_t *all = malloc((size_t)n * n_inputs * sizeof *all);
+    int *lens = malloc((size_t)n_inputs * sizeof *lens);
+    float *out = malloc((size_t)n * n_inputs * cf->d_model * sizeof *out);
+    t5_pool *pool = t5_pool_create(threads);
+    int rc = all && lens && out && pool ? 0 : -1;
+    for (int i = 0; !rc && i < n_inputs; i++) {
+        memcpy(all + (size_t)i * n, ids, (size_t)n * sizeof *ids);
+        lens[i] = n;
+    }
+    double best = 1e9;
+    for (int r = 0; !rc && r < 3; r++) {
+        double t0 = now();
+        rc = t5_encoder_forward(m, pool, all, lens, n_inputs, out);
+        double t = now() - t0;
+        best = t < best ? t : best;
+    }
+    double proj = (double)cf->num_layers *
+                  (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
+    double flops = (double)n_inputs * (2.0 * n * proj + 4.0 * cf->num_layers * (double)n * n * m->inner);
+    if (!rc)
+        printf("encoder, %d x %d tokens: %.2f ms, %.1f GFLOP/s = %.2f of the FMA peak\n", n_inputs, n,
+               best * 1e3, flops / best / 1e9, flops / best / 1e9 / peak);
+    else
+        fprintf(stderr, "t5 bench engine: out of memory in the encoder\n");
+    t5_pool_free(pool);
+    free(all), free(lens), free(out);
+    return rc;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
                "       [--batches 1,8,32] [--isa auto|generic|avx2|avx512]\n"
@@ -216,9 +321,21 @@ int cmd_bench_engine(int argc, char **argv) {
            : cf->act == T5_ACT_SILU ? "silu"
                                     : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
-    printf("threads: %d; kernels: %s\n", threads, t5_isa_name(m->isa));
+    printf("threads: %d; kernels: %s (--isa caps it)\n", threads, t5_isa_name(m->isa));
+    /* the weights as held: packed panels and converted tensors on the heap, an untied embedding
+     * read from the mapping a row at a time */
+    double lookup =
+        m->shared.packed ? 0 : (double)(m->shared.dtype == ST_F32 ? 4 : 2) * cf->vocab_size * cf->d_model;
+    double weights = (double)m->owned_bytes + lookup;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("weights: %.1f MB (%.1f MB packed on the heap, %.1f MB embedding in the mapping); peak RSS after "
+           "load "
+           "%.1f MB = %.2f x the weights\n",
+           weights / 1e6, m->owned_bytes / 1e6, lookup / 1e6, ru.ru_maxrss * 1024.0 / 1e6,
+           ru.ru_maxrss * 1024.0 / weights);
     /* bandwidth and GEMM rate in a child process, so that their buffers stay out of our peak RSS */
-    double lim[2] = {0, 0};
+    double lim[3] = {0, 0, 0};
     int pfd[2];
     fflush(stdout);
     if (pipe(pfd) == 0) {
@@ -226,47 +343,38 @@ int cmd_bench_engine(int argc, char **argv) {
         if (pid == 0) {
             close(pfd[0]);
             t5_pool *pool = t5_pool_create(threads);
-            double r[2] = {measure_bandwidth(pool), 0};
+            const char *pisa;
+            double r[3] = {measure_bandwidth(pool), 0, measure_fma_peak(pool, &pisa)};
             t5_pool_free(pool);
             openblas_set_num_threads(threads);
             r[1] = measure_sgemm();
+            printf("fp32 FMA peak: %.1f GFLOP/s (%d threads, register-only %s FMA loop, best of 5)\n", r[2],
+                   threads, pisa);
+            fflush(stdout);
             ssize_t w = write(pfd[1], r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 1);
         }
         close(pfd[1]);
-        if (pid > 0 && read(pfd[0], lim, sizeof lim) != (ssize_t)sizeof lim) lim[0] = lim[1] = 0;
+        if (pid > 0 && read(pfd[0], lim, sizeof lim) != (ssize_t)sizeof lim) lim[0] = lim[1] = lim[2] = 0;
         close(pfd[0]);
         if (pid > 0) waitpid(pid, NULL, 0);
     }
-    double bw = lim[0], gemm = lim[1];
-    if (bw <= 0 || gemm <= 0) {
-        fprintf(stderr, "t5 bench engine: could not measure bandwidth / GEMM rate\n");
+    double bw = lim[0], gemm = lim[1], peak = lim[2];
+    if (bw <= 0 || gemm <= 0 || peak <= 0) {
+        fprintf(stderr, "t5 bench engine: could not measure bandwidth / FMA peak / GEMM rate\n");
         return 1;
     }
     printf("memory read bandwidth: %.1f GB/s (%d threads, 512 MiB streaming read, best of 8)\n", bw, threads);
-    printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s (%d threads)\n", gemm, threads);
+    printf("OpenBLAS sgemm 2048^3 (reference): %.1f GFLOP/s (%d threads) = %.2f of the FMA peak\n", gemm,
+           threads, gemm / peak);
 
     int32_t *ids = malloc((size_t)n_in * sizeof *ids);
     uint64_t rng = 7;
     for (int i = 0; i < n_in - 1; i++)
         ids[i] = 2 + (int32_t)(t5_rng_next(&rng) % (uint64_t)(cf->vocab_size - 2));
     ids[n_in - 1] = cf->eos_token_id;
-    float *enc = malloc((size_t)n_in * cf->d_model * sizeof *enc);
-    double enc_best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        t0 = now();
-        if (t5_encode(m, ids, n_in, enc, threads, err, sizeof err) != 0) {
-            fprintf(stderr, "t5 bench engine: %s\n", err);
-            return 1;
-        }
-        double t = now() - t0;
-        enc_best = t < enc_best ? t : enc_best;
-    }
-    free(enc);
-    double enc_params = (double)cf->num_layers *
-                        (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
-    printf("encoder, %d tokens: %.2f ms (%.1f GFLOP/s)\n", n_in, enc_best * 1e3,
-           2.0 * n_in * enc_params / enc_best / 1e9);
+    for (int n_inputs = 1; n_inputs <= 32; n_inputs *= 32)
+        if (bench_encoder(m, threads, ids, n_in, n_inputs, peak) != 0) return 1;
 
     /* parameters one decoder step multiplies: self q,k,v,o + cross q,o + FFN per layer, and the head */
     double step_params = (double)cf->num_decoder_layers * (6.0 * m->inner * cf->d_model +
@@ -314,7 +422,7 @@ int cmd_bench_engine(int argc, char **argv) {
         double ms = st[steps / 2] * 1e3, mean_ms = t * 1e3 / steps;
         free(st);
         t5_batch_free(b);
-        double bound = bytes / bw / 1e6 + 2.0 * B * step_params / gemm / 1e6;
+        double bound = bytes / bw / 1e6 + 2.0 * B * step_params / peak / 1e6;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
         printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f\n", B, ms, mean_ms, bound, ms / bound, tps,
                e2e);
@@ -325,14 +433,13 @@ int cmd_bench_engine(int argc, char **argv) {
         if (*p == ',') p++;
     }
     if (tps1 > 0 && tps32 > 0) printf("tokens/s batch 32 / batch 1: %.2f\n", tps32 / tps1);
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak RSS: %.1f MB (the weights and batch %s's activations, KV caches, cross K/V)\n",
+           ru.ru_maxrss * 1024.0 / 1e6, batches);
     printf("decoder matmul shapes, best of 5 (t5_matmul: the engine's own kernels):\n");
     for (int rows = 1; rows <= 32; rows *= 4 + (rows == 16 ? -2 : 0))
         compare_gemm(m, threads, rows == 1 ? 1 : rows, m->lm_head, cf->vocab_size, cf->d_model);
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n",
-           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
     free(ids);
     t5_model_free(m);
     return 0;
