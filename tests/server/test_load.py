@@ -151,8 +151,14 @@ def sigterm_drain():
         time.sleep(0.01)
     check(srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth") > 0, "load is running")
     srv.proc.send_signal(signal.SIGTERM)
-    time.sleep(0.05)
-    st, _, body = srv.request("GET", "/ready", conn=keep)
+    # the signal is handled asynchronously: poll (the drain itself lasts seconds)
+    ready = [None]
+
+    def not_ready():
+        ready[0] = srv.request("GET", "/ready", conn=keep)
+        return ready[0][0] != 200
+    wait_until(not_ready, 10)
+    st, _, body = ready[0]
     check(st == 503 and json.loads(body)["error"]["type"] == "unavailable_error", f"/ready while draining: {st}")
     st, _, body = srv.request("POST", "/generate", {"text": "Hello world"}, conn=keep)
     check(st == 503, f"new /generate while draining: {st} {body[:100]}")
