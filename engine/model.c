@@ -88,16 +88,18 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
     const unsigned char *src = t->data;
     for (size_t g = 0; g < G; g++) {
         unsigned char *pg = dst + g * T5_PANEL * row;
-        for (int l = 0; l < T5_PANEL; l++) {
-            size_t j = g * T5_PANEL + (size_t)l;
-            for (int i = 0; i < k; i++)
-                if (j < (size_t)n)
-                    memcpy(pg + ((size_t)i * T5_PANEL + (size_t)l) * es, src + j * row + (size_t)i * es, es);
-                else
-                    memset(pg + ((size_t)i * T5_PANEL + (size_t)l) * es, 0, es);
+        size_t rows = (size_t)n - g * T5_PANEL < T5_PANEL ? (size_t)n - g * T5_PANEL : T5_PANEL;
+        if (rows < T5_PANEL) memset(pg, 0, T5_PANEL * row); /* the last panel's padding */
+        for (size_t l = 0; l < rows; l++) {
+            const unsigned char *sr = src + (g * T5_PANEL + l) * row;
+            if (es == 4)
+                for (int i = 0; i < k; i++)
+                    memcpy(pg + ((size_t)i * T5_PANEL + l) * 4, sr + (size_t)i * 4, 4);
+            else
+                for (int i = 0; i < k; i++)
+                    memcpy(pg + ((size_t)i * T5_PANEL + l) * 2, sr + (size_t)i * 2, 2);
         }
-        size_t done = (g + 1) * T5_PANEL < (size_t)n ? (g + 1) * T5_PANEL : (size_t)n;
-        st_drop(m->st, src + g * T5_PANEL * row, (done - g * T5_PANEL) * row);
+        st_drop(m->st, src + g * T5_PANEL * row, rows * row);
     }
     *w = (t5_mat){dst, t->dtype, 1, n, k};
     if (t->dtype != ST_F32) m->n_half++;
