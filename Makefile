@@ -1,6 +1,6 @@
 # t5serve - build, test, bench, run. `make` builds everything into build/.
 # Modules are found by directory: tokenizer/*.c -> libtok.a, engine/*.c -> libt5.a,
-# config/*.c -> libcfg.a, server/*.c -> t5serve, tools/t5/*.c -> t5,
+# config/*.c -> libcfg.a, gen/*.c -> libgen.a, server/*.c -> t5serve, tools/t5/*.c -> t5,
 # tools/*.c -> one tool each, tests/unit/test_*.c -> one Check test each.
 # `make SAN=1` builds the same into build-asan/ with ASan + UBSan.
 
@@ -18,7 +18,7 @@ endif
 CC ?= cc
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS) \
-          -Itokenizer -Iengine -Iconfig -Iserver
+          -Itokenizer -Iengine -Iconfig -Igen -Iserver
 LDFLAGS += $(SANFLAGS) -pthread
 LIBS_ENGINE := -lopenblas -lm
 LIBS_SERVER := -lmicrohttpd -ljansson -luv
@@ -27,6 +27,7 @@ LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubu
 TOK_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tokenizer/*.c))
 T5_OBJ  := $(patsubst %.c,$(BUILD)/%.o,$(wildcard engine/*.c))
 CFG_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard config/*.c))
+GEN_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard gen/*.c))
 SRV_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard server/*.c))
 CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/t5/*.c))
 TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
@@ -36,7 +37,8 @@ UNIT_HELPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/unit/test_%,$(
 LIBTOK := $(BUILD)/libtok.a
 LIBT5  := $(BUILD)/libt5.a
 LIBCFG := $(BUILD)/libcfg.a
-ALL_LIBS := $(LIBCFG) $(LIBTOK) $(LIBT5)
+LIBGEN := $(BUILD)/libgen.a
+ALL_LIBS := $(LIBCFG) $(LIBGEN) $(LIBTOK) $(LIBT5)
 
 BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
@@ -51,11 +53,13 @@ $(LIBTOK): $(TOK_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIBT5): $(T5_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
+$(LIBGEN): $(GEN_OBJ)
+	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIBCFG): $(CFG_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $(if $^,$^,)
 
-$(BUILD)/t5: $(CLI_OBJ) $(LIBTOK) $(LIBT5)
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBTOK) $(LIBT5) -ljansson $(LIBS_ENGINE)
+$(BUILD)/t5: $(CLI_OBJ) $(LIBGEN) $(LIBTOK) $(LIBT5)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(LIBGEN) $(LIBTOK) $(LIBT5) -ljansson $(LIBS_ENGINE)
 
 # SentencePiece's C++ encoder, the reference side of `t5 bench tokenizer`
 $(BUILD)/spm_bench: tools/bench/spm_bench.cc
@@ -70,7 +74,11 @@ $(BUILD)/%: $(BUILD)/tools/%.o $(ALL_LIBS)
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $< $(UNIT_HELPER_OBJ) $(ALL_LIBS) -ljansson $(LIBS_CHECK) $(LIBS_ENGINE)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(ALL_LIBS) -ljansson -luv $(LIBS_CHECK) $(LIBS_ENGINE)
+
+# unit tests of server/ parts link the server objects they test (and nothing of HTTP)
+$(BUILD)/tests/test_sched: $(BUILD)/server/scheduler.o $(BUILD)/server/log.o
+$(BUILD)/tests/test_validate: $(BUILD)/server/validate.o
 
 # Installs the Debian packages the build and the tests need (only what is missing).
 deps:

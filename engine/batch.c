@@ -18,9 +18,12 @@ typedef struct {
     t5_gen_params p;
     t5_token_fn on_token;
     t5_done_fn on_done;
+    t5_hidden_fn on_hidden; /* embedding entries: gets the encoder output, takes no rows */
     void *user;
-    int rows; /* rows reserved: num_beams (beam search) or num_return_sequences */
-    int beam; /* 1: beam search */
+    int embed;     /* 1: an embedding entry (t5_batch_add_embed) */
+    int delivered; /* embedding entries: on_hidden has been called */
+    int rows;      /* rows reserved: num_beams (beam search) or num_return_sequences; 0 to embed */
+    int beam;      /* 1: beam search */
     int cancel;
     int error; /* its encoder could not run (out of memory): finishes T5_FINISH_ERROR */
     int done;
@@ -111,6 +114,36 @@ int t5_batch_active(const t5_batch *b) {
     return b->n_seqs;
 }
 
+/* 0 when ids[n] is a non-empty input of the model's vocabulary, else -1 with err set. */
+static int check_ids(const t5_model *m, const int32_t *ids, int n, char *err, size_t errlen) {
+    if (!ids || n <= 0) {
+        snprintf(err, errlen, "empty input: at least one token id (eos) is needed");
+        return -1;
+    }
+    for (int i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size) {
+            snprintf(err, errlen, "input id %d at position %d is outside the vocabulary (0..%d)", ids[i], i,
+                     m->cfg.vocab_size - 1);
+            return -1;
+        }
+    return 0;
+}
+
+/* Appends q to the batch with a new handle (the seqs array grown as needed). 0 or -1. */
+static int admit(t5_batch *b, seq *q) {
+    if (b->n_seqs == b->cap_seqs) {
+        int cap = b->cap_seqs ? 2 * b->cap_seqs : 16;
+        seq **ns = realloc(b->seqs, (size_t)cap * sizeof *ns);
+        if (!ns) return -1;
+        b->seqs = ns, b->cap_seqs = cap;
+    }
+    q->handle = b->next_handle;
+    b->next_handle = (b->next_handle + 1) & 0x3fffffff;
+    b->seqs[b->n_seqs++] = q;
+    b->used_rows += q->rows;
+    return 0;
+}
+
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pin, t5_token_fn on_token,
                  t5_done_fn on_done, void *user, char *err, size_t errlen) {
     const t5_model *m = b->m;
@@ -120,28 +153,16 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         t5_gen_default_params(&p);
         pin = &p;
     }
-    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0) return -1;
-    if (!ids || n <= 0) {
-        snprintf(err, errlen, "empty input: at least one token id (eos) is needed");
+    if (!c->has_decoder) {
+        snprintf(err, errlen, "the model has no decoder");
         return -1;
     }
-    for (int i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= c->vocab_size) {
-            snprintf(err, errlen, "input id %d at position %d is outside the vocabulary (0..%d)", ids[i], i,
-                     c->vocab_size - 1);
-            return -1;
-        }
+    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0 || check_ids(m, ids, n, err, errlen) != 0) return -1;
     int beam = p.num_beams > 1, rows = beam ? p.num_beams : p.num_return_sequences;
     if (rows > b->max_rows - b->used_rows) {
         snprintf(err, errlen, "not enough free rows in the batch (%d needed, %d free)", rows,
                  b->max_rows - b->used_rows);
         return -2;
-    }
-    if (b->n_seqs == b->cap_seqs) {
-        int cap = b->cap_seqs ? 2 * b->cap_seqs : 16;
-        seq **ns = realloc(b->seqs, (size_t)cap * sizeof *ns);
-        if (!ns) goto oom0;
-        b->seqs = ns, b->cap_seqs = cap;
     }
     seq *q = calloc(1, sizeof *q);
     if (!q) goto oom0;
@@ -177,16 +198,28 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
     q->ids = malloc((size_t)n * sizeof *q->ids);
     if (!q->ids) goto oom;
     memcpy(q->ids, ids, (size_t)n * sizeof *ids);
-    q->handle = b->next_handle;
-    b->next_handle = (b->next_handle + 1) & 0x3fffffff;
-    b->seqs[b->n_seqs++] = q;
-    b->used_rows += rows;
+    if (admit(b, q) != 0) goto oom;
     return q->handle;
 oom:
     seq_free(m, q);
 oom0:
     snprintf(err, errlen, "out of memory admitting a sequence");
     return -3;
+}
+
+int t5_batch_add_embed(t5_batch *b, const int32_t *ids, int n, t5_hidden_fn on_hidden, void *user, char *err,
+                       size_t errlen) {
+    if (check_ids(b->m, ids, n, err, errlen) != 0) return -1;
+    seq *q = calloc(1, sizeof *q);
+    if (q) q->ids = malloc((size_t)n * sizeof *q->ids);
+    if (!q || !q->ids || admit(b, q) != 0) {
+        seq_free(b->m, q);
+        snprintf(err, errlen, "out of memory admitting an input to embed");
+        return -3;
+    }
+    memcpy(q->ids, ids, (size_t)n * sizeof *ids);
+    q->embed = 1, q->on_hidden = on_hidden, q->user = user, q->input_tokens = n;
+    return q->handle;
 }
 
 void t5_batch_cancel(t5_batch *b, int handle) {
@@ -301,11 +334,18 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
 /* Removes sequence i from the batch and hands its result to on_done. */
 static void retire(t5_batch *b, int i) {
     seq *q = b->seqs[i];
-    t5_result res;
-    build_result(q, &res);
     memmove(b->seqs + i, b->seqs + i + 1, (size_t)(b->n_seqs - i - 1) * sizeof *b->seqs);
     b->n_seqs--;
     b->used_rows -= q->rows;
+    if (q->embed) { /* delivered at its encoder pass, unless cancelled or out of memory there */
+        t5_hidden_fn hid = q->delivered ? NULL : q->on_hidden;
+        void *user = q->user;
+        seq_free(b->m, q);
+        if (hid) hid(user, NULL, 0);
+        return;
+    }
+    t5_result res;
+    build_result(q, &res);
     t5_done_fn done = q->on_done;
     void *user = q->user;
     seq_free(b->m, q);
@@ -345,16 +385,32 @@ static void encode_pending(t5_batch *b) {
             tokens += q->input_tokens;
         }
         if (cnt == 0) break;
+        /* generation inputs first (stable): their rows of enc feed the cross K/V pass */
+        int ng = 0;
+        for (int g = 0; g < cnt; g++)
+            if (!grp[g]->embed) {
+                seq *t = grp[g];
+                memmove(grp + ng + 1, grp + ng, (size_t)(g - ng) * sizeof *grp);
+                grp[ng++] = t;
+            }
+        for (int g = 0; g < cnt; g++)
+            lens[g] = grp[g]->input_tokens, cr[g] = &grp[g]->cross;
         int32_t *ids = malloc((size_t)tokens * sizeof *ids);
         float *enc = malloc((size_t)tokens * m->cfg.d_model * sizeof *enc);
         for (int g = 0, off = 0; ids && g < cnt; off += lens[g++])
             memcpy(ids + off, grp[g]->ids, (size_t)lens[g] * sizeof *ids);
-        int ok = ids && enc && t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) == 0 &&
-                 t5_cross_compute(m, b->pool, enc, lens, cnt, cr) == 0;
-        for (int g = 0; g < cnt; g++) {
-            free(grp[g]->ids);
-            grp[g]->ids = NULL;
-            if (!ok) grp[g]->error = grp[g]->cancel = 1;
+        int enc_ok = ids && enc && t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) == 0;
+        int cross_ok = enc_ok && (ng == 0 || t5_cross_compute(m, b->pool, enc, lens, ng, cr) == 0);
+        for (int g = 0, off = 0; g < cnt; off += lens[g++]) {
+            seq *q = grp[g];
+            free(q->ids);
+            q->ids = NULL;
+            if (!(q->embed ? enc_ok : cross_ok))
+                q->error = q->cancel = 1;
+            else if (q->embed) {
+                q->delivered = 1;
+                if (q->on_hidden) q->on_hidden(q->user, enc + (size_t)off * m->cfg.d_model, lens[g]);
+            }
         }
         free(ids), free(enc);
     }

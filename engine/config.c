@@ -114,6 +114,22 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen) {
         snprintf(err, errlen, "config.json: unsupported feed_forward_proj '%.40s'", proj);
         goto done;
     }
+    /* T5EncoderModel checkpoints (sentence-t5, GTR, the SD3 / Flux text encoders) carry no
+     * decoder: architectures naming only *EncoderModel, or is_encoder_decoder false */
+    c->has_decoder = 1;
+    json_t *arch = json_object_get(root, "architectures"), *a;
+    size_t ai;
+    int enc_only = 0, full = 0;
+    json_array_foreach(arch, ai, a) {
+        const char *an = json_string_value(a);
+        if (an && strstr(an, "EncoderModel"))
+            enc_only = 1;
+        else if (an)
+            full = 1;
+    }
+    if ((enc_only && !full) ||
+        (!json_array_size(arch) && json_is_false(json_object_get(root, "is_encoder_decoder"))))
+        c->has_decoder = 0, c->num_decoder_layers = 0;
     json_t *mt = json_object_get(root, "model_type");
     snprintf(c->model_type, sizeof c->model_type, "%s", json_is_string(mt) ? json_string_value(mt) : "t5");
     rc = 0;

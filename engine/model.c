@@ -190,20 +190,24 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight"))
         emb = "encoder.embed_tokens.weight";
     /* tied: one packed matrix serves the head and the lookups; untied: the lookups read the mapping */
-    if ((c->tied ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, err, errlen)) return -1;
+    if ((c->tied && c->has_decoder ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, err,
+                                                             errlen))
+        return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
         if (st_find(m->st, copies[i]) && !checked(m, copies[i], c->vocab_size, d, err, errlen)) return -1;
-    if (c->tied)
+    if (c->tied || !c->has_decoder) /* encoder-only: no head */
         m->lm_head = m->shared;
     else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
         return -1;
     if (!(m->enc_rel = tensor(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                               c->num_buckets, c->num_heads, err, errlen)) ||
-        !(m->dec_rel = tensor(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
-                              c->num_buckets, c->num_heads, err, errlen)) ||
-        !(m->enc_final = tensor(m, "encoder.final_layer_norm.weight", d, 0, err, errlen)) ||
-        !(m->dec_final = tensor(m, "decoder.final_layer_norm.weight", d, 0, err, errlen)))
+        !(m->enc_final = tensor(m, "encoder.final_layer_norm.weight", d, 0, err, errlen)))
+        return -1;
+    if (c->has_decoder &&
+        (!(m->dec_rel = tensor(m, "decoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
+                               c->num_buckets, c->num_heads, err, errlen)) ||
+         !(m->dec_final = tensor(m, "decoder.final_layer_norm.weight", d, 0, err, errlen))))
         return -1;
     for (int i = 0; i < c->num_layers; i++) {
         char pre[128];
@@ -223,7 +227,7 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
-    m->dec_step_bytes = mat_bytes(&m->lm_head);
+    m->dec_step_bytes = c->has_decoder ? mat_bytes(&m->lm_head) : 0;
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
         m->dec_step_bytes += mat_bytes(&b->self.q) + mat_bytes(&b->self.k) + mat_bytes(&b->self.v) +
@@ -255,7 +259,7 @@ t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, 
     if (t5_config_load(dir, &m->cfg, err, errlen) != 0) goto fail;
     m->inner = m->cfg.num_heads * m->cfg.d_kv;
     m->enc = calloc((size_t)m->cfg.num_layers, sizeof *m->enc);
-    m->dec = calloc((size_t)m->cfg.num_decoder_layers, sizeof *m->dec);
+    m->dec = calloc((size_t)m->cfg.num_decoder_layers + 1, sizeof *m->dec); /* + 1: none when encoder-only */
     if (!m->enc || !m->dec) {
         snprintf(err, errlen, "out of memory");
         goto fail;
@@ -282,4 +286,8 @@ void t5_model_free(t5_model *m) {
 
 const t5_config *t5_model_config(const t5_model *m) {
     return &m->cfg;
+}
+
+int t5_model_has_decoder(const t5_model *m) {
+    return m->cfg.has_decoder;
 }

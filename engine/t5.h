@@ -36,6 +36,7 @@ typedef struct {
     int32_t decoder_start_token_id;
     int32_t eos_token_id;
     int32_t pad_token_id;
+    int32_t has_decoder; /* 0: an encoder-only checkpoint (T5EncoderModel): no decoder, no head */
     char model_type[32]; /* "t5", "mt5", ... */
 } t5_config;
 
@@ -45,6 +46,9 @@ enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2, T5_ACT_GELU = 3 };
 typedef struct t5_model t5_model;
 
 /* Loads DIR/config.json and DIR/model.safetensors (or model.safetensors.index.json).
+ * A config whose architectures name T5EncoderModel (or that says is_encoder_decoder
+ * false) is an encoder-only checkpoint: shared.weight + encoder.* only, loaded
+ * without decoder (t5_model_has_decoder 0; generation is refused, encoding works).
  * Returns a model the caller owns (t5_model_free), or NULL with err naming the
  * problem (the tensor, for a missing/misshapen one). */
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
@@ -67,6 +71,8 @@ typedef struct {
 t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, size_t errlen);
 t5_isa t5_model_isa(const t5_model *m); /* the level chosen at load (never AUTO) */
 const t5_config *t5_model_config(const t5_model *m);
+/* 1 when the model has a decoder (it can generate), 0 for an encoder-only one. */
+int t5_model_has_decoder(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
  * encoder's last hidden state. n_threads: threads for this call. Returns 0 or <0. */
@@ -148,11 +154,28 @@ int t5_batch_active(const t5_batch *b);
 /* Admits one input (ids copied). Its encoder and cross-attention K/V run at the next
  * t5_batch_step, in one pass with every other input admitted since the previous step.
  * Returns a sequence handle >= 0, or < 0 with err set: -1 bad params or ids,
- * -2 not enough free rows, -3 out of memory. Inputs are not padded (each attends
+ * -2 not enough free rows, -3 out of memory (-1 too for a model without decoder:
+ * "the model has no decoder"). Inputs are not padded (each attends
  * over its own tokens only), so batched results equal one-by-one results. Sampling is seeded by
  * p->seed (same seed, same output) but does not reproduce torch's random stream. */
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p, t5_token_fn on_token,
                  t5_done_fn on_done, void *user, char *err, size_t errlen);
+
+/* Receives an embedding entry's encoder output: h [n][d_model], the encoder's last hidden
+ * state of its n input tokens, valid during the call only (copy what you keep); h is
+ * NULL (n 0) when the entry never ran: cancelled, or out of memory in its encoder pass.
+ * Called exactly once, on the thread calling t5_batch_step, which the callee must not
+ * re-enter (no t5_batch_add* / t5_batch_step / t5_batch_free on this batch from inside). */
+typedef void (*t5_hidden_fn)(void *user, const float *h, int n);
+
+/* Admits one input to embed (ids copied): it joins the next t5_batch_step's grouped
+ * encoder pass together with every generation input admitted since the previous step
+ * (one product per weight matrix over all their tokens), gets its last hidden state
+ * through on_hidden and leaves the batch in that step, taking no decoder rows. Works
+ * on encoder-only models. Returns a handle >= 0 (t5_batch_cancel applies), or < 0 with
+ * err set: -1 bad ids, -3 out of memory. Results equal t5_encode's, bit for bit. */
+int t5_batch_add_embed(t5_batch *b, const int32_t *ids, int n, t5_hidden_fn on_hidden, void *user, char *err,
+                       size_t errlen);
 
 /* Marks a sequence to finish with T5_FINISH_CANCELLED at the next step (its on_done
  * is still called). Unknown/finished handles are ignored. */
@@ -170,5 +193,55 @@ int t5_batch_step(t5_batch *b);
  * On success *out holds the result (free with t5_result_free). */
 int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_params *p, int n_threads,
                 t5_result *out, char *err, size_t errlen);
+
+/* ---- sentence embeddings (embed.c) ---- */
+
+/* Pooling modes, a bit set: several are concatenated in this order, as
+ * sentence-transformers' Pooling does; 0 is "none" (the token embeddings). */
+enum {
+    T5_POOL_CLS = 1,            /* the first token */
+    T5_POOL_MAX = 2,            /* element-wise max over the tokens */
+    T5_POOL_MEAN = 4,           /* mean over the tokens */
+    T5_POOL_MEAN_SQRT_LEN = 8,  /* sum / sqrt(tokens) */
+    T5_POOL_WEIGHTED_MEAN = 16, /* position-weighted mean (weights 1..n) */
+    T5_POOL_LAST = 32           /* the last token (</s>) */
+};
+/* "none" 0, "mean", "max", "cls", "last" / "lasttoken", "mean_sqrt_len_tokens",
+ * "weightedmean"; -1 for anything else. */
+int t5_pooling_from_name(const char *name);
+
+/* The sentence-transformers pipeline after the encoder, read from a model folder's
+ * modules.json (a Transformer at the folder root with sentence_bert_config.json, a
+ * Pooling, then Dense and Normalize modules in order); immutable, shared by threads. */
+typedef struct t5_embedder t5_embedder;
+
+/* Reads DIR's modules.json and its modules (Dense weights: model.safetensors; float32,
+ * float16 or bfloat16) for an encoder of d_model features. Without modules.json: mean
+ * pooling, nothing else. Any other module, a malformed file or mismatched sizes are
+ * errors naming the file. Returns an embedder the caller owns (t5_embedder_free), or
+ * NULL with err set. */
+t5_embedder *t5_embedder_load(const char *dir, int d_model, char *err, size_t errlen);
+void t5_embedder_free(t5_embedder *e);
+/* The folder's pooling (T5_POOL_* bits) and max_seq_length (0: none given). */
+int t5_embedder_pooling(const t5_embedder *e);
+int t5_embedder_max_seq_length(const t5_embedder *e);
+/* "Pooling(mean) -> Dense(768 -> 768, Identity) -> Normalize" into buf[len]. */
+void t5_embedder_describe(const t5_embedder *e, char *buf, size_t len);
+
+typedef struct {
+    int pooling;   /* T5_POOL_* bits, 0 none; -1 (default): the folder's */
+    int normalize; /* -1 (default): the folder's Normalize modules; 0: none of them; 1: also a
+                      final L2 normalisation when the pipeline does not end with one */
+} t5_embed_params;
+void t5_embed_default_params(t5_embed_params *p);
+
+/* Size of the embedding under p (d_model for pooling none), or -1 with err set when the
+ * folder's Dense layers do not take what that pooling gives. */
+int t5_embedder_dim(const t5_embedder *e, const t5_embed_params *p, char *err, size_t errlen);
+/* out[t5_embedder_dim] (caller-allocated) = the sentence embedding of one input from its
+ * encoder output h[n][d_model]: pooling, the Dense modules, normalisation. p may be
+ * NULL (the folder's). Returns 0, or -1 with err set (pooling none, sizes). Thread-safe. */
+int t5_embed_sentence(const t5_embedder *e, const t5_embed_params *p, const float *h, int n, float *out,
+                      char *err, size_t errlen);
 
 #endif

@@ -1,8 +1,9 @@
-/* http.c - the HTTP layer on libmicrohttpd (epoll internal thread, suspend/resume):
- * route table, method and auth checks, body accumulation with the size limit, the
- * request lifecycle (reference counts, suspend while workers run, resume through the
- * main loop's uv_async), the access log line and the per-request metrics.
- * Not the route logic (routes_*.c) and not the scheduling (scheduler.c). */
+/* http.c - the HTTP layer on libmicrohttpd (epoll internal thread, suspend/resume),
+ * http.h: routing through the table it is given, method and auth checks, body
+ * accumulation with the size limit, the request lifecycle (reference counts, replies,
+ * streams, suspend while workers run, resume through the main loop's uv_async), the
+ * access log line and the per-request metrics. The only file that touches a request's
+ * state. Not the route logic (routes_*.c) and not the scheduling (scheduler.c). */
 #include <arpa/inet.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -13,34 +14,35 @@
 #include <unistd.h>
 
 #include "srv.h"
+#include "sse.h"
 
-typedef struct {
-    const char *path;
-    int route;
-    int post; /* 1: POST with a JSON body; 0: GET/HEAD */
-    int open; /* 1: no API key needed */
-    void (*fn)(srv_request *r);
-} route_def;
+enum { ST_RECV = 0, ST_WAIT, ST_SENT };
 
-static const route_def routes[] = {
-    {"/generate", SRV_ROUTE_GENERATE, 1, 0, srv_route_generate},
-    {"/tokenize", SRV_ROUTE_TOKENIZE, 1, 0, srv_route_tokenize},
-    {"/detokenize", SRV_ROUTE_DETOKENIZE, 1, 0, srv_route_detokenize},
-    {"/health", SRV_ROUTE_HEALTH, 0, 1, srv_route_health},
-    {"/ready", SRV_ROUTE_READY, 0, 1, srv_route_ready},
-    {"/metrics", SRV_ROUTE_METRICS, 0, 0, srv_route_metrics},
-    {"/info", SRV_ROUTE_INFO, 0, 0, srv_route_info},
+struct srv_request {
+    srv_server *srv;
+    struct MHD_Connection *conn;
+    uv_mutex_t lock; /* guards reply, suspended, the stream and the token counts */
+    atomic_int refs;
+    atomic_int cancel; /* set when the client is gone: workers end its tasks */
+    int route, state, deferred;
+    char method[8], path[96];
+    double t_start;
+    /* body (access handler only) */
+    char *body;
+    size_t body_len, body_cap, dropped; /* dropped: body bytes read after an early error */
+    /* reply */
+    srv_reply reply;
+    int have_reply, suspended, retry_after, www_auth;
+    const char *allow; /* 405: Allow header */
+    size_t bytes_out;
+    long tokens_in, tokens_out;
+    /* stream: bytes produced by workers, consumed by MHD */
+    srv_sse sse;
+    int stream_started, stream_done;
 };
-#define NROUTES (int)(sizeof routes / sizeof routes[0])
 
-const char *srv_route_name(int route) {
-    for (int i = 0; i < NROUTES; i++)
-        if (routes[i].route == route) return routes[i].path;
-    return "other";
-}
-
-srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
-                                const char *url) {
+static srv_request *request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
+                                   const char *url) {
     srv_request *r = calloc(1, sizeof *r);
     if (!r) return NULL;
     r->srv = s;
@@ -49,7 +51,7 @@ srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, cons
     atomic_init(&r->refs, 1);
     atomic_init(&r->cancel, 0);
     r->t_start = srv_now();
-    r->route = SRV_ROUTE_OTHER;
+    r->route = s->n_routes;
     snprintf(r->method, sizeof r->method, "%s", method);
     /* a printable, bounded copy for the access log */
     size_t i = 0;
@@ -61,26 +63,43 @@ srv_request *srv_request_create(srv_server *s, struct MHD_Connection *conn, cons
     return r;
 }
 
-void srv_request_retain(srv_request *r) {
+srv_server *srv_http_server(const srv_request *r) {
+    return r->srv;
+}
+
+const char *srv_http_body(const srv_request *r, size_t *len) {
+    *len = r->body_len;
+    return r->body;
+}
+
+double srv_http_t_start(const srv_request *r) {
+    return r->t_start;
+}
+
+const atomic_int *srv_http_cancel_flag(const srv_request *r) {
+    return &r->cancel;
+}
+
+void srv_http_retain(srv_request *r) {
     atomic_fetch_add(&r->refs, 1);
 }
 
-void srv_request_release(srv_request *r) {
+void srv_http_release(srv_request *r) {
     if (atomic_fetch_sub(&r->refs, 1) != 1) return;
-    if (r->counted_inflight) atomic_fetch_sub(&r->srv->inflight, 1);
-    srv_gen_free(r->gen);
+    if (r->deferred) atomic_fetch_sub(&r->srv->inflight, 1);
     free(r->body);
     free(r->reply.body);
-    free(r->sse);
+    srv_sse_free(&r->sse);
     uv_mutex_destroy(&r->lock);
     free(r);
 }
 
-void srv_request_wake_locked(srv_request *r) {
+/* With r->lock held: if the connection is suspended, schedule its resumption. */
+static void wake_locked(srv_request *r) {
     if (!r->suspended) return;
     r->suspended = 0;
     srv_server *s = r->srv;
-    srv_request_retain(r);
+    srv_http_retain(r);
     uv_mutex_lock(&s->resume_lock);
     if (s->n_resume == s->cap_resume) {
         size_t cap = s->cap_resume ? 2 * s->cap_resume : 64;
@@ -92,6 +111,60 @@ void srv_request_wake_locked(srv_request *r) {
     s->resume[s->n_resume++] = r;
     uv_mutex_unlock(&s->resume_lock);
     uv_async_send(&s->wake);
+}
+
+/* With r->lock held (or on the HTTP thread before anyone else has r). */
+static void set_reply_locked(srv_request *r, srv_reply p) {
+    free(r->reply.body);
+    r->reply = p;
+    r->have_reply = 1;
+    r->allow = NULL;
+    r->retry_after = p.status == 429 ? (r->srv->cfg.retry_after_s > 0 ? r->srv->cfg.retry_after_s : 1) : 0;
+    r->www_auth = p.status == 401;
+}
+
+void srv_http_reply(srv_request *r, srv_reply p) {
+    uv_mutex_lock(&r->lock);
+    set_reply_locked(r, p);
+    wake_locked(r);
+    uv_mutex_unlock(&r->lock);
+}
+
+void srv_http_defer(srv_request *r) {
+    r->state = ST_WAIT;
+    r->deferred = 1;
+    atomic_fetch_add(&r->srv->inflight, 1);
+}
+
+void srv_http_stream_event(srv_request *r, json_t *json) {
+    uv_mutex_lock(&r->lock);
+    srv_sse_event(&r->sse, json);
+    r->stream_started = 1;
+    wake_locked(r);
+    uv_mutex_unlock(&r->lock);
+}
+
+void srv_http_stream_write(srv_request *r, const char *data, size_t len) {
+    uv_mutex_lock(&r->lock);
+    srv_sse_append(&r->sse, data, len);
+    r->stream_started = 1;
+    wake_locked(r);
+    uv_mutex_unlock(&r->lock);
+}
+
+void srv_http_stream_end(srv_request *r) {
+    uv_mutex_lock(&r->lock);
+    r->stream_started = 1;
+    r->stream_done = 1;
+    wake_locked(r);
+    uv_mutex_unlock(&r->lock);
+}
+
+void srv_http_count_tokens(srv_request *r, long in, long out) {
+    uv_mutex_lock(&r->lock);
+    r->tokens_in += in;
+    r->tokens_out += out;
+    uv_mutex_unlock(&r->lock);
 }
 
 void srv_http_resume_pending(srv_server *s) {
@@ -108,10 +181,62 @@ void srv_http_resume_pending(srv_server *s) {
         }
         for (size_t i = 0; i < n; i++) {
             MHD_resume_connection(list[i]->conn);
-            srv_request_release(list[i]);
+            srv_http_release(list[i]);
         }
         free(list);
     }
+}
+
+/* Sends r->reply on r->conn. */
+static enum MHD_Result queue_reply(srv_request *r) {
+    srv_reply *p = &r->reply;
+    struct MHD_Response *resp = MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE);
+    if (!resp) return MHD_NO;
+    p->body = NULL; /* MHD owns it now */
+    r->bytes_out = p->len;
+    MHD_add_response_header(resp, "Content-Type", p->content_type ? p->content_type : "application/json");
+    if (r->retry_after > 0) {
+        char v[16];
+        snprintf(v, sizeof v, "%d", r->retry_after);
+        MHD_add_response_header(resp, "Retry-After", v);
+    }
+    if (r->allow) MHD_add_response_header(resp, "Allow", r->allow);
+    if (r->www_auth) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    r->state = ST_SENT;
+    enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)p->status, resp);
+    MHD_destroy_response(resp);
+    return rc;
+}
+
+/* MHD's content reader of a stream: what workers appended, else suspend until they append more. */
+static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max) {
+    (void)pos;
+    srv_request *r = cls;
+    uv_mutex_lock(&r->lock);
+    size_t n = srv_sse_take(&r->sse, buf, max);
+    if (n) {
+        r->bytes_out += n;
+        uv_mutex_unlock(&r->lock);
+        return (ssize_t)n;
+    }
+    if (r->stream_done) {
+        uv_mutex_unlock(&r->lock);
+        return MHD_CONTENT_READER_END_OF_STREAM;
+    }
+    r->suspended = 1;
+    MHD_suspend_connection(r->conn);
+    uv_mutex_unlock(&r->lock);
+    return 0;
+}
+
+static enum MHD_Result queue_stream(srv_request *r) {
+    struct MHD_Response *resp = srv_sse_response(stream_read, r);
+    if (!resp) return MHD_NO;
+    r->reply.status = 200;
+    r->state = ST_SENT;
+    enum MHD_Result rc = MHD_queue_response(r->conn, 200, resp);
+    MHD_destroy_response(resp);
+    return rc;
 }
 
 static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
@@ -129,29 +254,29 @@ static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
 }
 
 /* Checks made as soon as the headers are in: route, method, auth, declared size. */
-static void check_headers(srv_request *r, const route_def *rt) {
+static void check_headers(srv_request *r, const srv_route *rt) {
     srv_server *s = r->srv;
     if (!rt) {
-        srv_reply_error(r, 404,
-                        "no such route; routes: POST /generate, /tokenize, /detokenize; GET /health, "
-                        "/ready, /metrics, /info");
+        set_reply_locked(r, srv_reply_error(404, "no such route; routes: %s", s->route_list));
         return;
     }
     int is_get = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
     if (rt->post ? strcmp(r->method, "POST") != 0 : !is_get) {
-        srv_reply_error(r, 405, "%s needs %s", rt->path, rt->post ? "POST" : "GET");
-        r->reply.allow = rt->post ? "POST" : "GET, HEAD";
+        set_reply_locked(r, srv_reply_error(405, "%s needs %s", rt->path, rt->post ? "POST" : "GET"));
+        r->allow = rt->post ? "POST" : "GET, HEAD";
         return;
     }
     if (s->cfg.api_key[0] && !rt->open && !auth_ok(s, r->conn)) {
-        srv_reply_error(r, 401, "missing or wrong API key: send `Authorization: Bearer KEY`");
+        set_reply_locked(r,
+                         srv_reply_error(401, "missing or wrong API key: send `Authorization: Bearer KEY`"));
         return;
     }
     const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Content-Length");
     if (rt->post && cl && strtoull(cl, NULL, 10) > (unsigned long long)s->cfg.max_body_bytes)
-        srv_reply_error(r, 413,
-                        "the request body is larger than this server's limit of %lld bytes (max_body_bytes)",
-                        s->cfg.max_body_bytes);
+        set_reply_locked(r, srv_reply_error(413,
+                                            "the request body is larger than this server's limit of %lld "
+                                            "bytes (max_body_bytes)",
+                                            s->cfg.max_body_bytes));
 }
 
 /* Whether an early error should wait until the body is read and dropped: replying and
@@ -172,11 +297,11 @@ static enum MHD_Result send_ready(srv_request *r) {
     /* with r->lock held by the caller; unlocks */
     if (r->have_reply) {
         uv_mutex_unlock(&r->lock);
-        return srv_reply_queue(r);
+        return queue_reply(r);
     }
-    if (r->stream && r->stream_started) {
+    if (r->stream_started) {
         uv_mutex_unlock(&r->lock);
-        return srv_sse_queue(r);
+        return queue_stream(r);
     }
     r->suspended = 1;
     MHD_suspend_connection(r->conn);
@@ -191,28 +316,30 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     srv_server *s = cls;
     srv_request *r = *con_cls;
     if (!r) {
-        r = srv_request_create(s, conn, method, url);
+        r = request_create(s, conn, method, url);
         if (!r) return MHD_NO;
         *con_cls = r;
-        const route_def *rt = NULL;
-        for (int i = 0; i < NROUTES; i++)
-            if (strcmp(url, routes[i].path) == 0) rt = &routes[i];
-        if (rt) r->route = rt->route;
+        const srv_route *rt = NULL;
+        for (int i = 0; i < s->n_routes; i++)
+            if (strcmp(url, s->routes[i].path) == 0) {
+                rt = &s->routes[i];
+                r->route = i;
+            }
         check_headers(r, rt);
-        if (r->have_reply && !read_body_first(conn)) return srv_reply_queue(r); /* the body is never read */
+        if (r->have_reply && !read_body_first(conn)) return queue_reply(r); /* the body is never read */
         return MHD_YES; /* an early error is sent once the body is read (and dropped) */
     }
-    if (*upload_size && r->state != SRV_ST_RECV) { /* body bytes after we answered: drop them */
+    if (*upload_size && r->state != ST_RECV) { /* body bytes after we answered: drop them */
         *upload_size = 0;
         return MHD_YES;
     }
-    if (r->state == SRV_ST_RECV) {
+    if (r->state == ST_RECV) {
         if (*upload_size) {
             size_t n = *upload_size;
             *upload_size = 0;
             if (r->have_reply) { /* already refused: drop the rest, up to 64 MiB */
                 r->dropped += n;
-                return r->dropped > (64u << 20) ? srv_reply_queue(r) : MHD_YES;
+                return r->dropped > (64u << 20) ? queue_reply(r) : MHD_YES;
             }
             if ((srv_now() - r->t_start) * 1000 > s->cfg.request_timeout_ms) {
                 /* a body dribbled in for longer than the request deadline: close the connection
@@ -223,10 +350,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_NO;
             }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
-                srv_reply_error(r, 413,
-                                "the request body is larger than this server's limit of %lld bytes "
-                                "(max_body_bytes)",
-                                s->cfg.max_body_bytes);
+                set_reply_locked(r, srv_reply_error(413,
+                                                    "the request body is larger than this server's limit of "
+                                                    "%lld bytes (max_body_bytes)",
+                                                    s->cfg.max_body_bytes));
                 free(r->body);
                 r->body = NULL;
                 r->body_len = r->body_cap = 0;
@@ -238,7 +365,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                     cap *= 2;
                 char *p = realloc(r->body, cap);
                 if (!p) {
-                    srv_reply_error(r, 500, "out of memory");
+                    set_reply_locked(r, srv_reply_error(500, "out of memory"));
                     return MHD_YES;
                 }
                 r->body = p;
@@ -249,16 +376,16 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             r->body[r->body_len] = 0;
             return MHD_YES;
         }
-        if (!r->have_reply) {
-            for (int i = 0; i < NROUTES; i++)
-                if (routes[i].route == r->route) routes[i].fn(r);
+        if (!r->have_reply) s->routes[r->route].fn(r); /* a route is known: else there is a reply */
+        if (r->state == ST_RECV) {
+            if (!r->have_reply) set_reply_locked(r, srv_reply_error(500, "the route gave no answer"));
+            return queue_reply(r);
         }
-        if (r->state == SRV_ST_RECV) return srv_reply_queue(r);
-        free(r->body); /* generation keeps only its token ids */
+        free(r->body); /* a deferred route keeps what it needs of the body */
         r->body = NULL;
         r->body_len = r->body_cap = 0;
     }
-    if (r->state == SRV_ST_WAIT) {
+    if (r->state == ST_WAIT) {
         uv_mutex_lock(&r->lock);
         return send_ready(r);
     }
@@ -275,7 +402,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (aborted) atomic_store(&r->cancel, 1);
     double dt = srv_now() - r->t_start;
-    int status = r->state == SRV_ST_SENT ? r->reply.status : 0;
+    int status = r->state == ST_SENT ? r->reply.status : 0;
     srv_metrics_request(s->metrics, r->route, status, dt);
     if (srv_log_enabled(SRV_LOG_INFO)) {
         uv_mutex_lock(&r->lock);
@@ -286,7 +413,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                 "access method=%s path=%s status=%d bytes=%zu ms=%.1f tokens_in=%ld tokens_out=%ld%s",
                 r->method, r->path, status, bytes, dt * 1000.0, tin, tout, aborted ? " aborted=1" : "");
     }
-    srv_request_release(r);
+    srv_http_release(r);
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -300,7 +427,25 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
     srv_log(SRV_LOG_DEBUG, "libmicrohttpd: %s", msg);
 }
 
-int srv_http_start(srv_server *s, char *err, size_t errlen) {
+/* "POST /a, /b; GET /c, /d": the routes, for the 404 message */
+static void list_routes(srv_server *s) {
+    char *p = s->route_list, *end = s->route_list + sizeof s->route_list;
+    *p = 0;
+    for (int post = 1; post >= 0; post--) {
+        const char *sep = post ? "POST " : "; GET ";
+        for (int i = 0; i < s->n_routes && p < end; i++) {
+            if (s->routes[i].post != post) continue;
+            int k = snprintf(p, (size_t)(end - p), "%s%s", sep, s->routes[i].path);
+            p = k < end - p ? p + k : end;
+            sep = ", ";
+        }
+    }
+}
+
+int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen) {
+    s->routes = routes;
+    s->n_routes = n;
+    list_routes(s);
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;

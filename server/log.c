@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "srv.h"
+#include "log.h"
 
 static int log_level = SRV_LOG_INFO; /* set once at start, before any thread */
 

@@ -19,6 +19,10 @@
 
 extern char **environ;
 
+static void on_step(void *metrics, int rows) {
+    srv_metrics_batch_rows(metrics, rows);
+}
+
 static void on_wake(uv_async_t *h) {
     srv_http_resume_pending(h->data);
 }
@@ -152,7 +156,7 @@ int main(int argc, char **argv) {
     uv_mutex_init(&s->resume_lock);
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
-    s->metrics = srv_metrics_create();
+    s->metrics = srv_metrics_create(srv_routes, srv_n_routes);
     openblas_set_num_threads(1); /* each worker splits its GEMMs over its own threads */
     /* Every request allocates and frees megabytes (encoder activations, cross K/V, KV
      * caches). Keep such blocks in the heap for reuse instead of a fresh mmap each
@@ -165,7 +169,11 @@ int main(int argc, char **argv) {
                                 : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);
     int rc = 1;
     if (!s->metrics || load_models(s, err, sizeof err)) goto fail;
-    if (s->model && !(s->sched = srv_sched_create(s, err, sizeof err))) goto fail;
+    if (s->model) {
+        srv_sched_config sc = {s->model,          s->cfg.workers, s->cfg.max_batch, s->threads_per_worker,
+                               s->cfg.queue_size, on_step,        s->metrics};
+        if (!(s->sched = srv_sched_create(&sc, err, sizeof err))) goto fail;
+    }
     if (uv_loop_init(&s->loop)) {
         snprintf(err, sizeof err, "uv_loop_init failed");
         goto fail;
@@ -180,7 +188,7 @@ int main(int argc, char **argv) {
     uv_timer_init(&s->loop, &s->tick);
     s->tick.data = s;
     uv_timer_start(&s->tick, on_tick, 50, 50);
-    if (srv_http_start(s, err, sizeof err)) {
+    if (srv_http_start(s, srv_routes, srv_n_routes, err, sizeof err)) {
         uv_close((uv_handle_t *)&s->tick, close_cb);
         uv_close((uv_handle_t *)&s->sigterm, close_cb);
         uv_close((uv_handle_t *)&s->sigint, close_cb);

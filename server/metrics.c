@@ -27,7 +27,9 @@ static const double le_rows[] = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
 struct srv_metrics {
     uv_mutex_t lock;
-    unsigned long long requests[SRV_ROUTE_COUNT][NSTATUS + 1]; /* last: other statuses */
+    const srv_route *routes;
+    int n_routes;
+    unsigned long long (*requests)[NSTATUS + 1]; /* [n_routes + 1][]: last route and status: other */
     hist duration, ttft, token, rows;
     unsigned long long tokens_in, tokens_out;
 };
@@ -47,9 +49,16 @@ static void hist_add(hist *h, double v) {
     h->count++;
 }
 
-srv_metrics *srv_metrics_create(void) {
+srv_metrics *srv_metrics_create(const srv_route *routes, int n) {
     srv_metrics *m = calloc(1, sizeof *m);
     if (!m) return NULL;
+    m->routes = routes;
+    m->n_routes = n;
+    m->requests = calloc((size_t)n + 1, sizeof *m->requests);
+    if (!m->requests) {
+        free(m);
+        return NULL;
+    }
     uv_mutex_init(&m->lock);
     hist_init(&m->duration, le_latency, sizeof le_latency / sizeof le_latency[0]);
     hist_init(&m->ttft, le_latency, sizeof le_latency / sizeof le_latency[0]);
@@ -61,6 +70,7 @@ srv_metrics *srv_metrics_create(void) {
 void srv_metrics_free(srv_metrics *m) {
     if (!m) return;
     uv_mutex_destroy(&m->lock);
+    free(m->requests);
     free(m);
 }
 
@@ -111,7 +121,7 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
     uv_mutex_lock(&m->lock);
     fprintf(f, "# HELP t5serve_requests_total HTTP requests answered, by route and status.\n"
                "# TYPE t5serve_requests_total counter\n");
-    for (int r = 0; r < SRV_ROUTE_COUNT; r++)
+    for (int r = 0; r <= m->n_routes; r++)
         for (int s = 0; s <= NSTATUS; s++) {
             if (!m->requests[r][s]) continue;
             char st[16];
@@ -119,8 +129,8 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
                 snprintf(st, sizeof st, "%d", statuses[s]);
             else
                 strcpy(st, "other");
-            fprintf(f, "t5serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n", srv_route_name(r), st,
-                    m->requests[r][s]);
+            fprintf(f, "t5serve_requests_total{route=\"%s\",status=\"%s\"} %llu\n",
+                    r < m->n_routes ? m->routes[r].path : "other", st, m->requests[r][s]);
         }
     put_hist(f, "t5serve_request_duration_seconds",
              "Time from request start to the last byte handed to the socket.", &m->duration);

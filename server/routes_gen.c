@@ -1,77 +1,62 @@
 /* routes_gen.c - POST /generate: validates the request (design section 5 names and
- * ranges), tokenizes the texts, queues one job per text, and builds the answers when
- * the workers finish them: JSON for a plain request, Server-Sent Events for
- * `stream: true` (sse.c carries the bytes). Also the worker-side token hook: time to
+ * ranges), turns each text into encoder ids, queues one scheduler task per text, and
+ * builds the answer when the tasks end: JSON for a plain request, Server-Sent Events
+ * for `stream: true` (through http.h). Also the per-token hook of its tasks: time to
  * first token, stop strings, streamed text deltas. Not the scheduling (scheduler.c). */
-#include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "srv.h"
 
-struct srv_gen {
-    int n, is_array, remaining, stream, details, num_return;
-    srv_stops stops;
-    json_t **answers; /* [n], filled as jobs finish */
+/* One /generate request: shared by its jobs, freed with the last of them. */
+typedef struct {
+    srv_request *req; /* each job holds a reference */
+    srv_server *srv;
+    double t_start;
+    int n, is_array, stream, details, num_return;
+    gen_stops stops;
+    uv_mutex_t lock;  /* guards what follows (jobs end on several workers) */
+    int remaining;    /* jobs not ended */
+    json_t **answers; /* [n], filled as jobs end */
     int status;       /* first error of any job */
     char msg[200];
-};
+    int streamed; /* token events sent (one job: its worker's) */
+} generate_req;
 
-static const char *const gen_fields[] = {"text",
-                                         "ids",
-                                         "max_new_tokens",
-                                         "min_new_tokens",
-                                         "do_sample",
-                                         "temperature",
-                                         "top_k",
-                                         "top_p",
-                                         "repetition_penalty",
-                                         "no_repeat_ngram_size",
-                                         "num_beams",
-                                         "num_return_sequences",
-                                         "length_penalty",
-                                         "early_stopping",
-                                         "seed",
-                                         "stop",
-                                         "stream",
-                                         "details",
-                                         "truncate",
-                                         "timeout_ms",
-                                         NULL};
+/* One text of a request: one scheduler task. */
+typedef struct {
+    srv_task task;
+    generate_req *g;
+    int index; /* which text of the request */
+    int32_t *ids;
+    int n;
+    double t_first, t_last;
+    gen_text text; /* streaming / stop strings */
+    t5_result result;
+} generate_job;
 
-void srv_gen_free(srv_gen *g) {
+static void req_free(generate_req *g) {
     if (!g) return;
     for (int i = 0; g->answers && i < g->n; i++)
         json_decref(g->answers[i]);
     free(g->answers);
-    for (int i = 0; i < g->stops.n; i++)
-        free(g->stops.s[i]);
-    free(g->stops.s);
-    free(g->stops.len);
+    gen_stops_free(&g->stops);
+    uv_mutex_destroy(&g->lock);
     free(g);
 }
 
-static void job_free(srv_job *j) {
+static void job_free(generate_job *j) {
     free(j->ids);
     t5_result_free(&j->result);
-    srv_text_free(&j->text);
+    gen_text_free(&j->text);
     free(j);
 }
 
-static const char *finish_name(int finish) {
-    switch (finish) {
-    case T5_FINISH_EOS:
-        return "eos";
-    case T5_FINISH_STOP:
-        return "stop";
-    default:
-        return "length";
-    }
-}
-
 /* The answer for one finished job (design section 5). NULL on out of memory. */
-static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extras) {
+static json_t *build_answer(generate_req *g, generate_job *j, int with_extras) {
+    const tok_model *tok = g->srv->tok;
     t5_result *res = &j->result;
     if (res->n_seqs < 1) return NULL;
     json_t *seqs = with_extras && g->num_return > 1 ? json_array() : NULL;
@@ -80,13 +65,13 @@ static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extr
         t5_sequence *q = &res->seqs[k];
         int stopped = 0;
         size_t len = 0;
-        char *text = srv_text_final(s->tok, q->ids, q->n, &g->stops, &stopped, &len);
+        char *text = gen_text_final(tok, q->ids, q->n, &g->stops, &stopped, &len);
         if (!text) {
             json_decref(seqs);
             json_decref(ans);
             return NULL;
         }
-        const char *fin = stopped ? "stop" : finish_name(q->finish);
+        const char *fin = gen_finish_name(stopped ? T5_FINISH_STOP : q->finish);
         if (k == 0)
             ans = json_pack("{s:s%,s:s,s:{s:i,s:i}}", "text", text, len, "finish_reason", fin, "usage",
                             "input_tokens", j->n, "output_tokens", q->n);
@@ -103,388 +88,451 @@ static json_t *build_answer(srv_server *s, srv_gen *g, srv_job *j, int with_extr
     if (with_extras && g->details) {
         t5_sequence *q = &res->seqs[0];
         json_t *toks = json_array();
-        srv_textstate ts;
-        memset(&ts, 0, sizeof ts);
-        ts.stop_at = -1;
+        gen_text ts;
+        gen_text_init(&ts);
         for (int i = 0; i < q->n; i++) {
             size_t off = 0, dl = 0;
-            srv_text_push(&ts, s->tok, NULL, q->ids[i], &off, &dl);
+            gen_text_push(&ts, tok, NULL, q->ids[i], &off, &dl);
             json_t *lp = q->logprobs ? json_real(q->logprobs[i]) : json_null();
             json_array_append_new(toks,
                                   json_pack("{s:i,s:s%,s:o}", "id", q->ids[i], "text",
                                             ts.text ? ts.text + off : "", ts.text ? dl : 0, "logprob", lp));
         }
-        srv_text_free(&ts);
+        gen_text_free(&ts);
         json_object_set_new(ans, "tokens", toks);
     }
     return ans;
 }
 
-int srv_gen_on_token(srv_job *j, int32_t token, float logprob) {
-    srv_request *r = j->req;
-    srv_gen *g = r->gen;
-    srv_server *s = r->srv;
+/* ---- the task hooks (on a worker; on_done also on the main thread) ---- */
+
+static int job_on_token(void *user, int32_t token, float logprob) {
+    generate_job *j = user;
+    generate_req *g = j->g;
+    srv_server *s = g->srv;
     double now = srv_now();
     if (j->t_first == 0) {
         j->t_first = now;
-        srv_metrics_ttft(s->metrics, now - r->t_start);
+        srv_metrics_ttft(s->metrics, now - g->t_start);
     } else {
         srv_metrics_token_latency(s->metrics, now - j->t_last);
     }
     j->t_last = now;
     if (!g->stream && g->stops.n == 0) return 0;
     size_t off = 0, len = 0;
-    int stop = srv_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
+    int stop = gen_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
     if (g->stream) {
         json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text",
                                j->text.text ? j->text.text + off : "", j->text.text ? len : 0);
         if (ev && g->details)
             json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
-        uv_mutex_lock(&r->lock);
-        srv_sse_event(r, ev);
-        r->stream_started = 1;
-        srv_request_wake_locked(r);
-        uv_mutex_unlock(&r->lock);
+        srv_http_stream_event(g->req, ev);
+        g->streamed = 1;
     }
     return stop == 1;
 }
 
-/* With r->lock held, once every job of r is done. */
-static void finish_request_locked(srv_request *r) {
-    srv_gen *g = r->gen;
-    int status = g->status == 499 ? 503 : g->status;
+/* How a task's end reads in an answer: 0, or an HTTP status with msg. */
+static int end_status(const srv_task_end *e, char *msg, size_t len) {
+    switch (e->reason) {
+    case SRV_END_DONE:
+        return 0;
+    case SRV_END_CANCELLED: /* nobody reads it: the client is gone */
+        snprintf(msg, len, "the client went away");
+        return 503;
+    case SRV_END_DEADLINE:
+        snprintf(msg, len, "%s",
+                 e->started ? "the request's deadline passed before generation finished"
+                            : "the request's deadline passed while it waited in the queue");
+        return 504;
+    case SRV_END_SHUTDOWN:
+        snprintf(msg, len, "the server is shutting down");
+        return 503;
+    case SRV_END_FAILED:
+        break;
+    }
+    snprintf(msg, len, "%s", e->detail ? e->detail : "generation failed");
+    return 500;
+}
+
+/* Sends the request's answer once every job has ended. */
+static void req_finish(generate_req *g) {
+    srv_request *r = g->req;
     if (g->stream) {
-        if (status && !r->stream_started) {
-            srv_reply_error(r, status, "%s", g->msg);
-        } else if (status) {
-            srv_sse_event(r, srv_error_json(status, g->msg));
-        } else {
-            json_t *fin = g->answers[0];
-            g->answers[0] = NULL;
-            srv_sse_event(r, fin);
-            srv_sse_append(r, "data: [DONE]\n\n", 14);
+        if (g->status && !g->streamed) {
+            srv_http_reply(r, srv_reply_error(g->status, "%s", g->msg));
+            return;
         }
-        r->stream_started = 1;
-        r->stream_done = 1;
-    } else if (status) {
-        srv_reply_error(r, status, "%s", g->msg);
+        if (g->status) {
+            srv_http_stream_event(r, srv_error_json(g->status, g->msg));
+        } else {
+            srv_http_stream_event(r, g->answers[0]);
+            g->answers[0] = NULL;
+            srv_http_stream_write(r, "data: [DONE]\n\n", 14);
+        }
+        srv_http_stream_end(r);
+    } else if (g->status) {
+        srv_http_reply(r, srv_reply_error(g->status, "%s", g->msg));
     } else if (g->is_array) {
         json_t *arr = json_array();
         for (int i = 0; i < g->n; i++) {
             json_array_append_new(arr, g->answers[i]);
             g->answers[i] = NULL;
         }
-        srv_reply_json(r, 200, json_pack("{s:o}", "results", arr));
+        srv_http_reply(r, srv_reply_json(200, json_pack("{s:o}", "results", arr)));
     } else {
         json_t *a = g->answers[0];
         g->answers[0] = NULL;
-        srv_reply_json(r, 200, a);
+        srv_http_reply(r, srv_reply_json(200, a));
     }
-    srv_request_wake_locked(r);
 }
 
-void srv_gen_job_done(srv_job *j) {
-    srv_request *r = j->req;
-    srv_gen *g = r->gen;
-    srv_server *s = r->srv;
+static void job_on_done(void *user, srv_task_end *e) {
+    generate_job *j = user;
+    generate_req *g = j->g;
+    srv_server *s = g->srv;
+    if (e->result) {
+        j->result = *e->result; /* ours now */
+        memset(e->result, 0, sizeof *e->result);
+    }
+    char msg[200];
+    int status = end_status(e, msg, sizeof msg);
     json_t *ans = NULL;
     long out = 0;
-    if (!j->status && j->have_result) {
-        ans = build_answer(s, g, j, !g->stream);
+    if (!status && e->result) {
+        ans = build_answer(g, j, !g->stream);
         if (!ans) {
-            j->status = 500;
-            snprintf(j->msg, sizeof j->msg, "could not build the answer");
+            status = 500;
+            snprintf(msg, sizeof msg, "could not build the answer");
         }
         out = j->result.n_seqs > 0 ? j->result.seqs[0].n : 0;
-    } else if (!j->status) {
-        j->status = 500;
-        snprintf(j->msg, sizeof j->msg, "generation ended without a result");
+    } else if (!status) {
+        status = 500;
+        snprintf(msg, sizeof msg, "generation ended without a result");
     }
-    srv_metrics_tokens(s->metrics, j->have_result ? j->n : 0, out);
-    uv_mutex_lock(&r->lock);
-    if (j->status && !g->status) {
-        g->status = j->status;
-        snprintf(g->msg, sizeof g->msg, "%s", j->msg);
+    srv_metrics_tokens(s->metrics, e->result ? j->n : 0, out);
+    srv_http_count_tokens(g->req, j->n, out);
+    uv_mutex_lock(&g->lock);
+    if (status && !g->status) {
+        g->status = status;
+        snprintf(g->msg, sizeof g->msg, "%s", msg);
     }
     g->answers[j->index] = ans;
-    r->tokens_in += j->n;
-    r->tokens_out += out;
-    if (--g->remaining == 0) finish_request_locked(r);
-    uv_mutex_unlock(&r->lock);
+    int last = --g->remaining == 0;
+    uv_mutex_unlock(&g->lock);
+    srv_request *r = g->req;
+    if (last) {
+        req_finish(g);
+        req_free(g);
+    }
     job_free(j);
-    srv_request_release(r);
+    srv_http_release(r);
 }
 
 /* ---- request parsing ---- */
 
-static int parse_stops(json_t *body, srv_stops *st, char *err, size_t errlen) {
+static int parse_stops(json_t *body, gen_stops *st, char *err, size_t errlen) {
     json_t *v = json_object_get(body, "stop");
     if (!v || json_is_null(v)) return 0;
     json_t *one = json_is_string(v) ? v : NULL;
     size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : (size_t)-1;
     if (n == (size_t)-1) return snprintf(err, errlen, "stop must be a string or an array of strings"), -1;
     if (n > 16) return snprintf(err, errlen, "stop has more than 16 strings"), -1;
-    st->s = calloc(n ? n : 1, sizeof *st->s);
-    st->len = calloc(n ? n : 1, sizeof *st->len);
-    if (!st->s || !st->len) return snprintf(err, errlen, "out of memory"), -1;
     for (size_t i = 0; i < n; i++) {
         json_t *e = one ? one : json_array_get(v, i);
         if (!json_is_string(e)) return snprintf(err, errlen, "stop[%zu] must be a string", i), -1;
         size_t l = json_string_length(e);
         if (l == 0 || l > 256) return snprintf(err, errlen, "stop strings must be 1 to 256 bytes long"), -1;
-        st->s[i] = malloc(l + 1);
-        if (!st->s[i]) return snprintf(err, errlen, "out of memory"), -1;
-        memcpy(st->s[i], json_string_value(e), l + 1);
-        st->len[i] = l;
-        st->n = (int)i + 1;
+        if (gen_stops_add(st, json_string_value(e), l)) return snprintf(err, errlen, "out of memory"), -1;
     }
     return 0;
 }
 
-/* Fills p from the request; returns 0 or -1 with err. */
-static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
+/* The most a request on this server may ask of a parameter (the table's, or a limit of
+ * the configuration or of another parameter read before it). */
+static double param_hi(const srv_server *s, const gen_param *gp, const t5_gen_params *p) {
     const cfg_t *c = &s->cfg;
+    int max_beams = c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch;
+    if (gp->offset == offsetof(t5_gen_params, max_new_tokens)) return c->max_new_tokens_limit;
+    if (gp->offset == offsetof(t5_gen_params, min_new_tokens)) return p->max_new_tokens;
+    if (gp->offset == offsetof(t5_gen_params, num_beams)) return max_beams;
+    if (gp->offset == offsetof(t5_gen_params, num_return_sequences))
+        return p->do_sample ? max_beams : p->num_beams;
+    return gp->hi;
+}
+
+/* Reads one parameter of the table into its field of p (absent or null: unchanged). */
+static int parse_param(json_t *b, const gen_param *gp, double hi, t5_gen_params *p, char *err,
+                       size_t errlen) {
+    void *field = (char *)p + gp->offset;
     long long v;
     double d;
     int f;
+    switch (gp->type) {
+    case GEN_PARAM_INT:
+        v = *(int *)field;
+        if (srv_json_int(b, gp->name, (long long)gp->lo, (long long)hi, &v, err, errlen)) return -1;
+        *(int *)field = (int)v;
+        return 0;
+    case GEN_PARAM_FLOAT:
+        d = *(float *)field;
+        if (srv_json_num(b, gp->name, gp->lo, hi, gp->lo_open, &d, err, errlen)) return -1;
+        *(float *)field = (float)d;
+        return 0;
+    case GEN_PARAM_BOOL:
+        f = *(int *)field;
+        if (srv_json_bool(b, gp->name, &f, err, errlen)) return -1;
+        *(int *)field = f;
+        return 0;
+    case GEN_PARAM_SEED:
+        v = (long long)*(uint64_t *)field;
+        if (srv_json_int(b, gp->name, 0, INT64_MAX, &v, err, errlen)) return -1;
+        *(uint64_t *)field = (uint64_t)v;
+        return 0;
+    case GEN_PARAM_EARLY_STOP: { /* true, false or "never", as transformers takes it */
+        json_t *es = json_object_get(b, gp->name);
+        if (json_is_boolean(es))
+            *(int *)field = json_is_true(es);
+        else if (json_is_string(es) && !strcmp(json_string_value(es), "never"))
+            *(int *)field = 2;
+        else if (es && !json_is_null(es))
+            return snprintf(err, errlen, "%s must be true, false or \"never\"", gp->name), -1;
+        return 0;
+    }
+    }
+    return 0;
+}
+
+/* Fills p from the request (every parameter of gen_params[]); returns 0 or -1 with err. */
+static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
+    const cfg_t *c = &s->cfg;
     t5_gen_default_params(p);
     p->max_new_tokens = c->default_max_new_tokens;
-    if (tok_model_kind(s->tok) == TOK_KIND_WORDPIECE) {
-        /* T5 PEGASUS: generation starts from [CLS] and stops at [SEP], whatever config.json says */
-        p->decoder_start_token_id = tok_bos_id(s->tok);
-        p->eos_token_id = tok_eos_id(s->tok);
-    }
+    gen_params_for_tokenizer(p, s->tok);
     json_t *mnt = json_object_get(b, "max_new_tokens");
     if (mnt && json_is_integer(mnt) && json_integer_value(mnt) > c->max_new_tokens_limit)
         return snprintf(err, errlen,
                         "max_new_tokens %lld is more than this server's limit of %d (max_new_tokens_limit)",
                         (long long)json_integer_value(mnt), c->max_new_tokens_limit),
                -1;
-    v = p->max_new_tokens;
-    if (srv_json_int(b, "max_new_tokens", 1, c->max_new_tokens_limit, &v, err, errlen)) return -1;
-    p->max_new_tokens = (int)v;
-    v = p->min_new_tokens;
-    if (srv_json_int(b, "min_new_tokens", 0, p->max_new_tokens, &v, err, errlen)) return -1;
-    p->min_new_tokens = (int)v;
-    f = p->do_sample;
-    if (srv_json_bool(b, "do_sample", &f, err, errlen)) return -1;
-    p->do_sample = f;
-    d = p->temperature;
-    if (srv_json_num(b, "temperature", 0, 100, 1, &d, err, errlen)) return -1;
-    p->temperature = (float)d;
-    v = p->top_k;
-    if (srv_json_int(b, "top_k", 0, 1000000, &v, err, errlen)) return -1;
-    p->top_k = (int)v;
-    d = p->top_p;
-    if (srv_json_num(b, "top_p", 0, 1, 1, &d, err, errlen)) return -1;
-    p->top_p = (float)d;
-    d = p->repetition_penalty;
-    if (srv_json_num(b, "repetition_penalty", 0, 100, 1, &d, err, errlen)) return -1;
-    p->repetition_penalty = (float)d;
-    v = p->no_repeat_ngram_size;
-    if (srv_json_int(b, "no_repeat_ngram_size", 0, 1024, &v, err, errlen)) return -1;
-    p->no_repeat_ngram_size = (int)v;
-    v = p->num_beams;
-    int max_beams = c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch;
-    if (srv_json_int(b, "num_beams", 1, max_beams, &v, err, errlen)) return -1;
-    p->num_beams = (int)v;
-    v = p->num_return_sequences;
-    long long max_ret = p->do_sample ? max_beams : p->num_beams;
-    if (srv_json_int(b, "num_return_sequences", 1, max_ret, &v, err, errlen)) return -1;
-    p->num_return_sequences = (int)v;
-    d = p->length_penalty;
-    if (srv_json_num(b, "length_penalty", -100, 100, 0, &d, err, errlen)) return -1;
-    p->length_penalty = (float)d;
-    json_t *es = json_object_get(b, "early_stopping"); /* true, false or "never", as transformers takes it */
-    if (json_is_boolean(es))
-        p->early_stopping = json_is_true(es);
-    else if (json_is_string(es) && !strcmp(json_string_value(es), "never"))
-        p->early_stopping = 2;
-    else if (es && !json_is_null(es)) {
-        snprintf(err, errlen, "early_stopping must be true, false or \"never\"");
-        return -1;
-    }
-    v = (long long)p->seed;
-    if (srv_json_int(b, "seed", 0, INT64_MAX, &v, err, errlen)) return -1;
-    p->seed = (uint64_t)v;
+    for (int i = 0; i < gen_n_params; i++)
+        if (parse_param(b, &gen_params[i], param_hi(s, &gen_params[i], p), p, err, errlen)) return -1;
     *rows = p->num_beams > p->num_return_sequences ? p->num_beams : p->num_return_sequences;
     return 0;
 }
 
-void srv_route_generate(srv_request *r) {
-    srv_server *s = r->srv;
+/* Unknown fields are refused: the route's own and the parameters are known. */
+static int check_fields(json_t *b, char *err, size_t errlen) {
+    static const char *const own[] = {"text", "ids", "stop", "stream", "details", "truncate", "timeout_ms"};
+    enum { N_OWN = sizeof own / sizeof own[0] };
+    const char *known[N_OWN + 64 + 1];
+    int n = 0;
+    for (int i = 0; i < N_OWN; i++)
+        known[n++] = own[i];
+    for (int i = 0; i < gen_n_params && i < 64; i++)
+        known[n++] = gen_params[i].name;
+    known[n] = NULL;
+    return srv_json_fields(b, known, err, errlen);
+}
+
+/* The request's options: everything but the inputs. 0, or -1 with err. */
+static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_params *p, int *rows,
+                         long long *truncate, long long *timeout_ms, char *err, size_t errlen) {
     const cfg_t *c = &s->cfg;
-    char err[300];
-    if (!s->model) {
-        srv_reply_error(
-            r, 503,
-            "this server runs tokenize-only (its model folder has a tokenizer but no "
-            "config.json/model weights): /generate is not available; /tokenize and /detokenize are");
-        return;
+    if (check_fields(b, err, errlen) || parse_params(s, b, p, rows, err, errlen) ||
+        parse_stops(b, &g->stops, err, errlen) || srv_json_bool(b, "stream", &g->stream, err, errlen) ||
+        srv_json_bool(b, "details", &g->details, err, errlen) ||
+        srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, truncate, err, errlen) ||
+        srv_json_int(b, "timeout_ms", 1, 86400000, timeout_ms, err, errlen))
+        return -1;
+    if (*rows > c->max_batch) {
+        snprintf(err, errlen, "this request needs %d batch rows, more than max_batch (%d)", *rows,
+                 c->max_batch);
+        return -1;
     }
-    if (atomic_load(&s->draining)) {
-        srv_reply_error(r, 503, "the server is shutting down and takes no new generation requests");
-        return;
+    p->want_logprobs = g->details;
+    g->num_return = p->num_return_sequences;
+    if (*timeout_ms > c->request_timeout_ms) *timeout_ms = c->request_timeout_ms;
+    return 0;
+}
+
+/* Encoder ids of text i (gen_input_ids at this server's limits). 0, or the HTTP
+ * status (400/500) with err. */
+static int text_ids(srv_server *s, const char *text, size_t len, int i, int is_array, long long truncate,
+                    int32_t **ids, int *n, char *err, size_t errlen) {
+    const cfg_t *c = &s->cfg;
+    char terr[200];
+    switch (gen_input_ids(s->tok, text, len, (int)truncate, c->max_input_tokens, ids, n, terr, sizeof terr)) {
+    case GEN_OK:
+        return 0;
+    case GEN_ERR_TOKENIZE:
+        snprintf(err, errlen, "text %d could not be tokenized: %s", i, terr);
+        return 400;
+    case GEN_ERR_TOO_LONG:
+        if (is_array)
+            snprintf(err, errlen,
+                     "text[%d] has %d tokens, more than this server's max_input_tokens (%d); "
+                     "shorten it or pass truncate",
+                     i, *n, c->max_input_tokens);
+        else
+            snprintf(err, errlen,
+                     "text has %d tokens, more than this server's max_input_tokens (%d); "
+                     "shorten it or pass truncate",
+                     *n, c->max_input_tokens);
+        return 400;
+    case GEN_ERR_EMPTY:
+        snprintf(err, errlen, "the text gives no tokens (this tokenizer adds no </s>)");
+        return 400;
+    case GEN_ERR_NOMEM:
+        break;
     }
-    json_t *b = srv_json_parse(r->body, r->body_len, c->max_json_depth, err, sizeof err);
-    if (!b) {
-        srv_reply_error(r, 400, "%s", err);
-        return;
-    }
-    srv_gen *g = calloc(1, sizeof *g);
+    snprintf(err, errlen, "out of memory");
+    return 500;
+}
+
+/* The jobs of a request, one per input (text or ids): their tasks in tasks[0..*n_tasks)
+ * (a task's user is its job). 0, or the HTTP status (400/500) with err; the jobs made
+ * so far are in tasks either way. */
+static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int rows, long long truncate,
+                     double deadline, srv_task ***tasks, int *n_tasks, char *err, size_t errlen) {
+    srv_server *s = g->srv;
+    const cfg_t *c = &s->cfg;
+    json_t *jtext = json_object_get(b, "text"), *jids = json_object_get(b, "ids");
     const char **texts = NULL;
     size_t *lens = NULL;
-    srv_job **jobs = NULL;
-    int n = 0, rows = 1, njobs = 0;
-    t5_gen_params p;
-    long long truncate = 0, timeout_ms = c->request_timeout_ms;
-    if (!g) {
-        snprintf(err, sizeof err, "out of memory");
-        goto bad500;
-    }
-    if (srv_json_fields(b, gen_fields, err, sizeof err) || parse_params(s, b, &p, &rows, err, sizeof err) ||
-        parse_stops(b, &g->stops, err, sizeof err) ||
-        srv_json_bool(b, "stream", &g->stream, err, sizeof err) ||
-        srv_json_bool(b, "details", &g->details, err, sizeof err) ||
-        srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, &truncate, err, sizeof err) ||
-        srv_json_int(b, "timeout_ms", 1, 86400000, &timeout_ms, err, sizeof err))
-        goto bad;
-    if (rows > c->max_batch) {
-        snprintf(err, sizeof err, "this request needs %d batch rows, more than max_batch (%d)", rows,
-                 c->max_batch);
-        goto bad;
-    }
-    p.want_logprobs = g->details;
-    g->num_return = p.num_return_sequences;
-    if (timeout_ms > c->request_timeout_ms) timeout_ms = c->request_timeout_ms;
-    json_t *jtext = json_object_get(b, "text"), *jids = json_object_get(b, "ids");
+    int n = 0, rc = 400;
     if (jtext && jids) {
-        snprintf(err, sizeof err, "give either text or ids, not both");
-        goto bad;
+        snprintf(err, errlen, "give either text or ids, not both");
+        return 400;
     }
     if (!jtext && !jids) {
-        snprintf(err, sizeof err, "text (a string or an array of strings) or ids is required");
-        goto bad;
+        snprintf(err, errlen, "text (a string or an array of strings) or ids is required");
+        return 400;
     }
-    int32_t vocab = t5_model_config(s->model)->vocab_size;
-    if (jids) {
+    if (jids)
         n = 1;
-    } else if (srv_json_texts(b, "text", c->max_texts, &texts, &lens, &n, &g->is_array, err, sizeof err)) {
-        goto bad;
-    }
-    if (g->stream && (n != 1 || g->is_array || p.num_beams > 1 || p.num_return_sequences > 1)) {
-        snprintf(err, sizeof err, "stream needs one text, num_beams 1 and num_return_sequences 1");
-        goto bad;
+    else if (srv_json_texts(b, "text", c->max_texts, &texts, &lens, &n, &g->is_array, err, errlen))
+        goto done;
+    if (g->stream && (n != 1 || g->is_array || p->num_beams > 1 || p->num_return_sequences > 1)) {
+        snprintf(err, errlen, "stream needs one text, num_beams 1 and num_return_sequences 1");
+        goto done;
     }
     g->n = n;
     g->answers = calloc((size_t)n, sizeof *g->answers);
-    jobs = calloc((size_t)n, sizeof *jobs);
-    if (!g->answers || !jobs) {
-        snprintf(err, sizeof err, "out of memory");
-        goto bad500;
+    *tasks = calloc((size_t)n, sizeof **tasks);
+    rc = 500;
+    if (!g->answers || !*tasks) {
+        snprintf(err, errlen, "out of memory");
+        goto done;
     }
-    double deadline = r->t_start + (double)timeout_ms / 1000.0;
+    int32_t vocab = t5_model_config(s->model)->vocab_size;
     for (int i = 0; i < n; i++) {
-        srv_job *j = calloc(1, sizeof *j);
+        generate_job *j = calloc(1, sizeof *j);
         if (!j) {
-            snprintf(err, sizeof err, "out of memory");
-            goto bad500;
+            snprintf(err, errlen, "out of memory");
+            rc = 500;
+            goto done;
         }
-        jobs[njobs++] = j;
-        j->req = r;
-        srv_request_retain(r);
+        (*tasks)[(*n_tasks)++] = &j->task;
+        j->task.user = j;
+        srv_http_retain(g->req);
+        j->g = g;
         j->index = i;
-        j->params = p;
-        j->rows = rows;
-        j->deadline = deadline;
-        j->text.stop_at = -1;
+        gen_text_init(&j->text);
         if (jids) {
-            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, sizeof err))
-                goto bad;
+            rc = 400;
+            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, errlen)) goto done;
             if (j->n == 0) {
-                snprintf(err, sizeof err, "ids must not be empty");
-                goto bad;
+                snprintf(err, errlen, "ids must not be empty");
+                goto done;
             }
-            continue;
+        } else if ((rc = text_ids(s, texts[i], lens[i], i, g->is_array, truncate, &j->ids, &j->n, err,
+                                  errlen))) {
+            goto done;
         }
-        tok_encode_params tp;
-        tok_encode_default_params(&tp);
-        tp.add_eos = 1;
-        tok_encoding e;
-        char terr[200];
-        if (tok_encode(s->tok, texts[i], lens[i], &tp, &e, terr, sizeof terr) != TOK_OK) {
-            snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
-            goto bad;
-        }
-        size_t m = e.n;
-        if (truncate > 0 && m > (size_t)truncate + 1) {
-            e.ids[truncate] = e.ids[m - 1]; /* keep the first N tokens, then the closing </s> */
-            m = (size_t)truncate + 1;
-        }
-        if (m > (size_t)c->max_input_tokens) {
-            if (g->is_array)
-                snprintf(err, sizeof err,
-                         "text[%d] has %zu tokens, more than this server's max_input_tokens (%d); "
-                         "shorten it or pass truncate",
-                         i, m, c->max_input_tokens);
-            else
-                snprintf(err, sizeof err,
-                         "text has %zu tokens, more than this server's max_input_tokens (%d); "
-                         "shorten it or pass truncate",
-                         m, c->max_input_tokens);
-            tok_encoding_free(&e);
-            goto bad;
-        }
-        j->ids = malloc((m ? m : 1) * sizeof *j->ids);
-        if (!j->ids) {
-            tok_encoding_free(&e);
-            snprintf(err, sizeof err, "out of memory");
-            goto bad500;
-        }
-        memcpy(j->ids, e.ids, m * sizeof *j->ids);
-        j->n = (int)m;
-        tok_encoding_free(&e);
-        if (j->n == 0) {
-            snprintf(err, sizeof err, "the text gives no tokens (this tokenizer adds no </s>)");
-            goto bad;
-        }
+        srv_task *t = &j->task;
+        t->kind = SRV_TASK_GENERATE;
+        t->ids = j->ids;
+        t->n = j->n;
+        t->rows = rows;
+        t->deadline = deadline;
+        t->cancel = srv_http_cancel_flag(g->req);
+        t->u.gen.params = *p;
+        t->u.gen.on_token = job_on_token;
+        t->on_done = job_on_done;
     }
-    g->remaining = n;
-    r->gen = g;
-    double now = srv_now();
-    for (int i = 0; i < n; i++)
-        jobs[i]->t_submit = now;
-    r->state = SRV_ST_WAIT;
-    r->stream = g->stream;
-    r->counted_inflight = 1;
-    atomic_fetch_add(&s->inflight, 1);
-    if (srv_sched_submit(s->sched, jobs, n) != 0) {
-        r->state = SRV_ST_RECV;
-        srv_reply_error(r, 429, "the server is overloaded (its queue is full); retry later");
-        for (int i = 0; i < n; i++) {
-            job_free(jobs[i]);
-            srv_request_release(r); /* never the last reference: MHD holds one */
-        }
-    }
-    free(jobs);
+    rc = 0;
+done:
     free(texts);
     free(lens);
+    return rc;
+}
+
+/* 0 when /generate can take requests, else the reply sent. */
+static int unavailable(srv_request *r, srv_server *s) {
+    if (!s->model)
+        srv_http_reply(r, srv_reply_error(503,
+                                          "this server runs tokenize-only (its model folder has a tokenizer "
+                                          "but no config.json/model weights): /generate is not available; "
+                                          "/tokenize and /detokenize are"));
+    else if (atomic_load(&s->draining))
+        srv_http_reply(
+            r, srv_reply_error(503, "the server is shutting down and takes no new generation requests"));
+    else
+        return 0;
+    return 1;
+}
+
+void srv_route_generate(srv_request *r) {
+    srv_server *s = srv_http_server(r);
+    const cfg_t *c = &s->cfg;
+    char err[300];
+    if (unavailable(r, s)) return;
+    size_t body_len;
+    const char *body = srv_http_body(r, &body_len);
+    json_t *b = srv_json_parse(body, body_len, c->max_json_depth, err, sizeof err);
+    if (!b) {
+        srv_http_reply(r, srv_reply_error(400, "%s", err));
+        return;
+    }
+    srv_task **tasks = NULL;
+    int n_tasks = 0, rows = 1, status = 500;
+    t5_gen_params p;
+    long long truncate = 0, timeout_ms = c->request_timeout_ms;
+    generate_req *g = calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    uv_mutex_init(&g->lock);
+    g->req = r;
+    g->srv = s;
+    g->t_start = srv_http_t_start(r);
+    status = 400;
+    if (parse_options(s, b, g, &p, &rows, &truncate, &timeout_ms, err, sizeof err)) goto fail;
+    double deadline = g->t_start + (double)timeout_ms / 1000.0;
+    if ((status = make_jobs(g, b, &p, rows, truncate, deadline, &tasks, &n_tasks, err, sizeof err)))
+        goto fail;
     json_decref(b);
-    return;
-bad500:
-    srv_reply_error(r, 500, "%s", err);
-    goto cleanup;
-bad:
-    srv_reply_error(r, 400, "%s", err);
-cleanup:
-    for (int i = 0; i < njobs; i++) {
-        job_free(jobs[i]);
-        srv_request_release(r);
+    g->remaining = n_tasks;
+    srv_http_defer(r);
+    if (srv_sched_submit(s->sched, tasks, n_tasks) != 0) {
+        srv_http_reply(r, srv_reply_error(429, "the server is overloaded (its queue is full); retry later"));
+        for (int i = 0; i < n_tasks; i++) {
+            job_free(tasks[i]->user);
+            srv_http_release(r); /* never the last reference: MHD holds one */
+        }
+        req_free(g);
     }
-    free(jobs);
-    free(texts);
-    free(lens);
-    srv_gen_free(g);
-    r->gen = NULL;
+    free(tasks);
+    return;
+fail:
+    srv_http_reply(r, srv_reply_error(status, "%s", err));
+    for (int i = 0; i < n_tasks; i++) {
+        job_free(tasks[i]->user);
+        srv_http_release(r);
+    }
+    free(tasks);
+    req_free(g);
     json_decref(b);
 }

@@ -7,30 +7,30 @@
 #include "srv.h"
 
 void srv_route_health(srv_request *r) {
-    srv_reply_json(r, 200, json_pack("{s:s}", "status", "ok"));
+    srv_http_reply(r, srv_reply_json(200, json_pack("{s:s}", "status", "ok")));
 }
 
 void srv_route_ready(srv_request *r) {
-    if (atomic_load(&r->srv->draining))
-        srv_reply_error(r, 503, "the server is draining (shutting down)");
+    if (atomic_load(&srv_http_server(r)->draining))
+        srv_http_reply(r, srv_reply_error(503, "the server is draining (shutting down)"));
     else
-        srv_reply_json(r, 200, json_pack("{s:s}", "status", "ready"));
+        srv_http_reply(r, srv_reply_json(200, json_pack("{s:s}", "status", "ready")));
 }
 
 void srv_route_metrics(srv_request *r) {
-    srv_server *s = r->srv;
+    srv_server *s = srv_http_server(r);
     int draining = atomic_load(&s->draining);
     char *text = srv_metrics_render(s->metrics, s->sched ? srv_sched_queued(s->sched) : 0,
                                     s->sched ? srv_sched_active(s->sched) : 0, !draining, draining);
     if (!text) {
-        srv_reply_error(r, 500, "out of memory");
+        srv_http_reply(r, srv_reply_error(500, "out of memory"));
         return;
     }
-    srv_reply_text(r, 200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text));
+    srv_http_reply(r, srv_reply_text(200, "text/plain; version=0.0.4; charset=utf-8", text, strlen(text)));
 }
 
 void srv_route_info(srv_request *r) {
-    srv_server *s = r->srv;
+    srv_server *s = srv_http_server(r);
     const cfg_t *c = &s->cfg;
     json_t *model =
         json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", s->model_name, "mode",
@@ -64,5 +64,5 @@ void srv_route_info(srv_request *r) {
         json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION, "model",
                   model, "limits", limits, "workers", c->workers, "threads_per_worker", s->threads_per_worker,
                   "uptime_s", srv_now() - s->t_started, "auth", c->api_key[0] != 0);
-    srv_reply_json(r, 200, info);
+    srv_http_reply(r, srv_reply_json(200, info));
 }

@@ -54,11 +54,13 @@ static int too_long(srv_server *s, const char *text, size_t len, int i, char *er
 }
 
 void srv_route_tokenize(srv_request *r) {
-    srv_server *s = r->srv;
+    srv_server *s = srv_http_server(r);
     char err[300], terr[200];
-    json_t *b = srv_json_parse(r->body, r->body_len, s->cfg.max_json_depth, err, sizeof err);
+    size_t body_len;
+    const char *body = srv_http_body(r, &body_len);
+    json_t *b = srv_json_parse(body, body_len, s->cfg.max_json_depth, err, sizeof err);
     if (!b) {
-        srv_reply_error(r, 400, "%s", err);
+        srv_http_reply(r, srv_reply_error(400, "%s", err));
         return;
     }
     const char **texts = NULL;
@@ -136,9 +138,9 @@ void srv_route_tokenize(srv_request *r) {
         json_array_append_new(results, ans);
     }
     if (is_array)
-        srv_reply_json(r, 200, json_pack("{s:o}", "results", results));
+        srv_http_reply(r, srv_reply_json(200, json_pack("{s:o}", "results", results)));
     else {
-        srv_reply_json(r, 200, json_incref(json_array_get(results, 0)));
+        srv_http_reply(r, srv_reply_json(200, json_incref(json_array_get(results, 0))));
         json_decref(results);
     }
     free(texts);
@@ -146,7 +148,7 @@ void srv_route_tokenize(srv_request *r) {
     json_decref(b);
     return;
 bad:
-    srv_reply_error(r, 400, "%s", err);
+    srv_http_reply(r, srv_reply_error(400, "%s", err));
     json_decref(results);
     free(texts);
     free(lens);
@@ -154,12 +156,14 @@ bad:
 }
 
 void srv_route_detokenize(srv_request *r) {
-    srv_server *s = r->srv;
+    srv_server *s = srv_http_server(r);
     char err[300];
     static const char *const fields[] = {"ids", NULL};
-    json_t *b = srv_json_parse(r->body, r->body_len, s->cfg.max_json_depth, err, sizeof err);
+    size_t body_len;
+    const char *body = srv_http_body(r, &body_len);
+    json_t *b = srv_json_parse(body, body_len, s->cfg.max_json_depth, err, sizeof err);
     if (!b) {
-        srv_reply_error(r, 400, "%s", err);
+        srv_http_reply(r, srv_reply_error(400, "%s", err));
         return;
     }
     int32_t *ids = NULL;
@@ -174,13 +178,13 @@ void srv_route_detokenize(srv_request *r) {
     size_t len = 0;
     char *text = tok_decode(s->tok, ids, (size_t)n, &len, err, sizeof err);
     if (!text) goto bad;
-    srv_reply_json(r, 200, json_pack("{s:s%}", "text", text, len));
+    srv_http_reply(r, srv_reply_json(200, json_pack("{s:s%}", "text", text, len)));
     free(text);
     free(ids);
     json_decref(b);
     return;
 bad:
-    srv_reply_error(r, 400, "%s", err);
+    srv_http_reply(r, srv_reply_error(400, "%s", err));
     free(ids);
     json_decref(b);
 }

@@ -1,78 +1,99 @@
-/* scheduler.c - the bounded job queue and the worker pool. Each worker is a libuv
- * thread that owns one t5_batch and loops: admit queued jobs while the batch has free
- * rows, cancel sequences whose client left or whose deadline passed, then one step for
- * all of them (the step encodes the new arrivals together first). A new job therefore
- * joins a running batch at the next step. Finished jobs go to srv_gen_job_done, which
- * answers the request. The queue counts sequences; a submission that does not fit is
- * refused whole (429). Not the HTTP side and not the answer building. */
+/* scheduler.c - the bounded task queue and the worker pool (scheduler.h). Each worker is
+ * a libuv thread that owns one t5_batch and loops: admit queued tasks while the batch
+ * has free rows, send a cancellation for tasks whose client left, whose deadline
+ * passed or that a shutdown ends, then one step for all of them (the step encodes the
+ * new arrivals together first). A new task therefore joins a running batch at the
+ * next step. The queue counts tasks; a submission that does not fit is refused whole.
+ * Whether a task must stop is decided in one place (stop_reason). Not HTTP, not the
+ * answers: a task's owner learns how it ended through on_done. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <uv.h>
 
-#include "srv.h"
+#include "log.h"
+#include "scheduler.h"
 
 typedef struct {
     srv_sched *q;
     int id;
     uv_thread_t thread;
     t5_batch *batch;
-    srv_job **active; /* [max_batch] jobs in the batch */
+    srv_task **active; /* [max_batch] tasks in the batch */
     int n_active;
 } srv_worker;
 
 struct srv_sched {
-    srv_server *srv;
+    srv_sched_config cfg;
     uv_mutex_t lock;
     uv_cond_t cond;
-    srv_job *head, *tail;
-    int queued;        /* jobs in the queue */
-    atomic_int active; /* jobs in batches */
+    srv_task *head, *tail;
+    int queued;        /* tasks in the queue */
+    atomic_int active; /* tasks in batches */
     int stop, abort;   /* guarded by lock */
     srv_worker *workers;
-    int n_workers, started; /* workers allocated, threads running */
+    int started; /* threads running */
 };
 
-static int on_token(void *user, int32_t token, float logprob) {
-    return srv_gen_on_token((srv_job *)user, token, logprob);
+/* Why a task must end now, SRV_END_DONE when it may go on. */
+static srv_end stop_reason(const srv_task *t, int aborting, double now) {
+    if (aborting) return SRV_END_SHUTDOWN;
+    if (t->cancel && atomic_load(t->cancel)) return SRV_END_CANCELLED;
+    if (now > t->deadline) return SRV_END_DEADLINE;
+    return SRV_END_DONE;
 }
 
-static void on_done(void *user, t5_result *r) {
-    srv_job *j = user;
-    j->result = *r; /* we own the arrays now */
+static void end_task(srv_task *t, srv_end why, int started, const char *detail) {
+    srv_task_end e = {why, started, detail, t->sched.have_result ? &t->sched.result : NULL};
+    t->on_done(t->user, &e);
+}
+
+static int engine_token(void *user, int32_t token, float logprob) {
+    srv_task *t = user;
+    return t->u.gen.on_token ? t->u.gen.on_token(t->user, token, logprob) : 0;
+}
+
+static void engine_done(void *user, t5_result *r) {
+    srv_task *t = user;
+    t->sched.result = *r; /* the task owns the arrays now */
     memset(r, 0, sizeof *r);
-    j->have_result = 1;
-    j->finished = 1;
+    t->sched.have_result = 1;
+    t->sched.finished = 1;
 }
 
-static void fail_job(srv_job *j, int status, const char *msg) {
-    j->status = status;
-    snprintf(j->msg, sizeof j->msg, "%s", msg);
-    srv_gen_job_done(j);
+/* Admits t into the worker's batch: the engine call of each task kind. */
+static int task_start(srv_worker *w, srv_task *t, char *err, size_t errlen) {
+    switch (t->kind) {
+    case SRV_TASK_GENERATE:
+        return t5_batch_add(w->batch, t->ids, t->n, &t->u.gen.params, engine_token, engine_done, t, err,
+                            errlen);
+    }
+    return -1;
+}
+
+/* How a task that left the batch ended. */
+static void task_retire(srv_task *t) {
+    int fin = t->sched.have_result && t->sched.result.n_seqs > 0 ? t->sched.result.seqs[0].finish : 0;
+    if (t->sched.failed)
+        end_task(t, SRV_END_FAILED, 1, t->sched.failed);
+    else if (fin == T5_FINISH_ERROR)
+        end_task(t, SRV_END_FAILED, 1, "out of memory encoding the input");
+    else if (fin == T5_FINISH_CANCELLED)
+        end_task(t, t->sched.cancel_sent ? t->sched.why : SRV_END_SHUTDOWN, 1, NULL);
+    else
+        end_task(t, SRV_END_DONE, 1, NULL);
 }
 
 static void worker_retire_finished(srv_worker *w) {
     int k = 0;
     for (int i = 0; i < w->n_active; i++) {
-        srv_job *j = w->active[i];
-        if (!j->finished) {
-            w->active[k++] = j;
+        srv_task *t = w->active[i];
+        if (!t->sched.finished) {
+            w->active[k++] = t;
             continue;
         }
         atomic_fetch_sub(&w->q->active, 1);
-        if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_ERROR &&
-            !j->status) {
-            j->status = 500;
-            snprintf(j->msg, sizeof j->msg, "out of memory encoding the input");
-        }
-        if (j->have_result && j->result.n_seqs > 0 && j->result.seqs[0].finish == T5_FINISH_CANCELLED &&
-            !j->status) {
-            j->status = j->cancel_status ? j->cancel_status : 503;
-            snprintf(j->msg, sizeof j->msg, "%s",
-                     j->status == 504   ? "the request's deadline passed before generation finished"
-                     : j->status == 499 ? "the client went away"
-                                        : "the server is shutting down");
-        }
-        srv_gen_job_done(j);
+        task_retire(t);
     }
     w->n_active = k;
 }
@@ -80,10 +101,9 @@ static void worker_retire_finished(srv_worker *w) {
 static void worker_main(void *arg) {
     srv_worker *w = arg;
     srv_sched *q = w->q;
-    srv_server *s = q->srv;
     char err[256];
     for (;;) {
-        srv_job *admit = NULL, **tail = &admit;
+        srv_task *admit = NULL, **tail = &admit;
         uv_mutex_lock(&q->lock);
         while (!q->stop && !q->head && w->n_active == 0)
             uv_cond_wait(&q->cond, &q->lock);
@@ -93,105 +113,97 @@ static void worker_main(void *arg) {
         }
         int free_rows = t5_batch_free_rows(w->batch);
         while (q->head && q->head->rows <= free_rows) {
-            srv_job *j = q->head;
-            q->head = j->next;
+            srv_task *t = q->head;
+            q->head = t->sched.next;
             if (!q->head) q->tail = NULL;
             q->queued--;
-            j->next = NULL;
-            *tail = j;
-            tail = &j->next;
-            free_rows -= j->rows;
+            t->sched.next = NULL;
+            *tail = t;
+            tail = &t->sched.next;
+            free_rows -= t->rows;
         }
         int aborting = q->abort;
         uv_mutex_unlock(&q->lock);
 
         double now = srv_now();
         while (admit) {
-            srv_job *j = admit;
-            admit = j->next;
-            j->next = NULL;
-            if (aborting)
-                fail_job(j, 503, "the server is shutting down");
-            else if (atomic_load(&j->req->cancel))
-                fail_job(j, 499, "the client went away");
-            else if (now > j->deadline)
-                fail_job(j, 504, "the request's deadline passed while it waited in the queue");
-            else {
-                int h =
-                    t5_batch_add(w->batch, j->ids, j->n, &j->params, on_token, on_done, j, err, sizeof err);
-                if (h < 0) {
-                    srv_log(SRV_LOG_WARN, "worker %d: t5_batch_add failed: %s", w->id, err);
-                    fail_job(j, 500, "generation failed to start");
-                    continue;
-                }
-                j->handle = h;
-                w->active[w->n_active++] = j;
-                atomic_fetch_add(&q->active, 1);
+            srv_task *t = admit;
+            admit = t->sched.next;
+            t->sched.next = NULL;
+            srv_end why = stop_reason(t, aborting, now);
+            if (why != SRV_END_DONE) {
+                end_task(t, why, 0, NULL);
+                continue;
             }
+            int h = task_start(w, t, err, sizeof err);
+            if (h < 0) {
+                srv_log(SRV_LOG_WARN, "worker %d: t5_batch_add failed: %s", w->id, err);
+                end_task(t, SRV_END_FAILED, 0, "generation failed to start");
+                continue;
+            }
+            t->sched.handle = h;
+            w->active[w->n_active++] = t;
+            atomic_fetch_add(&q->active, 1);
         }
-        /* cancellations: client gone, deadline, shutdown */
         now = srv_now();
         for (int i = 0; i < w->n_active; i++) {
-            srv_job *j = w->active[i];
-            if (j->cancel_sent || j->finished) continue;
-            int why = aborting ? 503 : atomic_load(&j->req->cancel) ? 499 : now > j->deadline ? 504 : 0;
-            if (why) {
-                j->cancel_status = why;
-                j->cancel_sent = 1;
-                t5_batch_cancel(w->batch, j->handle);
+            srv_task *t = w->active[i];
+            if (t->sched.cancel_sent || t->sched.finished) continue;
+            srv_end why = stop_reason(t, aborting, now);
+            if (why != SRV_END_DONE) {
+                t->sched.why = why;
+                t->sched.cancel_sent = 1;
+                t5_batch_cancel(w->batch, t->sched.handle);
             }
         }
-        if (w->n_active > 0) {
-            srv_metrics_batch_rows(s->metrics, t5_batch_active(w->batch) > 0
-                                                   ? s->cfg.max_batch - t5_batch_free_rows(w->batch)
-                                                   : 0);
-            int rc = t5_batch_step(w->batch);
-            if (rc < 0) {
-                srv_log(SRV_LOG_ERROR, "worker %d: t5_batch_step failed", w->id);
-                for (int i = 0; i < w->n_active; i++) {
-                    srv_job *j = w->active[i];
-                    if (!j->finished) t5_batch_cancel(w->batch, j->handle);
-                    j->status = 500;
-                    snprintf(j->msg, sizeof j->msg, "generation failed");
-                }
-                t5_batch_step(w->batch);
-                for (int i = 0; i < w->n_active; i++)
-                    w->active[i]->finished = 1;
+        if (w->n_active == 0) continue;
+        if (q->cfg.on_step)
+            q->cfg.on_step(q->cfg.user, t5_batch_active(w->batch) > 0
+                                            ? q->cfg.max_batch - t5_batch_free_rows(w->batch)
+                                            : 0);
+        if (t5_batch_step(w->batch) < 0) {
+            srv_log(SRV_LOG_ERROR, "worker %d: t5_batch_step failed", w->id);
+            for (int i = 0; i < w->n_active; i++) {
+                srv_task *t = w->active[i];
+                if (!t->sched.finished) t5_batch_cancel(w->batch, t->sched.handle);
+                t->sched.failed = "generation failed";
             }
-            worker_retire_finished(w);
+            t5_batch_step(w->batch); /* hands back what was cancelled */
+            for (int i = 0; i < w->n_active; i++)
+                w->active[i]->sched.finished = 1;
         }
+        worker_retire_finished(w);
     }
 }
 
-srv_sched *srv_sched_create(srv_server *s, char *err, size_t errlen) {
+srv_sched *srv_sched_create(const srv_sched_config *c, char *err, size_t errlen) {
     srv_sched *q = calloc(1, sizeof *q);
     if (!q) {
         snprintf(err, errlen, "out of memory");
         return NULL;
     }
-    q->srv = s;
+    q->cfg = *c;
     uv_mutex_init(&q->lock);
     uv_cond_init(&q->cond);
-    q->n_workers = s->cfg.workers;
-    q->workers = calloc((size_t)q->n_workers, sizeof *q->workers);
+    q->workers = calloc((size_t)c->workers, sizeof *q->workers);
     if (!q->workers) {
         snprintf(err, errlen, "out of memory");
         srv_sched_free(q);
         return NULL;
     }
-    for (int i = 0; i < q->n_workers; i++) {
+    for (int i = 0; i < c->workers; i++) {
         srv_worker *w = &q->workers[i];
         w->q = q;
         w->id = i;
-        w->active = calloc((size_t)s->cfg.max_batch, sizeof *w->active);
-        w->batch = t5_batch_create(s->model, s->cfg.max_batch, s->threads_per_worker, err, errlen);
+        w->active = calloc((size_t)c->max_batch, sizeof *w->active);
+        w->batch = t5_batch_create(c->model, c->max_batch, c->threads_per_worker, err, errlen);
         if (!w->active || !w->batch) {
             if (!w->active) snprintf(err, errlen, "out of memory");
             srv_sched_free(q);
             return NULL;
         }
     }
-    for (int i = 0; i < q->n_workers; i++) {
+    for (int i = 0; i < c->workers; i++) {
         if (uv_thread_create(&q->workers[i].thread, worker_main, &q->workers[i]) != 0) {
             snprintf(err, errlen, "cannot start worker threads");
             srv_sched_free(q);
@@ -202,19 +214,19 @@ srv_sched *srv_sched_create(srv_server *s, char *err, size_t errlen) {
     return q;
 }
 
-int srv_sched_submit(srv_sched *q, srv_job **jobs, int n) {
+int srv_sched_submit(srv_sched *q, srv_task *const *tasks, int n) {
     uv_mutex_lock(&q->lock);
-    if (q->stop || q->queued + n > q->srv->cfg.queue_size) {
+    if (q->stop || q->queued + n > q->cfg.queue_size) {
         uv_mutex_unlock(&q->lock);
         return -1;
     }
     for (int i = 0; i < n; i++) {
-        jobs[i]->next = NULL;
+        tasks[i]->sched.next = NULL;
         if (q->tail)
-            q->tail->next = jobs[i];
+            q->tail->sched.next = tasks[i];
         else
-            q->head = jobs[i];
-        q->tail = jobs[i];
+            q->head = tasks[i];
+        q->tail = tasks[i];
     }
     q->queued += n;
     uv_cond_broadcast(&q->cond);
@@ -223,31 +235,30 @@ int srv_sched_submit(srv_sched *q, srv_job **jobs, int n) {
 }
 
 void srv_sched_expire(srv_sched *q, double now) {
-    srv_job *dead = NULL;
+    srv_task *dead = NULL;
     uv_mutex_lock(&q->lock);
-    srv_job **pp = &q->head, *prev = NULL;
+    srv_task **pp = &q->head, *prev = NULL;
     while (*pp) {
-        srv_job *j = *pp;
-        if (now > j->deadline || atomic_load(&j->req->cancel)) {
-            *pp = j->next;
+        srv_task *t = *pp;
+        srv_end why = stop_reason(t, 0, now); /* an abort is the workers' to carry out */
+        if (why != SRV_END_DONE) {
+            *pp = t->sched.next;
             q->queued--;
-            j->next = dead;
-            dead = j;
+            t->sched.why = why;
+            t->sched.next = dead;
+            dead = t;
         } else {
-            prev = j;
-            pp = &j->next;
+            prev = t;
+            pp = &t->sched.next;
         }
     }
     q->tail = prev;
     uv_mutex_unlock(&q->lock);
     while (dead) {
-        srv_job *j = dead;
-        dead = j->next;
-        j->next = NULL;
-        if (atomic_load(&j->req->cancel))
-            fail_job(j, 499, "the client went away");
-        else
-            fail_job(j, 504, "the request's deadline passed while it waited in the queue");
+        srv_task *t = dead;
+        dead = t->sched.next;
+        t->sched.next = NULL;
+        end_task(t, t->sched.why, 0, NULL);
     }
 }
 
@@ -277,7 +288,7 @@ void srv_sched_free(srv_sched *q) {
     uv_mutex_unlock(&q->lock);
     for (int i = 0; i < q->started; i++)
         uv_thread_join(&q->workers[i].thread);
-    for (int i = 0; q->workers && i < q->n_workers; i++) {
+    for (int i = 0; q->workers && i < q->cfg.workers; i++) {
         t5_batch_free(q->workers[i].batch);
         free(q->workers[i].active);
     }

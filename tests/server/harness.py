@@ -82,8 +82,9 @@ class Server:
     def conn(self, timeout=120):
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
-    def request(self, method, path, body=None, headers=None, timeout=120, conn=None):
-        """Returns (status, headers dict with lower-case names, body bytes)."""
+    def request(self, method, path, body=None, headers=None, timeout=120, conn=None, header_list=False):
+        """Returns (status, headers dict with lower-case names, body bytes); with header_list,
+        the headers as sent: a list of (name, value)."""
         c = conn or self.conn(timeout)
         try:
             if isinstance(body, (dict, list)):
@@ -95,6 +96,8 @@ class Server:
             c.request(method, path, body=body, headers=h)
             r = c.getresponse()
             data = r.read()
+            if header_list:
+                return r.status, r.getheaders(), data
             return r.status, {k.lower(): v for k, v in r.getheaders()}, data
         finally:
             if conn is None:

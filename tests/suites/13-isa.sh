@@ -2,7 +2,7 @@
 # One answer on every CPU, through `t5 generate --format json` (ids, text, scores,
 # per-token logprobs): greedy, beam and seeded sampling outputs byte-identical under
 # --isa generic, avx2 and avx512 (each capped to what the CPU has; the ones it lacks
-# are reported) on every generating fixture model, on random models of odd shapes in
+# are reported) on every generating fixture model (and `t5 embed` on the encoder-only ones), on random models of odd shapes in
 # float32 / float16 / bfloat16 (16-bit panels, tails of every kernel), and on a random
 # T5 PEGASUS small model (float32; normal build only: the portable path is slow under
 # ASan). Bit-exactness alone vs batched and the kernels themselves: test_engine_isa.
@@ -38,6 +38,20 @@ printf '季路问事鬼神。\n敢问死。曰：未知生，焉知死？\n' > "
 same_everywhere "$M/t5-tiny-pegasus" "$WORK/text"
 printf '%s\n' "5 17 33 2 9 1" "100 200 300 1" > "$WORK/ids"
 for name in t5-tiny-gated t5-tiny-relu; do same_everywhere "$M/$name" "$WORK/ids" --input ids; done
+
+# encoder-only models: t5 embed (sentence and token embeddings) the same way
+for name in st5-tiny t5-enc-tiny; do
+  for pool in "" "--pooling none"; do
+    # shellcheck disable=SC2086
+    "$T5" embed --model "$M/$name" --input ids $pool --isa generic < "$WORK/ids" > "$WORK/generic" || fail "$name embed"
+    for isa in avx2 avx512 auto; do
+      # shellcheck disable=SC2086
+      "$T5" embed --model "$M/$name" --input ids $pool --isa $isa < "$WORK/ids" > "$WORK/$isa" || fail "$name embed $isa"
+      cmp -s "$WORK/generic" "$WORK/$isa" || fail "$name: t5 embed $pool --isa $isa differs from generic"
+    done
+  done
+  echo "$name: t5 embed (pooled and per token) identical under generic, avx2, avx512, auto"
+done
 
 # odd shapes: nothing a multiple of 16 (every kernel's tails), 16-bit panels
 for dt in f32 f16 bf16; do

@@ -56,75 +56,6 @@ __attribute__((target("avx2"), noinline)) static float sum_avx2(const float *p, 
 }
 #endif
 
-/* fp32 FMA peak: 16 independent accumulator chains per thread, registers only */
-enum { PEAK_ITERS = 1 << 22, PEAK_ITEMS = 16 };
-#if defined(__x86_64__)
-__attribute__((target("avx512f"), noinline)) static float fma_loop512(float seed) {
-    __m512 a[16], m = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(seed);
-    for (int i = 0; i < 16; i++)
-        a[i] = _mm512_set1_ps(seed + (float)i);
-    for (int it = 0; it < PEAK_ITERS; it++)
-#pragma GCC unroll 16
-        for (int i = 0; i < 16; i++)
-            a[i] = _mm512_fmadd_ps(a[i], m, c);
-    for (int i = 1; i < 16; i++)
-        a[0] = _mm512_add_ps(a[0], a[i]);
-    return _mm512_reduce_add_ps(a[0]);
-}
-__attribute__((target("avx2,fma"), noinline)) static float fma_loop256(float seed) {
-    __m256 a[12], m = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(seed);
-    for (int i = 0; i < 12; i++)
-        a[i] = _mm256_set1_ps(seed + (float)i);
-    for (int it = 0; it < PEAK_ITERS; it++)
-#pragma GCC unroll 12
-        for (int i = 0; i < 12; i++)
-            a[i] = _mm256_fmadd_ps(a[i], m, c);
-    for (int i = 1; i < 12; i++)
-        a[0] = _mm256_add_ps(a[0], a[i]);
-    float t[8];
-    _mm256_storeu_ps(t, a[0]);
-    return t[0];
-}
-#endif
-
-typedef struct {
-    t5_pool *pool;
-    int lanes; /* floats per FMA of the loop: 16 (AVX-512), 8 (AVX2), 0 none */
-    double sums[64];
-} peak_job;
-
-static void peak_worker(void *arg, int ith, int nth) {
-    peak_job *j = arg;
-    (void)nth;
-    for (int it; (it = t5_pool_next(j->pool)) < PEAK_ITEMS;) {
-#if defined(__x86_64__)
-        j->sums[ith] += j->lanes == 16 ? fma_loop512((float)it) : fma_loop256((float)it);
-#endif
-    }
-}
-
-/* GFLOP/s of the FMA loop on the pool's threads (best of 5); 0 without AVX2 */
-static double measure_fma_peak(t5_pool *pool, const char **isa) {
-    peak_job j = {pool, 0, {0}};
-    *isa = "none";
-#if defined(__x86_64__)
-    if (__builtin_cpu_supports("avx512f"))
-        j.lanes = 16, *isa = "AVX-512";
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        j.lanes = 8, *isa = "AVX2";
-#endif
-    if (!j.lanes) return 0;
-    double best = 1e9;
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        t5_pool_run(pool, peak_worker, &j);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    double per_loop = (double)PEAK_ITERS * (j.lanes == 16 ? 16 : 12) * j.lanes * 2;
-    return PEAK_ITEMS * per_loop / best / 1e9;
-}
-
 /* items: 1 MiB pieces of the buffer */
 static void bw_worker(void *arg, int ith, int nth) {
     bw_job *j = arg;
@@ -288,10 +219,7 @@ int cmd_bench_engine(int argc, char **argv) {
             batches = optarg;
             break;
         case 'I':
-            if (t5_isa_parse(optarg, &lo.isa)) {
-                fprintf(stderr, "t5 bench engine: --isa must be auto, generic, avx2 or avx512\n");
-                return 2;
-            }
+            if (cmd_parse_isa("bench engine", optarg, &lo)) return 2;
             break;
         case 'h':
             usage(stdout);
@@ -344,7 +272,7 @@ int cmd_bench_engine(int argc, char **argv) {
             close(pfd[0]);
             t5_pool *pool = t5_pool_create(threads);
             const char *pisa;
-            double r[3] = {measure_bandwidth(pool), 0, measure_fma_peak(pool, &pisa)};
+            double r[3] = {measure_bandwidth(pool), 0, bench_fma_peak(pool, &pisa)};
             t5_pool_free(pool);
             openblas_set_num_threads(threads);
             r[1] = measure_sgemm();

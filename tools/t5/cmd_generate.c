@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "t5.h"
 #include "tok.h"
 
@@ -59,11 +60,55 @@ static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
     return 0;
 }
 
-static const char *finish_name(int f) {
-    return f == T5_FINISH_EOS      ? "eos"
-           : f == T5_FINISH_LENGTH ? "length"
-           : f == T5_FINISH_STOP   ? "stop"
-                                   : "cancelled";
+enum { OPT_PARAM = 256 }; /* getopt value of gen_params[i]: OPT_PARAM + i */
+
+/* The long options: --model, one per generation parameter (gen_params[], `_` -> `-`;
+ * a flag for booleans, an optional `=never` for early_stopping), then the tool's own.
+ * names[] holds the flag names; opts ends with a zero entry. */
+static void make_options(struct option *opts, char (*names)[48]) {
+    int k = 0;
+    opts[k++] = (struct option){"model", 1, 0, 'm'};
+    for (int i = 0; i < gen_n_params; i++) {
+        const gen_param *gp = &gen_params[i];
+        snprintf(names[i], sizeof names[i], "%s", gp->name);
+        for (char *c = names[i]; *c; c++)
+            if (*c == '_') *c = '-';
+        int arg = gp->type == GEN_PARAM_BOOL ? 0 : gp->type == GEN_PARAM_EARLY_STOP ? 2 : 1;
+        opts[k++] = (struct option){names[i], arg, 0, OPT_PARAM + i};
+    }
+    opts[k++] = (struct option){"format", 1, 0, 'f'};
+    opts[k++] = (struct option){"input", 1, 0, 'i'};
+    opts[k++] = (struct option){"threads", 1, 0, 't'};
+    opts[k++] = (struct option){"isa", 1, 0, 'I'};
+    opts[k++] = (struct option){"help", 0, 0, 'h'};
+    opts[k] = (struct option){0, 0, 0, 0};
+}
+
+/* Sets the parameter from its flag's value: 0, 1 bad number (*end past the number), 2 usage. */
+static int set_param(const gen_param *gp, const char *arg, t5_gen_params *p, char **end) {
+    void *field = (char *)p + gp->offset;
+    switch (gp->type) {
+    case GEN_PARAM_INT:
+        *(int *)field = (int)strtol(arg, end, 10);
+        break;
+    case GEN_PARAM_FLOAT:
+        *(float *)field = strtof(arg, end);
+        break;
+    case GEN_PARAM_SEED:
+        *(uint64_t *)field = strtoull(arg, end, 10);
+        break;
+    case GEN_PARAM_BOOL:
+        *(int *)field = 1;
+        break;
+    case GEN_PARAM_EARLY_STOP:
+        if (arg && strcmp(arg, "never")) {
+            fprintf(stderr, "t5 generate: --early-stopping takes no value or =never\n");
+            return 2;
+        }
+        *(int *)field = arg ? 2 : 1;
+        break;
+    }
+    return 0;
 }
 
 /* Text of a generated sequence, or NULL without a tokenizer (caller frees). */
@@ -83,26 +128,9 @@ int cmd_generate(int argc, char **argv) {
     t5_load_opts lo = {0};
     t5_gen_params p;
     t5_gen_default_params(&p);
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"max-new-tokens", 1, 0, 'n'},
-                                         {"min-new-tokens", 1, 0, 'N'},
-                                         {"num-beams", 1, 0, 'b'},
-                                         {"num-return-sequences", 1, 0, 'k'},
-                                         {"length-penalty", 1, 0, 'l'},
-                                         {"early-stopping", 2, 0, 'e'},
-                                         {"repetition-penalty", 1, 0, 'r'},
-                                         {"no-repeat-ngram-size", 1, 0, 'g'},
-                                         {"do-sample", 0, 0, 'S'},
-                                         {"temperature", 1, 0, 'T'},
-                                         {"top-k", 1, 0, 'K'},
-                                         {"top-p", 1, 0, 'P'},
-                                         {"seed", 1, 0, 's'},
-                                         {"format", 1, 0, 'f'},
-                                         {"input", 1, 0, 'i'},
-                                         {"threads", 1, 0, 't'},
-                                         {"isa", 1, 0, 'I'},
-                                         {"help", 0, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    struct option opts[64 + 7];
+    char names[64][48];
+    make_options(opts, names);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
@@ -110,49 +138,6 @@ int cmd_generate(int argc, char **argv) {
         switch (c) {
         case 'm':
             dir = optarg;
-            break;
-        case 'n':
-            p.max_new_tokens = (int)strtol(optarg, &end, 10);
-            break;
-        case 'N':
-            p.min_new_tokens = (int)strtol(optarg, &end, 10);
-            break;
-        case 'b':
-            p.num_beams = (int)strtol(optarg, &end, 10);
-            break;
-        case 'k':
-            p.num_return_sequences = (int)strtol(optarg, &end, 10);
-            break;
-        case 'l':
-            p.length_penalty = strtof(optarg, &end);
-            break;
-        case 'e':
-            if (optarg && strcmp(optarg, "never")) {
-                fprintf(stderr, "t5 generate: --early-stopping takes no value or =never\n");
-                return 2;
-            }
-            p.early_stopping = optarg ? 2 : 1;
-            break;
-        case 'r':
-            p.repetition_penalty = strtof(optarg, &end);
-            break;
-        case 'g':
-            p.no_repeat_ngram_size = (int)strtol(optarg, &end, 10);
-            break;
-        case 'S':
-            p.do_sample = 1;
-            break;
-        case 'T':
-            p.temperature = strtof(optarg, &end);
-            break;
-        case 'K':
-            p.top_k = (int)strtol(optarg, &end, 10);
-            break;
-        case 'P':
-            p.top_p = strtof(optarg, &end);
-            break;
-        case 's':
-            p.seed = strtoull(optarg, &end, 10);
             break;
         case 'f':
             format = optarg;
@@ -164,17 +149,17 @@ int cmd_generate(int argc, char **argv) {
             threads = (int)strtol(optarg, &end, 10);
             break;
         case 'I':
-            if (t5_isa_parse(optarg, &lo.isa)) {
-                fprintf(stderr, "t5 generate: --isa must be auto, generic, avx2 or avx512\n");
-                return 2;
-            }
+            if (cmd_parse_isa("generate", optarg, &lo)) return 2;
             break;
         case 'h':
             usage(stdout);
             return 0;
         default:
-            usage(stderr);
-            return 2;
+            if (c < OPT_PARAM || c >= OPT_PARAM + gen_n_params) {
+                usage(stderr);
+                return 2;
+            }
+            if (set_param(&gen_params[c - OPT_PARAM], optarg, &p, &end)) return 2;
         }
         if (end && (*end || end == optarg)) {
             fprintf(stderr, "t5 generate: bad number '%s'\n", optarg);
@@ -202,11 +187,8 @@ int cmd_generate(int argc, char **argv) {
             return 1;
         }
     }
-    if (tok && tok_model_kind(tok) == TOK_KIND_WORDPIECE) { /* T5 PEGASUS: [CLS] ... [SEP] */
-        if (p.decoder_start_token_id < 0) p.decoder_start_token_id = tok_bos_id(tok);
-        if (p.eos_token_id < 0) p.eos_token_id = tok_eos_id(tok);
-    }
-    /* check the parameters once, before reading input */
+    if (tok) gen_params_for_tokenizer(&p, tok); /* T5 PEGASUS: [CLS] ... [SEP] */
+    /* check the parameters once, before reading input. TODO(libs): t5_gen_check() */
     {
         int32_t eos = t5_model_config(m)->eos_token_id;
         t5_batch *b =
@@ -242,20 +224,14 @@ int cmd_generate(int argc, char **argv) {
                 continue;
             }
         } else {
-            tok_encode_params ep;
-            tok_encode_default_params(&ep);
-            ep.add_eos = 1;
-            tok_encoding e;
-            if (tok_encode(tok, line, (size_t)len, &ep, &e, err, sizeof err) != 0) {
+            gen_status st = gen_input_ids(tok, line, (size_t)len, 0, 0, &ids, &n, err, sizeof err);
+            if (st == GEN_ERR_TOKENIZE) {
                 fprintf(stderr, "t5 generate: line %ld: %s\n", lineno, err);
                 printf("\n");
                 rc = 1;
                 continue;
             }
-            n = (int)e.n;
-            ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-            if (ids) memcpy(ids, e.ids, (size_t)n * sizeof *ids);
-            tok_encoding_free(&e);
+            if (st == GEN_ERR_EMPTY) ids = calloc(1, sizeof *ids); /* the engine says why it takes none */
         }
         t5_result r;
         if (!ids || t5_generate(m, ids, n, &p, threads, &r, err, sizeof err) != 0) {
@@ -281,7 +257,7 @@ int cmd_generate(int argc, char **argv) {
                 if (t) json_object_set_new(js, "text", jt ? jt : json_string(""));
                 free(t);
                 json_object_set_new(js, "score", json_real(s->score));
-                json_object_set_new(js, "finish_reason", json_string(finish_name(s->finish)));
+                json_object_set_new(js, "finish_reason", json_string(gen_finish_name(s->finish)));
                 json_object_set_new(js, "logprobs", jlp);
                 json_array_append_new(arr, js);
             }

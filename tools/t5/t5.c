@@ -15,16 +15,24 @@ static const struct {
     {"tokenize", cmd_tokenize, "text lines on stdin -> ids / pieces / JSON"},
     {"detokenize", cmd_detokenize, "lines of ids on stdin -> text"},
     {"generate", cmd_generate, "text lines on stdin -> generated text / ids / JSON"},
+    {"embed", cmd_embed, "text lines on stdin -> sentence / token embeddings (JSON lines)"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput next to SentencePiece"},
     {"bench-engine", cmd_bench_engine, "engine speed next to memory bandwidth and GEMM rate"},
+    {"bench-embed", cmd_bench_embed, "embedding throughput (sentences/s, tokens/s) next to the FMA peak"},
     {"random-model", cmd_random_model, "writes a random-weight T5 checkpoint of a given shape"},
 };
+
+int cmd_parse_isa(const char *cmd, const char *arg, t5_load_opts *o) {
+    if (t5_isa_parse(arg, &o->isa) == 0) return 0;
+    fprintf(stderr, "t5 %s: --isa must be auto, generic, avx2 or avx512\n", cmd);
+    return 2;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 COMMAND [OPTIONS]   (t5 COMMAND --help for its options)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "  bench tokenizer|engine   same as bench-tokenizer / bench-engine\n");
+    fprintf(f, "  bench tokenizer|engine|embed   same as bench-tokenizer / ...\n");
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,271 @@
+/* cmd_embed.c - `t5 embed --model DIR [options]`: offline embeddings, one input per
+ * stdin line (text through the model folder's tokenizer, `</s>` appended and truncated
+ * to the folder's max_seq_length; or with `--input ids` space-separated ids, the exact
+ * encoder input), one JSON object per line: {"embedding": [...]} (the folder's
+ * sentence-transformers pipeline, or mean pooling) or with --pooling none
+ * {"token_embeddings": [[...] per token]}. Lines are embedded --batch at a time
+ * through one continuous batch (t5_batch_add_embed: one grouped encoder pass per step).
+ * What it is not: a server. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cmds.h"
+#include "t5.h"
+#include "tok.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: t5 embed --model DIR [--pooling mean|max|cls|last|none] [--normalize|--no-normalize]\n"
+            "         [--input text|ids] [--batch N] [--threads N] [--isa auto|generic|avx2|avx512]\n"
+            "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
+            "and writes one JSON object per line: {\"embedding\": [...]}, or with --pooling none\n"
+            "{\"token_embeddings\": [[...] per token]} (the encoder's last hidden state, </s> included).\n"
+            "Defaults from the folder's sentence-transformers modules (modules.json: Pooling, Dense,\n"
+            "Normalize), else mean pooling without normalization. Text is truncated to the folder's\n"
+            "max_seq_length (sentence_bert_config.json), </s> kept last.\n");
+}
+
+/* One input line's answer, filled by the encoder callback. */
+typedef struct {
+    const t5_embedder *e;
+    const t5_embed_params *p;
+    int d_model, dim;
+    char *json; /* the output line (malloc), or NULL */
+    char err[256];
+} slot;
+
+/* Appends "[v0,v1,...]" (9 significant digits: float32 round-trips) to *buf. */
+static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n) {
+    size_t need = *len + (size_t)n * 18 + 4;
+    if (need > *cap) {
+        char *nb = realloc(*buf, need * 2);
+        if (!nb) {
+            free(*buf);
+            *buf = NULL;
+            return;
+        }
+        *buf = nb, *cap = need * 2;
+    }
+    char *p = *buf + *len;
+    *p++ = '[';
+    for (int i = 0; i < n; i++)
+        p += isfinite(v[i]) ? sprintf(p, "%s%.9g", i ? "," : "", v[i]) : sprintf(p, "%snull", i ? "," : "");
+    *p++ = ']';
+    *p = 0;
+    *len = (size_t)(p - *buf);
+}
+
+static void on_hidden(void *user, const float *h, int n) {
+    slot *s = user;
+    if (!h) {
+        snprintf(s->err, sizeof s->err, "out of memory in the encoder");
+        return;
+    }
+    size_t len = 0, cap = 0;
+    char *buf = NULL;
+    if (s->p->pooling == 0) {
+        buf = malloc(cap = 64);
+        if (buf) len = (size_t)sprintf(buf, "{\"token_embeddings\":[");
+        for (int t = 0; buf && t < n; t++) {
+            if (t) buf[len++] = ',';
+            put_vec(&buf, &len, &cap, h + (size_t)t * s->d_model, s->d_model);
+        }
+    } else {
+        float *v = malloc((size_t)s->dim * sizeof *v);
+        if (!v || t5_embed_sentence(s->e, s->p, h, n, v, s->err, sizeof s->err) != 0) {
+            if (!v) snprintf(s->err, sizeof s->err, "out of memory");
+            free(v);
+            return;
+        }
+        buf = malloc(cap = 64);
+        if (buf) len = (size_t)sprintf(buf, "{\"embedding\":");
+        if (buf) put_vec(&buf, &len, &cap, v, s->dim);
+        free(v);
+    }
+    if (buf && len + 3 <= cap) {
+        strcpy(buf + len, s->p->pooling == 0 ? "]}" : "}");
+        s->json = buf;
+    } else {
+        free(buf);
+        snprintf(s->err, sizeof s->err, "out of memory");
+    }
+}
+
+/* Space-separated ids of line into *out (caller frees); -1 when malformed or empty. */
+static int parse_ids(const char *line, int32_t **out, int *n, int vocab) {
+    int cap = 64;
+    int32_t *v = malloc((size_t)cap * sizeof *v);
+    *n = 0;
+    for (const char *p = line; v;) {
+        while (*p == ' ' || *p == '\t' || *p == '\r' || *p == ',')
+            p++;
+        if (!*p) break;
+        char *end;
+        errno = 0;
+        long x = strtol(p, &end, 10);
+        if (end == p || errno || x < 0 || x >= vocab) break;
+        if (*n == cap) {
+            int32_t *nv = realloc(v, (size_t)(cap *= 2) * sizeof *v);
+            if (!nv) break;
+            v = nv;
+        }
+        v[(*n)++] = (int32_t)x;
+        p = end;
+        if (!*p) {
+            *out = v;
+            return 0;
+        }
+    }
+    free(v);
+    return -1;
+}
+
+int cmd_embed(int argc, char **argv) {
+    const char *dir = NULL, *input = "text";
+    int threads = 2, batch = 32;
+    t5_embed_params p;
+    t5_embed_default_params(&p);
+    static const struct option opts[] = {{"model", 1, 0, 'm'},     {"pooling", 1, 0, 'p'},
+                                         {"normalize", 0, 0, 'N'}, {"no-normalize", 0, 0, 'U'},
+                                         {"input", 1, 0, 'i'},     {"batch", 1, 0, 'b'},
+                                         {"threads", 1, 0, 't'},   {"isa", 1, 0, 'I'},
+                                         {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
+    t5_load_opts lopt = {0};
+    int c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            dir = optarg;
+            break;
+        case 'p':
+            if ((p.pooling = t5_pooling_from_name(optarg)) < 0) {
+                fprintf(stderr, "t5 embed: unknown pooling '%s' (mean, max, cls, last, none)\n", optarg);
+                return 2;
+            }
+            break;
+        case 'N':
+        case 'U':
+            p.normalize = c == 'N';
+            break;
+        case 'i':
+            input = optarg;
+            break;
+        case 'b':
+            batch = atoi(optarg);
+            break;
+        case 't':
+            threads = atoi(optarg);
+            break;
+        case 'I':
+            if (cmd_parse_isa("embed", optarg, &lopt)) return 2;
+            break;
+        case 'h':
+            usage(stdout);
+            return 0;
+        default:
+            usage(stderr);
+            return 2;
+        }
+    }
+    if (!dir || optind != argc || (strcmp(input, "text") && strcmp(input, "ids")) || threads < 1 ||
+        threads > 256 || batch < 1 || batch > 65536) {
+        usage(stderr);
+        return 2;
+    }
+    char err[512], terr[400];
+    int rc = 1, dim = -1, text = !strcmp(input, "text");
+    t5_embedder *e = NULL;
+    tok_model *tok = NULL;
+    t5_batch *b = NULL;
+    slot *slots = NULL;
+    t5_model *m = t5_model_load_opts(dir, &lopt, err, sizeof err);
+    if (!m || !(e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err))) goto fail;
+    if (text && !(tok = tok_model_load(dir, terr, sizeof terr))) {
+        snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr);
+        goto fail;
+    }
+    if ((dim = t5_embedder_dim(e, &p, err, sizeof err)) < 0) {
+        rc = 2;
+        goto fail;
+    }
+    if (!(b = t5_batch_create(m, 1, threads, err, sizeof err))) goto fail;
+    if (!(slots = calloc((size_t)batch, sizeof *slots))) {
+        snprintf(err, sizeof err, "out of memory");
+        goto fail;
+    }
+    const t5_config *cf = t5_model_config(m);
+    int max_len = t5_embedder_max_seq_length(e), eof = 0;
+    char *line = NULL;
+    size_t cap = 0;
+    long lineno = 0;
+    rc = 0;
+    while (!eof) {
+        int k = 0;
+        ssize_t len;
+        for (; k < batch && (len = getline(&line, &cap, stdin)) >= 0; k++) {
+            lineno++;
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = 0;
+            slot *s = &slots[k];
+            *s = (slot){e, &p, cf->d_model, dim, NULL, ""};
+            int32_t *ids = NULL;
+            int n = 0;
+            if (!text) {
+                if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
+                    snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
+                             lineno, cf->vocab_size);
+            } else {
+                tok_encode_params ep;
+                tok_encode_default_params(&ep);
+                ep.add_eos = 1;
+                tok_encoding te;
+                if (tok_encode(tok, line, (size_t)len, &ep, &te, err, sizeof err) != 0)
+                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
+                else {
+                    n = (int)te.n;
+                    if (max_len > 0 && n > max_len) { /* keep the first max_len - 1 tokens, then </s> */
+                        te.ids[max_len - 1] = te.ids[n - 1];
+                        n = max_len;
+                    }
+                    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
+                    if (ids) memcpy(ids, te.ids, (size_t)n * sizeof *ids);
+                    tok_encoding_free(&te);
+                }
+            }
+            if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
+                snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
+            free(ids);
+        }
+        eof = k < batch;
+        if (k > 0 && t5_batch_step(b) < 0) snprintf(slots[0].err, sizeof slots[0].err, "out of memory");
+        for (int i = 0; i < k; i++) {
+            slot *s = &slots[i];
+            if (s->json)
+                printf("%s\n", s->json);
+            else {
+                if (!s->err[0]) snprintf(s->err, sizeof s->err, "not embedded");
+                fprintf(stderr, "t5 embed: %s\n", s->err);
+                printf("{\"error\":\"the input could not be embedded\"}\n");
+                rc = 1;
+            }
+            free(s->json);
+        }
+        fflush(stdout);
+    }
+    free(line);
+    if (0) {
+    fail:
+        fprintf(stderr, "t5 embed: %s\n", err);
+    }
+    free(slots);
+    t5_batch_free(b);
+    tok_model_free(tok);
+    t5_embedder_free(e);
+    t5_model_free(m);
+    return rc;
+}
