@@ -7,7 +7,9 @@
  * step time at batch 1, 8, 32 with 64 new tokens forced (min_new_tokens; e2e counts
  * the first step, which runs the B encoders in one pass, as peers_bench.py counts
  * generate), tokens/s, and each step time over its bound: weight bytes / bandwidth
- * + step FLOPs / FMA peak. Memory: RSS after load next to the weights' size.
+ * + step FLOPs / FMA peak. Memory: RSS after load next to the weights' size. cpu: the
+ * share of its threads' time the process got (below 100% on a shared machine; the pool
+ * spins while waiting, so 100% does not mean useful work).
  * What it is not: a pass/fail test; it prints figures. */
 #include <cblas.h>
 #include <getopt.h>
@@ -25,6 +27,13 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the process (every thread) */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -165,19 +174,19 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
         memcpy(all + (size_t)i * n, ids, (size_t)n * sizeof *ids);
         lens[i] = n;
     }
-    double best = 1e9;
+    double best = 1e9, share = 0;
     for (int r = 0; !rc && r < 3; r++) {
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         rc = t5_encoder_forward(m, pool, all, lens, n_inputs, out);
         double t = now() - t0;
-        best = t < best ? t : best;
+        if (t < best) best = t, share = (cpu_now() - c0) / (t * threads);
     }
     double proj = (double)cf->num_layers *
                   (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
     double flops = (double)n_inputs * (2.0 * n * proj + 4.0 * cf->num_layers * (double)n * n * m->inner);
     if (!rc)
-        printf("encoder, %d x %d tokens: %.2f ms, %.1f GFLOP/s = %.2f of the FMA peak\n", n_inputs, n,
-               best * 1e3, flops / best / 1e9, flops / best / 1e9 / peak);
+        printf("encoder, %d x %d tokens: %.2f ms, %.1f GFLOP/s = %.2f of the FMA peak (cpu %.0f%%)\n",
+               n_inputs, n, best * 1e3, flops / best / 1e9, flops / best / 1e9 / peak, 100 * share);
     else
         fprintf(stderr, "t5 bench engine: out of memory in the encoder\n");
     t5_pool_free(pool);
@@ -314,8 +323,8 @@ int cmd_bench_engine(int argc, char **argv) {
            (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size *
                cf->d_model / 1e6,
            m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
-    printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
-           "tokens/s dec", "tok/s e2e");
+    printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
+           "median/bound", "tokens/s dec", "tok/s e2e", "cpu");
     double tps1 = 0, tps32 = 0;
     const char *p = batches;
     while (*p) {
@@ -329,7 +338,7 @@ int cmd_bench_engine(int argc, char **argv) {
         t5_gen_params gp;
         t5_gen_default_params(&gp);
         gp.max_new_tokens = gp.min_new_tokens = n_new;
-        double ta = now();
+        double ta = now(), ca = cpu_now();
         for (int i = 0; i < B; i++)
             if (t5_batch_add(b, ids, n_in, &gp, NULL, NULL, NULL, err, sizeof err) < 0) {
                 fprintf(stderr, "t5 bench engine: %s\n", err);
@@ -345,15 +354,15 @@ int cmd_bench_engine(int argc, char **argv) {
             more = t5_batch_step(b);
             st[steps++] = now() - ts;
         }
-        double t = now() - t0;
+        double t = now() - t0, share = (cpu_now() - ca) / ((t + t_add) * threads);
         qsort(st, (size_t)steps, sizeof *st, cmp_double);
         double ms = st[steps / 2] * 1e3, mean_ms = t * 1e3 / steps;
         free(st);
         t5_batch_free(b);
         double bound = bytes / bw / 1e6 + 2.0 * B * step_params / peak / 1e6;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
-        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f\n", B, ms, mean_ms, bound, ms / bound, tps,
-               e2e);
+        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f %5.0f%%\n", B, ms, mean_ms, bound, ms / bound,
+               tps, e2e, 100 * share);
         if (B == 1) tps1 = tps;
         if (B == 32) tps32 = tps;
         while (*p && *p != ',')
