@@ -3,6 +3,9 @@
 # config/*.c -> libcfg.a, gen/*.c -> libgen.a, server/*.c -> t5serve, tools/t5/*.c -> t5,
 # tools/*.c -> one tool each, tests/unit/test_*.c -> one Check test each.
 # `make SAN=1` builds the same into build-asan/ with ASan + UBSan.
+# Include paths are per folder (INC_* below): outside its folder a library is seen through
+# its public header only (a developer header too for tools and tests); `make include-check`
+# keeps it so.
 
 SAN ?= 0
 ifeq ($(SAN),1)
@@ -17,8 +20,7 @@ endif
 
 CC ?= cc
 CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS) \
-          -Itokenizer -Iengine -Iconfig -Igen -Iserver
+CFLAGS += -std=c11 -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS) -pthread
 LIBS_ENGINE := -lopenblas -lm
 LIBS_SERVER := -lmicrohttpd -ljansson -luv
@@ -42,12 +44,46 @@ ALL_LIBS := $(LIBCFG) $(LIBGEN) $(LIBTOK) $(LIBT5)
 
 BINS := $(BUILD)/t5 $(TOOLS) $(if $(SRV_OBJ),$(BUILD)/t5serve) $(BUILD)/spm_bench
 
-.PHONY: all deps test unit bench run clean fuzz format format-check
-all: $(BINS) $(UNIT)
+# ---- include paths, per folder ----
+# The headers a library shows outside its folder: its public header (PUB_*), and for the
+# developer tools and white-box tests a developer header (DEV_*). Each is linked into a
+# folder of its own, $(BUILD)/include/NAME/, so that one -I names exactly one header.
+PUB_tok := tokenizer/tok.h
+PUB_t5  := engine/t5.h
+PUB_cfg := config/cfg.h
+PUB_gen := gen/gen.h
+DEV_tok := tokenizer/tok_dev.h
+DEV_t5  := engine/t5_dev.h
+INC_HEADERS := tok=$(PUB_tok) t5=$(PUB_t5) cfg=$(PUB_cfg) gen=$(PUB_gen) tokdev=$(DEV_tok) t5dev=$(DEV_t5)
+inc = $(foreach n,$(1),-I$(BUILD)/include/$(n))
+# What each top folder's sources may include: a library its own folder; the others the
+# public headers of what they use (a developer header needs its public one beside it).
+INC_tokenizer := -Itokenizer
+INC_engine    := -Iengine
+INC_config    := -Iconfig
+INC_gen       := -Igen $(call inc,t5 tok)
+INC_server    := -Iserver $(call inc,cfg gen t5 tok)
+INC_tools     := $(call inc,gen t5 tok t5dev tokdev)
+INC_tests     := -Iserver $(call inc,cfg gen t5 tok t5dev tokdev)
+folder_inc = $(INC_$(firstword $(subst /, ,$(1))))
+# Headers of tokenizer/ and engine/ that no file outside them may include.
+PRIVATE_HDR := $(filter-out $(PUB_tok) $(PUB_t5) $(DEV_tok) $(DEV_t5),$(wildcard tokenizer/*.h engine/*.h))
 
-$(BUILD)/%.o: %.c
+inc_name = $(firstword $(subst =, ,$(1)))
+inc_hdr = $(lastword $(subst =, ,$(1)))
+INC_LINKS := $(foreach h,$(INC_HEADERS),$(BUILD)/include/$(call inc_name,$(h))/$(notdir $(call inc_hdr,$(h))))
+define inc_link
+$(BUILD)/include/$(call inc_name,$(1))/$(notdir $(call inc_hdr,$(1))): $(call inc_hdr,$(1))
+	@mkdir -p $$(dir $$@); ln -sfr $$< $$@
+endef
+
+.PHONY: all deps test unit bench run clean fuzz format format-check include-check
+all: $(BINS) $(UNIT)
+$(foreach h,$(INC_HEADERS),$(eval $(call inc_link,$(h))))
+
+$(BUILD)/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(CFLAGS) $(call folder_inc,$<) -c $< -o $@
 
 $(LIBTOK): $(TOK_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
@@ -86,7 +122,7 @@ deps:
 
 # The whole test suite (what CI runs): unit, golden, differential, integration,
 # sanitizer, fuzz, container and load-balancer suites from tests/suites/.
-test: deps format-check
+test: deps format-check include-check
 	@tests/run.sh
 
 # Unit tests only, in this build.
@@ -107,6 +143,14 @@ format:
 	@clang-format -i $(FORMAT_SRC)
 format-check:
 	@clang-format --dry-run -Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files formatted"
+
+# No file outside tokenizer/ and engine/ includes their private headers (by any path).
+include-check:
+	@bad=$$(git ls-files '*.c' '*.h' '*.cc' | grep -v '^tokenizer/\|^engine/' | xargs grep -nE \
+	  '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"]([^">]*/)?($(subst $(eval) ,|,$(notdir $(PRIVATE_HDR))))[">]'); \
+	if [ -n "$$bad" ]; then echo "include-check: private headers of tokenizer/ or engine/ included outside them:"; \
+	  echo "$$bad"; exit 1; fi; \
+	echo "include-check: $(words $(PRIVATE_HDR)) private headers, none included outside tokenizer/ and engine/"
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 typedef struct {
     int handle;
@@ -55,6 +55,7 @@ struct t5_batch {
     t5_kv **kvp;             /* [max_rows] */
     const t5_cross_kv **crp; /* [max_rows] */
     float *tmp;              /* [3 vocab] raw logits, then warper / sampling scratch */
+    t5_beam_scratch beam;    /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
 };
 
 static void seq_free(const t5_model *m, seq *q) {
@@ -88,7 +89,9 @@ t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *
     b->kvp = malloc((size_t)max_rows * sizeof *b->kvp);
     b->crp = malloc((size_t)max_rows * sizeof *b->crp);
     b->tmp = malloc(3 * (size_t)m->cfg.vocab_size * sizeof *b->tmp);
-    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp) goto oom;
+    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp ||
+        t5_beam_scratch_init(&b->beam, max_rows < T5_MAX_BEAMS ? max_rows : T5_MAX_BEAMS) != 0)
+        goto oom;
     return b;
 oom:
     t5_batch_free(b);
@@ -104,10 +107,11 @@ void t5_batch_free(t5_batch *b) {
     t5_dec_scratch_free(b->s);
     t5_pool_free(b->pool);
     free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp);
+    t5_beam_scratch_free(&b->beam);
     free(b);
 }
 
-int t5_batch_free_rows(const t5_batch *b) {
+int t5_batch_rows_available(const t5_batch *b) {
     return b->max_rows - b->used_rows;
 }
 int t5_batch_active(const t5_batch *b) {
@@ -153,16 +157,13 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         t5_gen_default_params(&p);
         pin = &p;
     }
-    if (!c->has_decoder) {
-        snprintf(err, errlen, "the model has no decoder");
-        return -1;
-    }
-    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0 || check_ids(m, ids, n, err, errlen) != 0) return -1;
+    if (t5_gen_resolve(m, pin, &p, err, errlen) != 0 || check_ids(m, ids, n, err, errlen) != 0)
+        return T5_ERR_ARG;
     int beam = p.num_beams > 1, rows = beam ? p.num_beams : p.num_return_sequences;
     if (rows > b->max_rows - b->used_rows) {
         snprintf(err, errlen, "not enough free rows in the batch (%d needed, %d free)", rows,
                  b->max_rows - b->used_rows);
-        return -2;
+        return T5_ERR_FULL;
     }
     seq *q = calloc(1, sizeof *q);
     if (!q) goto oom0;
@@ -204,18 +205,18 @@ oom:
     seq_free(m, q);
 oom0:
     snprintf(err, errlen, "out of memory admitting a sequence");
-    return -3;
+    return T5_ERR_NOMEM;
 }
 
 int t5_batch_add_embed(t5_batch *b, const int32_t *ids, int n, t5_hidden_fn on_hidden, void *user, char *err,
                        size_t errlen) {
-    if (check_ids(b->m, ids, n, err, errlen) != 0) return -1;
+    if (check_ids(b->m, ids, n, err, errlen) != 0) return T5_ERR_ARG;
     seq *q = calloc(1, sizeof *q);
     if (q) q->ids = malloc((size_t)n * sizeof *q->ids);
     if (!q || !q->ids || admit(b, q) != 0) {
         seq_free(b->m, q);
         snprintf(err, errlen, "out of memory admitting an input to embed");
-        return -3;
+        return T5_ERR_NOMEM;
     }
     memcpy(q->ids, ids, (size_t)n * sizeof *ids);
     q->embed = 1, q->on_hidden = on_hidden, q->user = user, q->input_tokens = n;
@@ -308,12 +309,10 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
     int V = b->m->cfg.vocab_size, L = q->max_len;
     int32_t *t = q->tok + (size_t)r * L;
     int len = q->len[r];
-    /* the raw logits, copied only when processors or warpers will change x */
-    const t5_gen_params *p = &q->p;
-    int changes = p->do_sample || p->repetition_penalty != 1.0f || p->no_repeat_ngram_size > 0 ||
-                  len - 1 < p->min_new_tokens;
-    float *raw = changes ? b->tmp : x; /* warpers use tmp + V */
-    if (changes) memcpy(raw, x, (size_t)V * sizeof *raw);
+    /* the raw logits, kept for the log-probability whatever the processors and warpers
+     * do to x (they use tmp + V) */
+    float *raw = b->tmp;
+    memcpy(raw, x, (size_t)V * sizeof *raw);
     float mx = t5_max(b->m->isa, raw, V), ls = logf(t5_sum_exp(b->m->isa, raw, V, mx));
     t5_logits_process(&q->p, x, V, t, len);
     int32_t tok;
@@ -434,7 +433,8 @@ int t5_batch_step(t5_batch *b) {
         }
     }
     float *logits = NULL;
-    if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp))) return -1;
+    if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp)))
+        return T5_ERR_NOMEM;
     /* choose each row's token in the same order */
     int off = 0;
     for (int i = 0; i < b->n_seqs; i++) {
@@ -444,7 +444,7 @@ int t5_batch_step(t5_batch *b) {
             continue;
         }
         if (q->beam) {
-            int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam);
+            int more = t5_beam_step(&q->bs, &q->p, logits + (size_t)off * V, &q->rng_beam, &b->beam);
             for (int r = 0; r < q->rows; r++)
                 t5_kv_copy(m, &q->kv2[r], &q->kv[q->bs.parent[r]]);
             t5_kv *tmp = q->kv;
@@ -493,26 +493,23 @@ int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_param
     memset(out, 0, sizeof *out);
     t5_gen_params def;
     if (!p) t5_gen_default_params(&def), p = &def;
-    int rows = p->num_beams > 1 ? p->num_beams : p->num_return_sequences;
-    if (rows < 1 || rows > 1024) {
-        snprintf(err, errlen, "num_beams / num_return_sequences out of range");
-        return -1;
-    }
-    t5_batch *b = t5_batch_create(m, rows, n_threads, err, errlen);
-    if (!b) return -1;
+    int rc = t5_gen_check(m, p, err, errlen);
+    if (rc != T5_OK) return rc;
+    t5_batch *b =
+        t5_batch_create(m, p->num_beams > 1 ? p->num_beams : p->num_return_sequences, n_threads, err, errlen);
+    if (!b) return T5_ERR_NOMEM;
     gen_sink g = {out, 0};
-    if (t5_batch_add(b, ids, n, p, NULL, gen_done, &g, err, errlen) < 0) {
+    if ((rc = t5_batch_add(b, ids, n, p, NULL, gen_done, &g, err, errlen)) < 0) {
         t5_batch_free(b);
-        return -1;
+        return rc;
     }
-    int rc;
     while ((rc = t5_batch_step(b)) > 0) {
     }
     t5_batch_free(b);
     if (rc < 0 || !g.got || !out->seqs || out->seqs[0].finish == T5_FINISH_ERROR) {
         t5_result_free(out);
         snprintf(err, errlen, "out of memory during generation");
-        return -1;
+        return T5_ERR_NOMEM;
     }
-    return 0;
+    return T5_OK;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start) {
     memset(b, 0, sizeof *b);
@@ -45,6 +45,34 @@ void t5_beam_free(t5_beam *b) {
     memset(b, 0, sizeof *b);
 }
 
+int t5_beam_scratch_init(t5_beam_scratch *s, int max_beams) {
+    memset(s, 0, sizeof *s);
+    size_t B = (size_t)max_beams, K = 2 * B;
+    s->cval = malloc(K * sizeof *s->cval);
+    s->cmodel = malloc(K * sizeof *s->cmodel);
+    s->radj = malloc(K * sizeof *s->radj);
+    s->merged = malloc((B + K) * sizeof *s->merged);
+    s->nscore = malloc(B * sizeof *s->nscore);
+    s->cidx = malloc(K * sizeof *s->cidx);
+    s->chit = malloc(K * sizeof *s->chit);
+    s->order = malloc(B * sizeof *s->order);
+    s->nfin = malloc(B * sizeof *s->nfin);
+    s->nlen = malloc(B * sizeof *s->nlen);
+    if (!s->cval || !s->cmodel || !s->radj || !s->merged || !s->nscore || !s->cidx || !s->chit || !s->order ||
+        !s->nfin || !s->nlen) {
+        t5_beam_scratch_free(s);
+        return -1;
+    }
+    s->max_beams = max_beams;
+    return 0;
+}
+
+void t5_beam_scratch_free(t5_beam_scratch *s) {
+    free(s->cval), free(s->cmodel), free(s->radj), free(s->merged), free(s->nscore);
+    free(s->cidx), free(s->chit), free(s->order), free(s->nfin), free(s->nlen);
+    memset(s, 0, sizeof *s);
+}
+
 /* Indices of the k largest of v[n], best first; ties keep the lower index first. */
 static void top_k(const float *v, int n, int k, int *idx) {
     int m = 0;
@@ -57,13 +85,11 @@ static void top_k(const float *v, int n, int k, int *idx) {
     }
 }
 
-int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng) {
+int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng, t5_beam_scratch *s) {
     int B = b->B, V = b->V, K = 2 * B, L = b->max_len, cur = b->cur_len;
-    /* candidates: value, flat index, model log-prob of the token */
-    float cval[2048], cmodel[2048];
-    int cidx[2048], chit[2048], order[2048];
-    float merged[3072];
-    if (K > 2048) return 0; /* num_beams is checked <= 1024 */
+    if (B > s->max_beams) return 0; /* the batch sizes s for its rows */
+    float *cval = s->cval, *cmodel = s->cmodel, *merged = s->merged, *nscore = s->nscore, *radj = s->radj;
+    int *cidx = s->cidx, *chit = s->chit, *order = s->order, *nfin = s->nfin, *nlen = s->nlen;
     /* a. log_softmax, processors, + running score; keep the K best of B*V */
     int m = 0;
     for (int bi = 0; bi < B; bi++) {
@@ -77,14 +103,14 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
             x[v] += b->score[bi];
         if (p->do_sample) continue;
         for (int v = 0; v < V; v++) { /* merge this beam's values into the running top-K */
-            float s = x[v];
-            if (m == K && !(s > cval[m - 1])) continue;
+            float xv = x[v];
+            if (m == K && !(xv > cval[m - 1])) continue;
             int j = m < K ? m++ : K - 1;
-            while (j > 0 && s > cval[j - 1]) {
+            while (j > 0 && xv > cval[j - 1]) {
                 cval[j] = cval[j - 1], cidx[j] = cidx[j - 1];
                 j--;
             }
-            cval[j] = s, cidx[j] = bi * V + v;
+            cval[j] = xv, cidx[j] = bi * V + v;
         }
     }
     if (p->do_sample) {
@@ -130,17 +156,15 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     for (int i = 0; i < B; i++)
         merged[i] = b->fscore[i];
     for (int c = 0; c < m; c++) {
-        float s = cval[c] / denom;
-        if (all_fin && p->early_stopping == 1) s += -1.0e9f;
-        if (!b->heur) s += -1.0e9f;
-        if (!(chit[c] && c < B)) s += -1.0e9f;
-        merged[B + c] = s;
+        float sc = cval[c] / denom;
+        if (all_fin && p->early_stopping == T5_EARLY_STOPPING_TRUE) sc += -1.0e9f;
+        if (!b->heur) sc += -1.0e9f;
+        if (!(chit[c] && c < B)) sc += -1.0e9f;
+        merged[B + c] = sc;
     }
     top_k(merged, B + m, B, order);
     int32_t *ntok = b->tmp_tok;
     float *nlpr = b->tmp_lpr;
-    float nscore[1024];
-    int nfin[1024], nlen[1024];
     for (int i = 0; i < B; i++) {
         int o = order[i];
         int32_t *dt = ntok + (size_t)i * L;
@@ -163,7 +187,6 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     for (int i = 0; i < B; i++)
         b->fscore[i] = nscore[i], b->ffin[i] = nfin[i], b->flen[i] = nlen[i];
     /* c. running beams: the B best candidates that did not stop */
-    float radj[2048];
     for (int c = 0; c < m; c++)
         radj[c] = cval[c] + (chit[c] ? -1.0e9f : 0.0f);
     top_k(radj, m, B, order);
@@ -185,7 +208,7 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     b->cur_len = ++cur;
     /* d. early-stop heuristic and the loop condition; "never" with a positive length penalty
      * judges the best running beam at the longest length it could still reach */
-    int hyp_len = p->early_stopping == 2 && p->length_penalty > 0 ? L - 1 : cur - 1;
+    int hyp_len = p->early_stopping == T5_EARLY_STOPPING_NEVER && p->length_penalty > 0 ? L - 1 : cur - 1;
     float best = b->score[0] / (float)pow((double)hyp_len, (double)p->length_penalty);
     float fmin = b->fscore[0];
     for (int i = 1; i < B; i++)
@@ -197,5 +220,5 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
         all_fin &= b->ffin[i];
     }
     b->heur = b->heur && any;
-    return b->heur && !(all_fin && p->early_stopping == 1) && !all_hit;
+    return b->heur && !(all_fin && p->early_stopping == T5_EARLY_STOPPING_TRUE) && !all_hit;
 }

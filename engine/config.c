@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 /* Integer key: *out = value, or def when absent/null (def < 0: required). */
 static int get_int(json_t *root, const char *key, int64_t def, int64_t lo, int64_t hi, int32_t *out,

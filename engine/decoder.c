@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 struct t5_dec_scratch {
     int max_rows, nth;

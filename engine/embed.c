@@ -19,7 +19,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 enum { MOD_DENSE = 1, MOD_NORMALIZE = 2, MAX_MODULES = 64, MAX_FEATURES = 1 << 17 };
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 typedef struct {
     t5_pool *pool;
@@ -163,20 +163,20 @@ int t5_encode(const t5_model *m, const int32_t *ids, int n, float *out, int n_th
               size_t errlen) {
     if (!m || !ids || !out || n <= 0) {
         snprintf(err, errlen, "t5_encode: empty input");
-        return -1;
+        return T5_ERR_ARG;
     }
     for (int i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->cfg.vocab_size) {
             snprintf(err, errlen, "input id %d at position %d is outside the vocabulary (0..%d)", ids[i], i,
                      m->cfg.vocab_size - 1);
-            return -1;
+            return T5_ERR_ARG;
         }
     t5_pool *pool = t5_pool_create(n_threads);
     if (!pool || t5_encoder_forward(m, pool, ids, &n, 1, out) != 0) {
         t5_pool_free(pool);
         snprintf(err, errlen, "out of memory");
-        return -1;
+        return T5_ERR_NOMEM;
     }
     t5_pool_free(pool);
-    return 0;
+    return T5_OK;
 }

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 void t5_gen_default_params(t5_gen_params *p) {
     memset(p, 0, sizeof *p);
@@ -29,16 +29,17 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
     *o = *p;
     if (o->decoder_start_token_id < 0) o->decoder_start_token_id = c->decoder_start_token_id;
     if (o->eos_token_id < 0) o->eos_token_id = c->eos_token_id;
-#define BAD(...) return snprintf(err, errlen, __VA_ARGS__), -1
+#define BAD(...) return snprintf(err, errlen, __VA_ARGS__), T5_ERR_ARG
+    if (!c->has_decoder) BAD("the model has no decoder");
     if (o->max_new_tokens < 1 || o->max_new_tokens > 1 << 20) BAD("max_new_tokens must be in [1, 1048576]");
     if (o->min_new_tokens < 0) BAD("min_new_tokens must be >= 0");
-    if (o->num_beams < 1 || o->num_beams > 1024) BAD("num_beams must be in [1, 1024]");
+    if (o->num_beams < 1 || o->num_beams > T5_MAX_BEAMS) BAD("num_beams must be in [1, %d]", T5_MAX_BEAMS);
     if (o->num_return_sequences < 1) BAD("num_return_sequences must be >= 1");
     if (o->num_beams > 1 && o->num_return_sequences > o->num_beams)
         BAD("num_return_sequences must be <= num_beams");
     if (o->num_beams == 1 && !o->do_sample && o->num_return_sequences > 1)
         BAD("greedy decoding returns one sequence: use num_beams or do_sample for num_return_sequences > 1");
-    if (o->num_return_sequences > 1024) BAD("num_return_sequences must be <= 1024");
+    if (o->num_return_sequences > T5_MAX_BEAMS) BAD("num_return_sequences must be <= %d", T5_MAX_BEAMS);
     if (o->do_sample) {
         if (!(o->temperature > 0) || !isfinite(o->temperature)) BAD("temperature must be > 0 when sampling");
         if (o->top_k < 0) BAD("top_k must be >= 0");
@@ -48,12 +49,18 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
         BAD("repetition_penalty must be > 0");
     if (o->no_repeat_ngram_size < 0) BAD("no_repeat_ngram_size must be >= 0");
     if (!isfinite(o->length_penalty)) BAD("length_penalty must be finite");
-    if (o->early_stopping < 0 || o->early_stopping > 2)
+    if (o->early_stopping != T5_EARLY_STOPPING_FALSE && o->early_stopping != T5_EARLY_STOPPING_TRUE &&
+        o->early_stopping != T5_EARLY_STOPPING_NEVER)
         BAD("early_stopping must be false, true or \"never\"");
     if (o->decoder_start_token_id >= c->vocab_size || o->eos_token_id >= c->vocab_size)
         BAD("decoder_start_token_id / eos_token_id outside the vocabulary");
 #undef BAD
-    return 0;
+    return T5_OK;
+}
+
+int t5_gen_check(const t5_model *m, const t5_gen_params *p, char *err, size_t errlen) {
+    t5_gen_params resolved;
+    return t5_gen_resolve(m, p, &resolved, err, errlen);
 }
 
 static int cmp_i32(const void *a, const void *b) {

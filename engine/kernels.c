@@ -47,7 +47,7 @@ const char *t5_isa_name(t5_isa isa) {
                                    : "auto";
 }
 
-static const t5k_ops *ops(t5_isa isa) {
+const t5k_ops *t5_kernel_ops(t5_isa isa) {
 #ifdef T5_X86
     if (isa == T5_ISA_AVX512) return &t5k_avx512_ops;
     if (isa == T5_ISA_AVX2) return &t5k_avx2_ops;
@@ -208,7 +208,7 @@ static void gemm_blocked(const t5k_ops *o, const float *x, size_t ldx, int rows,
 void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,
              float *y, size_t ldy) {
     t5k_bop bo = {b, ST_F32, T5_PANEL, ldb};
-    gemm_blocked(ops(isa), x, ldx, rows, K, &bo, 0, n, y, ldy);
+    gemm_blocked(t5_kernel_ops(isa), x, ldx, rows, K, &bo, 0, n, y, ldy);
 }
 
 typedef struct {
@@ -260,7 +260,7 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     if (cg > 3) cg = (cg + 2) / 3 * 3;
-    mm_job jb = {ops(m->isa), pool, x, rows, k, outs, n_outs, mc, cg, {0}};
+    mm_job jb = {t5_kernel_ops(m->isa), pool, x, rows, k, outs, n_outs, mc, cg, {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
         int g = (outs[i].n + T5_PANEL - 1) / T5_PANEL;
         acc += (g + cg - 1) / cg * rb;
@@ -276,26 +276,26 @@ void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m
 /* ---- the rest of the step ---- */
 
 float t5_max(t5_isa isa, const float *x, int n) {
-    return ops(isa)->max(x, n);
+    return t5_kernel_ops(isa)->max(x, n);
 }
 
 float t5_sum_exp(t5_isa isa, const float *x, int n, float mx) {
-    return ops(isa)->sum_exp(x, n, mx);
+    return t5_kernel_ops(isa)->sum_exp(x, n, mx);
 }
 
 int t5_argmax(t5_isa isa, const float *x, int V) {
-    return ops(isa)->argmax(x, V);
+    return t5_kernel_ops(isa)->argmax(x, V);
 }
 
 void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps) {
-    const t5k_ops *o = ops(isa);
+    const t5k_ops *o = t5_kernel_ops(isa);
     for (int r = 0; r < rows; r++)
         o->rmsnorm(y + (size_t)r * d, x + (size_t)r * d, w, d, eps);
 }
 
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
-    if (act == T5_ACT_GELU_NEW) return ops(isa)->gelu(a, b, n);
-    if (act == T5_ACT_RELU) return ops(isa)->relu(a, b, n);
+    if (act == T5_ACT_GELU_NEW) return t5_kernel_ops(isa)->gelu(a, b, n);
+    if (act == T5_ACT_RELU) return t5_kernel_ops(isa)->relu(a, b, n);
     for (size_t i = 0; i < n; i++) { /* the same scalar code on every ISA */
         float x = a[i], v;
         if (act == T5_ACT_SILU)
@@ -307,7 +307,7 @@ void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
 }
 
 void t5_softmax_isa(t5_isa isa, float *x, int n) {
-    const t5k_ops *o = ops(isa);
+    const t5k_ops *o = t5_kernel_ops(isa);
     float mx = o->max(x, n);
     if (!(mx > -INFINITY)) { /* everything masked: uniform, as no valid choice exists */
         for (int i = 0; i < n; i++)

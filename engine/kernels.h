@@ -1,7 +1,8 @@
 /* kernels.h - the per-instruction-set kernels behind kernels.c (private to
- * kernels.c, kernels_avx2.c and kernels_avx512.c): one set of functions per ISA, the
- * same contract and bit for bit the same results for each. kernels.c picks the set
- * from the model's t5_isa and holds the portable C reference of every function.
+ * kernels.c, kernels_avx2.c and kernels_avx512.c): one set of functions per ISA (the
+ * t5k_ops table of t5_dev.h), the same contract and bit for bit the same results for
+ * each. kernels.c picks the set from the model's t5_isa and holds the portable C
+ * reference of every function.
  *
  * The one-answer rule every implementation keeps:
  * - a product output y[r, c] is ONE chain of float32 FMAs over k in increasing order,
@@ -21,34 +22,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "t5_internal.h"
-
-/* The B operand of a product, [K, N] in column groups of T5_PANEL: column c of step
- * k at element (c / 16) * gs + k * ks + c % 16 of p. Weight panels: gs = 16 K,
- * ks = 16 (t5_mat). A row-major [K, N] float32 matrix with rows ldb apart: gs = 16,
- * ks = ldb. 16-bit B (bf16 / f16) comes only as panels, zero-padded to whole groups. */
-typedef struct {
-    const void *p;
-    int dtype; /* ST_F32, ST_BF16, ST_F16 */
-    size_t gs, ks;
-} t5k_bop;
-
-/* y[r * ldy + c] for r < rows, c0 <= c < c1 (c0 a multiple of 16): the chain over
- * k0 <= k < k1 of x[r * ldx + k] * B[k, c], starting from 0 when k0 == 0 and from y
- * otherwise. */
-typedef void (*t5k_gemm_fn)(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0,
-                            int c1, float *y, size_t ldy);
-
-typedef struct {
-    t5k_gemm_fn gemm;
-    float (*max)(const float *x, int n);               /* NaNs skipped; -inf for none */
-    int (*argmax)(const float *x, int n);              /* first index of max, 0 if none > -inf */
-    float (*sum_exp)(const float *x, int n, float mx); /* 16-lane sum of exp(x - mx) */
-    void (*softmax)(float *x, int n, float mx);        /* x = exp(x - mx) / sum, mx > -inf */
-    void (*rmsnorm)(float *y, const float *x, const float *w, int d, float eps); /* one row */
-    void (*gelu)(float *a, const float *b, size_t n); /* tanh form, times b when b */
-    void (*relu)(float *a, const float *b, size_t n); /* max(a, 0), times b when b */
-} t5k_ops;
+#include "t5_dev.h"
 
 extern const t5k_ops t5k_generic_ops;
 #if defined(__x86_64__)

@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "t5_internal.h"
+#include "t5_private.h"
 
 static int keep_owned(t5_model *m, void *p, size_t bytes) {
     if (m->n_owned == m->cap_owned) {

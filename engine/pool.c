@@ -12,7 +12,7 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>

@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 typedef struct {
     void *map;

@@ -11,13 +11,20 @@
  *               time (a worker). Sequences join (t5_batch_add) and leave between
  *               steps; t5_batch_step advances every active sequence by one token,
  *               running the whole batch through each weight matrix once.
- * Errors: functions that can fail return NULL or a negative value and write a
+ * Errors: functions that can fail return NULL or a negative t5_status and write a
  * NUL-terminated message into err[errlen]. */
 #ifndef T5SERVE_T5_H
 #define T5SERVE_T5_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+typedef enum {
+    T5_OK = 0,
+    T5_ERR_ARG = -1,   /* bad parameters or input ids */
+    T5_ERR_FULL = -2,  /* not enough free rows in the batch */
+    T5_ERR_NOMEM = -3, /* out of memory */
+} t5_status;
 
 typedef struct {
     int32_t vocab_size;
@@ -75,7 +82,8 @@ const t5_config *t5_model_config(const t5_model *m);
 int t5_model_has_decoder(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
- * encoder's last hidden state. n_threads: threads for this call. Returns 0 or <0. */
+ * encoder's last hidden state. n_threads: threads for this call. Returns T5_OK or a
+ * negative t5_status. */
 int t5_encode(const t5_model *m, const int32_t *ids, int n, float *out, int n_threads, char *err,
               size_t errlen);
 
@@ -93,13 +101,25 @@ typedef struct {
     int num_beams;                  /* 1 */
     int num_return_sequences;       /* 1 */
     float length_penalty;           /* 1.0 */
-    int early_stopping;             /* 0 false (transformers' default), 1 true, 2 "never" */
+    int early_stopping;             /* T5_EARLY_STOPPING_*: FALSE (transformers' default) */
     int want_logprobs;              /* record per-token log-probabilities (model distribution) */
     int32_t decoder_start_token_id; /* -1: the config's */
     int32_t eos_token_id;           /* -1: the config's */
 } t5_gen_params;
 
+/* Beam search's early_stopping, as transformers takes it: false (stop when the best
+ * running beam cannot beat the finished ones at its current length), true (stop when
+ * num_beams hypotheses have finished), "never" (judge at the longest reachable length). */
+enum { T5_EARLY_STOPPING_FALSE = 0, T5_EARLY_STOPPING_TRUE = 1, T5_EARLY_STOPPING_NEVER = 2 };
+
+/* The most decoder rows one sequence may take: num_beams, and num_return_sequences. */
+#define T5_MAX_BEAMS 1024
+
 void t5_gen_default_params(t5_gen_params *p);
+
+/* Checks p against m as t5_batch_add will (ranges, combinations, token ids in the
+ * vocabulary; -1 ids stand for the config's). Returns T5_OK, or T5_ERR_ARG with err set. */
+int t5_gen_check(const t5_model *m, const t5_gen_params *p, char *err, size_t errlen);
 
 /* T5_FINISH_ERROR: the sequence never ran (out of memory encoding its input). */
 enum {
@@ -146,16 +166,16 @@ typedef struct t5_batch t5_batch;
 t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *err, size_t errlen);
 void t5_batch_free(t5_batch *b); /* cancels (without callbacks) what is still in it */
 
-/* Rows still free for new sequences. */
-int t5_batch_free_rows(const t5_batch *b);
+/* Rows still available to new sequences. */
+int t5_batch_rows_available(const t5_batch *b);
 /* Sequences in the batch. */
 int t5_batch_active(const t5_batch *b);
 
 /* Admits one input (ids copied). Its encoder and cross-attention K/V run at the next
  * t5_batch_step, in one pass with every other input admitted since the previous step.
- * Returns a sequence handle >= 0, or < 0 with err set: -1 bad params or ids,
- * -2 not enough free rows, -3 out of memory (-1 too for a model without decoder:
- * "the model has no decoder"). Inputs are not padded (each attends
+ * Returns a sequence handle >= 0, or a negative t5_status with err set: T5_ERR_ARG (bad
+ * params or ids, or a model without decoder: "the model has no decoder"), T5_ERR_FULL
+ * (not enough free rows), T5_ERR_NOMEM. Inputs are not padded (each attends
  * over its own tokens only), so batched results equal one-by-one results. Sampling is seeded by
  * p->seed (same seed, same output) but does not reproduce torch's random stream. */
 int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *p, t5_token_fn on_token,
@@ -184,13 +204,14 @@ void t5_batch_cancel(t5_batch *b, int handle);
 /* One decoder step for every active sequence, after running the encoders of the
  * sequences admitted since the last step (those that run out of memory there end
  * with T5_FINISH_ERROR); calls on_token for new tokens and on_done for finished (and
- * cancelled) sequences. Returns the number of sequences still in the batch, < 0 on
- * error (out of memory in the decoder step; the batch stays usable). The batch's
- * n_threads threads run every product (the engine's own kernels; no BLAS). */
+ * cancelled) sequences. Returns the number of sequences still in the batch, or
+ * T5_ERR_NOMEM (out of memory in the decoder step; the batch stays usable).
+ * The batch's n_threads threads run every product (the engine's own kernels; no BLAS). */
 int t5_batch_step(t5_batch *b);
 
 /* Convenience: generates for one input to completion on the calling thread.
- * On success *out holds the result (free with t5_result_free). */
+ * Returns T5_OK with *out holding the result (free with t5_result_free), or a negative
+ * t5_status with err set. */
 int t5_generate(const t5_model *m, const int32_t *ids, int n, const t5_gen_params *p, int n_threads,
                 t5_result *out, char *err, size_t errlen);
 

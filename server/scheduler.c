@@ -111,7 +111,7 @@ static void worker_main(void *arg) {
             uv_mutex_unlock(&q->lock);
             break;
         }
-        int free_rows = t5_batch_free_rows(w->batch);
+        int free_rows = t5_batch_rows_available(w->batch);
         while (q->head && q->head->rows <= free_rows) {
             srv_task *t = q->head;
             q->head = t->sched.next;
@@ -159,7 +159,7 @@ static void worker_main(void *arg) {
         if (w->n_active == 0) continue;
         if (q->cfg.on_step)
             q->cfg.on_step(q->cfg.user, t5_batch_active(w->batch) > 0
-                                            ? q->cfg.max_batch - t5_batch_free_rows(w->batch)
+                                            ? q->cfg.max_batch - t5_batch_rows_available(w->batch)
                                             : 0);
         if (t5_batch_step(w->batch) < 0) {
             srv_log(SRV_LOG_ERROR, "worker %d: t5_batch_step failed", w->id);

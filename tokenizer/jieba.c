@@ -1,9 +1,9 @@
 /* jieba.c - jieba 0.42.1's accurate-mode segmentation without HMM, exactly as the Python
- * reference computes it (see jieba.h). The prefix dictionary is a trie over code points
+ * reference computes it (see tok_dev.h). The prefix dictionary is a trie over code points
  * whose edges live in one open-addressing hash table keyed by (parent node, code point),
  * so loading 349k words is a single pass with no sorting. What it is not: jieba's HMM for
  * unknown words, its other cut modes, or user dictionaries. */
-#include "jieba.h"
+#include "tok_dev.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tok_internal.h"
 #include "wp_unicode.h"
 
 struct wp_jieba {
@@ -215,37 +216,9 @@ wp_jieba *wp_jieba_load(const char *path, char *err, size_t errlen) {
         const char *d = wp_jieba_default_dict(&n);
         return wp_jieba_load_mem(d, n, err, errlen);
     }
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        set_err(err, errlen, "jieba dictionary: cannot open the file");
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 65536) {
-            size_t nc = cap ? cap * 2 : 8u << 20;
-            char *nb = realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                set_err(err, errlen, "jieba dictionary: out of memory");
-                return NULL;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (bad) {
-        free(buf);
-        set_err(err, errlen, "jieba dictionary: read error");
-        return NULL;
-    }
+    char *buf;
+    size_t n;
+    if (tok_file_read(path, "the jieba dictionary", &buf, &n, err, errlen) != TOK_OK) return NULL;
     wp_jieba *j = wp_jieba_load_mem(buf, n, err, errlen);
     free(buf);
     return j;

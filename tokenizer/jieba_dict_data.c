@@ -5,7 +5,7 @@
  * Built with the assembler's .incbin, relative to the repository root where make runs. */
 #include <stddef.h>
 
-#include "jieba.h"
+#include "tok_dev.h"
 
 __asm__(".pushsection .rodata\n"
         ".balign 16\n"

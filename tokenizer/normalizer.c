@@ -26,28 +26,6 @@ struct tok_normalizer {
 
 static const char kSpace[] = "\xe2\x96\x81"; /* U+2581 */
 
-/* SentencePiece's string_util::DecodeUTF8 + IsValidDecodeUTF8: the length of the valid
- * character at s, or 0 when s starts with an invalid sequence. */
-static size_t utf8_valid_len(const uint8_t *s, size_t len) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    if (len >= 2 && (c & 0xE0) == 0xC0) {
-        uint32_t cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
-        if ((s[1] & 0xC0) == 0x80 && cp >= 0x80) return 2;
-    } else if (len >= 3 && (c & 0xF0) == 0xE0) {
-        uint32_t cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 && (cp < 0xD800 || cp >= 0xE000))
-            return 3;
-    } else if (len >= 4 && (c & 0xF8) == 0xF0) {
-        uint32_t cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
-                      ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
-        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 && cp >= 0x10000 &&
-            cp <= 0x10FFFF)
-            return 4;
-    }
-    return 0;
-}
-
 /* Darts-clone unit accessors */
 static inline uint32_t da_offset(uint32_t u) {
     return (u >> 10) << ((u & (1u << 9)) >> 6);
@@ -213,7 +191,7 @@ static const char *norm_prefix(const tok_normalizer *n, const char *in, size_t l
             return n->repl + v;
         }
     }
-    size_t m = utf8_valid_len(u, len);
+    size_t m = tok_utf8_len(u, len);
     if (m == 0) {
         *consumed = 1;
         *out_len = 3;

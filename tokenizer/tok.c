@@ -1,10 +1,12 @@
-/* tok.c - the public tokenizer API (tok.h): finds and loads the model file, applies
- * T5's model-folder conventions (sentinels `<extra_id_N>` recognised in the input
- * before normalization, `</s>`, padding rows) and turns Unigram segmentations into
- * ids with byte offsets exactly as SentencePieceProcessor does (consecutive UNKs
- * merged, byte fallback), and ids back into text (SentencePiece's Decode).
+/* tok.c - the public tokenizer API (tok.h): finds and loads the model file, checks the
+ * arguments and dispatches each call through its kind's table of functions (as
+ * llama.cpp's llama-vocab does per tokenizer type). The Unigram kind lives here: T5's
+ * model-folder conventions (sentinels `<extra_id_N>` recognised in the input before
+ * normalization, `</s>`, padding rows), Unigram segmentations turned into ids with byte
+ * offsets exactly as SentencePieceProcessor does (consecutive UNKs merged, byte
+ * fallback), and ids back into text (SentencePiece's Decode).
  * The algorithms themselves live in normalizer.c and unigram.c; the file formats in
- * spm_proto.c and tok_json.c. T5 PEGASUS vocab.txt models are delegated to wordpiece.c. */
+ * spm_proto.c and tok_json.c. The WordPiece kind (T5 PEGASUS vocab.txt) is wordpiece.c's. */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
@@ -14,12 +16,29 @@
 #include <sys/stat.h>
 
 #include "tok_internal.h"
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 #define N_SENTINELS 100
 
+/* What a tokenizer kind does behind the public functions of the same names, called
+ * once they have checked their arguments (ids in range, text length, nbest). */
+typedef struct {
+    const char *(*id_to_piece)(const tok_model *m, int32_t id);
+    float (*piece_score)(const tok_model *m, int32_t id);
+    int (*piece_type)(const tok_model *m, int32_t id);
+    int (*encode)(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
+                  tok_encoding *out, char *err, size_t errlen);
+    int (*encode_nbest)(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
+                        tok_encoding **out, size_t *n_out, char *err, size_t errlen);
+    char *(*decode)(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
+                    size_t errlen);
+} tok_kind_ops;
+
+static const tok_kind_ops unigram_ops, wordpiece_ops; /* defined at the end */
+
 struct tok_model {
     tok_kind kind;
+    const tok_kind_ops *ops;
     wp_model *wp;  /* TOK_KIND_WORDPIECE only; everything below is Unigram */
     spm_spec spec; /* pieces, flags */
     tok_normalizer *norm;
@@ -36,46 +55,6 @@ struct tok_model {
 };
 
 /* ------------------------------------------------------------------ loading */
-
-static int read_file(const char *path, char **buf, size_t *len, char *err, size_t errlen) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, errlen, "cannot open the tokenizer file: %s", strerror(errno));
-        return TOK_ERR_IO;
-    }
-    size_t cap = 1 << 16, n = 0;
-    char *b = malloc(cap + 1);
-    while (b) {
-        size_t r = fread(b + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap > ((size_t)1 << 31)) {
-            free(b);
-            fclose(f);
-            snprintf(err, errlen, "tokenizer file too large");
-            return TOK_ERR_FORMAT;
-        }
-        cap *= 2;
-        char *nb = realloc(b, cap + 1);
-        if (!nb) free(b);
-        b = nb;
-    }
-    int bad = ferror(f);
-    fclose(f);
-    if (!b) {
-        snprintf(err, errlen, "out of memory");
-        return TOK_ERR_NOMEM;
-    }
-    if (bad) {
-        free(b);
-        snprintf(err, errlen, "cannot read the tokenizer file");
-        return TOK_ERR_IO;
-    }
-    b[n] = 0;
-    *buf = b;
-    *len = n;
-    return 0;
-}
 
 static int is_file(const char *p) {
     struct stat st;
@@ -112,6 +91,7 @@ static size_t match_sentinel(const char *s, size_t len, int *num);
 static int setup_unigram(tok_model *m, int t5, int32_t cfg_vocab, char *err, size_t errlen) {
     spm_spec *s = &m->spec;
     m->kind = TOK_KIND_UNIGRAM;
+    m->ops = &unigram_ops;
     if (!(m->norm = norm_create(s, err, errlen))) return TOK_ERR_FORMAT;
     if (!(m->uni = unigram_create(s, err, errlen))) return TOK_ERR_FORMAT;
     m->sp_size = s->n;
@@ -212,6 +192,7 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
     if (wordpiece) {
         if (!(m->wp = wp_model_load(file, NULL, err, errlen))) goto fail;
         m->kind = TOK_KIND_WORDPIECE;
+        m->ops = &wordpiece_ops;
         m->vocab_size = wp_vocab_size(m->wp);
         m->bos = wp_token_id(m->wp, "[CLS]");
         m->eos = wp_token_id(m->wp, "[SEP]");
@@ -221,7 +202,7 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
         free(cfg);
         return m;
     }
-    if (read_file(file, &buf, &len, err, errlen)) goto fail;
+    if (tok_file_read(file, "the tokenizer file", &buf, &len, err, errlen)) goto fail;
     if (!json && len > 0 && buf[0] == '{') json = 1;
     int rc = json ? spm_spec_parse_json(buf, len, &m->spec, err, errlen)
                   : spm_spec_parse((const uint8_t *)buf, len, &m->spec, err, errlen);
@@ -270,6 +251,153 @@ int32_t tok_unk_id(const tok_model *m) {
     return m->unk;
 }
 
+const char *tok_id_to_piece(const tok_model *m, int32_t id) {
+    if (id < 0 || id >= m->vocab_size) return NULL;
+    return m->ops->id_to_piece(m, id);
+}
+
+float tok_piece_score(const tok_model *m, int32_t id) {
+    if (id < 0 || id >= m->vocab_size) return 0;
+    return m->ops->piece_score(m, id);
+}
+
+int tok_piece_type(const tok_model *m, int32_t id) {
+    if (id < 0 || id >= m->vocab_size) return 0;
+    return m->ops->piece_type(m, id);
+}
+
+void tok_encode_default_params(tok_encode_params *p) {
+    memset(p, 0, sizeof *p);
+    p->alpha = 0.1f;
+    p->nbest_size = -1;
+}
+
+static int check_len(size_t len, char *err, size_t errlen) {
+    if (len > (size_t)INT32_MAX / 4) {
+        snprintf(err, errlen, "input text too long");
+        return TOK_ERR_ARG;
+    }
+    return 0;
+}
+
+int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
+               tok_encoding *out, char *err, size_t errlen) {
+    memset(out, 0, sizeof *out);
+    if (!text && len) {
+        snprintf(err, errlen, "no text given");
+        return TOK_ERR_ARG;
+    }
+    if (check_len(len, err, errlen)) return TOK_ERR_ARG;
+    return m->ops->encode(m, text, len, p, out, err, errlen);
+}
+
+int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
+                     tok_encoding **out, size_t *n_out, char *err, size_t errlen) {
+    *out = NULL;
+    *n_out = 0;
+    if (nbest < 1 || nbest > 1024) {
+        snprintf(err, errlen, "nbest must be 1 to 1024");
+        return TOK_ERR_ARG;
+    }
+    if ((!text && len) || check_len(len, err, errlen)) {
+        snprintf(err, errlen, "bad text argument");
+        return TOK_ERR_ARG;
+    }
+    return m->ops->encode_nbest(m, text, len, nbest, add_eos, out, n_out, err, errlen);
+}
+
+void tok_encoding_free(tok_encoding *e) {
+    if (!e) return;
+    free(e->ids);
+    free(e->starts);
+    free(e->ends);
+    memset(e, 0, sizeof *e);
+}
+
+void tok_nbest_free(tok_encoding *list, size_t n) {
+    if (!list) return;
+    for (size_t i = 0; i < n; i++)
+        tok_encoding_free(&list[i]);
+    free(list);
+}
+
+char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
+                 size_t errlen) {
+    for (size_t i = 0; i < n; i++)
+        if (ids[i] < 0 || ids[i] >= m->vocab_size) {
+            snprintf(err, errlen, "id %ld at position %zu is outside the vocabulary (0..%d)", (long)ids[i], i,
+                     (int)m->vocab_size - 1);
+            return NULL;
+        }
+    return m->ops->decode(m, ids, n, out_len, err, errlen);
+}
+
+/* Subword regularization asked for (the Unigram kind only can). */
+static int wants_sampling(const tok_encode_params *p) {
+    return p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1;
+}
+
+/* ------------------------------------------------------------------ the WordPiece kind */
+
+static const char *wordpiece_id_to_piece(const tok_model *m, int32_t id) {
+    return wp_id_to_piece(m->wp, id);
+}
+
+static float wordpiece_piece_score(const tok_model *m, int32_t id) {
+    (void)m, (void)id;
+    return 0;
+}
+
+static int wordpiece_piece_type(const tok_model *m, int32_t id) {
+    return id == m->bos || id == m->eos || id == m->pad ? TOK_PIECE_CONTROL
+           : id == m->unk                               ? TOK_PIECE_UNKNOWN
+                                                        : TOK_PIECE_NORMAL;
+}
+
+static int wordpiece_encode(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
+                            tok_encoding *out, char *err, size_t errlen) {
+    if (wants_sampling(p)) {
+        snprintf(err, errlen, "sampling needs a Unigram (SentencePiece) tokenizer");
+        return TOK_ERR_ARG;
+    }
+    return wp_encode(m->wp, text, len, p ? p->add_eos : 0, out, err, errlen);
+}
+
+/* WordPiece has one segmentation */
+static int wordpiece_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
+                                  tok_encoding **out, size_t *n_out, char *err, size_t errlen) {
+    (void)nbest;
+    tok_encoding *one = calloc(1, sizeof *one);
+    if (!one) {
+        snprintf(err, errlen, "out of memory");
+        return TOK_ERR_NOMEM;
+    }
+    int r = wp_encode(m->wp, text, len, add_eos, one, err, errlen);
+    if (r) {
+        free(one);
+        return r;
+    }
+    *out = one;
+    *n_out = 1;
+    return 0;
+}
+
+static char *wordpiece_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
+                              size_t errlen) {
+    return wp_decode(m->wp, ids, n, out_len, err, errlen);
+}
+
+static const tok_kind_ops wordpiece_ops = {
+    .id_to_piece = wordpiece_id_to_piece,
+    .piece_score = wordpiece_piece_score,
+    .piece_type = wordpiece_piece_type,
+    .encode = wordpiece_encode,
+    .encode_nbest = wordpiece_encode_nbest,
+    .decode = wordpiece_decode,
+};
+
+/* ------------------------------------------------------------------ the Unigram kind: pieces */
+
 /* The sentinel number of id, or -1. */
 static int sentinel_of(const tok_model *m, int32_t id) {
     if (!m->t5 || id < m->sent_lo || id > m->sent_hi) return -1;
@@ -278,38 +406,24 @@ static int sentinel_of(const tok_model *m, int32_t id) {
     return -1;
 }
 
-const char *tok_id_to_piece(const tok_model *m, int32_t id) {
-    if (id < 0 || id >= m->vocab_size) return NULL;
-    if (m->wp) return wp_id_to_piece(m->wp, id);
+static const char *unigram_id_to_piece(const tok_model *m, int32_t id) {
     int k = sentinel_of(m, id);
     if (k >= 0) return m->sentinel_piece[k];
     if (id >= m->sp_size) return ""; /* padding row */
     return m->spec.piece[id];
 }
 
-float tok_piece_score(const tok_model *m, int32_t id) {
-    if (m->wp || id < 0 || id >= m->sp_size) return 0;
-    return m->spec.score[id];
+static float unigram_piece_score(const tok_model *m, int32_t id) {
+    return id < m->sp_size ? m->spec.score[id] : 0;
 }
 
-int tok_piece_type(const tok_model *m, int32_t id) {
-    if (id < 0 || id >= m->vocab_size) return 0;
-    if (m->wp)
-        return id == m->bos || id == m->eos || id == m->pad ? TOK_PIECE_CONTROL
-               : id == m->unk                               ? TOK_PIECE_UNKNOWN
-                                                            : TOK_PIECE_NORMAL;
+static int unigram_piece_type(const tok_model *m, int32_t id) {
     if (sentinel_of(m, id) >= 0) return TOK_PIECE_SENTINEL;
     if (id >= m->sp_size) return TOK_PIECE_PADDING;
     return m->spec.type[id];
 }
 
-/* ------------------------------------------------------------------ encoding */
-
-void tok_encode_default_params(tok_encode_params *p) {
-    memset(p, 0, sizeof *p);
-    p->alpha = 0.1f;
-    p->nbest_size = -1;
-}
+/* ------------------------------------------------------------------ the Unigram kind: encoding */
 
 typedef struct {
     int32_t *ids, *starts, *ends;
@@ -372,7 +486,7 @@ static int encode_plain(const tok_model *m, const char *text, size_t len, int32_
                         enc_builder *b) {
     int rc = norm_run(m->norm, text, len, nb);
     if (rc) return rc;
-    if (p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1) {
+    if (wants_sampling(p)) {
         if (p->nbest_size > 1)
             rc = unigram_sample_nbest(m->uni, nb->s, nb->len, p->nbest_size, p->alpha, rng, path);
         else
@@ -397,6 +511,22 @@ static size_t match_sentinel(const char *s, size_t len, int *num) {
     return i + 1;
 }
 
+/* The first sentinel in text[from..len) of a T5 folder's text (none for other models):
+ * its length, 0 when there is none; its offset in *at, its number in *num. */
+static size_t next_sentinel(const tok_model *m, const char *text, size_t len, size_t from, size_t *at,
+                            int *num) {
+    if (!m->t5) return 0;
+    for (const char *q; from < len && (q = memchr(text + from, '<', len - from));
+         from = (size_t)(q - text) + 1) {
+        size_t sl = match_sentinel(q, len - (size_t)(q - text), num);
+        if (sl) {
+            *at = (size_t)(q - text);
+            return sl;
+        }
+    }
+    return 0;
+}
+
 /* Encodes text into b: for a T5 folder, sentinels become their ids and the text between
  * them is encoded piece by piece; otherwise the whole text is one piece. */
 static int encode_all(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
@@ -404,26 +534,14 @@ static int encode_all(const tok_model *m, const char *text, size_t len, const to
     norm_buf nb = {0};
     uni_path path = {0};
     uint64_t rng = p ? p->seed : 0;
-    int rc = 0;
-    if (m->t5) {
-        size_t seg = 0;
-        for (size_t i = 0; i < len && !rc;) {
-            int num;
-            size_t sl = text[i] == '<' ? match_sentinel(text + i, len - i, &num) : 0;
-            if (!sl) {
-                i++;
-                continue;
-            }
-            if (i > seg) rc = encode_plain(m, text + seg, i - seg, (int32_t)seg, p, &rng, &nb, &path, b);
-            if (!rc) rc = eb_push(b, m->sentinel[num], (int32_t)i, (int32_t)(i + sl));
-            i += sl;
-            seg = i;
-        }
-        if (!rc && seg < len)
-            rc = encode_plain(m, text + seg, len - seg, (int32_t)seg, p, &rng, &nb, &path, b);
-    } else {
-        rc = encode_plain(m, text, len, 0, p, &rng, &nb, &path, b);
+    int rc = 0, num;
+    size_t seg = 0, at, sl;
+    while (!rc && (sl = next_sentinel(m, text, len, seg, &at, &num))) {
+        if (at > seg) rc = encode_plain(m, text + seg, at - seg, (int32_t)seg, p, &rng, &nb, &path, b);
+        if (!rc) rc = eb_push(b, m->sentinel[num], (int32_t)at, (int32_t)(at + sl));
+        seg = at + sl;
     }
+    if (!rc && seg < len) rc = encode_plain(m, text + seg, len - seg, (int32_t)seg, p, &rng, &nb, &path, b);
     if (!rc && add_eos && m->eos >= 0) rc = eb_push(b, m->eos, (int32_t)len, (int32_t)len);
     norm_buf_free(&nb);
     uni_path_free(&path);
@@ -438,29 +556,8 @@ static void eb_to_encoding(enc_builder *b, tok_encoding *out) {
     out->score = 0;
 }
 
-static int check_len(size_t len, char *err, size_t errlen) {
-    if (len > (size_t)INT32_MAX / 4) {
-        snprintf(err, errlen, "input text too long");
-        return TOK_ERR_ARG;
-    }
-    return 0;
-}
-
-int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
-               tok_encoding *out, char *err, size_t errlen) {
-    memset(out, 0, sizeof *out);
-    if (!text && len) {
-        snprintf(err, errlen, "no text given");
-        return TOK_ERR_ARG;
-    }
-    if (check_len(len, err, errlen)) return TOK_ERR_ARG;
-    if (m->wp) {
-        if (p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1) {
-            snprintf(err, errlen, "sampling needs a Unigram (SentencePiece) tokenizer");
-            return TOK_ERR_ARG;
-        }
-        return wp_encode(m->wp, text, len, p ? p->add_eos : 0, out, err, errlen);
-    }
+static int unigram_encode(const tok_model *m, const char *text, size_t len, const tok_encode_params *p,
+                          tok_encoding *out, char *err, size_t errlen) {
     enc_builder b = {0};
     int rc = encode_all(m, text, len, p, p ? p->add_eos : 0, &b);
     if (!rc && b.n == 0) rc = eb_push(&b, 0, 0, 0), b.n = 0; /* non-NULL arrays for empty results */
@@ -473,89 +570,36 @@ int tok_encode(const tok_model *m, const char *text, size_t len, const tok_encod
     return 0;
 }
 
-void tok_encoding_free(tok_encoding *e) {
-    if (!e) return;
-    free(e->ids);
-    free(e->starts);
-    free(e->ends);
-    memset(e, 0, sizeof *e);
-}
-
-void tok_nbest_free(tok_encoding *list, size_t n) {
-    if (!list) return;
-    for (size_t i = 0; i < n; i++)
-        tok_encoding_free(&list[i]);
-    free(list);
-}
-
 /* n-best: for T5 text with sentinels, the first text piece gets the n-best and the
  * other pieces (encoded once, 1-best) are copied around each of its answers. */
-int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
-                     tok_encoding **out, size_t *n_out, char *err, size_t errlen) {
-    *out = NULL;
-    *n_out = 0;
-    if (nbest < 1 || nbest > 1024) {
-        snprintf(err, errlen, "nbest must be 1 to 1024");
-        return TOK_ERR_ARG;
-    }
-    if ((!text && len) || check_len(len, err, errlen)) {
-        snprintf(err, errlen, "bad text argument");
-        return TOK_ERR_ARG;
-    }
-    if (m->wp) { /* WordPiece has one segmentation */
-        tok_encoding *one = calloc(1, sizeof *one);
-        if (!one) {
-            snprintf(err, errlen, "out of memory");
-            return TOK_ERR_NOMEM;
-        }
-        int r = wp_encode(m->wp, text, len, add_eos, one, err, errlen);
-        if (r) {
-            free(one);
-            return r;
-        }
-        *out = one;
-        *n_out = 1;
-        return 0;
-    }
+static int unigram_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest, int add_eos,
+                                tok_encoding **out, size_t *n_out, char *err, size_t errlen) {
     norm_buf nb = {0};
     uni_path *paths = NULL;
     float *scores = NULL;
     size_t np = 0;
     int rc = 0;
-    size_t seg_b = 0, seg_e = len; /* the text piece that gets the n-best */
+    size_t seg_b = len, seg_e = len; /* the first text piece (between sentinels) gets the n-best */
+    for (size_t seg = 0, at = 0, sl = 1; sl; seg = at + sl) {
+        int num;
+        sl = next_sentinel(m, text, len, seg, &at, &num);
+        size_t end = sl ? at : len;
+        if (end > seg) {
+            seg_b = seg, seg_e = end;
+            break;
+        }
+    }
     enc_builder pre = {0}, post = {0};
-    if (m->t5) {
-        size_t seg = 0;
-        int found = 0;
-        for (size_t i = 0; i <= len;) {
-            int num;
-            size_t sl = i < len && text[i] == '<' ? match_sentinel(text + i, len - i, &num) : 0;
-            if (i < len && !sl) {
-                i++;
-                continue;
-            }
-            if (i > seg && !found) {
-                seg_b = seg, seg_e = i, found = 1;
-            }
-            if (i == len) break;
-            i += sl;
-            seg = i;
-        }
-        if (!found) seg_b = seg_e = len;
-        tok_encode_params p1;
-        tok_encode_default_params(&p1);
-        rc = encode_all(m, text, seg_b, &p1, 0, &pre);
-        if (!rc && seg_e < len) {
-            enc_builder tail = {0};
-            rc = encode_all(m, text + seg_e, len - seg_e, &p1, add_eos, &tail);
-            for (size_t i = 0; i < tail.n && !rc; i++)
-                rc = eb_push(&post, tail.ids[i], tail.starts[i] + (int32_t)seg_e,
-                             tail.ends[i] + (int32_t)seg_e);
-            eb_free(&tail);
-        } else if (!rc && add_eos && m->eos >= 0) {
-            rc = eb_push(&post, m->eos, (int32_t)len, (int32_t)len);
-        }
-    } else if (add_eos && m->eos >= 0) {
+    tok_encode_params p1;
+    tok_encode_default_params(&p1);
+    rc = encode_all(m, text, seg_b, &p1, 0, &pre);
+    if (!rc && seg_e < len) {
+        enc_builder tail = {0};
+        rc = encode_all(m, text + seg_e, len - seg_e, &p1, add_eos, &tail);
+        for (size_t i = 0; i < tail.n && !rc; i++)
+            rc = eb_push(&post, tail.ids[i], tail.starts[i] + (int32_t)seg_e, tail.ends[i] + (int32_t)seg_e);
+        eb_free(&tail);
+    } else if (!rc && add_eos && m->eos >= 0) {
         rc = eb_push(&post, m->eos, (int32_t)len, (int32_t)len);
     }
     if (!rc) rc = norm_run(m->norm, text + seg_b, seg_e - seg_b, &nb);
@@ -594,7 +638,7 @@ int tok_encode_nbest(const tok_model *m, const char *text, size_t len, int nbest
     return 0;
 }
 
-/* ------------------------------------------------------------------ decoding */
+/* ------------------------------------------------------------------ the Unigram kind: decoding */
 
 typedef struct {
     char *s;
@@ -617,37 +661,10 @@ static int sb_add(sbuf *b, const char *s, size_t n) {
     return 0;
 }
 
-/* length of the valid UTF-8 character at s (SentencePiece's rules), 0 if invalid */
-static size_t utf8_len(const uint8_t *s, size_t len) {
-    uint8_t c = s[0];
-    if (c < 0x80) return 1;
-    uint32_t cp;
-    if (len >= 2 && (c & 0xE0) == 0xC0) {
-        cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
-        return ((s[1] & 0xC0) == 0x80 && cp >= 0x80) ? 2 : 0;
-    }
-    if (len >= 3 && (c & 0xF0) == 0xE0) {
-        cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
-        return ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 &&
-                (cp < 0xD800 || cp >= 0xE000))
-                   ? 3
-                   : 0;
-    }
-    if (len >= 4 && (c & 0xF8) == 0xF0) {
-        cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) | ((uint32_t)(s[2] & 0x3F) << 6) |
-             (s[3] & 0x3F);
-        return ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 && cp >= 0x10000 &&
-                cp <= 0x10FFFF)
-                   ? 4
-                   : 0;
-    }
-    return 0;
-}
-
 /* the bytes of a run of byte pieces as UTF-8, invalid bytes as U+FFFD */
 static int flush_bytes(sbuf *out, const uint8_t *bytes, size_t n) {
     for (size_t i = 0; i < n;) {
-        size_t l = utf8_len(bytes + i, n - i);
+        size_t l = tok_utf8_len(bytes + i, n - i);
         if (l == 0) {
             if (sb_add(out, "\xEF\xBF\xBD", 3)) return -1;
             i++;
@@ -659,15 +676,8 @@ static int flush_bytes(sbuf *out, const uint8_t *bytes, size_t n) {
     return 0;
 }
 
-char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
-                 size_t errlen) {
-    for (size_t i = 0; i < n; i++)
-        if (ids[i] < 0 || ids[i] >= m->vocab_size) {
-            snprintf(err, errlen, "id %ld at position %zu is outside the vocabulary (0..%d)", (long)ids[i], i,
-                     (int)m->vocab_size - 1);
-            return NULL;
-        }
-    if (m->wp) return wp_decode(m->wp, ids, n, out_len, err, errlen);
+static char *unigram_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_len, char *err,
+                            size_t errlen) {
     sbuf out = {0};
     uint8_t *bytes = malloc(n + 1);
     size_t nbytes = 0;
@@ -727,3 +737,12 @@ char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_l
     if (out_len) *out_len = out.n;
     return out.s;
 }
+
+static const tok_kind_ops unigram_ops = {
+    .id_to_piece = unigram_id_to_piece,
+    .piece_score = unigram_piece_score,
+    .piece_type = unigram_piece_type,
+    .encode = unigram_encode,
+    .encode_nbest = unigram_encode_nbest,
+    .decode = unigram_decode,
+};

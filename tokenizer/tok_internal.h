@@ -1,8 +1,9 @@
-/* tok_internal.h - internal to tokenizer/: the pieces shared by the Unigram files
- * (model description filled by the loaders, the normalizer, the piece trie and the
- * Unigram encoder). Nothing outside tokenizer/ includes this header; the public API
- * is tok.h. Same error convention as tok.h: functions that can fail return NULL or a
- * negative tok_status and write a message (never the input text) into err. */
+/* tok_internal.h - internal to tokenizer/: what its files share (the file reader, UTF-8
+ * lengths) and the pieces of the Unigram side (model description filled by the loaders,
+ * the normalizer, the piece trie and the Unigram encoder). Nothing outside tokenizer/
+ * includes this header; the public API is tok.h. Same error convention as tok.h:
+ * functions that can fail return NULL or a negative tok_status and write a message
+ * (never the input text) into err. */
 #ifndef T5SERVE_TOK_INTERNAL_H
 #define T5SERVE_TOK_INTERNAL_H
 
@@ -10,6 +11,35 @@
 #include <stdint.h>
 
 #include "tok.h"
+
+/* ---- tok_file.c ---- */
+/* Reads the whole file at path into *buf (NUL-terminated; caller frees), *len bytes.
+ * what names the file in messages ("the tokenizer file"). Returns TOK_OK, TOK_ERR_IO
+ * (cannot open or read it), TOK_ERR_FORMAT (2 GiB or more) or TOK_ERR_NOMEM. */
+int tok_file_read(const char *path, const char *what, char **buf, size_t *len, char *err, size_t errlen);
+
+/* The length of the valid UTF-8 character at s[0..len), len >= 1, or 0 when s starts
+ * with an invalid sequence (SentencePiece's string_util::DecodeUTF8 +
+ * IsValidDecodeUTF8: no overlongs, surrogates or code points past U+10FFFF). */
+static inline size_t tok_utf8_len(const uint8_t *s, size_t len) {
+    uint8_t c = s[0];
+    if (c < 0x80) return 1;
+    if (len >= 2 && (c & 0xE0) == 0xC0) {
+        uint32_t cp = ((uint32_t)(c & 0x1F) << 6) | (s[1] & 0x3F);
+        if ((s[1] & 0xC0) == 0x80 && cp >= 0x80) return 2;
+    } else if (len >= 3 && (c & 0xF0) == 0xE0) {
+        uint32_t cp = ((uint32_t)(c & 0x0F) << 12) | ((uint32_t)(s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && cp >= 0x800 && (cp < 0xD800 || cp >= 0xE000))
+            return 3;
+    } else if (len >= 4 && (c & 0xF8) == 0xF0) {
+        uint32_t cp = ((uint32_t)(c & 0x07) << 18) | ((uint32_t)(s[1] & 0x3F) << 12) |
+                      ((uint32_t)(s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+        if ((s[1] & 0xC0) == 0x80 && (s[2] & 0xC0) == 0x80 && (s[3] & 0xC0) == 0x80 && cp >= 0x10000 &&
+            cp <= 0x10FFFF)
+            return 4;
+    }
+    return 0;
+}
 
 /* ModelProto.SentencePiece.Type */
 enum { SPM_NORMAL = 1, SPM_UNKNOWN = 2, SPM_CONTROL = 3, SPM_USER_DEFINED = 4, SPM_UNUSED = 5, SPM_BYTE = 6 };

@@ -1,16 +1,16 @@
-/* wordpiece.c - T5 PEGASUS's tokenizer (see wordpiece.h): jieba segmentation without HMM
+/* wordpiece.c - T5 PEGASUS's tokenizer (see tok_dev.h): jieba segmentation without HMM
  * (jieba.c), then for each word the word itself when `vocab.txt` has it, else transformers'
  * BERT BasicTokenizer (lowercase, NFD accent stripping, control removal, punctuation and
  * CJK splitting) and greedy longest-match WordPiece with `##` and `[UNK]`; `[CLS] ... [SEP]`.
  * Byte offsets of every token point into the caller's text. Decoding is the fixture
  * README's rule. Not here: the Unigram tokenizer and the dispatch (tok.c). */
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jieba.h"
+#include "tok_internal.h"
 #include "wp_unicode.h"
 
 #define WP_MAX_CHARS_PER_WORD 100 /* WordpieceTokenizer.max_input_chars_per_word */
@@ -66,38 +66,6 @@ void wp_model_free(wp_model *m) {
     free(m->plen);
     free(m->slot);
     free(m);
-}
-
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (cap - n < 4096) {
-            size_t nc = cap ? cap * 2 : 1u << 16;
-            char *nb = realloc(buf, nc + 1);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    if (ferror(f)) {
-        free(buf);
-        fclose(f);
-        return NULL;
-    }
-    fclose(f);
-    buf[n] = 0;
-    *len = n;
-    return buf;
 }
 
 /* Lines as Python's text mode reads them (universal newlines); vocab[token] = first line. */
@@ -157,9 +125,7 @@ wp_model *wp_model_load(const char *vocab_path, const char *dict_path, char *err
         return NULL;
     }
     size_t len = 0;
-    m->buf = read_file(vocab_path, &len);
-    if (!m->buf) {
-        set_err(err, errlen, "vocab.txt: cannot read the file");
+    if (tok_file_read(vocab_path, "vocab.txt", &m->buf, &len, err, errlen) != TOK_OK) {
         wp_model_free(m);
         return NULL;
     }

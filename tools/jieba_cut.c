@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jieba.h"
+#include "tok_dev.h"
 
 typedef struct {
     FILE *out;

@@ -10,8 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "jieba.h"
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 /* CPU time of this (single-threaded) process: the machine may be shared, and wall time
  * would then measure the neighbours. */

@@ -11,10 +11,10 @@ FUZZ_DIR := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(FUZZ_SAN) \
-               -fsanitize=fuzzer-no-link -Itokenizer -Iengine -Iconfig -Iserver -Itests/fuzz
+               -fsanitize=fuzzer-no-link
 FUZZ_HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_HARNESS))
-FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c)
+FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c gen/*.c)
 FUZZ_SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
@@ -23,9 +23,9 @@ FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
 .SECONDARY: $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/obj/tests/fuzz/%.o,$(FUZZ_HARNESS))
 fuzz-build: $(FUZZ_BINS)
 
-$(FUZZ_DIR)/obj/%.o: %.c
+$(FUZZ_DIR)/obj/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -MMD -MP -c $< -o $@
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call folder_inc,$<) -MMD -MP -c $< -o $@
 
 # fuzz_request links the server's objects (without main.c); the others only the libraries.
 $(FUZZ_DIR)/fuzz_request: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_request.o $(FUZZ_SRV_OBJ) $(FUZZ_LIB_OBJ)

@@ -6,7 +6,7 @@
 #define T5SERVE_FUZZ_MODELS_H
 
 #include "fuzz_tok.h"
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 #define N_MODELS 4
 static tok_model *models[N_MODELS];

@@ -8,7 +8,9 @@
  * inputs encoded together get the encoder output they get alone, bit for bit; an
  * input whose encoder runs out of memory fails alone; and beam search under the
  * early_stopping / length_penalty settings of tests/data/beam_goldens.json.
- * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
+ * One Check test per check and model (a failure hides no other check); each prints the
+ * largest error it saw. Fixtures come from $FIXTURES (tests/run.sh sets it), default
+ * ../shared/fixtures. */
 #include <check.h>
 #include "check_run.h"
 #include <jansson.h>
@@ -20,7 +22,7 @@
 #include <unistd.h>
 
 #include "t5.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");
@@ -28,12 +30,13 @@ static const char *fixtures(void) {
 }
 
 typedef struct {
+    const char *name;
     t5_model *m;
     json_t *g;
 } golden;
 
 static golden load(const char *name) {
-    golden G;
+    golden G = {.name = name};
     char path[1024], err[512];
     snprintf(path, sizeof path, "%s/models/%s", fixtures(), name);
     G.m = t5_model_load(path, err, sizeof err);
@@ -75,11 +78,10 @@ static void assert_ids(const t5_sequence *s, json_t *want, const char *what, int
     ck_assert_msg(same, "%s ids differ from transformers in case %d", what, case_no);
 }
 
-static double max_err_enc, max_err_logit, max_err_lse, max_err_beam;
-
 static void check_encoder(golden *G) {
     const t5_config *c = t5_model_config(G->m);
     json_t *cases = json_object_get(G->g, "cases");
+    double worst = 0;
     for (size_t k = 0; k < json_array_size(cases); k++) {
         json_t *cs = json_array_get(cases, k);
         int n;
@@ -96,11 +98,12 @@ static void check_encoder(golden *G) {
                 double e = fabs(w - out[(size_t)i * c->d_model + j]);
                 mx = e > mx ? e : mx;
             }
-        if (mx > max_err_enc) max_err_enc = mx;
+        if (mx > worst) worst = mx;
         ck_assert_msg(mx <= 1e-4, "encoder output of case %zu: max abs error %g > 1e-4", k, mx);
         free(out);
         free(ids);
     }
+    printf("%s: encoder output max abs error %.2e\n", G->name, worst);
 }
 
 /* All cases encoded in one pass (as t5_batch_step encodes the inputs that arrive
@@ -158,6 +161,7 @@ static void check_steps(golden *G) {
     json_t *cases = json_object_get(G->g, "cases");
     t5_pool *pool = t5_pool_create(2);
     t5_dec_scratch *s = t5_dec_scratch_create(m, 1, 2);
+    double worst_logit = 0, worst_lse = 0;
     for (size_t k = 0; k < json_array_size(cases); k++) {
         json_t *cs = json_array_get(cases, k), *gr = json_object_get(cs, "greedy");
         int n, ng;
@@ -182,7 +186,7 @@ static void check_steps(golden *G) {
                 json_t *pair = json_array_get(top, i);
                 int id = (int)json_integer_value(json_array_get(pair, 0));
                 double e = fabs(json_number_value(json_array_get(pair, 1)) - lg[id]);
-                if (e > max_err_logit) max_err_logit = e;
+                if (e > worst_logit) worst_logit = e;
                 ck_assert_msg(e <= 1e-4, "case %zu step %d: logit of %d off by %g", k, t, id, e);
             }
             /* the golden top-1 is our argmax unless within 1e-4 of a tie */
@@ -191,7 +195,7 @@ static void check_steps(golden *G) {
                           "case %zu step %d: argmax", k, t);
             double e = fabs(json_number_value(json_object_get(st, "logsumexp")) -
                             t5_logsumexp(m->isa, lg, c->vocab_size));
-            if (e > max_err_lse) max_err_lse = e;
+            if (e > worst_lse) worst_lse = e;
             ck_assert_msg(e <= 1e-4, "case %zu step %d: logsumexp off by %g", k, t, e);
             tok = gen[t];
         }
@@ -203,11 +207,13 @@ static void check_steps(golden *G) {
     }
     t5_dec_scratch_free(s);
     t5_pool_free(pool);
+    printf("%s: decoder steps max abs error logits %.2e, logsumexp %.2e\n", G->name, worst_logit, worst_lse);
 }
 
 static void check_generate(golden *G) {
     json_t *cases = json_object_get(G->g, "cases");
     char err[256];
+    double worst = 0;
     for (size_t k = 0; k < json_array_size(cases); k++) {
         json_t *cs = json_array_get(cases, k);
         int n;
@@ -246,7 +252,7 @@ static void check_generate(golden *G) {
             double e =
                 fabs(json_number_value(json_array_get(json_object_get(b4, "sequences_scores"), (size_t)i)) -
                      r.seqs[i].score);
-            if (e > max_err_beam) max_err_beam = e;
+            if (e > worst) worst = e;
             ck_assert_msg(e <= 1e-4, "beam4 case %zu seq %d: score off by %g", k, i, e);
         }
         t5_result_free(&r);
@@ -266,6 +272,7 @@ static void check_generate(golden *G) {
         t5_result_free(&r);
         free(ids);
     }
+    printf("%s: beam4 scores max abs error %.2e\n", G->name, worst);
 }
 
 /* ---- continuous batch ---- */
@@ -307,7 +314,7 @@ static void check_batch_greedy(golden *G) {
         ck_assert_int_ge(t5_batch_add(b, ids, n, &p, on_token, on_done, &s[i], err, sizeof err), 0);
         free(ids);
     }
-    ck_assert_int_eq(t5_batch_free_rows(b), 0);
+    ck_assert_int_eq(t5_batch_rows_available(b), 0);
     while (t5_batch_step(b) > 0) {
     }
     for (int i = 0; i < 4; i++) {
@@ -316,7 +323,7 @@ static void check_batch_greedy(golden *G) {
         ck_assert_int_eq(s[i].tokens, s[i].r.seqs[0].n);
         t5_result_free(&s[i].r);
     }
-    ck_assert_int_eq(t5_batch_free_rows(b), 4);
+    ck_assert_int_eq(t5_batch_rows_available(b), 4);
     t5_batch_free(b);
 }
 
@@ -435,15 +442,16 @@ static void check_encode_oom(golden *G) {
  * the same 4 sequences in the same order, scores within 1e-4. Expected values from
  * transformers: tests/data/beam_goldens.json (tools/goldens/mk_beam_goldens.py, run on the
  * accelerator machine); read relative to the repository root, where tests/run.sh runs. */
-static void check_beam_settings(golden *G, const char *name) {
+static void check_beam_settings(golden *G) {
     json_error_t je;
     json_t *want = json_load_file("tests/data/beam_goldens.json", 0, &je);
     ck_assert_msg(want, "cannot read tests/data/beam_goldens.json (run from the repository root): %s",
                   je.text);
-    json_t *runs = json_object_get(json_object_get(want, "models"), name),
+    json_t *runs = json_object_get(json_object_get(want, "models"), G->name),
            *cases = json_object_get(G->g, "cases");
     ck_assert_int_eq((int)json_array_size(runs), 9 * (int)json_array_size(cases)); /* 9 settings per case */
     int never = 0;
+    double worst = 0;
     for (size_t i = 0; i < json_array_size(runs); i++) {
         json_t *run = json_array_get(runs, i), *es = json_object_get(run, "early_stopping");
         int c = (int)json_integer_value(json_object_get(run, "case")), n;
@@ -465,7 +473,7 @@ static void check_beam_settings(golden *G, const char *name) {
                      p.length_penalty, k);
             assert_ids(&r.seqs[k], json_array_get(seqs, (size_t)k), what, c);
             double e = fabs(r.seqs[k].score - json_number_value(json_array_get(scores, (size_t)k)));
-            if (e > max_err_beam) max_err_beam = e;
+            if (e > worst) worst = e;
             ck_assert_msg(e <= 1e-4, "case %d, %s: score off by %g", c, what, e);
         }
         t5_result_free(&r);
@@ -473,39 +481,92 @@ static void check_beam_settings(golden *G, const char *name) {
     }
     ck_assert_int_gt(never, 0);
     json_decref(want);
+    printf("%s: beam settings scores max abs error %.2e\n", G->name, worst);
 }
 
-static void run_model(const char *name) {
-    golden G = load(name);
-    check_encoder(&G);
-    check_encoder_grouped(&G);
-    check_steps(&G);
-    check_generate(&G);
-    check_batch_greedy(&G);
-    check_midflight(&G);
-    check_encode_oom(&G);
-    check_beam_settings(&G, name);
-    printf("%s: max abs error encoder %.2e, logits %.2e, logsumexp %.2e, beam scores %.2e\n", name,
-           max_err_enc, max_err_logit, max_err_lse, max_err_beam);
-    unload(&G);
+/* Parameters are checked before any batch exists (t5_gen_check), with the statuses of t5.h;
+ * t5_batch_add answers T5_ERR_FULL and T5_ERR_ARG; a beam search as wide as its batch runs
+ * to the end (its step scratch is the batch's, sized once for the batch's rows). */
+static void check_params(golden *G) {
+    const t5_config *c = t5_model_config(G->m);
+    char err[256];
+    t5_gen_params p;
+    t5_gen_default_params(&p);
+    ck_assert_int_eq(t5_gen_check(G->m, &p, err, sizeof err), T5_OK);
+    t5_gen_params q = p;
+    q.num_beams = 0;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_ERR_ARG);
+    ck_assert_str_eq(err, "num_beams must be in [1, 1024]");
+    q = p, q.num_beams = T5_MAX_BEAMS + 1;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_ERR_ARG);
+    q = p, q.num_return_sequences = T5_MAX_BEAMS + 1, q.do_sample = 1;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_ERR_ARG);
+    ck_assert_str_eq(err, "num_return_sequences must be <= 1024");
+    q = p, q.num_beams = 4, q.early_stopping = T5_EARLY_STOPPING_NEVER + 1;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_ERR_ARG);
+    q = p, q.eos_token_id = c->vocab_size;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_ERR_ARG);
+    q = p, q.num_beams = 4, q.early_stopping = T5_EARLY_STOPPING_NEVER;
+    ck_assert_int_eq(t5_gen_check(G->m, &q, err, sizeof err), T5_OK);
+
+    enum { W = 16 };
+    t5_batch *b = t5_batch_create(G->m, W, 2, err, sizeof err);
+    ck_assert_msg(b, "%s", err);
+    int32_t ids[] = {5, 6, 7, c->eos_token_id}, bad_id = c->vocab_size;
+    ck_assert_int_eq(t5_batch_add(b, &bad_id, 1, &p, NULL, NULL, NULL, err, sizeof err), T5_ERR_ARG);
+    q = p, q.num_beams = W + 1;
+    ck_assert_int_eq(t5_batch_add(b, ids, 4, &q, NULL, NULL, NULL, err, sizeof err), T5_ERR_FULL);
+    sink out = {0};
+    q = p, q.num_beams = W, q.num_return_sequences = W, q.max_new_tokens = 12;
+    ck_assert_int_ge(t5_batch_add(b, ids, 4, &q, NULL, on_done, &out, err, sizeof err), 0);
+    ck_assert_int_eq(t5_batch_rows_available(b), 0);
+    while (t5_batch_step(b) > 0) {
+    }
+    ck_assert_int_eq(out.done, 1);
+    ck_assert_int_eq(out.r.n_seqs, W);
+    for (int i = 1; i < W; i++)
+        ck_assert(out.r.seqs[i - 1].score >= out.r.seqs[i].score);
+    t5_result_free(&out.r);
+    t5_batch_free(b);
 }
 
-START_TEST(gated) {
-    run_model("t5-tiny-gated");
-}
-END_TEST
+/* One Check test per check, run once per model: the loop index picks the model. */
+static const char *const MODELS[] = {"t5-tiny-gated", "t5-tiny-relu"};
+enum { N_MODELS = sizeof MODELS / sizeof *MODELS };
 
-START_TEST(relu) {
-    run_model("t5-tiny-relu");
-}
-END_TEST
+#define MODEL_TEST(check)                                                                                    \
+    START_TEST(test_##check) {                                                                               \
+        golden G = load(MODELS[_i]);                                                                         \
+        check(&G);                                                                                           \
+        unload(&G);                                                                                          \
+    }                                                                                                        \
+    END_TEST
+
+MODEL_TEST(check_encoder)
+MODEL_TEST(check_encoder_grouped)
+MODEL_TEST(check_steps)
+MODEL_TEST(check_generate)
+MODEL_TEST(check_batch_greedy)
+MODEL_TEST(check_midflight)
+MODEL_TEST(check_encode_oom)
+MODEL_TEST(check_beam_settings)
+MODEL_TEST(check_params)
 
 int main(void) {
     Suite *s = suite_create("engine_golden");
-    TCase *tc = tcase_create("transformers");
-    tcase_set_timeout(tc, 300);
-    tcase_add_test(tc, gated);
-    tcase_add_test(tc, relu);
-    suite_add_tcase(s, tc);
+    for (int i = 0; i < N_MODELS; i++) { /* one test case per model, named after it */
+        TCase *tc = tcase_create(MODELS[i]);
+        tcase_set_timeout(tc, 300);
+        tcase_add_loop_test(tc, test_check_encoder, i, i + 1);
+        tcase_add_loop_test(tc, test_check_encoder_grouped, i, i + 1);
+        tcase_add_loop_test(tc, test_check_steps, i, i + 1);
+        tcase_add_loop_test(tc, test_check_generate, i, i + 1);
+        tcase_add_loop_test(tc, test_check_batch_greedy, i, i + 1);
+        tcase_add_loop_test(tc, test_check_midflight, i, i + 1);
+        tcase_add_loop_test(tc, test_check_encode_oom, i, i + 1);
+        tcase_add_loop_test(tc, test_check_beam_settings, i, i + 1);
+        tcase_add_loop_test(tc, test_check_params, i, i + 1);
+        suite_add_tcase(s, tc);
+    }
     return check_run(s);
 }

@@ -13,7 +13,7 @@
 #include <unistd.h>
 
 #include "t5.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static char tmp[256];
 

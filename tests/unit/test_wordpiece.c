@@ -12,8 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "jieba.h"
-#include "wordpiece.h"
+#include "tok_dev.h"
 
 static const char *fixtures;
 static wp_model *model; /* the fixture vocab with the built-in jieba dictionary */

@@ -16,7 +16,7 @@
 #include <time.h>
 
 #include "cmds.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static double clock_s(clockid_t id) {
     struct timespec ts;

@@ -22,7 +22,7 @@
 #include <unistd.h>
 
 #include "cmds.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 static double now(void) {
     struct timespec ts;

@@ -188,19 +188,12 @@ int cmd_generate(int argc, char **argv) {
         }
     }
     if (tok) gen_params_for_tokenizer(&p, tok); /* T5 PEGASUS: [CLS] ... [SEP] */
-    /* check the parameters once, before reading input. TODO(libs): t5_gen_check() */
-    {
-        int32_t eos = t5_model_config(m)->eos_token_id;
-        t5_batch *b =
-            t5_batch_create(m, p.num_beams > 1 ? p.num_beams : p.num_return_sequences, 1, err, sizeof err);
-        int h = b ? t5_batch_add(b, &eos, 1, &p, NULL, NULL, NULL, err, sizeof err) : -1;
-        t5_batch_free(b);
-        if (h < 0) {
-            fprintf(stderr, "t5 generate: %s\n", err);
-            tok_model_free(tok);
-            t5_model_free(m);
-            return 2;
-        }
+    /* check the parameters once, before reading input */
+    if (t5_gen_check(m, &p, err, sizeof err) != T5_OK) {
+        fprintf(stderr, "t5 generate: %s\n", err);
+        tok_model_free(tok);
+        t5_model_free(m);
+        return 2;
     }
     if (!strcmp(format, "json")) p.want_logprobs = 1;
     int rc = 0;

@@ -18,7 +18,7 @@
 #include <sys/stat.h>
 
 #include "cmds.h"
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 typedef struct {
     int vocab, d_model, d_kv, heads, d_ff, layers, dec_layers, buckets, max_dist, tied;

@@ -4,7 +4,7 @@
 #ifndef T5SERVE_CMDS_H
 #define T5SERVE_CMDS_H
 
-#include "t5_internal.h"
+#include "t5_dev.h"
 
 int cmd_tokenize(int argc, char **argv);        /* cmd_tokenize.c */
 int cmd_detokenize(int argc, char **argv);      /* cmd_tokenize.c */

@@ -1,9 +1,10 @@
-/* t5_internal.h - the engine's private declarations shared by its .c files (and by
- * its white-box unit tests): the safetensors reader, the model's weight layout, the
- * thread pool, the kernels, the encoder and the decoder step.
- * What it is not: a public API. Users include t5.h only. */
-#ifndef T5SERVE_T5_INTERNAL_H
-#define T5SERVE_T5_INTERNAL_H
+/* t5_dev.h - the engine's developer interface: the safetensors reader and writer, the
+ * model's weight layout, the thread pool, the kernels, the encoder and the decoder step.
+ * For the engine's own files, its white-box unit tests and the developer tools
+ * (`t5 bench engine`, `t5 random-model`); no stability promised.
+ * What it is not: the API. Applications (server/, gen/) include t5.h only. */
+#ifndef T5SERVE_T5_DEV_H
+#define T5SERVE_T5_DEV_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -49,11 +50,6 @@ typedef struct {
 
 /* Writes a .safetensors file (header padded to 8 bytes). 0 or <0 with err set. */
 int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen);
-
-/* ---------------- config (config.c) ---------------- */
-
-/* Parses DIR/config.json into *c. Returns 0 or <0 with err set. */
-int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
@@ -179,6 +175,38 @@ int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance)
 /* The best instruction set the CPU has at or below cap (AUTO: no cap). */
 t5_isa t5_cpu_isa(t5_isa cap);
 
+/* The kernels of one ISA as a table (kernels.h has the rule they all keep; tests compare
+ * the tables bit for bit). */
+/* The B operand of a product, [K, N] in column groups of T5_PANEL: column c of step
+ * k at element (c / 16) * gs + k * ks + c % 16 of p. Weight panels: gs = 16 K,
+ * ks = 16 (t5_mat). A row-major [K, N] float32 matrix with rows ldb apart: gs = 16,
+ * ks = ldb. 16-bit B (bf16 / f16) comes only as panels, zero-padded to whole groups. */
+typedef struct {
+    const void *p;
+    int dtype; /* ST_F32, ST_BF16, ST_F16 */
+    size_t gs, ks;
+} t5k_bop;
+
+/* y[r * ldy + c] for r < rows, c0 <= c < c1 (c0 a multiple of 16): the chain over
+ * k0 <= k < k1 of x[r * ldx + k] * B[k, c], starting from 0 when k0 == 0 and from y
+ * otherwise. */
+typedef void (*t5k_gemm_fn)(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0,
+                            int c1, float *y, size_t ldy);
+
+typedef struct {
+    t5k_gemm_fn gemm;
+    float (*max)(const float *x, int n);               /* NaNs skipped; -inf for none */
+    int (*argmax)(const float *x, int n);              /* first index of max, 0 if none > -inf */
+    float (*sum_exp)(const float *x, int n, float mx); /* 16-lane sum of exp(x - mx) */
+    void (*softmax)(float *x, int n, float mx);        /* x = exp(x - mx) / sum, mx > -inf */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int d, float eps); /* one row */
+    void (*gelu)(float *a, const float *b, size_t n); /* tanh form, times b when b */
+    void (*relu)(float *a, const float *b, size_t n); /* max(a, 0), times b when b */
+} t5k_ops;
+
+/* The table of isa (AUTO: generic). */
+const t5k_ops *t5_kernel_ops(t5_isa isa);
+
 /* ---------------- encoder (encoder.c) ---------------- */
 
 /* Encoder forward of n_inputs inputs, their ids concatenated (lens[i] tokens each,
@@ -228,48 +256,8 @@ void t5_dec_scratch_free(t5_dec_scratch *s);
 float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int rows, const int32_t *tokens,
                        t5_kv *const *kv, const t5_cross_kv *const *cross);
 
-/* ---------------- logits processing (generate.c) ---------------- */
+/* ---------------- random numbers (generate.c) ---------------- */
 
-/* Checks p against the model and fills *out with p's values, the config's start /
- * eos ids where p has -1. Returns 0 or <0 with err set. */
-int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out, char *err, size_t errlen);
-/* transformers' logits processors in its order: repetition_penalty, no_repeat_ngram_size,
- * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
-void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
-/* The sampling warpers in transformers' order: temperature, top_k, top_p; tmp[2V] scratch. */
-void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
-/* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
-void t5_log_softmax(t5_isa isa, float *x, int V);
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
-/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
-int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
-
-/* ---------------- beam search (beam.c) ---------------- */
-
-/* transformers' vectorised beam search for one input: B running beams, up to B
- * finished hypotheses ranked by sum_logprobs / generated_len^length_penalty. */
-typedef struct {
-    int B, V, max_len; /* max_len: decoder length limit, start token included */
-    int cur_len;       /* running length, start token included */
-    int32_t *tok;      /* [B][max_len] running sequences */
-    float *lpr;        /* [B][max_len] model log-probability of each token (index = position) */
-    float *score;      /* [B] running sum of processed log-probabilities */
-    int32_t *ftok;     /* [B][max_len] finished hypotheses */
-    float *flpr;       /* [B][max_len] */
-    float *fscore;     /* [B] */
-    int *ffin;         /* [B] slot holds a finished hypothesis */
-    int *flen;         /* [B] finished length, start token included */
-    int heur;          /* is_early_stop_heuristic_unsatisfied */
-    int *parent;       /* [B] after a step: the running beam each new beam continues */
-    int32_t *tmp_tok;  /* [3B][max_len] scratch */
-    float *tmp_lpr;    /* [3B][max_len] scratch */
-    float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
-    t5_isa isa;        /* the model's kernels (set by the caller after t5_beam_init) */
-} t5_beam;
-
-int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */
-void t5_beam_free(t5_beam *b);
-/* One step from logits[B][V] (overwritten). Returns 1 to continue, 0 when done. */
-int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rng);
 
 #endif
