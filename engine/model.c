@@ -6,7 +6,8 @@
  * (docs/engine.md says why not a shared cache file). An untied embedding is read a
  * row at a time from the mapping; small float32 tensors are used in place, other
  * dtypes converted to float32 on the heap.
- * Every expected tensor is checked for presence, dtype and shape; errors name it.
+ * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
+ * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
 #include <stdio.h>
 #include <stdlib.h>

@@ -92,15 +92,15 @@ typedef struct {
     int max_new_tokens;             /* 20 */
     int min_new_tokens;             /* 0 */
     int do_sample;                  /* 0 */
-    float temperature;              /* 1.0 */
+    float temperature;              /* 1.0; >= 0; below T5_GREEDY_TEMPERATURE (0 too): greedy */
     int top_k;                      /* 50 when sampling; 0 = off */
-    float top_p;                    /* 1.0 */
+    float top_p;                    /* 1.0; in (0, 1] */
     uint64_t seed;                  /* 0 */
     float repetition_penalty;       /* 1.0 */
     int no_repeat_ngram_size;       /* 0 */
     int num_beams;                  /* 1 */
     int num_return_sequences;       /* 1 */
-    float length_penalty;           /* 1.0 */
+    float length_penalty;           /* 1.0; in [-100, 100] (scores ranked in log space beyond float32) */
     int early_stopping;             /* T5_EARLY_STOPPING_*: FALSE (transformers' default) */
     int want_logprobs;              /* record per-token log-probabilities (model distribution) */
     int32_t decoder_start_token_id; /* -1: the config's */
@@ -116,6 +116,9 @@ enum { T5_EARLY_STOPPING_FALSE = 0, T5_EARLY_STOPPING_TRUE = 1, T5_EARLY_STOPPIN
 #define T5_MAX_BEAMS 1024
 
 void t5_gen_default_params(t5_gen_params *p);
+/* Sampling with a smaller temperature (0 included) takes the argmax, as llama.cpp does:
+ * float32 logits divided by it would overflow to inf and NaN. */
+#define T5_GREEDY_TEMPERATURE 1e-5f
 
 /* Checks p against m as t5_batch_add will (ranges, combinations, token ids in the
  * vocabulary; -1 ids stand for the config's). Returns T5_OK, or T5_ERR_ARG with err set. */

@@ -260,4 +260,24 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
 
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
 
+/* ---------------- token choice (generate.c, beam.c) ---------------- */
+
+/* The sampling warpers in transformers' order: temperature (below T5_GREEDY_TEMPERATURE:
+ * the argmax only), top_k, top_p; non-finite scores made safe (NaN never drawn, +inf ones
+ * share the draw); tmp[2V] scratch. */
+void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
+/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
+int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
+/* Rank key of a hypothesis whose processed log-probabilities (<= 0) sum to sum over len
+ * tokens: a monotone function of sum / len^length_penalty, so keys order hypotheses as
+ * those scores do, for any finite length_penalty. Where float32 holds the score (the usual
+ * penalties) it is -log(-score) of the float32 score transformers 5 computes (float
+ * denominator, float division): its ranks and ties exactly; where float32 would overflow,
+ * underflow or lose the denominator to 0 (a large |length_penalty|), the score's log in
+ * double, which never overflows: the order of BeamHypotheses' double arithmetic.
+ * sum 0: +inf; -inf or NaN: -inf (never ranked). */
+double t5_beam_key(float sum, int len, float length_penalty);
+/* The score a key stands for, clamped to float's range (-FLT_MAX for scores beyond it). */
+float t5_beam_key_score(double key);
+
 #endif

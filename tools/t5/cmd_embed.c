@@ -8,12 +8,14 @@
  * What it is not: a server. */
 #include <errno.h>
 #include <getopt.h>
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "t5.h"
 #include "tok.h"
 
@@ -124,6 +126,65 @@ static int parse_ids(const char *line, int32_t **out, int *n, int vocab) {
     return -1;
 }
 
+/* Embeds stdin, `batch` lines per step of b; one output line per input line. Returns 0,
+ * or 1 when some line could not be embedded (its line is {"error": "..."}). */
+static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model *tok, t5_batch *b,
+                       const t5_embed_params *p, int dim, slot *slots, int batch) {
+    const t5_config *cf = t5_model_config(m);
+    int max_len = t5_embedder_max_seq_length(e), eof = 0, rc = 0;
+    char *line = NULL, err[256];
+    size_t cap = 0;
+    long lineno = 0;
+    while (!eof) {
+        int k = 0;
+        ssize_t len;
+        for (; k < batch && (len = getline(&line, &cap, stdin)) >= 0; k++) {
+            lineno++;
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = 0;
+            slot *s = &slots[k];
+            *s = (slot){e, p, cf->d_model, dim, NULL, ""};
+            int32_t *ids = NULL;
+            int n = 0;
+            if (!tok) {
+                if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
+                    snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
+                             lineno, cf->vocab_size);
+            } else { /* truncated to max_len - 1 tokens, then </s> */
+                gen_status st = gen_input_ids(tok, line, (size_t)len, max_len > 0 ? max_len - 1 : 0, 0, &ids,
+                                              &n, err, sizeof err);
+                if (st != GEN_OK)
+                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno,
+                             st == GEN_ERR_EMPTY ? "the text gives no tokens" : err);
+            }
+            if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
+                snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
+            free(ids);
+        }
+        eof = k < batch;
+        if (k > 0) t5_batch_step(b); /* only embedding entries: no decoder step that could fail */
+        for (int i = 0; i < k; i++) {
+            slot *s = &slots[i];
+            if (s->json)
+                printf("%s\n", s->json);
+            else {
+                if (!s->err[0]) snprintf(s->err, sizeof s->err, "line %ld: not embedded", lineno - k + i + 1);
+                fprintf(stderr, "t5 embed: %s\n", s->err);
+                json_t *o = json_pack("{s:s}", "error", s->err);
+                char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                printf("%s\n", txt ? txt : "{\"error\":\"out of memory\"}");
+                free(txt);
+                json_decref(o);
+                rc = 1;
+            }
+            free(s->json);
+        }
+        fflush(stdout);
+    }
+    free(line);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     const char *dir = NULL, *input = "text";
     int threads = 2, batch = 32;
@@ -178,90 +239,23 @@ int cmd_embed(int argc, char **argv) {
         return 2;
     }
     char err[512], terr[400];
-    int rc = 1, dim = -1, text = !strcmp(input, "text");
+    int rc = 1, dim = -1;
     t5_embedder *e = NULL;
     tok_model *tok = NULL;
     t5_batch *b = NULL;
     slot *slots = NULL;
     t5_model *m = t5_model_load_opts(dir, &lopt, err, sizeof err);
-    if (!m || !(e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err))) goto fail;
-    if (text && !(tok = tok_model_load(dir, terr, sizeof terr))) {
-        snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr);
-        goto fail;
-    }
-    if ((dim = t5_embedder_dim(e, &p, err, sizeof err)) < 0) {
-        rc = 2;
-        goto fail;
-    }
-    if (!(b = t5_batch_create(m, 1, threads, err, sizeof err))) goto fail;
-    if (!(slots = calloc((size_t)batch, sizeof *slots))) {
-        snprintf(err, sizeof err, "out of memory");
-        goto fail;
-    }
-    const t5_config *cf = t5_model_config(m);
-    int max_len = t5_embedder_max_seq_length(e), eof = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0;
-    rc = 0;
-    while (!eof) {
-        int k = 0;
-        ssize_t len;
-        for (; k < batch && (len = getline(&line, &cap, stdin)) >= 0; k++) {
-            lineno++;
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-                line[--len] = 0;
-            slot *s = &slots[k];
-            *s = (slot){e, &p, cf->d_model, dim, NULL, ""};
-            int32_t *ids = NULL;
-            int n = 0;
-            if (!text) {
-                if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
-                    snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
-                             lineno, cf->vocab_size);
-            } else {
-                tok_encode_params ep;
-                tok_encode_default_params(&ep);
-                ep.add_eos = 1;
-                tok_encoding te;
-                if (tok_encode(tok, line, (size_t)len, &ep, &te, err, sizeof err) != 0)
-                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-                else {
-                    n = (int)te.n;
-                    if (max_len > 0 && n > max_len) { /* keep the first max_len - 1 tokens, then </s> */
-                        te.ids[max_len - 1] = te.ids[n - 1];
-                        n = max_len;
-                    }
-                    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-                    if (ids) memcpy(ids, te.ids, (size_t)n * sizeof *ids);
-                    tok_encoding_free(&te);
-                }
-            }
-            if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
-                snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-            free(ids);
-        }
-        eof = k < batch;
-        if (k > 0 && t5_batch_step(b) < 0) snprintf(slots[0].err, sizeof slots[0].err, "out of memory");
-        for (int i = 0; i < k; i++) {
-            slot *s = &slots[i];
-            if (s->json)
-                printf("%s\n", s->json);
-            else {
-                if (!s->err[0]) snprintf(s->err, sizeof s->err, "not embedded");
-                fprintf(stderr, "t5 embed: %s\n", s->err);
-                printf("{\"error\":\"the input could not be embedded\"}\n");
-                rc = 1;
-            }
-            free(s->json);
-        }
-        fflush(stdout);
-    }
-    free(line);
-    if (0) {
-    fail:
+    int ok = m && (e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err));
+    if (ok && !strcmp(input, "text") && !(tok = tok_model_load(dir, terr, sizeof terr)))
+        snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr), ok = 0;
+    if (ok && (dim = t5_embedder_dim(e, &p, err, sizeof err)) < 0) rc = 2, ok = 0; /* pooling vs Dense */
+    if (ok && !(b = t5_batch_create(m, 1, threads, err, sizeof err))) ok = 0;
+    if (ok && !(slots = calloc((size_t)batch, sizeof *slots)))
+        snprintf(err, sizeof err, "out of memory"), ok = 0;
+    if (ok)
+        rc = embed_lines(m, e, tok, b, &p, dim, slots, batch);
+    else
         fprintf(stderr, "t5 embed: %s\n", err);
-    }
     free(slots);
     t5_batch_free(b);
     tok_model_free(tok);
