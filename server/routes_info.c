@@ -34,8 +34,10 @@ void srv_route_info(srv_request *r) {
     const cfg_t *c = &s->cfg;
     json_t *model =
         json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", s->model_name, "mode",
-                  s->model ? "generate" : "tokenize-only", "tokenizer",
-                  tok_model_kind(s->tok) == TOK_KIND_WORDPIECE ? "wordpiece" : "unigram",
+                  !s->model                        ? "tokenize-only"
+                  : t5_model_has_decoder(s->model) ? "generate"
+                                                   : "embed",
+                  "tokenizer", tok_model_kind(s->tok) == TOK_KIND_WORDPIECE ? "wordpiece" : "unigram",
                   "tokenizer_vocab_size", tok_vocab_size(s->tok), "eos_token_id", tok_eos_id(s->tok),
                   "pad_token_id", tok_pad_id(s->tok), "unk_token_id", tok_unk_id(s->tok));
     if (s->model) {

@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,9 +39,9 @@ typedef struct {
     char err[256];
 } slot;
 
-/* Appends "[v0,v1,...]" (9 significant digits: float32 round-trips) to *buf. */
+/* Appends gen_put_floats' "[v0,v1,...]" to *buf (the server prints vectors the same way). */
 static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n) {
-    size_t need = *len + (size_t)n * 18 + 4;
+    size_t need = *len + GEN_FLOATS_CHARS(n) + 4;
     if (need > *cap) {
         char *nb = realloc(*buf, need * 2);
         if (!nb) {
@@ -52,13 +51,7 @@ static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n)
         }
         *buf = nb, *cap = need * 2;
     }
-    char *p = *buf + *len;
-    *p++ = '[';
-    for (int i = 0; i < n; i++)
-        p += isfinite(v[i]) ? sprintf(p, "%s%.9g", i ? "," : "", v[i]) : sprintf(p, "%snull", i ? "," : "");
-    *p++ = ']';
-    *p = 0;
-    *len = (size_t)(p - *buf);
+    *len = (size_t)(gen_put_floats(*buf + *len, v, n) - *buf);
 }
 
 static void on_hidden(void *user, const float *h, int n) {
@@ -131,7 +124,7 @@ static int parse_ids(const char *line, int32_t **out, int *n, int vocab) {
 static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model *tok, t5_batch *b,
                        const t5_embed_params *p, int dim, slot *slots, int batch) {
     const t5_config *cf = t5_model_config(m);
-    int max_len = t5_embedder_max_seq_length(e), eof = 0, rc = 0;
+    int truncate = gen_embed_truncate(e, GEN_TRUNCATE_FOLDER, 0), eof = 0, rc = 0;
     char *line = NULL, err[256];
     size_t cap = 0;
     long lineno = 0;
@@ -150,9 +143,8 @@ static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model 
                 if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
                     snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
                              lineno, cf->vocab_size);
-            } else { /* truncated to max_len - 1 tokens, then </s> */
-                gen_status st = gen_input_ids(tok, line, (size_t)len, max_len > 0 ? max_len - 1 : 0, 0, &ids,
-                                              &n, err, sizeof err);
+            } else { /* the folder's max_seq_length (gen.h: as /embed truncates) */
+                gen_status st = gen_input_ids(tok, line, (size_t)len, truncate, 0, &ids, &n, err, sizeof err);
                 if (st != GEN_OK)
                     snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno,
                              st == GEN_ERR_EMPTY ? "the text gives no tokens" : err);
