@@ -1,14 +1,17 @@
 /* model.c - builds a t5_model from a model folder: config.json + safetensors.
- * The weight matrices of the products are repacked once into panels (t5_mat: 16
+ * The float weight matrices of the products are repacked once into panels (t5_mat: 16
  * output columns, K-major) on the heap in their stored dtype (float32, bfloat16 or
  * float16: a 16-bit checkpoint keeps half the bytes), and the mapped pages of each
  * are dropped as it is packed, so the packed copy replaces the mapping in memory
- * (docs/engine.md says why not a shared cache file). An untied embedding is read a
- * row at a time from the mapping; small float32 tensors are used in place, other
- * dtypes converted to float32 on the heap.
+ * (docs/engine.md says why not a shared cache file). The compute types other than auto
+ * convert them as they pack (t5.h: float32 panels, bfloat16 rounding); int8 quantizes
+ * them into row-major int8 with row scales instead (never packed). An untied embedding
+ * is read a row at a time from the mapping; small float32 tensors are used in place,
+ * other dtypes converted to float32 on the heap.
  * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
  * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,25 @@ static const st_tensor *checked(t5_model *m, const char *name, int64_t d0, int64
     return t;
 }
 
+uint16_t t5_float_to_bf16(float x) {
+    uint32_t b;
+    memcpy(&b, &x, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); /* NaN stays a (quiet) NaN */
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
+}
+
+void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale) {
+    float mx = 0;
+    for (int i = 0; i < k; i++)
+        mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
+    float s = mx / 127.0f, inv = mx > 0 ? 127.0f / mx : 0;
+    for (int i = 0; i < k; i++) {
+        float v = nearbyintf(x[i] * inv);
+        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
+    }
+    *scale = s;
+}
+
 /* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */
 static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
@@ -76,11 +98,33 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
     return out;
 }
 
-/* Packs t [n, k] into panels (t5_mat) in its dtype, dropping the source's pages as
- * each panel is done (the transient extra memory is one panel, not one matrix). */
-static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
-    size_t es = t->dtype == ST_F32 ? 4 : 2, G = ((size_t)n + T5_PANEL - 1) / T5_PANEL;
-    size_t bytes = G * T5_PANEL * (size_t)k * es, row = (size_t)k * es;
+/* One stored element (dtype sd) at s into dtype dd at d: copied when the dtypes agree,
+ * else widened exactly and stored as float32 or rounded to bfloat16. */
+static void put(unsigned char *d, int dd, const unsigned char *s, int sd) {
+    if (sd == dd) {
+        memcpy(d, s, dd == ST_F32 ? 4 : 2);
+        return;
+    }
+    float v;
+    if (sd == ST_F32)
+        memcpy(&v, s, 4);
+    else
+        v = t5_widen(sd, (uint16_t)(s[0] | s[1] << 8));
+    if (dd == ST_F32)
+        memcpy(d, &v, 4);
+    else {
+        uint16_t h = t5_float_to_bf16(v);
+        memcpy(d, &h, 2);
+    }
+}
+
+/* Packs t [n, k] into panels (t5_mat) of dtype (t's, ST_F32 or ST_BF16), dropping the
+ * source's pages as each panel is done (the transient extra memory is one panel, not
+ * one matrix). */
+static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dtype) {
+    size_t es = dtype == ST_F32 ? 4 : 2, ses = t->dtype == ST_F32 ? 4 : 2;
+    size_t G = ((size_t)n + T5_PANEL - 1) / T5_PANEL;
+    size_t bytes = G * T5_PANEL * (size_t)k * es, row = (size_t)k * es, srow = (size_t)k * ses;
     unsigned char *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!dst || keep_owned(m, dst, bytes) != 0) {
         free(dst);
@@ -92,43 +136,95 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
         size_t rows = (size_t)n - g * T5_PANEL < T5_PANEL ? (size_t)n - g * T5_PANEL : T5_PANEL;
         if (rows < T5_PANEL) memset(pg, 0, T5_PANEL * row); /* the last panel's padding */
         for (size_t l = 0; l < rows; l++) {
-            const unsigned char *sr = src + (g * T5_PANEL + l) * row;
-            if (es == 4)
-                for (int i = 0; i < k; i++)
-                    memcpy(pg + ((size_t)i * T5_PANEL + l) * 4, sr + (size_t)i * 4, 4);
-            else
-                for (int i = 0; i < k; i++)
-                    memcpy(pg + ((size_t)i * T5_PANEL + l) * 2, sr + (size_t)i * 2, 2);
+            const unsigned char *sr = src + (g * T5_PANEL + l) * srow;
+            for (int i = 0; i < k; i++)
+                put(pg + ((size_t)i * T5_PANEL + l) * es, dtype, sr + (size_t)i * ses, t->dtype);
         }
-        st_drop(m->st, src + g * T5_PANEL * row, rows * row);
+        st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
     }
-    *w = (t5_mat){dst, t->dtype, 1, n, k};
-    if (t->dtype != ST_F32) m->n_half++;
+    *w = (t5_mat){dst, NULL, dtype, 1, n, k};
+    if (dtype != ST_F32) m->n_half++;
     return 0;
 }
 
-/* Weight matrix NAME [d0, d1] of the products, packed. 0 or -1 with err set. */
-static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
+/* t [n, k] as row-major int8 with one scale per row (compute type int8; not packed). */
+static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
+    int8_t *q = malloc((size_t)n * k);
+    float *scale = malloc((size_t)n * sizeof *scale), *row = malloc((size_t)k * sizeof *row);
+    if (!q || keep_owned(m, q, (size_t)n * k) != 0) {
+        free(q), free(scale), free(row);
+        return -1;
+    }
+    if (!scale || !row || keep_owned(m, scale, (size_t)n * sizeof *scale) != 0) { /* q is owned now */
+        free(scale), free(row);
+        return -1;
+    }
+    t5_mat src = {t->data, NULL, t->dtype, 0, n, k};
+    for (int r = 0; r < n; r++) {
+        t5_mat_row(&src, k, r, row);
+        t5_quantize_row_i8(row, k, q + (size_t)r * k, &scale[r]);
+    }
+    free(row);
+    *w = (t5_mat){q, scale, ST_I8, 0, n, k};
+    m->n_int8++;
+    return 0;
+}
+
+/* The compute type matrices of class cls (T5_MATS_*) take: int8's float classes stay as stored. */
+static t5_compute_type class_type(const t5_model *m, unsigned cls) {
+    t5_compute_type ct = m->lp.compute_type;
+    return ct == T5_COMPUTE_INT8 && (cls & m->lp.int8_float) ? T5_COMPUTE_AUTO : ct;
+}
+
+/* Weight matrix NAME [d0, d1] of class cls of the products, as the compute type holds it:
+ * panels (as stored, float32 or bfloat16), or int8 row-major. 0 or -1 with err set. */
+static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls, char *err,
                   size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
-    if (pack(m, w, t, (int)d0, (int)d1) != 0) {
-        snprintf(err, errlen, "out of memory packing tensor '%s'", name);
+    t5_compute_type ct = class_type(m, cls);
+    int dtype = ct == T5_COMPUTE_FLOAT32 ? ST_F32 : ct == T5_COMPUTE_BFLOAT16 ? ST_BF16 : t->dtype;
+    if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1)
+                               : pack(m, w, t, (int)d0, (int)d1, dtype)) != 0) {
+        snprintf(err, errlen, "out of memory converting tensor '%s'", name);
         return -1;
     }
     return 0;
 }
 
-/* An embedding read a row at a time (untied): [d0, d1] in place from the mapping. */
-static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, char *err,
-                         size_t errlen) {
+/* An embedding read a row at a time (untied): [d0, d1] in place from the mapping, or as
+ * the compute type of cls holds it (int8 quantized, bfloat16 rounded; row-major). */
+static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls,
+                         char *err, size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
-    *w = (t5_mat){t->data, t->dtype, 0, (int)d0, (int)d1};
+    t5_compute_type ct = class_type(m, cls);
+    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1};
+    if (ct == T5_COMPUTE_INT8 && quantize(m, w, t, (int)d0, (int)d1) != 0) goto oom;
+    if (ct == T5_COMPUTE_BFLOAT16 && t->dtype != ST_BF16) {
+        size_t n = (size_t)d0 * (size_t)d1, ses = t->dtype == ST_F32 ? 4 : 2;
+        unsigned char *p = malloc(n * 2);
+        if (!p || keep_owned(m, p, n * 2) != 0) {
+            free(p);
+            goto oom;
+        }
+        for (size_t i = 0; i < n; i++)
+            put(p + 2 * i, ST_BF16, (const unsigned char *)t->data + i * ses, t->dtype);
+        w->p = p, w->dtype = ST_BF16;
+    }
     return 0;
+oom:
+    snprintf(err, errlen, "out of memory converting tensor '%s'", name);
+    return -1;
 }
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
+    if (w->dtype == ST_I8) {
+        const int8_t *q = (const int8_t *)w->p + (size_t)row * k;
+        for (int i = 0; i < k; i++)
+            out[i] = (float)q[i] * w->scale[row];
+        return;
+    }
     size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */
     if (w->packed)
         first = (size_t)(row / T5_PANEL) * T5_PANEL * k + (size_t)(row % T5_PANEL), step = T5_PANEL;
@@ -146,13 +242,15 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     }
 }
 
-/* bytes of a matrix as held (packed: with the padding of its last panel) */
+/* bytes of a matrix as held (packed: with the padding of its last panel; int8: with its scales) */
 static size_t mat_bytes(const t5_mat *w) {
+    if (w->dtype == ST_I8) return (size_t)w->n * ((size_t)w->k + sizeof(float));
     size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
     return (w->dtype == ST_F32 ? 4 : 2) * rows * (size_t)w->k;
 }
 
-static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, char *err, size_t errlen) {
+static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, unsigned cls, char *err,
+                     size_t errlen) {
     char name[256];
     int d = m->cfg.d_model, in = m->inner;
     snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
@@ -161,24 +259,25 @@ static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kin
     t5_mat *dst[4] = {&a->q, &a->k, &a->v, &a->o};
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "%s.%s.%s.weight", pre, kind, proj[i]);
-        if (matrix(m, dst[i], name, i == 3 ? d : in, i == 3 ? in : d, err, errlen)) return -1;
+        if (matrix(m, dst[i], name, i == 3 ? d : in, i == 3 ? in : d, cls, err, errlen)) return -1;
     }
     return 0;
 }
 
-static int load_ffn(t5_model *m, t5_ffn_w *f, const char *pre, char *err, size_t errlen) {
+/* cls: the class of wi (wo's is the next bit: T5_MATS_ENC_WO / T5_MATS_DEC_WO) */
+static int load_ffn(t5_model *m, t5_ffn_w *f, const char *pre, unsigned cls, char *err, size_t errlen) {
     char name[256];
     int d = m->cfg.d_model, ff = m->cfg.d_ff;
     snprintf(name, sizeof name, "%s.layer_norm.weight", pre);
     if (!(f->ln = tensor(m, name, d, 0, err, errlen))) return -1;
     snprintf(name, sizeof name, "%s.DenseReluDense.%s.weight", pre, m->cfg.gated ? "wi_0" : "wi");
-    if (matrix(m, &f->wi, name, ff, d, err, errlen)) return -1;
+    if (matrix(m, &f->wi, name, ff, d, cls, err, errlen)) return -1;
     if (m->cfg.gated) {
         snprintf(name, sizeof name, "%s.DenseReluDense.wi_1.weight", pre);
-        if (matrix(m, &f->wi1, name, ff, d, err, errlen)) return -1;
+        if (matrix(m, &f->wi1, name, ff, d, cls, err, errlen)) return -1;
     }
     snprintf(name, sizeof name, "%s.DenseReluDense.wo.weight", pre);
-    if (matrix(m, &f->wo, name, d, ff, err, errlen)) return -1;
+    if (matrix(m, &f->wo, name, d, ff, cls << 1, err, errlen)) return -1;
     return 0;
 }
 
@@ -190,8 +289,10 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     const char *emb = "shared.weight";
     if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight"))
         emb = "encoder.embed_tokens.weight";
-    /* tied: one packed matrix serves the head and the lookups; untied: the lookups read the mapping */
-    if ((c->tied && c->has_decoder ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, err,
+    /* tied: one matrix serves the head and the lookups (in float when either class is); untied: the
+     * lookups read the mapping */
+    unsigned ecls = T5_MATS_EMBED | (c->tied ? T5_MATS_HEAD : 0);
+    if ((c->tied && c->has_decoder ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, ecls, err,
                                                              errlen))
         return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
@@ -199,7 +300,7 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
         if (st_find(m->st, copies[i]) && !checked(m, copies[i], c->vocab_size, d, err, errlen)) return -1;
     if (c->tied || !c->has_decoder) /* encoder-only: no head */
         m->lm_head = m->shared;
-    else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, err, errlen))
+    else if (matrix(m, &m->lm_head, "lm_head.weight", c->vocab_size, d, T5_MATS_HEAD, err, errlen))
         return -1;
     if (!(m->enc_rel = tensor(m, "encoder.block.0.layer.0.SelfAttention.relative_attention_bias.weight",
                               c->num_buckets, c->num_heads, err, errlen)) ||
@@ -213,18 +314,18 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     for (int i = 0; i < c->num_layers; i++) {
         char pre[128];
         snprintf(pre, sizeof pre, "encoder.block.%d.layer.0", i);
-        if (load_attn(m, &m->enc[i].self, pre, "SelfAttention", err, errlen)) return -1;
+        if (load_attn(m, &m->enc[i].self, pre, "SelfAttention", T5_MATS_ENC_ATTN, err, errlen)) return -1;
         snprintf(pre, sizeof pre, "encoder.block.%d.layer.1", i);
-        if (load_ffn(m, &m->enc[i].ffn, pre, err, errlen)) return -1;
+        if (load_ffn(m, &m->enc[i].ffn, pre, T5_MATS_ENC_WI, err, errlen)) return -1;
     }
     for (int i = 0; i < c->num_decoder_layers; i++) {
         char pre[128];
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.0", i);
-        if (load_attn(m, &m->dec[i].self, pre, "SelfAttention", err, errlen)) return -1;
+        if (load_attn(m, &m->dec[i].self, pre, "SelfAttention", T5_MATS_DEC_SELF, err, errlen)) return -1;
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.1", i);
-        if (load_attn(m, &m->dec[i].cross, pre, "EncDecAttention", err, errlen)) return -1;
+        if (load_attn(m, &m->dec[i].cross, pre, "EncDecAttention", T5_MATS_DEC_CROSS, err, errlen)) return -1;
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.2", i);
-        if (load_ffn(m, &m->dec[i].ffn, pre, err, errlen)) return -1;
+        if (load_ffn(m, &m->dec[i].ffn, pre, T5_MATS_DEC_WI, err, errlen)) return -1;
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
@@ -239,15 +340,78 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     return 0;
 }
 
+void t5_load_default_params(t5_load_params *p) {
+    memset(p, 0, sizeof *p);
+    p->compute_type = T5_COMPUTE_AUTO;
+    p->int8_float = T5_INT8_FLOAT_DEFAULT;
+}
+
+static const char *const compute_names[] = {"auto", "float32", "bfloat16", "int8"};
+
+int t5_compute_type_parse(const char *s, t5_compute_type *t) {
+    static const struct {
+        const char *name;
+        t5_compute_type t;
+    } names[] = {{"auto", T5_COMPUTE_AUTO},         {"float32", T5_COMPUTE_FLOAT32},
+                 {"f32", T5_COMPUTE_FLOAT32},       {"fp32", T5_COMPUTE_FLOAT32},
+                 {"bfloat16", T5_COMPUTE_BFLOAT16}, {"bf16", T5_COMPUTE_BFLOAT16},
+                 {"int8", T5_COMPUTE_INT8}};
+    for (size_t i = 0; s && i < sizeof names / sizeof names[0]; i++)
+        if (!strcmp(s, names[i].name)) return *t = names[i].t, 0;
+    return -1;
+}
+
+const char *t5_compute_type_name(t5_compute_type t) {
+    return t >= T5_COMPUTE_AUTO && t <= T5_COMPUTE_INT8 ? compute_names[t] : "?";
+}
+
+int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen) {
+    static const struct {
+        const char *name;
+        unsigned bits;
+    } names[] = {{"enc-attn", T5_MATS_ENC_ATTN},
+                 {"enc-wi", T5_MATS_ENC_WI},
+                 {"enc-wo", T5_MATS_ENC_WO},
+                 {"dec-self", T5_MATS_DEC_SELF},
+                 {"dec-cross", T5_MATS_DEC_CROSS},
+                 {"dec-wi", T5_MATS_DEC_WI},
+                 {"dec-wo", T5_MATS_DEC_WO},
+                 {"head", T5_MATS_HEAD},
+                 {"embed", T5_MATS_EMBED},
+                 {"wo", T5_MATS_ENC_WO | T5_MATS_DEC_WO},
+                 {"wi", T5_MATS_ENC_WI | T5_MATS_DEC_WI},
+                 {"attn", T5_MATS_ENC_ATTN | T5_MATS_DEC_SELF | T5_MATS_DEC_CROSS},
+                 {"none", 0},
+                 {"all", T5_MATS_ALL}};
+    unsigned b = 0;
+    for (const char *p = s; p && *p;) {
+        size_t n = strcspn(p, ",");
+        size_t i = 0, N = sizeof names / sizeof names[0];
+        while (i < N && !(strlen(names[i].name) == n && !strncmp(p, names[i].name, n)))
+            i++;
+        if (i == N) {
+            snprintf(err, errlen,
+                     "unknown matrix class '%.*s' (enc-attn, enc-wi, enc-wo, dec-self, dec-cross, dec-wi, "
+                     "dec-wo, head, embed, wo, wi, attn, none, all)",
+                     (int)(n > 32 ? 32 : n), p);
+            return -1;
+        }
+        b |= names[i].bits;
+        p += n + (p[n] == ',');
+    }
+    *bits = b;
+    return 0;
+}
+
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
-    return t5_model_load_opts(dir, NULL, err, errlen);
+    return t5_model_load_with(dir, NULL, err, errlen);
 }
 
 t5_isa t5_model_isa(const t5_model *m) {
     return m->isa;
 }
 
-t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, size_t errlen) {
+t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err, size_t errlen) {
     if (!dir) {
         snprintf(err, errlen, "no model folder given");
         return NULL;
@@ -256,6 +420,14 @@ t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, 
     if (!m) {
         snprintf(err, errlen, "out of memory");
         return NULL;
+    }
+    if (p)
+        m->lp = *p;
+    else
+        t5_load_default_params(&m->lp);
+    if (m->lp.compute_type < T5_COMPUTE_AUTO || m->lp.compute_type > T5_COMPUTE_INT8) {
+        snprintf(err, errlen, "unknown compute type %d", (int)m->lp.compute_type);
+        goto fail;
     }
     if (t5_config_load(dir, &m->cfg, err, errlen) != 0) goto fail;
     m->inner = m->cfg.num_heads * m->cfg.d_kv;
@@ -266,7 +438,7 @@ t5_model *t5_model_load_opts(const char *dir, const t5_load_opts *o, char *err, 
         goto fail;
     }
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
-    m->isa = t5_cpu_isa(o ? o->isa : T5_ISA_AUTO);
+    m->isa = t5_cpu_isa(m->lp.isa);
     if (load_weights(m, err, errlen) != 0) goto fail;
     return m;
 fail:
@@ -287,6 +459,10 @@ void t5_model_free(t5_model *m) {
 
 const t5_config *t5_model_config(const t5_model *m) {
     return &m->cfg;
+}
+
+const t5_load_params *t5_model_load_params(const t5_model *m) {
+    return &m->lp;
 }
 
 int t5_model_has_decoder(const t5_model *m) {

@@ -13,7 +13,8 @@
 
 /* ---------------- safetensors (safetensors.c) ---------------- */
 
-enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
+/* ST_I8 is never read from a file yet: it marks the int8 matrices quantized at load. */
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4, ST_I8 = 5 };
 
 typedef struct {
     char *name;
@@ -54,25 +55,33 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
 /* ---------------- weights (model.c) ---------------- */
 
 /* A weight matrix [n, k] (n outputs, k inputs) as the kernels read it. Packed (the
- * products' matrices): repacked once at load into panels of T5_PANEL output columns,
- * K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
+ * products' float matrices): repacked once at load into panels of T5_PANEL output
+ * columns, K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
  * zero-padded; the values as stored in the checkpoint (float32, or bfloat16 / float16
- * that the kernels widen exactly: half the bytes). Not packed: [n, k] row-major where
- * the checkpoint has it (an untied embedding, read a row at a time).
- * A new panel type (int8, bf16 pairs for vdpbf16ps) is a new dtype with its own
- * packing and kernels (kernels.h); the panel order over columns stays. */
+ * that the kernels widen exactly: half the bytes), or as the compute type converted them
+ * (t5.h). Not packed: [n, k] row-major: an untied embedding (read a row at a time, where
+ * the checkpoint has it), and every int8 matrix (compute type int8: one scale per row,
+ * multiplied by its own exact int32 kernel). */
 enum { T5_PANEL = 16 };
 typedef struct {
-    const void *p; /* packed: [ceil(n / 16)][k][16]; else [n][k] */
-    int dtype;     /* ST_F32, ST_BF16 or ST_F16 */
+    const void *p;      /* packed: [ceil(n / 16)][k][16]; else [n][k] */
+    const float *scale; /* [n] ST_I8 only: row i is scale[i] * p[i, :] */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 (never packed) */
     int packed;
     int n, k;
 } t5_mat;
 
-/* out[k] = row `row` of w as float32. */
+/* out[k] = row `row` of w as float32 (int8 rows dequantized). */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
 /* A bfloat16 / float16 value as float32 (exact). */
 float t5_widen(int dtype, uint16_t v);
+
+/* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
+ * q[i] = round(x[i] / scale) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
+ * Weights at load (one scale per output row) and activations at run time (per row). */
+void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
+/* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
+uint16_t t5_float_to_bf16(float x);
 
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */
@@ -107,12 +116,14 @@ struct t5_model {
     t5_block_w *enc;        /* [num_layers] */
     t5_block_w *dec;        /* [num_decoder_layers] */
     st_set *st;             /* the mappings the float32 pointers point into */
-    void **owned;           /* packed matrices and converted (f16/bf16) or realigned tensors */
+    t5_load_params lp;      /* as loaded (compute_type, int8_float, isa as asked) */
+    void **owned;           /* packed matrices, converted, quantized or realigned tensors */
     int n_owned, cap_owned;
     size_t owned_bytes;    /* heap held by packed and converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
     t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
     int n_half;            /* matrices kept as bfloat16 / float16 */
+    int n_int8;            /* matrices quantized to int8 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -144,9 +155,11 @@ typedef struct {
 /* Computes every output in outs for the same x[rows, k] on the pool's threads (work
  * items: column chunks x row blocks). Each output element is one chain of FMAs over
  * k (kernels.h): the result depends neither on the other rows, nor on the threads,
- * nor on the ISA. */
-void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
-               int n_outs);
+ * nor on the ISA; int8 matrices take their exact int32 kernel. The compute type
+ * rounds or quantizes x for the product (t5.h). Returns 0, or -1 out of memory for
+ * that (nothing computed). */
+int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+              int n_outs);
 /* The same kernel on the calling thread for a row-major B: y[rows, n] (rows ldy apart)
  * = x[rows, K] (rows ldx apart) . b[K, n] (rows ldb apart). */
 void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,

@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 B=${BUILD:-build}
 mkdir -p "$B/bench"
 corpus=$B/bench/corpus.txt
-[ -s "$corpus" ] || ../shared/tools/make_corpus.sh "$corpus" >/dev/null
+[ -s "$corpus" ] || tools/make_corpus.sh "$corpus" >/dev/null
 echo "== tokenizer"; "$B/t5" bench tokenizer --corpus "$corpus" | tee "$B/bench/tokenizer.txt"
 echo "== tokenizer sampling"; "$B/t5" bench tokenizer --corpus "$corpus" --alpha 0.1 | tee "$B/bench/tokenizer_sampling.txt"
 echo "== T5 PEGASUS tokenizer"; tools/bench_wordpiece.sh "$corpus" | tee "$B/bench/wordpiece.txt"

@@ -82,9 +82,11 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") &&
         (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
-        t5_load_opts lo = {0};
-        t5_isa_parse(s->cfg.isa, &lo.isa); /* validated by cfg_validate */
-        s->model = t5_model_load_opts(dir, &lo, terr, sizeof terr);
+        t5_load_params lp;
+        t5_load_default_params(&lp);
+        t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
+        t5_isa_parse(s->cfg.isa, &lp.isa);                            /* the same */
+        s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);
             return -1;

@@ -150,7 +150,10 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
     }
     struct stat st;
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "tokenizer not found: %s", strerror(errno));
+        if (errno == ENOENT || errno == ENOTDIR)
+            snprintf(err, errlen, "it does not exist (neither a model folder nor a tokenizer file)");
+        else
+            snprintf(err, errlen, "cannot access it: %s", strerror(errno));
         return NULL;
     }
     size_t pl = strlen(path) + 32;

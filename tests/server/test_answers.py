@@ -11,7 +11,8 @@ were re-recorded deliberately when POST /embed landed, issue 14: the 404 message
 list and the two /metrics bodies, which gained t5serve_embedding_tokens_total; and gated/81, a seeded /tokenize sample, when issue 17 hashed the sampling seeds;
 and, for issue 12's kernels (one FMA chain per output, fixed-order reductions: the same bits
 on every CPU), the last digits of the logprob / score values of 10 answers, every id, text,
-status and header unchanged, checked with those numbers masked). Fields that
+status and header unchanged, checked with those numbers masked; and the four /info bodies
+when compute types landed, issue 13: they gained "compute_type":"auto", nothing else). Fields that
 depend on time are normalized (/info uptime_s, /metrics sample values).
 
 usage: test_answers.py            compare (tests/suites/34-server-answers.sh)

@@ -100,8 +100,10 @@ static void check_model(const char *name) {
     float *enc0 = NULL;
     int32_t ids[N_IN][8];
     for (int k = 0; k < n_isa; k++) {
-        t5_load_opts o = {list[k]};
-        t5_model *m = t5_model_load_opts(path, &o, err, sizeof err);
+        t5_load_params o;
+        t5_load_default_params(&o);
+        o.isa = list[k];
+        t5_model *m = t5_model_load_with(path, &o, err, sizeof err);
         ck_assert_msg(m, "cannot load %s: %s", path, err);
         ck_assert_int_eq(t5_model_isa(m), list[k]);
         const t5_config *c = t5_model_config(m);

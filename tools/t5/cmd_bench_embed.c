@@ -45,7 +45,7 @@ static void on_hidden(void *user, const float *h, int n) {
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench embed --model DIR [--threads N] [--batches 1,32,256] [--min-tokens 16]\n"
                "       [--max-tokens 128] [--tokens N] [--seconds S] [--seed S]\n"
-               "       [--isa auto|generic|avx2|avx512]\n"
+               "       " T5_LOAD_USAGE "\n"
                "Sentences/s and tokens/s of the folder's embedding pipeline next to the FMA peak.\n");
 }
 
@@ -62,13 +62,17 @@ int cmd_bench_embed(int argc, char **argv) {
                                          {"tokens", 1, 0, 'n'},
                                          {"seconds", 1, 0, 's'},
                                          {"seed", 1, 0, 'S'},
-                                         {"isa", 1, 0, 'I'},
                                          {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,
                                          {0, 0, 0, 0}};
-    t5_load_opts lopt = {0};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        int lc = cli_load_option("bench embed", c, optarg, &lp);
+        if (lc < 0) return 2;
+        if (lc) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -94,9 +98,6 @@ int cmd_bench_embed(int argc, char **argv) {
         case 'S':
             seed = strtoull(optarg, NULL, 10);
             break;
-        case 'I':
-            if (cmd_parse_isa("bench embed", optarg, &lopt)) return 2;
-            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -111,7 +112,7 @@ int cmd_bench_embed(int argc, char **argv) {
     }
     char err[512], desc[512];
     double t0 = now();
-    t5_model *m = t5_model_load_opts(dir, &lopt, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     t5_embedder *e = m ? t5_embedder_load(dir, m->cfg.d_model, err, sizeof err) : NULL;
     if (!e) {
         fprintf(stderr, "t5 bench embed: %s\n", err);

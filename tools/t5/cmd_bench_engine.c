@@ -196,21 +196,29 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
-               "       [--batches 1,8,32] [--isa auto|generic|avx2|avx512]\n"
+               "       [--batches 1,8,32] " T5_LOAD_USAGE "\n"
                "Make a model of the T5 PEGASUS small shape with `t5 random-model --out DIR`.\n");
 }
 
 int cmd_bench_engine(int argc, char **argv) {
     const char *dir = NULL, *batches = "1,8,32";
     int threads = 2, n_in = 128, n_new = 64;
-    t5_load_opts lo = {0};
-    static const struct option opts[] = {{"model", 1, 0, 'm'},        {"threads", 1, 0, 't'},
-                                         {"input-tokens", 1, 0, 'i'}, {"new-tokens", 1, 0, 'n'},
-                                         {"batches", 1, 0, 'b'},      {"isa", 1, 0, 'I'},
-                                         {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},
+                                         {"input-tokens", 1, 0, 'i'},
+                                         {"new-tokens", 1, 0, 'n'},
+                                         {"batches", 1, 0, 'b'},
+                                         {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,
+                                         {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        int lo = cli_load_option("bench engine", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -227,9 +235,6 @@ int cmd_bench_engine(int argc, char **argv) {
         case 'b':
             batches = optarg;
             break;
-        case 'I':
-            if (cmd_parse_isa("bench engine", optarg, &lo)) return 2;
-            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -244,7 +249,7 @@ int cmd_bench_engine(int argc, char **argv) {
     }
     char err[512];
     double t0 = now();
-    t5_model *m = t5_model_load_opts(dir, &lo, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 bench engine: %s\n", err);
         return 1;
@@ -258,11 +263,13 @@ int cmd_bench_engine(int argc, char **argv) {
            : cf->act == T5_ACT_SILU ? "silu"
                                     : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
-    printf("threads: %d; kernels: %s (--isa caps it)\n", threads, t5_isa_name(m->isa));
+    printf("threads: %d; kernels: %s (--isa caps it); compute type %s (%d int8 matrices)\n", threads,
+           t5_isa_name(m->isa), t5_compute_type_name(lp.compute_type), m->n_int8);
     /* the weights as held: packed panels and converted tensors on the heap, an untied embedding
      * read from the mapping a row at a time */
-    double lookup =
-        m->shared.packed ? 0 : (double)(m->shared.dtype == ST_F32 ? 4 : 2) * cf->vocab_size * cf->d_model;
+    double lookup = m->shared.packed || m->shared.dtype == ST_I8
+                        ? 0
+                        : (double)(m->shared.dtype == ST_F32 ? 4 : 2) * cf->vocab_size * cf->d_model;
     double weights = (double)m->owned_bytes + lookup;
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -320,8 +327,10 @@ int cmd_bench_engine(int argc, char **argv) {
     double bytes = (double)m->dec_step_bytes;
     printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n",
            bytes / 1e6,
-           (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size *
-               cf->d_model / 1e6,
+           (m->lm_head.dtype == ST_I8                                   ? 1.0
+            : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0
+                                                                        : 4.0) *
+               cf->vocab_size * cf->d_model / 1e6,
            m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
            "median/bound", "tokens/s dec", "tok/s e2e", "cpu");

@@ -26,8 +26,8 @@ static void bench_usage(FILE *f) {
     fprintf(
         f,
         "usage: t5 bench tokenizer --corpus FILE [--model PATH] [--repeat N] [--spm-bench PATH] [--alpha A]\n"
-        "  FILE: text lines, e.g. from ../shared/tools/make_corpus.sh corpus.txt\n"
-        "  PATH: a spiece.model (default ../shared/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
+        "  FILE: text lines, e.g. from tools/make_corpus.sh corpus.txt\n"
+        "  PATH: a spiece.model (default tests/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
 }
 
 /* Encodes every line with p; seconds taken, FNV-1a hash of the ids in *h, their count in *tokens. */
@@ -53,7 +53,7 @@ static double encode_all_lines(const tok_model *m, char **lines, const size_t *l
 }
 
 int cmd_bench_tokenizer(int argc, char **argv) {
-    const char *model = "../shared/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
+    const char *model = "tests/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
     int repeat = 3;
     double alpha = -1;
     for (int i = 1; i < argc; i++) {

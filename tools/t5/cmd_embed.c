@@ -21,13 +21,13 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: t5 embed --model DIR [--pooling mean|max|cls|last|none] [--normalize|--no-normalize]\n"
-            "         [--input text|ids] [--batch N] [--threads N] [--isa auto|generic|avx2|avx512]\n"
+            "         [--input text|ids] [--batch N] [--threads N] " T5_LOAD_USAGE "\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one JSON object per line: {\"embedding\": [...]}, or with --pooling none\n"
             "{\"token_embeddings\": [[...] per token]} (the encoder's last hidden state, </s> included).\n"
             "Defaults from the folder's sentence-transformers modules (modules.json: Pooling, Dense,\n"
             "Normalize), else mean pooling without normalization. Text is truncated to the folder's\n"
-            "max_seq_length (sentence_bert_config.json), </s> kept last.\n");
+            "max_seq_length (sentence_bert_config.json), </s> kept last.\n" T5_LOAD_HELP);
 }
 
 /* One input line's answer, filled by the encoder callback. */
@@ -185,12 +185,16 @@ int cmd_embed(int argc, char **argv) {
     static const struct option opts[] = {{"model", 1, 0, 'm'},     {"pooling", 1, 0, 'p'},
                                          {"normalize", 0, 0, 'N'}, {"no-normalize", 0, 0, 'U'},
                                          {"input", 1, 0, 'i'},     {"batch", 1, 0, 'b'},
-                                         {"threads", 1, 0, 't'},   {"isa", 1, 0, 'I'},
-                                         {"help", 0, 0, 'h'},      {0, 0, 0, 0}};
-    t5_load_opts lopt = {0};
+                                         {"threads", 1, 0, 't'},   {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,          {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int lo = cli_load_option("embed", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -214,9 +218,6 @@ int cmd_embed(int argc, char **argv) {
         case 't':
             threads = atoi(optarg);
             break;
-        case 'I':
-            if (cmd_parse_isa("embed", optarg, &lopt)) return 2;
-            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -236,7 +237,7 @@ int cmd_embed(int argc, char **argv) {
     tok_model *tok = NULL;
     t5_batch *b = NULL;
     slot *slots = NULL;
-    t5_model *m = t5_model_load_opts(dir, &lopt, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     int ok = m && (e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err));
     if (ok && !strcmp(input, "text") && !(tok = tok_model_load(dir, terr, sizeof terr)))
         snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr), ok = 0;

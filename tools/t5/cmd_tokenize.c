@@ -99,7 +99,7 @@ int cmd_tokenize(int argc, char **argv) {
     char err[256];
     tok_model *m = tok_model_load(model, err, sizeof err);
     if (!m) {
-        fprintf(stderr, "t5 tokenize: %s\n", err);
+        fprintf(stderr, "t5 tokenize: %s: %s\n", model, err);
         return 1;
     }
     tok_encode_params p;
@@ -194,7 +194,7 @@ int cmd_detokenize(int argc, char **argv) {
     char err[256];
     tok_model *m = tok_model_load(model, err, sizeof err);
     if (!m) {
-        fprintf(stderr, "t5 detokenize: %s\n", err);
+        fprintf(stderr, "t5 detokenize: %s: %s\n", model, err);
         return 1;
     }
     char *line = NULL;

@@ -1,5 +1,5 @@
 /* t5.c - the `t5` command-line tool: offline tokenize / detokenize / generate /
- * bench over the tokenizer and engine libraries, without the HTTP server.
+ * score / bench over the tokenizer and engine libraries, without the HTTP server.
  * This file only dispatches to the subcommands in cmds.h. */
 #include <cblas.h>
 #include <stdio.h>
@@ -16,17 +16,13 @@ static const struct {
     {"detokenize", cmd_detokenize, "lines of ids on stdin -> text"},
     {"generate", cmd_generate, "text lines on stdin -> generated text / ids / JSON"},
     {"embed", cmd_embed, "text lines on stdin -> sentence / token embeddings (JSON lines)"},
+    {"score", cmd_score,
+     "input<TAB>target lines on stdin -> teacher-forced logprobs (and vs a reference type)"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput next to SentencePiece"},
     {"bench-engine", cmd_bench_engine, "engine speed next to memory bandwidth and GEMM rate"},
     {"bench-embed", cmd_bench_embed, "embedding throughput (sentences/s, tokens/s) next to the FMA peak"},
     {"random-model", cmd_random_model, "writes a random-weight T5 checkpoint of a given shape"},
 };
-
-int cmd_parse_isa(const char *cmd, const char *arg, t5_load_opts *o) {
-    if (t5_isa_parse(arg, &o->isa) == 0) return 0;
-    fprintf(stderr, "t5 %s: --isa must be auto, generic, avx2 or avx512\n", cmd);
-    return 2;
-}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 COMMAND [OPTIONS]   (t5 COMMAND --help for its options)\n\ncommands:\n");
