@@ -20,7 +20,7 @@ endif
 
 CC ?= cc
 CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS)
+CFLAGS += -std=c11 -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS) -pthread
 LIBS_ENGINE := -lopenblas -lz -lm
 LIBS_SERVER := -lmicrohttpd -ljansson -luv

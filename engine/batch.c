@@ -180,6 +180,7 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         for (int r = 0; r < rows; r++)
             if (t5_kv_init(m, &q->kv2[r], q->max_len) != 0) goto oom;
         if (t5_beam_init(&q->bs, rows, c->vocab_size, q->max_len, p.decoder_start_token_id) != 0) goto oom;
+        q->bs.isa = m->isa;
     } else {
         q->tok = calloc(rl, sizeof *q->tok);
         q->lpr = calloc(rl, sizeof *q->lpr);
@@ -312,14 +313,14 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
      * do to x (they use tmp + V) */
     float *raw = b->tmp;
     memcpy(raw, x, (size_t)V * sizeof *raw);
-    float mx = t5_max(raw, V), ls = logf((float)t5_sum_exp(raw, V, mx));
+    float mx = t5_max(b->m->isa, raw, V), ls = logf(t5_sum_exp(b->m->isa, raw, V, mx));
     t5_logits_process(&q->p, x, V, t, len);
     int32_t tok;
     if (q->p.do_sample) {
         t5_logits_warp(&q->p, x, V, b->tmp + V, 1);
         tok = t5_sample(x, V, &q->rng[r], b->tmp + V);
     } else
-        tok = t5_argmax(x, V);
+        tok = t5_argmax(b->m->isa, x, V);
     /* log_softmax of the raw logits at tok, as torch computes it */
     float lp = (raw[tok] - mx) - ls;
     t[len] = tok;

@@ -118,7 +118,7 @@ int t5_beam_step(t5_beam *b, const t5_gen_params *p, float *logits, uint64_t *rn
     int m = 0;
     for (int bi = 0; bi < B; bi++) {
         float *x = logits + (size_t)bi * V;
-        t5_log_softmax(x, V);
+        t5_log_softmax(b->isa, x, V);
         float *model = b->work + (size_t)bi * V; /* model log-probs before processors */
         memcpy(model, x, (size_t)V * sizeof *model);
         t5_logits_process(p, x, V, b->tok + (size_t)bi * L, cur);

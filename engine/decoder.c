@@ -96,14 +96,14 @@ typedef struct {
 
 /* Attention of one query q[dkv] over n keys: K^T [dkv][ldk], V rows ldv apart; self-attention
  * adds the relative position bias bias_h[bucket[j] * H] of key j. */
-static void attend(const float *q, const float *kt, int ldk, const float *v, int ldv, int n, int dkv,
-                   const float *bias_h, const int *bucket, int H, float *s, float *out) {
-    t5_vecmat(q, dkv, kt, ldk, n, s); /* s[j] = q . K[j] */
+static void attend(t5_isa isa, const float *q, const float *kt, int ldk, const float *v, int ldv, int n,
+                   int dkv, const float *bias_h, const int *bucket, int H, float *s, float *out) {
+    t5_vecmat(isa, q, dkv, kt, ldk, n, s); /* s[j] = q . K[j] */
     if (bias_h)
         for (int j = 0; j < n; j++)
             s[j] += bias_h[bucket[j] * H];
-    t5_softmax_fast(s, n);
-    t5_vecmat(s, n, v, ldv, dkv, out); /* out = sum_j s[j] V[j] */
+    t5_softmax_isa(isa, s, n);
+    t5_vecmat(isa, s, n, v, ldv, dkv, out); /* out = sum_j s[j] V[j] */
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {
@@ -122,8 +122,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
             size_t lay = (size_t)jb->layer * cr->n * in;
-            attend(q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n, dkv,
-                   NULL, NULL, H, s, out);
+            attend(m->isa, q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n,
+                   dkv, NULL, NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;
@@ -133,8 +133,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
                 last_row = r;
             }
             size_t lay = (size_t)jb->layer * kv->cap * in;
-            attend(q, kv->k + lay + (size_t)h * dkv * kv->cap, kv->cap, kv->v + lay + h * dkv, in, n, dkv,
-                   m->dec_rel + h, bucket, H, s, out);
+            attend(m->isa, q, kv->k + lay + (size_t)h * dkv * kv->cap, kv->cap, kv->v + lay + h * dkv, in, n,
+                   dkv, m->dec_rel + h, bucket, H, s, out);
         }
     }
 }
@@ -165,7 +165,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
     for (int l = 0; l < c->num_decoder_layers; l++) {
         const t5_block_w *bw = &m->dec[l];
         /* self-attention */
-        t5_rmsnorm(s->xn, s->h, bw->self.ln, rows, d, c->eps);
+        t5_rmsnorm(m->isa, s->xn, s->h, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
         bad |= t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
         for (int r = 0; r < rows; r++) { /* append: a column of K^T, a row of V */
@@ -182,7 +182,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         for (size_t i = 0; i < rd; i++)
             s->h[i] += s->xn[i];
         /* cross-attention */
-        t5_rmsnorm(s->xn, s->h, bw->cross.ln, rows, d, c->eps);
+        t5_rmsnorm(m->isa, s->xn, s->h, bw->cross.ln, rows, d, c->eps);
         t5_mm_out cq = {bw->cross.q, s->q, in};
         bad |= t5_matmul(m, pool, s->xn, rows, d, &cq, 1);
         jb.cross = 1;
@@ -192,10 +192,10 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         for (size_t i = 0; i < rd; i++)
             s->h[i] += s->xn[i];
         /* feed-forward */
-        t5_rmsnorm(s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
+        t5_rmsnorm(m->isa, s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, s->a, ff}, {bw->ffn.wi1, s->b, ff}};
         bad |= t5_matmul(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1);
-        t5_activate(c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
+        t5_activate(m->isa, c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
         t5_mm_out wo = {bw->ffn.wo, s->xn, d};
         bad |= t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
         for (size_t i = 0; i < rd; i++)
@@ -204,7 +204,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
     if (bad) return NULL;
     for (int r = 0; r < rows; r++)
         kv[r]->len++;
-    t5_rmsnorm(s->xn, s->h, m->dec_final, rows, d, c->eps);
+    t5_rmsnorm(m->isa, s->xn, s->h, m->dec_final, rows, d, c->eps);
     if (c->tied) { /* T5 v1.0: rescale before the tied head */
         float sc = (float)pow((double)d, -0.5);
         for (size_t i = 0; i < rd; i++)

@@ -2,12 +2,12 @@
  * decoder's cross-attention K/V computed once from its output. The inputs' tokens
  * go through every projection together (t5_matmul: one product over all of them, so
  * each weight matrix is streamed once per group, not once per input);
- * attention runs per (input, head) on the pool, its two products through sgemm.
+ * attention runs per (input, head) on the pool, its two products (QK^T, PV) through
+ * the same kernel as the projections (t5_gemm).
  * No padding: each input attends over its own tokens only, so it gets the result it
  * would get alone, bit for bit (t5_matmul's result for a row does not depend on the
  * other rows).
  * What it is not: no decoding (decoder.c), no generation (generate.c). */
-#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,40 +17,44 @@
 
 typedef struct {
     t5_pool *pool;
+    t5_isa isa;
     const float *q, *k, *v; /* [T, inner] all inputs' tokens */
     float *ctx;             /* [T, inner] */
     const int *lens, *offs; /* [n_inputs] each input's length and first row */
     const float *bias;      /* [heads][2 nmax - 1]: bias of relative position j - i at j - i + nmax - 1 */
     float *scores;          /* [nth][ATT_ROWS, nmax] */
+    float *kt;              /* [nth][d_kv, nmax] one head's keys transposed */
     int n_inputs, nmax, heads, dkv, inner;
 } enc_att_job;
 
 enum { ATT_ROWS = 64 }; /* query rows per block: the scores scratch grows with n, not n^2 */
 
 /* One (input, head) per work item, in blocks of query rows: S = Q_h K_h^T + bias,
- * softmax over each row, ctx_h = S V_h. */
+ * softmax over each row, ctx_h = S V_h (K_h transposed first: B operands are [K, N]). */
 static void enc_att_worker(void *arg, int ith, int nth) {
     const enc_att_job *jb = arg;
     int dkv = jb->dkv, inner = jb->inner, nmax = jb->nmax;
-    float *s = jb->scores + (size_t)ith * ATT_ROWS * nmax;
+    float *s = jb->scores + (size_t)ith * ATT_ROWS * nmax, *kt = jb->kt + (size_t)ith * dkv * nmax;
     (void)nth;
     for (int item; (item = t5_pool_next(jb->pool)) < jb->n_inputs * jb->heads;) {
         int in = item / jb->heads, h = item % jb->heads, n = jb->lens[in];
         size_t head = (size_t)jb->offs[in] * inner + h * dkv;
+        for (int j = 0; j < n; j++)
+            for (int e = 0; e < dkv; e++)
+                kt[(size_t)e * n + j] = jb->k[head + (size_t)j * inner + e];
         for (int i0 = 0; i0 < n; i0 += ATT_ROWS) {
             int rows = n - i0 < ATT_ROWS ? n - i0 : ATT_ROWS;
             size_t blk = head + (size_t)i0 * inner;
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, dkv, 1.0f, jb->q + blk, inner,
-                        jb->k + head, inner, 0.0f, s, n);
+            t5_gemm(jb->isa, jb->q + blk, (size_t)inner, rows, dkv, kt, (size_t)n, n, s, (size_t)n);
             for (int i = 0; i < rows; i++) {
                 float *si = s + (size_t)i * n;
                 const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i));
                 for (int j = 0; j < n; j++)
                     si[j] += bias[j];
-                t5_softmax_fast(si, n);
+                t5_softmax_isa(jb->isa, si, n);
             }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, rows, dkv, n, 1.0f, s, n, jb->v + head,
-                        inner, 0.0f, jb->ctx + blk, inner);
+            t5_gemm(jb->isa, s, (size_t)n, rows, n, jb->v + head, (size_t)inner, dkv, jb->ctx + blk,
+                    (size_t)inner);
         }
     }
 }
@@ -68,15 +72,16 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         nmax = lens[i] > nmax ? lens[i] : nmax;
     }
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf =
-        malloc((nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * ATT_ROWS * nmax) *
-               sizeof(float));
+    float *buf = malloc(
+        (nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * (ATT_ROWS + c->d_kv) * nmax) *
+        sizeof(float));
     if (!buf) {
         free(offs);
         return -1;
     }
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
-          *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1);
+          *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1),
+          *kt = scores + (size_t)nth * ATT_ROWS * nmax;
     for (int i = 0; i < n; i++)
         t5_mat_row(&m->shared, d, ids[i], h + (size_t)i * d);
     for (int rel = -(nmax - 1); rel <= nmax - 1; rel++) {
@@ -87,25 +92,26 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
     int bad = 0; /* a product ran out of memory */
     for (int l = 0; l < c->num_layers && !bad; l++) {
         const t5_block_w *bw = &m->enc[l];
-        t5_rmsnorm(xn, h, bw->self.ln, n, d, c->eps);
+        t5_rmsnorm(m->isa, xn, h, bw->self.ln, n, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, q, in}, {bw->self.k, k, in}, {bw->self.v, v, in}};
         bad |= t5_matmul(m, pool, xn, n, d, qkv, 3);
-        enc_att_job jb = {pool, q, k, v, ctx, lens, offs, bias, scores, n_inputs, nmax, H, c->d_kv, in};
+        enc_att_job jb = {pool, m->isa, q,  k,        v,    ctx, lens,    offs,
+                          bias, scores, kt, n_inputs, nmax, H,   c->d_kv, in};
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
         bad |= t5_matmul(m, pool, ctx, n, in, &o, 1);
         for (size_t i = 0; i < nd; i++)
             h[i] += xn[i];
-        t5_rmsnorm(xn, h, bw->ffn.ln, n, d, c->eps);
+        t5_rmsnorm(m->isa, xn, h, bw->ffn.ln, n, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, a, ff}, {bw->ffn.wi1, b, ff}};
         bad |= t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
-        t5_activate(c->act, a, c->gated ? b : NULL, nf);
+        t5_activate(m->isa, c->act, a, c->gated ? b : NULL, nf);
         t5_mm_out wo = {bw->ffn.wo, xn, d};
         bad |= t5_matmul(m, pool, a, n, ff, &wo, 1);
         for (size_t i = 0; i < nd; i++)
             h[i] += xn[i];
     }
-    if (!bad) t5_rmsnorm(out, h, m->enc_final, n, d, c->eps);
+    if (!bad) t5_rmsnorm(m->isa, out, h, m->enc_final, n, d, c->eps);
     free(buf);
     free(offs);
     return bad ? -1 : 0;

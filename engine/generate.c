@@ -146,7 +146,7 @@ static void scores_make_finite(float *x, int V) {
 
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep) {
     if (p->temperature < T5_GREEDY_TEMPERATURE) { /* greedy: all the mass on the (first) argmax */
-        int a = t5_argmax(scores, V);
+        int a = t5_argmax(T5_ISA_GENERIC, scores, V);
         for (int i = 0; i < V; i++)
             if (i != a) scores[i] = -INFINITY;
     } else if (p->temperature != 1.0f) {
@@ -193,10 +193,10 @@ void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, in
     }
 }
 
-void t5_log_softmax(float *x, int V) {
-    float mx = t5_max(x, V);
+void t5_log_softmax(t5_isa isa, float *x, int V) {
+    float mx = t5_max(isa, x, V);
     if (mx == -INFINITY) return;
-    float ls = logf((float)t5_sum_exp(x, V, mx));
+    float ls = logf(t5_sum_exp(isa, x, V, mx));
     for (int i = 0; i < V; i++)
         x[i] = (x[i] - mx) - ls;
 }
@@ -219,5 +219,5 @@ int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp) {
         cum += tmp[i];
         if (u < cum) return i;
     }
-    return last >= 0 ? last : t5_argmax(scores, V);
+    return last >= 0 ? last : t5_argmax(T5_ISA_GENERIC, scores, V);
 }

@@ -1,11 +1,14 @@
 /* model.c - builds a t5_model from a model folder: config.json + the weights the loader reads
  * (safetensors or torch files).
- * Float32 tensors are used in place from the read-only mapping (shared by every
- * thread and every process mapping the same file), and so are the bfloat16 / float16
- * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
- * other float16 / bfloat16 tensors are converted once to float32 on the heap (memory
- * cost: 2x their file size). The compute types other than auto convert the matrices at
- * load instead (t5.h: float32, bfloat16 rounding, int8 quantization with row scales).
+ * The float weight matrices of the products are repacked once into panels (t5_mat: 16
+ * output columns, K-major) on the heap in their stored dtype (float32, bfloat16 or
+ * float16: a 16-bit checkpoint keeps half the bytes), and the mapped pages of each
+ * are dropped as it is packed, so the packed copy replaces the mapping in memory
+ * (docs/engine.md says why not a shared cache file). The compute types other than auto
+ * convert them as they pack (t5.h: float32 panels, bfloat16 rounding); int8 quantizes
+ * them into row-major int8 with row scales instead (never packed). An untied embedding
+ * is read a row at a time from the mapping; small float32 tensors are used in place,
+ * other dtypes converted to float32 on the heap.
  * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
  * encoder.* only. Every expected tensor is checked for presence, dtype and shape; errors name it.
  * What it is not: no forward pass here (encoder.c, decoder.c). */
@@ -29,8 +32,7 @@ static int keep_owned(t5_model *m, void *p, size_t bytes) {
     return 0;
 }
 
-/* Tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D) in a float dtype, or NULL with
- * err set. */
+/* Tensor NAME, checked: present, shape [d0] or [d0, d1] (d1 = 0: 1-D), a float dtype. */
 static const st_tensor *checked(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err,
                                 size_t errlen) {
     const st_tensor *t = st_find(m->st, name);
@@ -58,13 +60,6 @@ static const st_tensor *checked(t5_model *m, const char *name, int64_t d0, int64
     return t;
 }
 
-static float bf16_to_float(uint16_t h) {
-    uint32_t bits = (uint32_t)h << 16;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 uint16_t t5_float_to_bf16(float x) {
     uint32_t b;
     memcpy(&b, &x, 4);
@@ -84,76 +79,145 @@ void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale) {
     *scale = s;
 }
 
-/* The stored matrix t [n, k] as a heap copy of type dtype: ST_F32 (rounded to bfloat16
- * values when round_bf16), ST_BF16 or ST_I8 (with its row scales). 0 or -1 with err set. */
-static int convert(t5_model *m, t5_mat *w, const st_tensor *t, size_t n, size_t k, int dtype, int round_bf16,
-                   char *err, size_t errlen) {
-    size_t es = dtype == ST_I8 ? 1 : dtype == ST_BF16 ? 2 : 4;
-    void *p = malloc(n * k * es);
-    float *scale = NULL, *row = malloc(k * sizeof *row);
-    int ok = p && row && keep_owned(m, p, n * k * es) == 0;
-    if (!ok) free(p);
-    if (ok && dtype == ST_I8) {
-        scale = malloc(n * sizeof *scale);
-        if (!scale || keep_owned(m, scale, n * sizeof *scale) != 0) ok = 0, free(scale);
-    }
-    if (!ok) {
-        free(row);
-        snprintf(err, errlen, "out of memory converting tensor '%s'", t->name);
-        return -1;
-    }
-    t5_mat src = {t->data, NULL, t->dtype};
-    for (size_t r = 0; r < n; r++) {
-        t5_mat_row(&src, (int)k, (int)r, row);
-        if (dtype == ST_I8)
-            t5_quantize_row_i8(row, (int)k, (int8_t *)p + r * k, &scale[r]);
-        else if (dtype == ST_BF16)
-            for (size_t i = 0; i < k; i++)
-                ((uint16_t *)p)[r * k + i] = t5_float_to_bf16(row[i]);
-        else
-            for (size_t i = 0; i < k; i++)
-                ((float *)p)[r * k + i] = round_bf16 ? bf16_to_float(t5_float_to_bf16(row[i])) : row[i];
-    }
-    free(row);
-    w->p = p, w->scale = scale, w->dtype = dtype;
-    return 0;
-}
-
 /* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */
 static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1, char *err, size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return NULL;
+    size_t n = (size_t)d0 * (size_t)(d1 ? d1 : 1);
     if (t->dtype == ST_F32 && ((uintptr_t)t->data & 3) == 0) return t->data;
-    t5_mat w;
-    return convert(m, &w, t, 1, (size_t)d0 * (size_t)(d1 ? d1 : 1), ST_F32, 0, err, errlen) ? NULL : w.p;
+    float *out = malloc(n * sizeof *out);
+    if (!out || keep_owned(m, out, n * sizeof *out) != 0) {
+        free(out);
+        snprintf(err, errlen, "out of memory converting tensor '%s'", name);
+        return NULL;
+    }
+    const unsigned char *b = t->data;
+    if (t->dtype == ST_F32)
+        memcpy(out, b, n * 4);
+    else
+        for (size_t i = 0; i < n; i++)
+            out[i] = t5_widen(t->dtype, (uint16_t)(b[2 * i] | b[2 * i + 1] << 8));
+    return out;
 }
 
-/* Weight matrix NAME [d0, d1] of class cls (T5_MATS_*) as the compute type holds it:
- * 16-bit ones in place when the AVX-512 kernels can read them (rows a multiple of 16
- * values), converted on the heap otherwise (t5.h says how per type). 0 or -1 with err set. */
+/* One stored element (dtype sd) at s into dtype dd at d: copied when the dtypes agree,
+ * else widened exactly and stored as float32 or rounded to bfloat16. */
+static void put(unsigned char *d, int dd, const unsigned char *s, int sd) {
+    if (sd == dd) {
+        memcpy(d, s, dd == ST_F32 ? 4 : 2);
+        return;
+    }
+    float v;
+    if (sd == ST_F32)
+        memcpy(&v, s, 4);
+    else
+        v = t5_widen(sd, (uint16_t)(s[0] | s[1] << 8));
+    if (dd == ST_F32)
+        memcpy(d, &v, 4);
+    else {
+        uint16_t h = t5_float_to_bf16(v);
+        memcpy(d, &h, 2);
+    }
+}
+
+/* Packs t [n, k] into panels (t5_mat) of dtype (t's, ST_F32 or ST_BF16), dropping the
+ * source's pages as each panel is done (the transient extra memory is one panel, not
+ * one matrix). */
+static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dtype) {
+    size_t es = dtype == ST_F32 ? 4 : 2, ses = t->dtype == ST_F32 ? 4 : 2;
+    size_t G = ((size_t)n + T5_PANEL - 1) / T5_PANEL;
+    size_t bytes = G * T5_PANEL * (size_t)k * es, row = (size_t)k * es, srow = (size_t)k * ses;
+    unsigned char *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
+    if (!dst || keep_owned(m, dst, bytes) != 0) {
+        free(dst);
+        return -1;
+    }
+    const unsigned char *src = t->data;
+    for (size_t g = 0; g < G; g++) {
+        unsigned char *pg = dst + g * T5_PANEL * row;
+        size_t rows = (size_t)n - g * T5_PANEL < T5_PANEL ? (size_t)n - g * T5_PANEL : T5_PANEL;
+        if (rows < T5_PANEL) memset(pg, 0, T5_PANEL * row); /* the last panel's padding */
+        for (size_t l = 0; l < rows; l++) {
+            const unsigned char *sr = src + (g * T5_PANEL + l) * srow;
+            for (int i = 0; i < k; i++)
+                put(pg + ((size_t)i * T5_PANEL + l) * es, dtype, sr + (size_t)i * ses, t->dtype);
+        }
+        st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
+    }
+    *w = (t5_mat){dst, NULL, dtype, 1, n, k};
+    if (dtype != ST_F32) m->n_half++;
+    return 0;
+}
+
+/* t [n, k] as row-major int8 with one scale per row (compute type int8; not packed). */
+static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
+    int8_t *q = malloc((size_t)n * k);
+    float *scale = malloc((size_t)n * sizeof *scale), *row = malloc((size_t)k * sizeof *row);
+    if (!q || keep_owned(m, q, (size_t)n * k) != 0) {
+        free(q), free(scale), free(row);
+        return -1;
+    }
+    if (!scale || !row || keep_owned(m, scale, (size_t)n * sizeof *scale) != 0) { /* q is owned now */
+        free(scale), free(row);
+        return -1;
+    }
+    t5_mat src = {t->data, NULL, t->dtype, 0, n, k};
+    for (int r = 0; r < n; r++) {
+        t5_mat_row(&src, k, r, row);
+        t5_quantize_row_i8(row, k, q + (size_t)r * k, &scale[r]);
+    }
+    free(row);
+    *w = (t5_mat){q, scale, ST_I8, 0, n, k};
+    m->n_int8++;
+    return 0;
+}
+
+/* The compute type matrices of class cls (T5_MATS_*) take: int8's float classes stay as stored. */
+static t5_compute_type class_type(const t5_model *m, unsigned cls) {
+    t5_compute_type ct = m->lp.compute_type;
+    return ct == T5_COMPUTE_INT8 && (cls & m->lp.int8_float) ? T5_COMPUTE_AUTO : ct;
+}
+
+/* Weight matrix NAME [d0, d1] of class cls of the products, as the compute type holds it:
+ * panels (as stored, float32 or bfloat16), or int8 row-major. 0 or -1 with err set. */
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls, char *err,
                   size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
-    t5_compute_type ct = m->lp.compute_type;
-    if (ct == T5_COMPUTE_INT8 && (cls & m->lp.int8_float)) ct = T5_COMPUTE_AUTO;
-    int stream16 = m->simd == 3 && d1 % 16 == 0; /* the kernels read 16-bit rows in place */
-    memset(w, 0, sizeof *w);
-    if (ct == T5_COMPUTE_INT8) {
-        m->n_int8++;
-        return convert(m, w, t, (size_t)d0, (size_t)d1, ST_I8, 0, err, errlen);
+    t5_compute_type ct = class_type(m, cls);
+    int dtype = ct == T5_COMPUTE_FLOAT32 ? ST_F32 : ct == T5_COMPUTE_BFLOAT16 ? ST_BF16 : t->dtype;
+    if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1)
+                               : pack(m, w, t, (int)d0, (int)d1, dtype)) != 0) {
+        snprintf(err, errlen, "out of memory converting tensor '%s'", name);
+        return -1;
     }
+    return 0;
+}
+
+/* An embedding read a row at a time (untied): [d0, d1] in place from the mapping, or as
+ * the compute type of cls holds it (int8 quantized, bfloat16 rounded; row-major). */
+static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls,
+                         char *err, size_t errlen) {
+    const st_tensor *t = checked(m, name, d0, d1, err, errlen);
+    if (!t) return -1;
+    t5_compute_type ct = class_type(m, cls);
+    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1};
+    if (ct == T5_COMPUTE_INT8 && quantize(m, w, t, (int)d0, (int)d1) != 0) goto oom;
     if (ct == T5_COMPUTE_BFLOAT16 && t->dtype != ST_BF16) {
-        m->n_half += stream16;
-        return convert(m, w, t, (size_t)d0, (size_t)d1, stream16 ? ST_BF16 : ST_F32, 1, err, errlen);
+        size_t n = (size_t)d0 * (size_t)d1, ses = t->dtype == ST_F32 ? 4 : 2;
+        unsigned char *p = malloc(n * 2);
+        if (!p || keep_owned(m, p, n * 2) != 0) {
+            free(p);
+            goto oom;
+        }
+        for (size_t i = 0; i < n; i++)
+            put(p + 2 * i, ST_BF16, (const unsigned char *)t->data + i * ses, t->dtype);
+        w->p = p, w->dtype = ST_BF16;
     }
-    if (ct != T5_COMPUTE_FLOAT32 && (t->dtype == ST_BF16 || t->dtype == ST_F16) && stream16) {
-        w->p = t->data, w->dtype = t->dtype;
-        m->n_half++;
-        return 0;
-    }
-    w->dtype = ST_F32;
-    return (w->p = tensor(m, name, d0, d1, err, errlen)) ? 0 : -1;
+    return 0;
+oom:
+    snprintf(err, errlen, "out of memory converting tensor '%s'", name);
+    return -1;
 }
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
@@ -163,18 +227,28 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
             out[i] = (float)q[i] * w->scale[row];
         return;
     }
-    if (w->dtype != ST_BF16 && w->dtype != ST_F16) {
-        memcpy(out, (const float *)w->p + (size_t)row * k, (size_t)k * sizeof *out);
-        return;
+    size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */
+    if (w->packed)
+        first = (size_t)(row / T5_PANEL) * T5_PANEL * k + (size_t)(row % T5_PANEL), step = T5_PANEL;
+    else
+        first = (size_t)row * k, step = 1;
+    const unsigned char *p = (const unsigned char *)w->p + first * es;
+    for (int i = 0; i < k; i++, p += step * es) {
+        if (es == 4)
+            memcpy(&out[i], p, 4);
+        else {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            out[i] = t5_widen(w->dtype, h);
+        }
     }
-    const uint16_t *b = (const uint16_t *)w->p + (size_t)row * k;
-    for (int i = 0; i < k; i++)
-        out[i] = w->dtype == ST_F16 ? st_half_to_float(b[i]) : bf16_to_float(b[i]);
 }
 
-/* bytes of an n-value matrix as held */
-static size_t mat_bytes(const t5_mat *w, size_t n) {
-    return (w->dtype == ST_I8 ? 1 : w->dtype == ST_BF16 || w->dtype == ST_F16 ? 2 : 4) * n;
+/* bytes of a matrix as held (packed: with the padding of its last panel; int8: with its scales) */
+static size_t mat_bytes(const t5_mat *w) {
+    if (w->dtype == ST_I8) return (size_t)w->n * ((size_t)w->k + sizeof(float));
+    size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
+    return (w->dtype == ST_F32 ? 4 : 2) * rows * (size_t)w->k;
 }
 
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, unsigned cls, char *err,
@@ -217,9 +291,11 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     const char *emb = "shared.weight";
     if (!st_find(m->st, emb) && st_find(m->st, "encoder.embed_tokens.weight"))
         emb = "encoder.embed_tokens.weight";
-    /* a tied head is the embedding: in float when either class is */
-    if (matrix(m, &m->shared, emb, c->vocab_size, d, T5_MATS_EMBED | (c->tied ? T5_MATS_HEAD : 0), err,
-               errlen))
+    /* tied: one matrix serves the head and the lookups (in float when either class is); untied: the
+     * lookups read the mapping */
+    unsigned ecls = T5_MATS_EMBED | (c->tied ? T5_MATS_HEAD : 0);
+    if ((c->tied && c->has_decoder ? matrix : lookup_matrix)(m, &m->shared, emb, c->vocab_size, d, ecls, err,
+                                                             errlen))
         return -1;
     const char *copies[2] = {"encoder.embed_tokens.weight", "decoder.embed_tokens.weight"};
     for (int i = 0; i < 2; i++) /* optional copies: accepted when well-shaped, otherwise unused */
@@ -255,15 +331,13 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     }
     (void)name;
     /* weight bytes streamed by one decoder step: self q,k,v,o + cross q,o + FFN + head */
-    size_t in = (size_t)m->inner * d, ff = (size_t)c->d_ff * d;
-    m->dec_step_bytes = c->has_decoder ? mat_bytes(&m->lm_head, (size_t)c->vocab_size * d) : 0;
+    m->dec_step_bytes = c->has_decoder ? mat_bytes(&m->lm_head) : 0;
     for (int i = 0; i < c->num_decoder_layers; i++) {
         const t5_block_w *b = &m->dec[i];
-        m->dec_step_bytes += mat_bytes(&b->self.q, in) + mat_bytes(&b->self.k, in) +
-                             mat_bytes(&b->self.v, in) + mat_bytes(&b->self.o, in) +
-                             mat_bytes(&b->cross.q, in) + mat_bytes(&b->cross.o, in) +
-                             mat_bytes(&b->ffn.wi, ff) + mat_bytes(&b->ffn.wo, ff) +
-                             (c->gated ? mat_bytes(&b->ffn.wi1, ff) : 0);
+        m->dec_step_bytes += mat_bytes(&b->self.q) + mat_bytes(&b->self.k) + mat_bytes(&b->self.v) +
+                             mat_bytes(&b->self.o) + mat_bytes(&b->cross.q) + mat_bytes(&b->cross.o) +
+                             mat_bytes(&b->ffn.wi) + mat_bytes(&b->ffn.wo) +
+                             (c->gated ? mat_bytes(&b->ffn.wi1) : 0);
     }
     return 0;
 }
@@ -335,6 +409,10 @@ t5_model *t5_model_load(const char *dir, char *err, size_t errlen) {
     return t5_model_load_with(dir, NULL, err, errlen);
 }
 
+t5_isa t5_model_isa(const t5_model *m) {
+    return m->isa;
+}
+
 t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err, size_t errlen) {
     if (!dir) {
         snprintf(err, errlen, "no model folder given");
@@ -362,7 +440,7 @@ t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err
         goto fail;
     }
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
-    m->simd = t5_cpu_simd();
+    m->isa = t5_cpu_isa(m->lp.isa);
     if (load_weights(m, err, errlen) != 0) goto fail;
     return m;
 fail:

@@ -63,8 +63,8 @@ int t5_score(const t5_model *m, const int32_t *ids, int n, const int32_t *target
         float *x = t5_decoder_step(m, pool, s, 1, &tok, &kvp, &crp);
         if (!x) goto done;
         /* log_softmax as generation computes its logprobs (batch.c choose_row) */
-        float mx = t5_max(x, V), ls = logf((float)t5_sum_exp(x, V, mx));
-        out->argmax[i] = t5_argmax(x, V);
+        float mx = t5_max(m->isa, x, V), ls = logf(t5_sum_exp(m->isa, x, V, mx));
+        out->argmax[i] = t5_argmax(m->isa, x, V);
         out->logprobs[i] = (x[target[i]] - mx) - ls;
         total += out->logprobs[i];
         if (want_dist) {

@@ -54,6 +54,14 @@ typedef struct t5_model t5_model;
 
 /* ---- load options ---- */
 
+/* Instruction set of the engine's kernels, chosen once at load. Every level gives the
+ * same answer bit for bit (each output is one fixed sequence of float32 operations);
+ * they differ in speed only. AUTO: the best the CPU has. */
+typedef enum { T5_ISA_AUTO = 0, T5_ISA_GENERIC = 1, T5_ISA_AVX2 = 2, T5_ISA_AVX512 = 3 } t5_isa;
+/* "auto", "generic", "avx2", "avx512" -> *out; 0, or -1 for another string. */
+int t5_isa_parse(const char *s, t5_isa *out);
+const char *t5_isa_name(t5_isa isa);
+
 /* How the weight matrices are held and multiplied (norms, biases and the attention
  * over activations are float32 in every type):
  *   AUTO      weight matrices as stored (float32, or bfloat16 / float16 streamed and
@@ -94,6 +102,8 @@ enum {
 typedef struct {
     t5_compute_type compute_type; /* T5_COMPUTE_AUTO */
     unsigned int8_float;          /* INT8 only: T5_MATS_* classes kept as stored; T5_INT8_FLOAT_DEFAULT */
+    t5_isa
+        isa; /* kernels' instruction set, a cap: the best level the CPU has at or below it (AUTO: no cap) */
 } t5_load_params;
 
 void t5_load_default_params(t5_load_params *p);
@@ -119,6 +129,8 @@ t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
 /* The same with load parameters p (NULL: defaults). */
 t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err, size_t errlen);
 void t5_model_free(t5_model *m);
+
+t5_isa t5_model_isa(const t5_model *m); /* the level chosen at load (never AUTO) */
 const t5_config *t5_model_config(const t5_model *m);
 /* The load parameters the model was loaded with. */
 const t5_load_params *t5_model_load_params(const t5_model *m);
@@ -261,8 +273,7 @@ void t5_batch_cancel(t5_batch *b, int handle);
  * with T5_FINISH_ERROR); calls on_token for new tokens and on_done for finished (and
  * cancelled) sequences. Returns the number of sequences still in the batch, or
  * T5_ERR_NOMEM (out of memory in the decoder step; the batch stays usable).
- * The engine threads its products itself: applications should set OpenBLAS to one
- * thread (openblas_set_num_threads(1)), or its own threads compete with ours. */
+ * The batch's n_threads threads run every product (the engine's own kernels; no BLAS). */
 int t5_batch_step(t5_batch *b);
 
 /* ---- teacher-forced scoring ---- */

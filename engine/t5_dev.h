@@ -55,7 +55,11 @@ const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent *
 int st_count(const st_set *s);                               /* tensors in the set */
 const st_tensor *st_get(const st_set *s, int i);             /* 0 <= i < st_count, file order */
 size_t st_mapped_bytes(const st_set *s);                     /* bytes of file mapped */
-size_t st_copied_bytes(const st_set *s);                     /* bytes of heap copies */
+/* The caller no longer reads p[0..len) (tensor data of s, copied elsewhere): the whole pages
+ * of a file mapping in that range are dropped from RSS (they fault in again from the file if
+ * read); heap copies are left alone. */
+void st_drop(const st_set *s, const void *p, size_t len);
+size_t st_copied_bytes(const st_set *s); /* bytes of heap copies */
 /* "safetensors", "pytorch-zip" or "pytorch-legacy" (the format of the files read). */
 const char *st_format(const st_set *s);
 /* What the load noticed, one line each ("" when nothing): entries copied instead of
@@ -111,17 +115,27 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
 
 /* ---------------- weights (model.c) ---------------- */
 
-/* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 / float16 used in
- * place from the mapping (where the AVX-512 kernels can widen it on the fly: exact, and
- * half the bytes per decoder step), or int8 with one scale per row (compute type int8). */
+/* A weight matrix [n, k] (n outputs, k inputs) as the kernels read it. Packed (the
+ * products' float matrices): repacked once at load into panels of T5_PANEL output
+ * columns, K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
+ * zero-padded; the values as stored in the checkpoint (float32, or bfloat16 / float16
+ * that the kernels widen exactly: half the bytes), or as the compute type converted them
+ * (t5.h). Not packed: [n, k] row-major: an untied embedding (read a row at a time, where
+ * the checkpoint has it), and every int8 matrix (compute type int8: one scale per row,
+ * multiplied by its own exact int32 kernel). */
+enum { T5_PANEL = 16 };
 typedef struct {
-    const void *p;      /* [n, k] float32, 16-bit values (ST_BF16 / ST_F16) or int8 (ST_I8) */
+    const void *p;      /* packed: [ceil(n / 16)][k][16]; else [n][k] */
     const float *scale; /* [n] ST_I8 only: row i is scale[i] * p[i, :] */
-    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 (never packed) */
+    int packed;
+    int n, k;
 } t5_mat;
 
 /* out[k] = row `row` of w as float32 (int8 rows dequantized). */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+/* A bfloat16 / float16 value as float32 (exact). */
+float t5_widen(int dtype, uint16_t v);
 
 /* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
  * q[i] = round(x[i] / scale) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
@@ -163,12 +177,12 @@ struct t5_model {
     t5_block_w *enc;        /* [num_layers] */
     t5_block_w *dec;        /* [num_decoder_layers] */
     st_set *st;             /* the mappings the float32 pointers point into */
-    t5_load_params lp;      /* as loaded (compute_type, int8_float) */
-    void **owned;           /* converted, quantized or realigned tensors we allocated */
+    t5_load_params lp;      /* as loaded (compute_type, int8_float, isa as asked) */
+    void **owned;           /* packed matrices, converted, quantized or realigned tensors */
     int n_owned, cap_owned;
-    size_t owned_bytes;    /* heap held by converted tensors */
+    size_t owned_bytes;    /* heap held by packed and converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
-    int simd;              /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
+    t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
     int n_half;            /* matrices kept as bfloat16 / float16 */
     int n_int8;            /* matrices quantized to int8 */
 };
@@ -194,41 +208,78 @@ int t5_pool_next(t5_pool *p);
 
 /* One output of a matmul: y[rows, n] = x[rows, k] . w[n, k]^T. */
 typedef struct {
-    t5_mat w; /* [n, k] */
+    t5_mat w; /* [n, k], packed */
     float *y; /* [rows, n] */
     int n;
 } t5_mm_out;
 
-/* Computes every output in outs for the same x[rows, k] on the pool's threads, with
- * our AVX-512 / AVX2 kernels (OpenBLAS without them; the int8 ones in plain C). A row's
- * result does not depend on the other rows. The compute type rounds or quantizes x for
- * the product (t5.h). Returns 0, or -1 out of memory for that (nothing computed). */
+/* Computes every output in outs for the same x[rows, k] on the pool's threads (work
+ * items: column chunks x row blocks). Each output element is one chain of FMAs over
+ * k (kernels.h): the result depends neither on the other rows, nor on the threads,
+ * nor on the ISA; int8 matrices take their exact int32 kernel. The compute type
+ * rounds or quantizes x for the product (t5.h). Returns 0, or -1 out of memory for
+ * that (nothing computed). */
 int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
               int n_outs);
-/* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */
-void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
+/* The same kernel on the calling thread for a row-major B: y[rows, n] (rows ldy apart)
+ * = x[rows, K] (rows ldx apart) . b[K, n] (rows ldb apart). */
+void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,
+             float *y, size_t ldy);
+/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (t5_gemm with one row).
+ * Attention uses it twice: scores over keys stored transposed, then the context over
+ * the value rows. */
+void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y);
+/* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
+void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
-void t5_activate(int act, float *a, const float *b, size_t n);
-/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (AVX-512 when the CPU has
- * it). Attention uses it twice: scores over keys stored transposed, then the context
- * over the value rows. */
-void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y);
-/* Vector helpers (AVX-512 when the CPU has it): max, and sum(exp(x - mx)) (vector
- * exp, relative error ~2e-7). */
-float t5_max(const float *x, int n);
-double t5_sum_exp(const float *x, int n, float mx);
-/* In-place softmax over x[n] with libm's expf (logits processing and sampling). */
+void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
+/* max (NaNs skipped), and sum(exp(x - mx)) with the engine's exp (kernels.h). */
+float t5_max(t5_isa isa, const float *x, int n);
+float t5_sum_exp(t5_isa isa, const float *x, int n, float mx);
+/* In-place softmax over x[n] (uniform when every value is -inf). */
+void t5_softmax_isa(t5_isa isa, float *x, int n);
+/* The same on the portable path (logits processing and sampling). */
 void t5_softmax(float *x, int n);
-/* The same with the vector exp (relative error ~2e-7), for attention. */
-void t5_softmax_fast(float *x, int n);
 /* First index of the maximum of x[V] (NaNs are never chosen; 0 when nothing beats -inf). */
-int t5_argmax(const float *x, int V);
-/* log(sum(exp(x))) of x[n] in float32, as torch computes it (max-shifted). */
-float t5_logsumexp(const float *x, int n);
+int t5_argmax(t5_isa isa, const float *x, int V);
+/* log(sum(exp(x))) of x[n] in float32 (max-shifted). */
+float t5_logsumexp(t5_isa isa, const float *x, int n);
 /* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
 int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
-/* CPU feature level: 0 scalar, 2 AVX2+FMA, 3 AVX-512F. */
-int t5_cpu_simd(void);
+/* The best instruction set the CPU has at or below cap (AUTO: no cap). */
+t5_isa t5_cpu_isa(t5_isa cap);
+
+/* The kernels of one ISA as a table (kernels.h has the rule they all keep; tests compare
+ * the tables bit for bit). */
+/* The B operand of a product, [K, N] in column groups of T5_PANEL: column c of step
+ * k at element (c / 16) * gs + k * ks + c % 16 of p. Weight panels: gs = 16 K,
+ * ks = 16 (t5_mat). A row-major [K, N] float32 matrix with rows ldb apart: gs = 16,
+ * ks = ldb. 16-bit B (bf16 / f16) comes only as panels, zero-padded to whole groups. */
+typedef struct {
+    const void *p;
+    int dtype; /* ST_F32, ST_BF16, ST_F16 */
+    size_t gs, ks;
+} t5k_bop;
+
+/* y[r * ldy + c] for r < rows, c0 <= c < c1 (c0 a multiple of 16): the chain over
+ * k0 <= k < k1 of x[r * ldx + k] * B[k, c], starting from 0 when k0 == 0 and from y
+ * otherwise. */
+typedef void (*t5k_gemm_fn)(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0,
+                            int c1, float *y, size_t ldy);
+
+typedef struct {
+    t5k_gemm_fn gemm;
+    float (*max)(const float *x, int n);               /* NaNs skipped; -inf for none */
+    int (*argmax)(const float *x, int n);              /* first index of max, 0 if none > -inf */
+    float (*sum_exp)(const float *x, int n, float mx); /* 16-lane sum of exp(x - mx) */
+    void (*softmax)(float *x, int n, float mx);        /* x = exp(x - mx) / sum, mx > -inf */
+    void (*rmsnorm)(float *y, const float *x, const float *w, int d, float eps); /* one row */
+    void (*gelu)(float *a, const float *b, size_t n); /* tanh form, times b when b */
+    void (*relu)(float *a, const float *b, size_t n); /* max(a, 0), times b when b */
+} t5k_ops;
+
+/* The table of isa (AUTO: generic). */
+const t5k_ops *t5_kernel_ops(t5_isa isa);
 
 /* ---------------- encoder (encoder.c) ---------------- */
 

@@ -24,7 +24,7 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out
  * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
 void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
-void t5_log_softmax(float *x, int V);
+void t5_log_softmax(t5_isa isa, float *x, int V);
 
 /* ---------------- beam search (beam.c) ---------------- */
 
@@ -46,6 +46,7 @@ typedef struct {
     int32_t *tmp_tok;  /* [3B][max_len] scratch */
     float *tmp_lpr;    /* [3B][max_len] scratch */
     float *work;       /* [(B + 2) V]: model log-probs of each beam, then warper scratch */
+    t5_isa isa;        /* the model's kernels (set by the caller after t5_beam_init) */
 } t5_beam;
 
 int t5_beam_init(t5_beam *b, int B, int V, int max_len, int32_t start); /* 0 or <0 */

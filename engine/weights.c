@@ -196,6 +196,15 @@ size_t st_mapped_bytes(const st_set *s) {
     return n;
 }
 
+void st_drop(const st_set *s, const void *p, size_t len) {
+    uintptr_t pg = (uintptr_t)sysconf(_SC_PAGESIZE), a = ((uintptr_t)p + pg - 1) & ~(pg - 1),
+              b = ((uintptr_t)p + len) & ~(pg - 1);
+    for (int i = 0; i < s->n_maps && b > a; i++) {
+        uintptr_t lo = (uintptr_t)s->maps[i].p, hi = lo + s->maps[i].n;
+        if (a >= lo && b <= hi) madvise((void *)a, b - a, MADV_DONTNEED);
+    }
+}
+
 size_t st_copied_bytes(const st_set *s) {
     return s->own_bytes;
 }

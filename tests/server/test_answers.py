@@ -8,8 +8,14 @@ tests/data/server_answers.jsonl. That file was recorded from the server BEFORE t
 server/ restructuring of issue 11 (commit a513376, `--record`), so it pins what users
 saw then: the restructured server must answer byte for byte the same (four answers
 were re-recorded deliberately when POST /embed landed, issue 14: the 404 message's route
-list and the two /metrics bodies, which gained t5serve_embedding_tokens_total; gated/81, a seeded /tokenize sample, when issue 17 hashed the sampling seeds; and the
-404 message's route list again, gated/97 and gated/98, when POST /score landed, issue 13). Fields that
+list and the two /metrics bodies, which gained t5serve_embedding_tokens_total; gated/81, a seeded
+/tokenize sample, when issue 17 hashed the sampling seeds; the 404 message's route list again,
+gated/97 and gated/98, when POST /score landed, issue 13; for issue 12's kernels (one FMA chain
+per output, fixed-order reductions: the same bits on every CPU), the last digits of the logprob /
+score values of 10 answers, every id, text, status and header unchanged, checked with those
+numbers masked; and the four /info bodies when compute types landed, issue 13: they gained
+"compute_type":"auto", and "format" when the torch loader
+landed, issue 16). Fields that
 depend on time are normalized (/info uptime_s, /metrics sample values).
 
 usage: test_answers.py            compare (tests/suites/34-server-answers.sh)

@@ -264,8 +264,8 @@ START_TEST(test_int8_matmul) {
     t5_load_default_params(&m.lp);
     m.lp.compute_type = T5_COMPUTE_INT8;
     t5_pool *pool = t5_pool_create(2);
-    for (m.simd = t5_cpu_simd(); m.simd >= 0; m.simd -= m.simd == 3 ? 1 : 2) {
-        t5_mm_out o = {{wq, ws, ST_I8}, y, N};
+    for (m.isa = t5_cpu_isa(T5_ISA_AUTO); m.isa >= T5_ISA_GENERIC; m.isa--) {
+        t5_mm_out o = {{wq, ws, ST_I8, 0, N, K}, y, N};
         ck_assert_int_eq(t5_matmul(&m, pool, x, R, K, &o, 1), 0);
         for (int r = 0; r < R; r++) {
             float xs;
@@ -279,9 +279,9 @@ START_TEST(test_int8_matmul) {
                 }
                 deq *= (double)xs * ws[j];
                 double got = y[(size_t)r * N + j];
-                ck_assert_msg(fabs(got - deq) <= 1e-6 * (fabs(deq) + 1e-3), "simd %d: %g vs dequantized %g",
-                              m.simd, got, deq);
-                ck_assert_msg(fabs(got - exact) <= bound, "simd %d: %g vs float %g beyond %g", m.simd, got,
+                ck_assert_msg(fabs(got - deq) <= 1e-6 * (fabs(deq) + 1e-3), "isa %d: %g vs dequantized %g",
+                              (int)m.isa, got, deq);
+                ck_assert_msg(fabs(got - exact) <= bound, "isa %d: %g vs float %g beyond %g", (int)m.isa, got,
                               exact, bound);
             }
         }

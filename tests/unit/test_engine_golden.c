@@ -11,7 +11,6 @@
  * One Check test per check and model (a failure hides no other check); each prints the
  * largest error it saw. Fixtures come from $FIXTURES (tests/run.sh sets it), default
  * tests/fixtures. */
-#include <cblas.h>
 #include <check.h>
 #include "check_run.h"
 #include <jansson.h>
@@ -107,10 +106,10 @@ static void check_encoder(golden *G) {
 
 /* All cases encoded in one pass (as t5_batch_step encodes the inputs that arrive
  * together): each case's encoder output and cross K/V equal its own alone, bit for
- * bit, with the AVX-512 kernels and the AVX2 ones (the model's kernel level forced). */
+ * bit, on every ISA the CPU has (the model's kernel level forced). */
 static void check_encoder_grouped(golden *G) {
     t5_model *m = (t5_model *)G->m;
-    int d = m->cfg.d_model, simd0 = m->simd;
+    int d = m->cfg.d_model, isa0 = m->isa;
     size_t kvn = (size_t)m->cfg.num_decoder_layers * m->inner; /* cross K/V floats per token */
     json_t *cases = json_object_get(G->g, "cases");
     int nc = (int)json_array_size(cases), total = 0, lens[64];
@@ -127,9 +126,8 @@ static void check_encoder_grouped(golden *G) {
     float *grouped = malloc((size_t)total * d * sizeof *grouped),
           *alone = malloc((size_t)total * d * sizeof *alone);
     t5_cross_kv cg[64], ca[64], *pg[64], *pa[64];
-    for (int simd = simd0; simd >= 2; simd--) {
-        if (simd == 2 && !__builtin_cpu_supports("avx2")) break;
-        m->simd = simd;
+    for (int isa = isa0; isa >= T5_ISA_GENERIC; isa--) {
+        m->isa = (t5_isa)isa;
         for (int k = 0; k < nc; k++)
             pg[k] = &cg[k], pa[k] = &ca[k];
         ck_assert_int_eq(t5_encoder_forward(m, pool, all, lens, nc, grouped), 0);
@@ -140,16 +138,16 @@ static void check_encoder_grouped(golden *G) {
             ck_assert_int_eq(t5_cross_compute(m, pool, mine, &lens[k], 1, &pa[k]), 0);
             size_t bytes = (size_t)lens[k] * sizeof(float);
             ck_assert_msg(!memcmp(grouped + (size_t)off * d, mine, bytes * d),
-                          "kernels %d: case %d encoded with the others differs from case %d alone", simd, k,
-                          k);
+                          "kernels %s: case %d encoded with the others differs from case %d alone",
+                          t5_isa_name(m->isa), k, k);
             ck_assert_msg(!memcmp(cg[k].k, ca[k].k, bytes * kvn) && !memcmp(cg[k].v, ca[k].v, bytes * kvn),
-                          "kernels %d: case %d's cross K/V with the others differs from its own alone", simd,
-                          k);
+                          "kernels %s: case %d's cross K/V with the others differs from its own alone",
+                          t5_isa_name(m->isa), k);
             t5_cross_free(&cg[k]);
             t5_cross_free(&ca[k]);
         }
     }
-    m->simd = simd0;
+    m->isa = isa0;
     free(grouped), free(alone), free(all);
     t5_pool_free(pool);
 }
@@ -191,10 +189,10 @@ static void check_steps(golden *G) {
             }
             /* the golden top-1 is our argmax unless within 1e-4 of a tie */
             int best = (int)json_integer_value(json_array_get(json_array_get(top, 0), 0));
-            ck_assert_msg(lg[t5_argmax(lg, c->vocab_size)] - lg[best] <= 1e-4, "case %zu step %d: argmax", k,
-                          t);
-            double e =
-                fabs(json_number_value(json_object_get(st, "logsumexp")) - t5_logsumexp(lg, c->vocab_size));
+            ck_assert_msg(lg[t5_argmax(m->isa, lg, c->vocab_size)] - lg[best] <= 1e-4,
+                          "case %zu step %d: argmax", k, t);
+            double e = fabs(json_number_value(json_object_get(st, "logsumexp")) -
+                            t5_logsumexp(m->isa, lg, c->vocab_size));
             if (e > worst_lse) worst_lse = e;
             ck_assert_msg(e <= 1e-4, "case %zu step %d: logsumexp off by %g", k, t, e);
             tok = gen[t];
@@ -553,7 +551,6 @@ MODEL_TEST(check_beam_settings)
 MODEL_TEST(check_params)
 
 int main(void) {
-    openblas_set_num_threads(1); /* as t5serve and t5 run it: the engine splits its GEMMs itself */
     Suite *s = suite_create("engine_golden");
     for (int i = 0; i < N_MODELS; i++) { /* one test case per model, named after it */
         TCase *tc = tcase_create(MODELS[i]);

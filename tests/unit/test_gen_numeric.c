@@ -79,7 +79,7 @@ START_TEST(tiny_temperature_is_greedy) {
             float x[V];
             for (int i = 0; i < V; i++)
                 x[i] = sinf((float)(i * 7 + d)) * 3.0f; /* logits of float32 size: /1e-39 overflows */
-            int want = t5_argmax(x, V);
+            int want = t5_argmax(T5_ISA_GENERIC, x, V);
             t5_gen_params p;
             sampling_params(&p, temps[k]);
             t5_logits_warp(&p, x, V, tmp, 1);

@@ -27,67 +27,6 @@ static double now(void) {
     return clock_s(CLOCK_MONOTONIC);
 }
 
-/* ---- the machine's float32 FMA peak: register-only multiply-adds on every thread ---- */
-
-enum { FMA_ITERS = 1 << 22, FMA_ITEMS_PER_THREAD = 4 };
-
-#if defined(__x86_64__)
-#include <immintrin.h>
-#define FMA_CHAINS(T, FMA, SET1, ADD, WIDTH)                                                                 \
-    T a0 = SET1(1.0f), a1 = SET1(1.1f), a2 = SET1(1.2f), a3 = SET1(1.3f), a4 = SET1(1.4f), a5 = SET1(1.5f),  \
-      a6 = SET1(1.6f), a7 = SET1(1.7f), a8 = SET1(1.8f), a9 = SET1(1.9f), a10 = SET1(2.0f),                  \
-      a11 = SET1(2.1f);                                                                                      \
-    T mul = SET1(0.999999f), add = SET1(1e-7f);                                                              \
-    for (long i = 0; i < iters; i++) {                                                                       \
-        a0 = FMA(a0, mul, add), a1 = FMA(a1, mul, add), a2 = FMA(a2, mul, add), a3 = FMA(a3, mul, add);      \
-        a4 = FMA(a4, mul, add), a5 = FMA(a5, mul, add), a6 = FMA(a6, mul, add), a7 = FMA(a7, mul, add);      \
-        a8 = FMA(a8, mul, add), a9 = FMA(a9, mul, add), a10 = FMA(a10, mul, add), a11 = FMA(a11, mul, add);  \
-    }                                                                                                        \
-    T s = ADD(ADD(ADD(a0, a1), ADD(a2, a3)), ADD(ADD(a4, a5), ADD(a6, a7)));                                 \
-    s = ADD(s, ADD(ADD(a8, a9), ADD(a10, a11)));                                                             \
-    float out[WIDTH];                                                                                        \
-    memcpy(out, &s, sizeof out);                                                                             \
-    return out[0]
-
-__attribute__((target("avx512f"), noinline)) static float fma_512(long iters) {
-    FMA_CHAINS(__m512, _mm512_fmadd_ps, _mm512_set1_ps, _mm512_add_ps, 16);
-}
-__attribute__((target("avx2,fma"), noinline)) static float fma_256(long iters) {
-    FMA_CHAINS(__m256, _mm256_fmadd_ps, _mm256_set1_ps, _mm256_add_ps, 8);
-}
-#endif
-
-typedef struct {
-    t5_pool *pool;
-    int width; /* floats per vector: 16, 8, or 0 (no SIMD FMA) */
-    float sink[64];
-} fma_job;
-
-static void fma_worker(void *arg, int ith, int nth) {
-    fma_job *j = arg;
-    for (int it; (it = t5_pool_next(j->pool)) < nth * FMA_ITEMS_PER_THREAD;) {
-#if defined(__x86_64__)
-        j->sink[ith & 63] += j->width == 16 ? fma_512(FMA_ITERS) : fma_256(FMA_ITERS);
-#endif
-    }
-}
-
-/* GFLOP/s of independent float32 FMA chains in registers on every thread (best of 3):
- * the compute ceiling of the encoder's products. 0 without AVX2/AVX-512. */
-static double measure_fma_peak(t5_pool *pool, int simd) {
-    fma_job j = {pool, simd == 3 ? 16 : simd == 2 ? 8 : 0, {0}};
-    if (!j.width) return 0;
-    double best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        double t0 = now();
-        t5_pool_run(pool, fma_worker, &j);
-        double t = now() - t0;
-        best = t < best ? t : best;
-    }
-    double flops = 2.0 * 12 * j.width * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD * t5_pool_threads(pool);
-    return flops / best / 1e9;
-}
-
 /* ---- the benchmark ---- */
 
 typedef struct {
@@ -106,6 +45,7 @@ static void on_hidden(void *user, const float *h, int n) {
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench embed --model DIR [--threads N] [--batches 1,32,256] [--min-tokens 16]\n"
                "       [--max-tokens 128] [--tokens N] [--seconds S] [--seed S]\n"
+               "       " T5_LOAD_USAGE "\n"
                "Sentences/s and tokens/s of the folder's embedding pipeline next to the FMA peak.\n");
 }
 
@@ -114,14 +54,25 @@ int cmd_bench_embed(int argc, char **argv) {
     int threads = 2, lo = 16, hi = 128;
     double seconds = 3;
     uint64_t seed = 1;
-    static const struct option opts[] = {{"model", 1, 0, 'm'},      {"threads", 1, 0, 't'},
-                                         {"batches", 1, 0, 'b'},    {"min-tokens", 1, 0, 'l'},
-                                         {"max-tokens", 1, 0, 'u'}, {"tokens", 1, 0, 'n'},
-                                         {"seconds", 1, 0, 's'},    {"seed", 1, 0, 'S'},
-                                         {"help", 0, 0, 'h'},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},
+                                         {"threads", 1, 0, 't'},
+                                         {"batches", 1, 0, 'b'},
+                                         {"min-tokens", 1, 0, 'l'},
+                                         {"max-tokens", 1, 0, 'u'},
+                                         {"tokens", 1, 0, 'n'},
+                                         {"seconds", 1, 0, 's'},
+                                         {"seed", 1, 0, 'S'},
+                                         {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,
+                                         {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        int lc = cli_load_option("bench embed", c, optarg, &lp);
+        if (lc < 0) return 2;
+        if (lc) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -161,7 +112,7 @@ int cmd_bench_embed(int argc, char **argv) {
     }
     char err[512], desc[512];
     double t0 = now();
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     t5_embedder *e = m ? t5_embedder_load(dir, m->cfg.d_model, err, sizeof err) : NULL;
     if (!e) {
         fprintf(stderr, "t5 bench embed: %s\n", err);
@@ -177,13 +128,11 @@ int cmd_bench_embed(int argc, char **argv) {
     printf("loaded in %.2f s: %.1f MB mapped, %.1f MB converted on the heap, %d matrices 16-bit as stored\n",
            t_load, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6, m->n_half);
     t5_pool *pool = t5_pool_create(threads);
-    double peak = pool ? measure_fma_peak(pool, m->simd) : 0;
+    const char *pisa = "none";
+    double peak = pool ? bench_fma_peak(pool, &pisa) : 0;
     t5_pool_free(pool);
-    printf("threads: %d; kernels: %s; FMA peak %.1f GFLOP/s (register-only float32 FMA chains)\n", threads,
-           m->simd == 3   ? "AVX-512"
-           : m->simd == 2 ? "AVX2+FMA"
-                          : "scalar",
-           peak);
+    printf("threads: %d; kernels: %s; FMA peak %.1f GFLOP/s (register-only float32 %s FMA chains)\n", threads,
+           t5_isa_name(t5_model_isa(m)), peak, pisa);
     double params = (double)cf->num_layers *
                     (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
     int dim = t5_embedder_dim(e, NULL, err, sizeof err);

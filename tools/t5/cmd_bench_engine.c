@@ -1,11 +1,15 @@
 /* cmd_bench_engine.c - `t5 bench engine --model DIR`: the engine's speed next to
  * the machine's limits, all measured in the same run: memory read bandwidth (a
- * streaming read over a buffer much larger than the caches, same thread count) and
- * the OpenBLAS rate on a 2048^3 sgemm; then encoder time for 128 input tokens and
- * the decoder step time at batch 1, 8, 32 with 64 new tokens forced
- * (min_new_tokens; e2e counts the first step, which runs the B encoders in one pass),
- * tokens/s, peak RSS, and each step time over its bound:
- * batch 1 vs weight bytes / bandwidth, batch 32 vs that plus step FLOPs / GEMM rate.
+ * streaming read over a buffer much larger than the caches, same thread count), the
+ * fp32 FMA peak (a register-only FMA loop on the widest ISA the CPU has, same thread
+ * count) and OpenBLAS's 2048^3 sgemm as a reference; then the encoder's GFLOP/s for
+ * 128 tokens and for 32 x 128 tokens as a fraction of the FMA peak, and the decoder
+ * step time at batch 1, 8, 32 with 64 new tokens forced (min_new_tokens; e2e counts
+ * the first step, which runs the B encoders in one pass, as peers_bench.py counts
+ * generate), tokens/s, and each step time over its bound: weight bytes / bandwidth
+ * + step FLOPs / FMA peak. Memory: RSS after load next to the weights' size. cpu: the
+ * share of its threads' time the process got (below 100% on a shared machine; the pool
+ * spins while waiting, so 100% does not mean useful work).
  * With a list of compute types (--compute-type bfloat16,int8), a last table puts each
  * type's encoder time and batch-1 / batch-32 step medians next to float32's, each loaded
  * in turn in the same run, with its bandwidth floor (decoder weight bytes / bandwidth).
@@ -26,6 +30,13 @@
 static double now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* CPU seconds of the process (every thread) */
+static double cpu_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
@@ -221,6 +232,40 @@ static int compare_compute_types(const char *dir, const char *list, const t5_loa
     return 0;
 }
 
+/* Encoder of n_inputs copies of ids[n] in one pass (best of 3): GFLOP/s (projections and
+ * attention products) and their fraction of the FMA peak. 0 or -1 (out of memory). */
+static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int n, int n_inputs,
+                         double peak) {
+    const t5_config *cf = &m->cfg;
+    int32_t *all = malloc((size_t)n * n_inputs * sizeof *all);
+    int *lens = malloc((size_t)n_inputs * sizeof *lens);
+    float *out = malloc((size_t)n * n_inputs * cf->d_model * sizeof *out);
+    t5_pool *pool = t5_pool_create(threads);
+    int rc = all && lens && out && pool ? 0 : -1;
+    for (int i = 0; !rc && i < n_inputs; i++) {
+        memcpy(all + (size_t)i * n, ids, (size_t)n * sizeof *ids);
+        lens[i] = n;
+    }
+    double best = 1e9, share = 0;
+    for (int r = 0; !rc && r < 3; r++) {
+        double t0 = now(), c0 = cpu_now();
+        rc = t5_encoder_forward(m, pool, all, lens, n_inputs, out);
+        double t = now() - t0;
+        if (t < best) best = t, share = (cpu_now() - c0) / (t * threads);
+    }
+    double proj = (double)cf->num_layers *
+                  (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
+    double flops = (double)n_inputs * (2.0 * n * proj + 4.0 * cf->num_layers * (double)n * n * m->inner);
+    if (!rc)
+        printf("encoder, %d x %d tokens: %.2f ms, %.1f GFLOP/s = %.2f of the FMA peak (cpu %.0f%%)\n",
+               n_inputs, n, best * 1e3, flops / best / 1e9, flops / best / 1e9 / peak, 100 * share);
+    else
+        fprintf(stderr, "t5 bench engine: out of memory in the encoder\n");
+    t5_pool_free(pool);
+    free(all), free(lens), free(out);
+    return rc;
+}
+
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
                "       [--batches 1,8,32] " T5_LOAD_USAGE "\n"
@@ -298,13 +343,23 @@ int cmd_bench_engine(int argc, char **argv) {
            : cf->act == T5_ACT_SILU ? "silu"
                                     : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
-    printf("threads: %d; kernels: %s; compute type %s (%d int8 matrices)\n", threads,
-           m->simd == 3   ? "AVX-512"
-           : m->simd == 2 ? "AVX2+FMA"
-                          : "scalar",
-           t5_compute_type_name(lp.compute_type), m->n_int8);
+    printf("threads: %d; kernels: %s (--isa caps it); compute type %s (%d int8 matrices)\n", threads,
+           t5_isa_name(m->isa), t5_compute_type_name(lp.compute_type), m->n_int8);
+    /* the weights as held: packed panels and converted tensors on the heap, an untied embedding
+     * read from the mapping a row at a time */
+    double lookup = m->shared.packed || m->shared.dtype == ST_I8
+                        ? 0
+                        : (double)(m->shared.dtype == ST_F32 ? 4 : 2) * cf->vocab_size * cf->d_model;
+    double weights = (double)m->owned_bytes + lookup;
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    printf("weights: %.1f MB (%.1f MB packed on the heap, %.1f MB embedding in the mapping); peak RSS after "
+           "load "
+           "%.1f MB = %.2f x the weights\n",
+           weights / 1e6, m->owned_bytes / 1e6, lookup / 1e6, ru.ru_maxrss * 1024.0 / 1e6,
+           ru.ru_maxrss * 1024.0 / weights);
     /* bandwidth and GEMM rate in a child process, so that their buffers stay out of our peak RSS */
-    double lim[2] = {0, 0};
+    double lim[3] = {0, 0, 0};
     int pfd[2];
     fflush(stdout);
     if (pipe(pfd) == 0) {
@@ -312,47 +367,38 @@ int cmd_bench_engine(int argc, char **argv) {
         if (pid == 0) {
             close(pfd[0]);
             t5_pool *pool = t5_pool_create(threads);
-            double r[2] = {measure_bandwidth(pool), 0};
+            const char *pisa;
+            double r[3] = {measure_bandwidth(pool), 0, bench_fma_peak(pool, &pisa)};
             t5_pool_free(pool);
             openblas_set_num_threads(threads);
             r[1] = measure_sgemm();
+            printf("fp32 FMA peak: %.1f GFLOP/s (%d threads, register-only %s FMA loop, best of 5)\n", r[2],
+                   threads, pisa);
+            fflush(stdout);
             ssize_t w = write(pfd[1], r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 1);
         }
         close(pfd[1]);
-        if (pid > 0 && read(pfd[0], lim, sizeof lim) != (ssize_t)sizeof lim) lim[0] = lim[1] = 0;
+        if (pid > 0 && read(pfd[0], lim, sizeof lim) != (ssize_t)sizeof lim) lim[0] = lim[1] = lim[2] = 0;
         close(pfd[0]);
         if (pid > 0) waitpid(pid, NULL, 0);
     }
-    double bw = lim[0], gemm = lim[1];
-    if (bw <= 0 || gemm <= 0) {
-        fprintf(stderr, "t5 bench engine: could not measure bandwidth / GEMM rate\n");
+    double bw = lim[0], gemm = lim[1], peak = lim[2];
+    if (bw <= 0 || gemm <= 0 || peak <= 0) {
+        fprintf(stderr, "t5 bench engine: could not measure bandwidth / FMA peak / GEMM rate\n");
         return 1;
     }
     printf("memory read bandwidth: %.1f GB/s (%d threads, 512 MiB streaming read, best of 8)\n", bw, threads);
-    printf("OpenBLAS sgemm 2048^3: %.1f GFLOP/s (%d threads)\n", gemm, threads);
+    printf("OpenBLAS sgemm 2048^3 (reference): %.1f GFLOP/s (%d threads) = %.2f of the FMA peak\n", gemm,
+           threads, gemm / peak);
 
     int32_t *ids = malloc((size_t)n_in * sizeof *ids);
     uint64_t rng = 7;
     for (int i = 0; i < n_in - 1; i++)
         ids[i] = 2 + (int32_t)(t5_rng_next(&rng) % (uint64_t)(cf->vocab_size - 2));
     ids[n_in - 1] = cf->eos_token_id;
-    float *enc = malloc((size_t)n_in * cf->d_model * sizeof *enc);
-    double enc_best = 1e9;
-    for (int r = 0; r < 3; r++) {
-        t0 = now();
-        if (t5_encode(m, ids, n_in, enc, threads, err, sizeof err) != 0) {
-            fprintf(stderr, "t5 bench engine: %s\n", err);
-            return 1;
-        }
-        double t = now() - t0;
-        enc_best = t < enc_best ? t : enc_best;
-    }
-    free(enc);
-    double enc_params = (double)cf->num_layers *
-                        (4.0 * m->inner * cf->d_model + (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model);
-    printf("encoder, %d tokens: %.2f ms (%.1f GFLOP/s)\n", n_in, enc_best * 1e3,
-           2.0 * n_in * enc_params / enc_best / 1e9);
+    for (int n_inputs = 1; n_inputs <= 32; n_inputs *= 32)
+        if (bench_encoder(m, threads, ids, n_in, n_inputs, peak) != 0) return 1;
 
     /* parameters one decoder step multiplies: self q,k,v,o + cross q,o + FFN per layer, and the head */
     double step_params = (double)cf->num_decoder_layers * (6.0 * m->inner * cf->d_model +
@@ -366,8 +412,8 @@ int cmd_bench_engine(int argc, char **argv) {
                                                                         : 4.0) *
                cf->vocab_size * cf->d_model / 1e6,
            m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
-    printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
-           "tokens/s dec", "tok/s e2e");
+    printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
+           "median/bound", "tokens/s dec", "tok/s e2e", "cpu");
     double tps1 = 0, tps32 = 0;
     const char *p = batches;
     while (*p) {
@@ -381,7 +427,7 @@ int cmd_bench_engine(int argc, char **argv) {
         t5_gen_params gp;
         t5_gen_default_params(&gp);
         gp.max_new_tokens = gp.min_new_tokens = n_new;
-        double ta = now();
+        double ta = now(), ca = cpu_now();
         for (int i = 0; i < B; i++)
             if (t5_batch_add(b, ids, n_in, &gp, NULL, NULL, NULL, err, sizeof err) < 0) {
                 fprintf(stderr, "t5 bench engine: %s\n", err);
@@ -397,15 +443,15 @@ int cmd_bench_engine(int argc, char **argv) {
             more = t5_batch_step(b);
             st[steps++] = now() - ts;
         }
-        double t = now() - t0;
+        double t = now() - t0, share = (cpu_now() - ca) / ((t + t_add) * threads);
         qsort(st, (size_t)steps, sizeof *st, cmp_double);
         double ms = st[steps / 2] * 1e3, mean_ms = t * 1e3 / steps;
         free(st);
         t5_batch_free(b);
-        double bound = bytes / bw / 1e6 + 2.0 * B * step_params / gemm / 1e6;
+        double bound = bytes / bw / 1e6 + 2.0 * B * step_params / peak / 1e6;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
-        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f\n", B, ms, mean_ms, bound, ms / bound, tps,
-               e2e);
+        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f %5.0f%%\n", B, ms, mean_ms, bound, ms / bound,
+               tps, e2e, 100 * share);
         if (B == 1) tps1 = tps;
         if (B == 32) tps32 = tps;
         while (*p && *p != ',')
@@ -413,16 +459,13 @@ int cmd_bench_engine(int argc, char **argv) {
         if (*p == ',') p++;
     }
     if (tps1 > 0 && tps32 > 0) printf("tokens/s batch 32 / batch 1: %.2f\n", tps32 / tps1);
+    getrusage(RUSAGE_SELF, &ru);
+    printf("peak RSS: %.1f MB (the weights and batch %s's activations, KV caches, cross K/V)\n",
+           ru.ru_maxrss * 1024.0 / 1e6, batches);
     printf("decoder matmul shapes, best of 5 (t5_matmul: the engine's own kernels):\n");
     for (int rows = 1; rows <= 32; rows *= 4 + (rows == 16 ? -2 : 0))
         compare_gemm(m, threads, rows == 1 ? 1 : rows, m->lm_head, cf->vocab_size, cf->d_model);
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB copied by the loader, %.1f MB converted on "
-           "the heap)\n",
-           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, st_copied_bytes(m->st) / 1e6,
-           m->owned_bytes / 1e6);
     t5_model_free(m);
     int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw) : 0;
     free(ids);

@@ -131,7 +131,7 @@ int cmd_generate(int argc, char **argv) {
     t5_gen_default_params(&p);
     t5_load_params lp;
     t5_load_default_params(&lp);
-    struct option opts[64 + 8];
+    struct option opts[64 + 9];
     char names[64][48];
     make_options(opts, names);
     int c;

@@ -4,6 +4,8 @@
 #ifndef T5SERVE_CMDS_H
 #define T5SERVE_CMDS_H
 
+#include "t5_dev.h"
+
 int cmd_tokenize(int argc, char **argv);        /* cmd_tokenize.c */
 int cmd_detokenize(int argc, char **argv);      /* cmd_tokenize.c */
 int cmd_generate(int argc, char **argv);        /* cmd_generate.c */
@@ -17,18 +19,25 @@ int cmd_score(int argc, char **argv);           /* cmd_score.c */
 
 /* ---- model-load options (loadopt.c), for getopt_long tables and usage texts ---- */
 #include "t5.h"
-enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT }; /* above the commands' own codes */
+enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT, CLI_OPT_ISA }; /* above the commands' own codes */
 #define T5_LOAD_OPTIONS                                                                                      \
-    {"compute-type", 1, 0, CLI_OPT_COMPUTE_TYPE}, {                                                          \
-        "int8-float", 1, 0, CLI_OPT_INT8_FLOAT                                                               \
+    {"compute-type", 1, 0, CLI_OPT_COMPUTE_TYPE}, {"int8-float", 1, 0, CLI_OPT_INT8_FLOAT}, {                \
+        "isa", 1, 0, CLI_OPT_ISA                                                                             \
     }
-#define T5_LOAD_USAGE "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES]"
+#define T5_LOAD_USAGE                                                                                        \
+    "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES] [--isa auto|generic|avx2|avx512]"
 #define T5_LOAD_HELP                                                                                         \
     "--compute-type: how the weights are held and multiplied (auto: as stored, exact; bfloat16; int8 with\n" \
     "row scales); --int8-float: matrix classes int8 keeps as stored (enc-attn, enc-wi, enc-wo, dec-self,\n"  \
-    "dec-cross, dec-wi, dec-wo, head, embed, wo, wi, attn, none, all; default wo,embed,head).\n"
+    "dec-cross, dec-wi, dec-wo, head, embed, wo, wi, attn, none, all; default wo,embed,head);\n"             \
+    "--isa: the kernels' instruction set, a cap (the same answers on every one; auto: the best).\n"
 /* Handles getopt_long's code c for subcommand cmd: 1 when it was a load option (*p
  * updated), 0 when it is not one, -1 for a bad value (message printed). */
 int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p);
+
+/* Shared by the subcommands. */
+/* GFLOP/s of register-only float32 FMA chains on every thread of pool, on the widest ISA
+ * the CPU has (best of 5; *isa names it); 0 without AVX2 / AVX-512. bench_fma.c */
+double bench_fma_peak(t5_pool *pool, const char **isa);
 
 #endif

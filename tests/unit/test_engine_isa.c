@@ -1,0 +1,255 @@
+/* test_engine_isa.c - one answer on every CPU: the engine's outputs are the same bits
+ * under every instruction set the CPU has (generic C, AVX2, AVX-512), alone and
+ * batched, with any thread count. For each fixture model: greedy, beam and seeded
+ * sampling results (ids, per-token logprobs, scores) of several inputs, each run
+ * alone (1 thread) and all in one continuous batch (3 threads), compared bit for
+ * bit with the generic path alone; the encoder output too. And the kernels
+ * themselves (t5_kernel_ops) on random data with every tail length: products (float32
+ * and 16-bit panels, K blocks), max, argmax, sum of exp, softmax, RMSNorm, gelu and
+ * relu equal across the ISAs. (Exactness to transformers: test_engine_golden.c.)
+ * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
+#include <check.h>
+#include "check_run.h"
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "t5.h"
+#include "t5_dev.h"
+
+static const char *fixtures(void) {
+    const char *f = getenv("FIXTURES");
+    return f && *f ? f : "../shared/fixtures";
+}
+
+/* the ISAs this CPU runs, generic first */
+static int isas(t5_isa *out) {
+    int n = 0;
+    for (int i = T5_ISA_GENERIC; i <= T5_ISA_AVX512; i++)
+        if (t5_cpu_isa((t5_isa)i) == (t5_isa)i) out[n++] = (t5_isa)i;
+    return n;
+}
+
+enum { N_IN = 3, N_KIND = 3 };
+
+typedef struct {
+    t5_result r;
+    int got;
+} slot;
+
+static void on_done(void *user, t5_result *r) {
+    slot *s = user;
+    s->r = *r;
+    s->got = 1;
+}
+
+static t5_gen_params params(int kind) {
+    t5_gen_params p;
+    t5_gen_default_params(&p);
+    p.max_new_tokens = 10;
+    p.want_logprobs = 1;
+    if (kind == 1) p.num_beams = 3, p.num_return_sequences = 2;
+    if (kind == 2) p.do_sample = 1, p.seed = 11, p.num_return_sequences = 2, p.top_k = 20;
+    return p;
+}
+
+/* results of every (input, kind): alone through t5_generate on 1 thread, or all in one batch on 3 */
+static void run_all(const t5_model *m, const int32_t ids[N_IN][8], int batched, slot *out) {
+    char err[256];
+    if (!batched) {
+        for (int i = 0; i < N_IN * N_KIND; i++) {
+            t5_gen_params p = params(i % N_KIND);
+            ck_assert_msg(t5_generate(m, ids[i / N_KIND], 8, &p, 1, &out[i].r, err, sizeof err) == 0, "%s",
+                          err);
+            out[i].got = 1;
+        }
+        return;
+    }
+    t5_batch *b = t5_batch_create(m, 64, 3, err, sizeof err);
+    ck_assert_msg(b, "%s", err);
+    for (int i = 0; i < N_IN * N_KIND; i++) {
+        t5_gen_params p = params(i % N_KIND);
+        ck_assert_msg(t5_batch_add(b, ids[i / N_KIND], 8, &p, NULL, on_done, &out[i], err, sizeof err) >= 0,
+                      "%s", err);
+    }
+    while (t5_batch_step(b) > 0)
+        ;
+    t5_batch_free(b);
+}
+
+static void same_result(const t5_result *a, const t5_result *b, const char *what) {
+    ck_assert_msg(a->n_seqs == b->n_seqs, "%s: %d vs %d sequences", what, a->n_seqs, b->n_seqs);
+    for (int s = 0; s < a->n_seqs; s++) {
+        const t5_sequence *x = &a->seqs[s], *y = &b->seqs[s];
+        ck_assert_msg(x->n == y->n && !memcmp(x->ids, y->ids, (size_t)x->n * sizeof *x->ids),
+                      "%s: ids of sequence %d", what, s);
+        ck_assert_msg(!memcmp(x->logprobs, y->logprobs, (size_t)x->n * sizeof *x->logprobs),
+                      "%s: logprobs of sequence %d differ", what, s);
+        ck_assert_msg(!memcmp(&x->score, &y->score, sizeof x->score) && x->finish == y->finish,
+                      "%s: score / finish of sequence %d", what, s);
+    }
+}
+
+static void check_model(const char *name) {
+    char path[1024], err[512], what[256];
+    snprintf(path, sizeof path, "%s/models/%s", fixtures(), name);
+    t5_isa list[3];
+    int n_isa = isas(list);
+    slot base[N_IN * N_KIND], cur[N_IN * N_KIND];
+    float *enc0 = NULL;
+    int32_t ids[N_IN][8];
+    for (int k = 0; k < n_isa; k++) {
+        t5_load_params o;
+        t5_load_default_params(&o);
+        o.isa = list[k];
+        t5_model *m = t5_model_load_with(path, &o, err, sizeof err);
+        ck_assert_msg(m, "cannot load %s: %s", path, err);
+        ck_assert_int_eq(t5_model_isa(m), list[k]);
+        const t5_config *c = t5_model_config(m);
+        uint64_t rng = 3;
+        for (int i = 0; i < N_IN; i++) {
+            for (int j = 0; j < 7; j++)
+                ids[i][j] = 2 + (int32_t)(t5_rng_next(&rng) % (uint64_t)(c->vocab_size - 2));
+            ids[i][7] = c->eos_token_id;
+        }
+        float *enc = malloc(8 * (size_t)c->d_model * sizeof *enc);
+        ck_assert_int_eq(t5_encode(m, ids[0], 8, enc, 2, err, sizeof err), 0);
+        if (!enc0)
+            enc0 = enc;
+        else {
+            ck_assert_msg(!memcmp(enc, enc0, 8 * (size_t)c->d_model * sizeof *enc),
+                          "%s: encoder output under %s", name, t5_isa_name(list[k]));
+            free(enc);
+        }
+        for (int batched = 0; batched < 2; batched++) {
+            slot *dst = k == 0 && !batched ? base : cur;
+            memset(dst, 0, sizeof cur);
+            run_all(m, ids, batched, dst);
+            if (dst == base) continue;
+            for (int i = 0; i < N_IN * N_KIND; i++) {
+                snprintf(what, sizeof what, "%s, input %d, %s, %s %s", name, i / N_KIND,
+                         (const char *[]){"greedy", "beam", "sampling"}[i % N_KIND], t5_isa_name(list[k]),
+                         batched ? "batched" : "alone");
+                ck_assert_msg(cur[i].got, "%s: no result", what);
+                same_result(&base[i].r, &cur[i].r, what);
+                t5_result_free(&cur[i].r);
+            }
+        }
+        t5_model_free(m);
+    }
+    for (int i = 0; i < N_IN * N_KIND; i++)
+        t5_result_free(&base[i].r);
+    free(enc0);
+    printf("%s: greedy, beam, sampling with logprobs identical under", name);
+    for (int k = 0; k < n_isa; k++)
+        printf(" %s", t5_isa_name(list[k]));
+    printf(", alone and batched\n");
+}
+
+START_TEST(models) {
+    check_model("t5-tiny-gated");
+    check_model("t5-tiny-relu");
+    check_model("t5-tiny-pegasus");
+}
+END_TEST
+
+static float frand(uint64_t *s) {
+    return (float)((double)(t5_rng_next(s) >> 11) / 9007199254740992.0 * 4.0 - 2.0);
+}
+
+/* every kernel of every ISA against the generic one, bit for bit */
+START_TEST(kernels) {
+    t5_isa list[3];
+    int n_isa = isas(list);
+    uint64_t rng = 5;
+    enum { R = 19, K = 300, N = 53, V = 1000 };
+    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w), *y0 = malloc(R * 64 * sizeof *y0),
+          *y = malloc(R * 64 * sizeof *y);
+    uint16_t *wp = calloc((size_t)4 * 16 * K, sizeof *wp); /* 16-bit panels: 4 groups of 16 columns */
+    for (int i = 0; i < R * K; i++)
+        x[i] = frand(&rng);
+    for (int i = 0; i < K * N; i++)
+        w[i] = frand(&rng);
+    float *wf = malloc((size_t)4 * 16 * K * sizeof *wf);
+    uint16_t *wh = calloc((size_t)4 * 16 * K, sizeof *wh);
+    for (int i = 0; i < 4 * 16 * K;
+         i++) { /* bf16: rounded-down floats; f16: exponents 2^-15.. 2^5, subnormals */
+        wf[i] = frand(&rng);
+        uint32_t bits;
+        memcpy(&bits, &wf[i], 4);
+        wp[i] = (uint16_t)(bits >> 16);
+        uint64_t r = t5_rng_next(&rng);
+        wh[i] = (uint16_t)((r & 0x83ff) | (r >> 32) % 21 << 10);
+    }
+    float *v = malloc(V * sizeof *v), *v0 = malloc(V * sizeof *v0), *v1 = malloc(V * sizeof *v1);
+    for (int i = 0; i < V; i++)
+        v[i] = frand(&rng) * 20.0f;
+    v[V / 3] = -INFINITY, v[V / 2] = NAN;
+    for (int k = 1; k < n_isa; k++) {
+        const t5k_ops *g = t5_kernel_ops(T5_ISA_GENERIC), *o = t5_kernel_ops(list[k]);
+        const char *nm = t5_isa_name(list[k]);
+        for (int rows = 1; rows <= R; rows += 3)
+            for (int n = 1; n <= N; n += 13) { /* row-major float32 B, k in two blocks */
+                t5k_bop b = {w, ST_F32, 16, N};
+                for (int k0 = 0; k0 < K; k0 += 128) {
+                    int k1 = k0 + 128 < K ? k0 + 128 : K;
+                    g->gemm(x, K, rows, k0, k1, &b, 0, n, y0, N);
+                    o->gemm(x, K, rows, k0, k1, &b, 0, n, y, N);
+                }
+                for (int r = 0; r < rows; r++)
+                    ck_assert_msg(!memcmp(y0 + r * N, y + r * N, (size_t)n * sizeof *y),
+                                  "%s gemm %dx%d row %d", nm, rows, n, r);
+            }
+        for (int dt = ST_F16; dt <= ST_BF16; dt++) {
+            t5k_bop b = {dt == ST_BF16 ? wp : wh, dt, (size_t)16 * K, 16};
+            for (int n = 1; n <= 64; n += 21) {
+                g->gemm(x, K, R, 0, K, &b, 0, n, y0, 64);
+                o->gemm(x, K, R, 0, K, &b, 0, n, y, 64);
+                for (int r = 0; r < R; r++)
+                    ck_assert_msg(!memcmp(y0 + r * 64, y + r * 64, (size_t)n * sizeof *y),
+                                  "%s gemm dtype %d n %d", nm, dt, n);
+            }
+        }
+        for (int n = 1; n <= V; n += n < 40 ? 1 : 97) {
+            ck_assert_msg(g->argmax(v, n) == o->argmax(v, n), "%s argmax n %d", nm, n);
+            float a = g->max(v, n), b = o->max(v, n);
+            ck_assert_msg(!memcmp(&a, &b, 4), "%s max n %d", nm, n);
+            float mx = a > -INFINITY ? a : 0;
+            a = g->sum_exp(v, n, mx), b = o->sum_exp(v, n, mx);
+            ck_assert_msg(!memcmp(&a, &b, 4), "%s sum_exp n %d: %g vs %g", nm, n, a, b);
+            memcpy(v0, x, (size_t)n * sizeof *v0), memcpy(v1, x, (size_t)n * sizeof *v1);
+            g->softmax(v0, n, mx), o->softmax(v1, n, mx);
+            ck_assert_msg(!memcmp(v0, v1, (size_t)n * sizeof *v0), "%s softmax n %d", nm, n);
+            g->rmsnorm(v0, x, x + 7, n, 1e-6f), o->rmsnorm(v1, x, x + 7, n, 1e-6f);
+            ck_assert_msg(!memcmp(v0, v1, (size_t)n * sizeof *v0), "%s rmsnorm n %d", nm, n);
+            for (int f = 0; f < 2; f++) {
+                for (int i = 0; i < n; i++) /* finite values over the whole range of gelu's tanh */
+                    v0[i] = v1[i] = x[i] * 4.0f;
+                (f ? g->gelu : g->relu)(v0, n > 1 ? x + 11 : NULL, (size_t)n);
+                (f ? o->gelu : o->relu)(v1, n > 1 ? x + 11 : NULL, (size_t)n);
+                ck_assert_msg(!memcmp(v0, v1, (size_t)n * sizeof *v0), "%s %s n %d", nm, f ? "gelu" : "relu",
+                              n);
+            }
+        }
+        printf("kernels: %s equal to generic C bit for bit\n", nm);
+    }
+    /* the exp polynomial near its edges, against libm: ~2e-7 plus the rounding of x log2 e */
+    for (float t = -90.0f; t <= 88.0f; t += 0.37f) {
+        float e = t5_kernel_ops(T5_ISA_GENERIC)->sum_exp(&t, 1, 0.0f), ref = expf(t);
+        ck_assert_msg(t < -87.0f ? e == 0.0f : fabsf(e - ref) <= (3e-7f + 6e-8f * fabsf(t)) * ref,
+                      "exp(%g) = %g vs %g", t, e, ref);
+    }
+    free(x), free(w), free(y0), free(y), free(wp), free(wf), free(wh), free(v), free(v0), free(v1);
+}
+END_TEST
+
+int main(void) {
+    Suite *s = suite_create("engine_isa");
+    TCase *tc = tcase_create("isa");
+    tcase_set_timeout(tc, 300);
+    tcase_add_test(tc, kernels);
+    tcase_add_test(tc, models);
+    suite_add_tcase(s, tc);
+    return check_run(s);
+}
