@@ -64,6 +64,13 @@ static const cfg_key keys[] = {
      "when set, every route but /health and /ready needs `Authorization: Bearer KEY`"},
     {"api_key_file", S(api_key_file), "", "file whose first line is the API key (instead of api_key)"},
     {"log_level", S(log_level), "info", "error, warn, info (adds the access log) or debug"},
+    {"model_name", S(model_name), "",
+     "the model's id on the OpenAI routes (/v1/models, the `model` field) and in /info; empty: the model "
+     "folder's base name"},
+    {"chat_template", S(chat_template), "",
+     "how /v1/chat/completions turns messages into the encoder input: empty for the content of the last user "
+     "message; else a format where {system}, {user}, {assistant} stand for the contents of the last message "
+     "of that role and {messages} for every message as `role: content` lines"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

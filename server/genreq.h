@@ -71,6 +71,8 @@ int srv_genreq_add_job(srv_genreq *g, int32_t *ids, int n, const t5_gen_params *
 void srv_genreq_run(srv_genreq *g);
 /* Answers status/msg in the dialect's shape and frees g (before run only). */
 void srv_genreq_fail(srv_genreq *g, int status, const char *msg);
+/* Answers p and frees g (before run only). */
+void srv_genreq_abandon(srv_genreq *g, srv_reply p);
 
 /* The parameters' defaults of this server and the tokenizer's generation ids. */
 void srv_gen_default_params(const srv_server *s, t5_gen_params *p);

@@ -287,10 +287,14 @@ static void jobs_free(generate_req *g) {
     }
 }
 
-void srv_genreq_fail(generate_req *g, int status, const char *msg) {
-    srv_http_reply(g->req, g->d->error(g, status, msg));
+void srv_genreq_abandon(generate_req *g, srv_reply p) {
+    srv_http_reply(g->req, p);
     jobs_free(g);
     req_free(g);
+}
+
+void srv_genreq_fail(generate_req *g, int status, const char *msg) {
+    srv_genreq_abandon(g, g->d->error(g, status, msg));
 }
 
 void srv_genreq_run(generate_req *g) {
