@@ -60,6 +60,7 @@ struct srv_genjob {
     double t_first, t_last;
     gen_text text; /* streaming / stop strings */
     t5_result result;
+    json_t *held; /* a dialect's stream event kept back for now (freed with the job) */
 };
 
 /* A request of route r answered in dialect d; NULL when out of memory (nothing sent). */

@@ -6,7 +6,9 @@
 
 const srv_route srv_routes[] = {
     /* path, POST (else GET/HEAD), open (no API key), function, error reshaping */
-    {"/generate", 1, 0, srv_route_generate, NULL},
+    {"/generate", 1, 0, srv_route_generate_any, NULL}, /* ours, or TGI's {"inputs"} */
+    {"/generate_stream", 1, 0, srv_route_tgi_stream, NULL},
+    {"/", 1, 0, srv_route_tgi_compat, NULL},
     {"/tokenize", 1, 0, srv_route_tokenize, NULL},
     {"/detokenize", 1, 0, srv_route_detokenize, NULL},
     {"/health", 0, 1, srv_route_health, NULL},

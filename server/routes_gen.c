@@ -29,6 +29,7 @@ static void job_free(generate_job *j) {
     free(j->ids);
     t5_result_free(&j->result);
     gen_text_free(&j->text);
+    json_decref(j->held);
     free(j);
 }
 

@@ -73,6 +73,10 @@ void srv_route_health(srv_request *r);
 void srv_route_ready(srv_request *r);
 void srv_route_metrics(srv_request *r);
 void srv_route_info(srv_request *r);
+/* routes_tgi.c: text-generation-inference's routes; /generate takes both bodies */
+void srv_route_generate_any(srv_request *r); /* {"inputs"}: TGI's; else srv_route_generate */
+void srv_route_tgi_stream(srv_request *r);   /* /generate_stream */
+void srv_route_tgi_compat(srv_request *r);   /* / */
 /* routes_v1.c: the OpenAI-compatible routes */
 void srv_route_v1_models(srv_request *r);
 void srv_route_v1_model(srv_request *r); /* /v1/models/{id} */
