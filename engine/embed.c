@@ -52,7 +52,6 @@ struct t5_embedder {
     int d_model;
     int pooling;        /* T5_POOL_* bits of the folder's Pooling (T5_POOL_MEAN without modules.json) */
     int max_seq_length; /* 0: none given */
-    int st;             /* 1: read from modules.json */
     emb_module *mods;   /* [n_mods] after the Pooling, in order */
     int n_mods;
 };
@@ -303,7 +302,7 @@ static int load_dense(emb_module *md, const char *dir, const char *rel, char *er
             st_close(st);
             goto done;
         }
-        t5_mat w = {t->data, t->dtype};
+        t5_mat w = {t->data, NULL, t->dtype};
         for (int r = 0; r < rows; r++)
             t5_mat_row(&w, k, r, *dst[i] + (size_t)r * k);
     }
@@ -328,7 +327,7 @@ static int load_transformer(t5_embedder *e, const char *dir, char *err, size_t e
     json_t *c = load_json(dir, "", "sentence_bert_config.json", 0, &absent, err, errlen);
     if (!c) return absent ? 0 : -1;
     int lower = 0, rc = -1;
-    if (get_int(c, "max_seq_length", 1, 1 << 20, &e->max_seq_length, "sentence_bert_config.json", err,
+    if (get_int(c, "max_seq_length", 2, 1 << 20, &e->max_seq_length, "sentence_bert_config.json", err,
                 errlen) ||
         get_bool(c, "do_lower_case", &lower, "sentence_bert_config.json", err, errlen))
         goto done;
@@ -360,7 +359,6 @@ t5_embedder *t5_embedder_load(const char *dir, int d_model, char *err, size_t er
         snprintf(err, errlen, "modules.json: more than %d modules", MAX_MODULES);
         goto fail;
     }
-    e->st = 1;
     e->mods = calloc(json_array_size(mods) + 1, sizeof *e->mods);
     if (!e->mods) {
         snprintf(err, errlen, "out of memory");

@@ -13,7 +13,8 @@
 
 /* ---------------- safetensors (safetensors.c) ---------------- */
 
-enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
+/* ST_I8 is never read from a file yet: it marks the int8 matrices quantized at load. */
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4, ST_I8 = 5 };
 
 typedef struct {
     char *name;
@@ -52,14 +53,22 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
 
 /* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 / float16 used in
  * place from the mapping (where the AVX-512 kernels can widen it on the fly: exact, and
- * half the bytes per decoder step). */
+ * half the bytes per decoder step), or int8 with one scale per row (compute type int8). */
 typedef struct {
-    const void *p; /* [n, k] float32, or 16-bit values (dtype ST_BF16 / ST_F16) */
-    int dtype;     /* ST_F32, ST_BF16 or ST_F16 */
+    const void *p;      /* [n, k] float32, 16-bit values (ST_BF16 / ST_F16) or int8 (ST_I8) */
+    const float *scale; /* [n] ST_I8 only: row i is scale[i] * p[i, :] */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
 } t5_mat;
 
-/* out[k] = row `row` of w as float32. */
+/* out[k] = row `row` of w as float32 (int8 rows dequantized). */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+
+/* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
+ * q[i] = round(x[i] / scale) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
+ * Weights at load (one scale per output row) and activations at run time (per row). */
+void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
+/* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
+uint16_t t5_float_to_bf16(float x);
 
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */
@@ -94,12 +103,14 @@ struct t5_model {
     t5_block_w *enc;        /* [num_layers] */
     t5_block_w *dec;        /* [num_decoder_layers] */
     st_set *st;             /* the mappings the float32 pointers point into */
-    float **owned;          /* converted (f16/bf16) or realigned tensors we allocated */
+    t5_load_params lp;      /* as loaded (compute_type, int8_float) */
+    void **owned;           /* converted, quantized or realigned tensors we allocated */
     int n_owned, cap_owned;
     size_t owned_bytes;    /* heap held by converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
     int simd;              /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
     int n_half;            /* matrices kept as bfloat16 / float16 */
+    int n_int8;            /* matrices quantized to int8 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -129,10 +140,11 @@ typedef struct {
 } t5_mm_out;
 
 /* Computes every output in outs for the same x[rows, k] on the pool's threads, with
- * our AVX-512 / AVX2 kernels (OpenBLAS without them). A row's result does not depend
- * on the other rows. */
-void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
-               int n_outs);
+ * our AVX-512 / AVX2 kernels (OpenBLAS without them; the int8 ones in plain C). A row's
+ * result does not depend on the other rows. The compute type rounds or quantizes x for
+ * the product (t5.h). Returns 0, or -1 out of memory for that (nothing computed). */
+int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+              int n_outs);
 /* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
@@ -210,5 +222,25 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
 /* ---------------- random numbers (generate.c) ---------------- */
 
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
+
+/* ---------------- token choice (generate.c, beam.c) ---------------- */
+
+/* The sampling warpers in transformers' order: temperature (below T5_GREEDY_TEMPERATURE:
+ * the argmax only), top_k, top_p; non-finite scores made safe (NaN never drawn, +inf ones
+ * share the draw); tmp[2V] scratch. */
+void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
+/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
+int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
+/* Rank key of a hypothesis whose processed log-probabilities (<= 0) sum to sum over len
+ * tokens: a monotone function of sum / len^length_penalty, so keys order hypotheses as
+ * those scores do, for any finite length_penalty. Where float32 holds the score (the usual
+ * penalties) it is -log(-score) of the float32 score transformers 5 computes (float
+ * denominator, float division): its ranks and ties exactly; where float32 would overflow,
+ * underflow or lose the denominator to 0 (a large |length_penalty|), the score's log in
+ * double, which never overflows: the order of BeamHypotheses' double arithmetic.
+ * sum 0: +inf; -inf or NaN: -inf (never ranked). */
+double t5_beam_key(float sum, int len, float length_penalty);
+/* The score a key stands for, clamped to float's range (-FLT_MAX for scores beyond it). */
+float t5_beam_key_score(double key);
 
 #endif

@@ -82,13 +82,8 @@ void srv_gen_default_params(const srv_server *s, t5_gen_params *p);
 int srv_gen_parse_params(srv_server *s, json_t *obj, t5_gen_params *p, int *rows, char *err, size_t errlen);
 /* "stop" of obj: a string or an array of at most max strings. 0, or -1 with err. */
 int srv_gen_parse_stops(json_t *obj, const char *key, int max, gen_stops *st, char *err, size_t errlen);
-/* Encoder ids of text (gen_input_ids at this server's limits); field names it in errors
- * ("text", "prompt", "inputs"); i its index when is_array. 0, or an HTTP status with err. */
-int srv_gen_text_ids(srv_server *s, const char *field, const char *text, size_t len, int i, int is_array,
-                     long long truncate, int32_t **ids, int *n, char *err, size_t errlen);
-/* 503 reasons not to generate (tokenize-only, draining): 0, or the status with err. */
+/* Reasons not to generate (tokenize-only 503, no decoder 400, draining 503): 0, or the
+ * status with err. */
 int srv_gen_unavailable(const srv_server *s, const char *route, char *err, size_t errlen);
-/* How a task's end reads: 0, or an HTTP status with msg. */
-int srv_gen_end_status(const srv_task_end *e, char *msg, size_t len);
 
 #endif

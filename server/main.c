@@ -82,14 +82,27 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") &&
         (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
-        s->model = t5_model_load(dir, terr, sizeof terr);
+        t5_load_params lp;
+        t5_load_default_params(&lp);
+        t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
+        s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);
             return -1;
         }
         const t5_config *c = t5_model_config(s->model);
-        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type,
-                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size);
+        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d%s", dir, c->model_type,
+                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size,
+                c->has_decoder ? "" : " (encoder only: embeddings, no generation)");
+        s->embedder = t5_embedder_load(dir, c->d_model, terr, sizeof terr);
+        if (!s->embedder) {
+            snprintf(err, errlen, "cannot load the embedding modules of %.300s: %.500s", dir, terr);
+            return -1;
+        }
+        char desc[256];
+        t5_embedder_describe(s->embedder, desc, sizeof desc);
+        srv_log(SRV_LOG_INFO, "embeddings: %s, max_seq_length %d", desc,
+                t5_embedder_max_seq_length(s->embedder));
     } else if (is_dir && file_exists(dir, "config.json")) {
         /* A model folder that lost its weights must not look healthy as a tokenize-only service. */
         snprintf(err, errlen,
@@ -122,6 +135,7 @@ static void server_free(srv_server *s) {
     srv_sched_free(s->sched);
     s->sched = NULL;
     srv_http_stop(s); /* resumes the pending ones, then closes every connection */
+    t5_embedder_free(s->embedder);
     t5_model_free(s->model);
     tok_model_free(s->tok);
     srv_metrics_free(s->metrics);
@@ -199,7 +213,10 @@ int main(int argc, char **argv) {
         goto fail;
     }
     srv_log(SRV_LOG_INFO, "t5serve %s listening on %s:%d (%s; %d worker(s) x %d thread(s), max_batch %d)",
-            SRV_VERSION, s->cfg.host, s->cfg.port, s->model ? "generate + tokenize" : "tokenize-only",
+            SRV_VERSION, s->cfg.host, s->cfg.port,
+            !s->model                        ? "tokenize-only"
+            : t5_model_has_decoder(s->model) ? "generate + embed + tokenize"
+                                             : "embed + tokenize",
             s->cfg.workers, s->threads_per_worker, s->cfg.max_batch);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);

@@ -4,9 +4,11 @@
  * here plus its function (routes_*.c, declared in srv.h). */
 #include "srv.h"
 
+/* clang-format off: one route a line */
 const srv_route srv_routes[] = {
     /* path, POST (else GET/HEAD), open (no API key), function, error reshaping */
     {"/generate", 1, 0, srv_route_generate_any, NULL}, /* ours, or TGI's {"inputs"} */
+    {"/embed", 1, 0, srv_route_embed, NULL},
     {"/generate_stream", 1, 0, srv_route_tgi_stream, NULL},
     {"/", 1, 0, srv_route_tgi_compat, NULL},
     {"/tokenize", 1, 0, srv_route_tokenize, NULL},
@@ -21,4 +23,5 @@ const srv_route srv_routes[] = {
     {"/v1/completions", 1, 0, srv_route_v1_completions, srv_v1_reshape_error},
     {"/v1/chat/completions", 1, 0, srv_route_v1_chat, srv_v1_reshape_error},
 };
+/* clang-format on */
 const int srv_n_routes = (int)(sizeof srv_routes / sizeof srv_routes[0]);

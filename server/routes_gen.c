@@ -119,29 +119,6 @@ static json_t *native_token_event(generate_req *g, generate_job *j, int32_t id, 
     return ev;
 }
 
-/* How a task's end reads in an answer: 0, or an HTTP status with msg. */
-int srv_gen_end_status(const srv_task_end *e, char *msg, size_t len) {
-    switch (e->reason) {
-    case SRV_END_DONE:
-        return 0;
-    case SRV_END_CANCELLED: /* nobody reads it: the client is gone */
-        snprintf(msg, len, "the client went away");
-        return 503;
-    case SRV_END_DEADLINE:
-        snprintf(msg, len, "%s",
-                 e->started ? "the request's deadline passed before generation finished"
-                            : "the request's deadline passed while it waited in the queue");
-        return 504;
-    case SRV_END_SHUTDOWN:
-        snprintf(msg, len, "the server is shutting down");
-        return 503;
-    case SRV_END_FAILED:
-        break;
-    }
-    snprintf(msg, len, "%s", e->detail ? e->detail : "generation failed");
-    return 500;
-}
-
 /* Sends the request's answer once every job has ended. */
 static void native_finish(generate_req *g) {
     srv_request *r = g->req;
@@ -183,7 +160,7 @@ static void job_on_done(void *user, srv_task_end *e) {
         memset(e->result, 0, sizeof *e->result);
     }
     char msg[200];
-    int status = srv_gen_end_status(e, msg, sizeof msg);
+    int status = srv_end_status(e, "generation", msg, sizeof msg);
     json_t *ans = NULL;
     long out = 0;
     if (!status && e->result) {
@@ -441,38 +418,6 @@ static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_param
     return 0;
 }
 
-int srv_gen_text_ids(srv_server *s, const char *field, const char *text, size_t len, int i, int is_array,
-                     long long truncate, int32_t **ids, int *n, char *err, size_t errlen) {
-    const cfg_t *c = &s->cfg;
-    char terr[200];
-    switch (gen_input_ids(s->tok, text, len, (int)truncate, c->max_input_tokens, ids, n, terr, sizeof terr)) {
-    case GEN_OK:
-        return 0;
-    case GEN_ERR_TOKENIZE:
-        snprintf(err, errlen, "%s %d could not be tokenized: %s", field, i, terr);
-        return 400;
-    case GEN_ERR_TOO_LONG:
-        if (is_array)
-            snprintf(err, errlen,
-                     "%s[%d] has %d tokens, more than this server's max_input_tokens (%d); "
-                     "shorten it or pass truncate",
-                     field, i, *n, c->max_input_tokens);
-        else
-            snprintf(err, errlen,
-                     "%s has %d tokens, more than this server's max_input_tokens (%d); "
-                     "shorten it or pass truncate",
-                     field, *n, c->max_input_tokens);
-        return 400;
-    case GEN_ERR_EMPTY:
-        snprintf(err, errlen, "the %s gives no tokens (this tokenizer adds no </s>)", field);
-        return 400;
-    case GEN_ERR_NOMEM:
-        break;
-    }
-    snprintf(err, errlen, "out of memory");
-    return 500;
-}
-
 /* The jobs of a request, one per input (text or ids). 0, or the HTTP status (400/500)
  * with err. */
 static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int rows, long long truncate,
@@ -511,8 +456,8 @@ static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int row
                 snprintf(err, errlen, "ids must not be empty");
                 goto done;
             }
-        } else if ((rc = srv_gen_text_ids(s, "text", texts[i], lens[i], i, g->is_array, truncate, &ids, &m,
-                                          err, errlen))) {
+        } else if ((rc = srv_text_ids(s, "text", texts[i], lens[i], i, g->is_array, (int)truncate, &ids, &m,
+                                      err, errlen))) {
             goto done;
         }
         if (srv_genreq_add_job(g, ids, m, p, rows, deadline)) {
@@ -534,6 +479,12 @@ int srv_gen_unavailable(const srv_server *s, const char *route, char *err, size_
                  "this server runs tokenize-only (its model folder has a tokenizer but no config.json/model "
                  "weights): %s is not available; /tokenize and /detokenize are",
                  route);
+    else if (!t5_model_has_decoder(s->model))
+        return snprintf(
+                   err, errlen,
+                   "the model has no decoder (an encoder-only checkpoint): %s is not available; /embed is",
+                   route),
+               400;
     else if (atomic_load(&s->draining))
         snprintf(err, errlen, "the server is shutting down and takes no new generation requests");
     else

@@ -289,8 +289,8 @@ static void tgi_generate(srv_request *r, json_t *b, int stream, int compat) {
     cx->eos_id = p.eos_token_id >= 0 ? p.eos_token_id : t5_model_config(s->model)->eos_token_id;
     int32_t *ids = NULL;
     int n = 0;
-    if ((status = srv_gen_text_ids(s, "inputs", json_string_value(in), json_string_length(in), 0, 0, truncate,
-                                   &ids, &n, err, sizeof err)))
+    if ((status = srv_text_ids(s, "inputs", json_string_value(in), json_string_length(in), 0, 0,
+                               (int)truncate, &ids, &n, err, sizeof err)))
         goto fail;
     int rows = p.num_return_sequences;
     if (rows > s->cfg.max_batch) {
@@ -333,8 +333,9 @@ void srv_route_generate_any(srv_request *r) {
         srv_route_generate(r);
         return;
     }
-    if (srv_gen_unavailable(s, "/generate", err, sizeof err))
-        srv_http_reply(r, tgi_error(NULL, 503, err));
+    int status = srv_gen_unavailable(s, "/generate", err, sizeof err);
+    if (status)
+        srv_http_reply(r, tgi_error(NULL, status, err));
     else
         tgi_generate(r, b, 0, 0);
     json_decref(b);

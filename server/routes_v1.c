@@ -564,12 +564,12 @@ static int add_prompt_jobs(srv_genreq *g, v1_ctx *cx, json_t *prompt, const char
         int m = 0;
         char err[300];
         if (chat_text) {
-            int st = srv_gen_text_ids(s, "messages", chat_text, strlen(chat_text), 0, 0, 0, &ids, &m, err,
-                                      sizeof err);
+            int st =
+                srv_text_ids(s, "messages", chat_text, strlen(chat_text), 0, 0, 0, &ids, &m, err, sizeof err);
             if (st) return v1_fail(e, st, "messages", "%s", err);
         } else if (json_is_string(pi)) {
-            int st = srv_gen_text_ids(s, "prompt", json_string_value(pi), json_string_length(pi), (int)i,
-                                      is_array, 0, &ids, &m, err, sizeof err);
+            int st = srv_text_ids(s, "prompt", json_string_value(pi), json_string_length(pi), (int)i,
+                                  is_array, 0, &ids, &m, err, sizeof err);
             if (st) return v1_fail(e, st, "prompt", "%s", err);
         } else if (json_is_array(pi)) {
             if (srv_json_ids(pi, "prompt", vocab, c->max_input_tokens, &ids, &m, err, sizeof err))

@@ -3,7 +3,7 @@
 checkpoints (a few KB) in the harness's input format: uint16 LE length of config.json,
 config.json, then model.safetensors (written here by hand: 8-byte LE header length,
 JSON header, raw little-endian data). Covers gated-gelu untied float32, relu tied
-float16, bfloat16, and a couple of broken files. Only the standard library.
+float16, bfloat16, an encoder-only (T5EncoderModel) one, and a couple of broken files. Only the standard library.
 usage: /usr/bin/python3 tests/fuzz/mk_model_seeds.py tests/fuzz/corpus/fuzz_model_load"""
 import json, random, struct, sys, os
 
@@ -70,5 +70,8 @@ files = {
     "header_too_long": seed(gated, struct.pack("<Q", 1 << 40) + g[8:]),
     "config_not_object": seed([1, 2], g),
 }
+enc = dict(gated, architectures=["T5EncoderModel"], is_encoder_decoder=False)  # encoder-only: no decoder
+files["encoder_only"] = seed(enc, safetensors({k: v for k, v in tensors(gated, True, True).items()
+                                               if not k.startswith("decoder.")}, "F32", rng))
 for name, data in files.items():
     open(os.path.join(out, name), "wb").write(data)

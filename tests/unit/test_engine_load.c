@@ -14,14 +14,14 @@
 
 #include "t5.h"
 #include "t5_dev.h"
+#include "tok_testutil.h"
 
 static char tmp[256];
 
 static const char *fixture(const char *name) {
-    static char p[1024];
-    const char *f = getenv("FIXTURES");
-    snprintf(p, sizeof p, "%s/models/%s", f && *f ? f : "../shared/fixtures", name);
-    return p;
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    return tt_fixture(rel);
 }
 
 static void copy_file(const char *from, const char *to) {

@@ -239,6 +239,7 @@ int cmd_bench_embed(int argc, char **argv) {
                    total / t, flops / t / 1e9, peak > 0 ? 100 * flops / t / 1e9 / peak : 0,
                    100 * cpu / t_all / threads);
         }
+        fflush(stdout);
         t5_batch_free(b);
         free(lens), free(ids);
     }

@@ -8,25 +8,26 @@
  * What it is not: a server. */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cmds.h"
+#include "gen.h"
 #include "t5.h"
 #include "tok.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: t5 embed --model DIR [--pooling mean|max|cls|last|none] [--normalize|--no-normalize]\n"
-            "         [--input text|ids] [--batch N] [--threads N]\n"
+            "         [--input text|ids] [--batch N] [--threads N] " T5_LOAD_USAGE "\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one JSON object per line: {\"embedding\": [...]}, or with --pooling none\n"
             "{\"token_embeddings\": [[...] per token]} (the encoder's last hidden state, </s> included).\n"
             "Defaults from the folder's sentence-transformers modules (modules.json: Pooling, Dense,\n"
             "Normalize), else mean pooling without normalization. Text is truncated to the folder's\n"
-            "max_seq_length (sentence_bert_config.json), </s> kept last.\n");
+            "max_seq_length (sentence_bert_config.json), </s> kept last.\n" T5_LOAD_HELP);
 }
 
 /* One input line's answer, filled by the encoder callback. */
@@ -38,9 +39,9 @@ typedef struct {
     char err[256];
 } slot;
 
-/* Appends "[v0,v1,...]" (9 significant digits: float32 round-trips) to *buf. */
+/* Appends gen_put_floats' "[v0,v1,...]" to *buf (the server prints vectors the same way). */
 static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n) {
-    size_t need = *len + (size_t)n * 18 + 4;
+    size_t need = *len + GEN_FLOATS_CHARS(n) + 4;
     if (need > *cap) {
         char *nb = realloc(*buf, need * 2);
         if (!nb) {
@@ -50,13 +51,7 @@ static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n)
         }
         *buf = nb, *cap = need * 2;
     }
-    char *p = *buf + *len;
-    *p++ = '[';
-    for (int i = 0; i < n; i++)
-        p += isfinite(v[i]) ? sprintf(p, "%s%.9g", i ? "," : "", v[i]) : sprintf(p, "%snull", i ? "," : "");
-    *p++ = ']';
-    *p = 0;
-    *len = (size_t)(p - *buf);
+    *len = (size_t)(gen_put_floats(*buf + *len, v, n) - *buf);
 }
 
 static void on_hidden(void *user, const float *h, int n) {
@@ -124,18 +119,82 @@ static int parse_ids(const char *line, int32_t **out, int *n, int vocab) {
     return -1;
 }
 
+/* Embeds stdin, `batch` lines per step of b; one output line per input line. Returns 0,
+ * or 1 when some line could not be embedded (its line is {"error": "..."}). */
+static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model *tok, t5_batch *b,
+                       const t5_embed_params *p, int dim, slot *slots, int batch) {
+    const t5_config *cf = t5_model_config(m);
+    int truncate = gen_embed_truncate(e, GEN_TRUNCATE_FOLDER, 0), eof = 0, rc = 0;
+    char *line = NULL, err[256];
+    size_t cap = 0;
+    long lineno = 0;
+    while (!eof) {
+        int k = 0;
+        ssize_t len;
+        for (; k < batch && (len = getline(&line, &cap, stdin)) >= 0; k++) {
+            lineno++;
+            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+                line[--len] = 0;
+            slot *s = &slots[k];
+            *s = (slot){e, p, cf->d_model, dim, NULL, ""};
+            int32_t *ids = NULL;
+            int n = 0;
+            if (!tok) {
+                if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
+                    snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
+                             lineno, cf->vocab_size);
+            } else { /* the folder's max_seq_length (gen.h: as /embed truncates) */
+                gen_status st = gen_input_ids(tok, line, (size_t)len, truncate, 0, &ids, &n, err, sizeof err);
+                if (st != GEN_OK)
+                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno,
+                             st == GEN_ERR_EMPTY ? "the text gives no tokens" : err);
+            }
+            if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
+                snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
+            free(ids);
+        }
+        eof = k < batch;
+        if (k > 0) t5_batch_step(b); /* only embedding entries: no decoder step that could fail */
+        for (int i = 0; i < k; i++) {
+            slot *s = &slots[i];
+            if (s->json)
+                printf("%s\n", s->json);
+            else {
+                if (!s->err[0]) snprintf(s->err, sizeof s->err, "line %ld: not embedded", lineno - k + i + 1);
+                fprintf(stderr, "t5 embed: %s\n", s->err);
+                json_t *o = json_pack("{s:s}", "error", s->err);
+                char *txt = o ? json_dumps(o, JSON_COMPACT) : NULL;
+                printf("%s\n", txt ? txt : "{\"error\":\"out of memory\"}");
+                free(txt);
+                json_decref(o);
+                rc = 1;
+            }
+            free(s->json);
+        }
+        fflush(stdout);
+    }
+    free(line);
+    return rc;
+}
+
 int cmd_embed(int argc, char **argv) {
     const char *dir = NULL, *input = "text";
     int threads = 2, batch = 32;
     t5_embed_params p;
     t5_embed_default_params(&p);
-    static const struct option opts[] = {
-        {"model", 1, 0, 'm'},        {"pooling", 1, 0, 'p'}, {"normalize", 0, 0, 'N'},
-        {"no-normalize", 0, 0, 'U'}, {"input", 1, 0, 'i'},   {"batch", 1, 0, 'b'},
-        {"threads", 1, 0, 't'},      {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},     {"pooling", 1, 0, 'p'},
+                                         {"normalize", 0, 0, 'N'}, {"no-normalize", 0, 0, 'U'},
+                                         {"input", 1, 0, 'i'},     {"batch", 1, 0, 'b'},
+                                         {"threads", 1, 0, 't'},   {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,          {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int lo = cli_load_option("embed", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -173,90 +232,23 @@ int cmd_embed(int argc, char **argv) {
         return 2;
     }
     char err[512], terr[400];
-    int rc = 1, dim = -1, text = !strcmp(input, "text");
+    int rc = 1, dim = -1;
     t5_embedder *e = NULL;
     tok_model *tok = NULL;
     t5_batch *b = NULL;
     slot *slots = NULL;
-    t5_model *m = t5_model_load(dir, err, sizeof err);
-    if (!m || !(e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err))) goto fail;
-    if (text && !(tok = tok_model_load(dir, terr, sizeof terr))) {
-        snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr);
-        goto fail;
-    }
-    if ((dim = t5_embedder_dim(e, &p, err, sizeof err)) < 0) {
-        rc = 2;
-        goto fail;
-    }
-    if (!(b = t5_batch_create(m, 1, threads, err, sizeof err))) goto fail;
-    if (!(slots = calloc((size_t)batch, sizeof *slots))) {
-        snprintf(err, sizeof err, "out of memory");
-        goto fail;
-    }
-    const t5_config *cf = t5_model_config(m);
-    int max_len = t5_embedder_max_seq_length(e), eof = 0;
-    char *line = NULL;
-    size_t cap = 0;
-    long lineno = 0;
-    rc = 0;
-    while (!eof) {
-        int k = 0;
-        ssize_t len;
-        for (; k < batch && (len = getline(&line, &cap, stdin)) >= 0; k++) {
-            lineno++;
-            while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-                line[--len] = 0;
-            slot *s = &slots[k];
-            *s = (slot){e, &p, cf->d_model, dim, NULL, ""};
-            int32_t *ids = NULL;
-            int n = 0;
-            if (!text) {
-                if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
-                    snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
-                             lineno, cf->vocab_size);
-            } else {
-                tok_encode_params ep;
-                tok_encode_default_params(&ep);
-                ep.add_eos = 1;
-                tok_encoding te;
-                if (tok_encode(tok, line, (size_t)len, &ep, &te, err, sizeof err) != 0)
-                    snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-                else {
-                    n = (int)te.n;
-                    if (max_len > 0 && n > max_len) { /* keep the first max_len - 1 tokens, then </s> */
-                        te.ids[max_len - 1] = te.ids[n - 1];
-                        n = max_len;
-                    }
-                    ids = malloc((size_t)(n ? n : 1) * sizeof *ids);
-                    if (ids) memcpy(ids, te.ids, (size_t)n * sizeof *ids);
-                    tok_encoding_free(&te);
-                }
-            }
-            if (!s->err[0] && t5_batch_add_embed(b, ids, n, on_hidden, s, err, sizeof err) < 0)
-                snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno, err);
-            free(ids);
-        }
-        eof = k < batch;
-        if (k > 0 && t5_batch_step(b) < 0) snprintf(slots[0].err, sizeof slots[0].err, "out of memory");
-        for (int i = 0; i < k; i++) {
-            slot *s = &slots[i];
-            if (s->json)
-                printf("%s\n", s->json);
-            else {
-                if (!s->err[0]) snprintf(s->err, sizeof s->err, "not embedded");
-                fprintf(stderr, "t5 embed: %s\n", s->err);
-                printf("{\"error\":\"the input could not be embedded\"}\n");
-                rc = 1;
-            }
-            free(s->json);
-        }
-        fflush(stdout);
-    }
-    free(line);
-    if (0) {
-    fail:
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
+    int ok = m && (e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err));
+    if (ok && !strcmp(input, "text") && !(tok = tok_model_load(dir, terr, sizeof terr)))
+        snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr), ok = 0;
+    if (ok && (dim = t5_embedder_dim(e, &p, err, sizeof err)) < 0) rc = 2, ok = 0; /* pooling vs Dense */
+    if (ok && !(b = t5_batch_create(m, 1, threads, err, sizeof err))) ok = 0;
+    if (ok && !(slots = calloc((size_t)batch, sizeof *slots)))
+        snprintf(err, sizeof err, "out of memory"), ok = 0;
+    if (ok)
+        rc = embed_lines(m, e, tok, b, &p, dim, slots, batch);
+    else
         fprintf(stderr, "t5 embed: %s\n", err);
-    }
     free(slots);
     t5_batch_free(b);
     tok_model_free(tok);
