@@ -22,6 +22,7 @@ const srv_route srv_routes[] = {
     {"/v1/models/{id}", 0, 0, srv_route_v1_model, srv_v1_reshape_error},
     {"/v1/completions", 1, 0, srv_route_v1_completions, srv_v1_reshape_error},
     {"/v1/chat/completions", 1, 0, srv_route_v1_chat, srv_v1_reshape_error},
+    {"/v1/embeddings", 1, 0, srv_route_v1_embeddings, srv_v1_reshape_error},
 };
 /* clang-format on */
 const int srv_n_routes = (int)(sizeof srv_routes / sizeof srv_routes[0]);

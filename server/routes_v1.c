@@ -728,3 +728,158 @@ void srv_route_v1_completions(srv_request *r) {
 void srv_route_v1_chat(srv_request *r) {
     v1_generate(r, 1);
 }
+
+/* ---- embeddings (the embedding core of embed.c, as POST /embed runs it) ---- */
+
+typedef struct {
+    int base64;
+    char model[128];
+} v1_embed;
+
+static char *put_base64(char *p, const unsigned char *b, size_t n) {
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    for (size_t i = 0; i < n; i += 3) {
+        unsigned v =
+            (unsigned)b[i] << 16 | (i + 1 < n ? (unsigned)b[i + 1] << 8 : 0) | (i + 2 < n ? b[i + 2] : 0);
+        *p++ = tab[v >> 18 & 63];
+        *p++ = tab[v >> 12 & 63];
+        *p++ = i + 1 < n ? tab[v >> 6 & 63] : '=';
+        *p++ = i + 2 < n ? tab[v & 63] : '=';
+    }
+    return p;
+}
+
+/* The core's callback (a worker): {"object": "list", "data": [...], "model", "usage"}. */
+static void on_embeddings(void *user, srv_request *r, const srv_embed_result *res) {
+    v1_embed *a = user;
+    if (res->status) {
+        srv_http_reply(r, v1_error(res->status, res->message, NULL, NULL));
+        free(a);
+        return;
+    }
+    size_t room = 256 + strlen(a->model);
+    for (int i = 0; i < res->n; i++)
+        room += GEN_FLOATS_CHARS(res->vec[i].dim) + 96; /* more than base64 takes too */
+    char *body = malloc(room), *p = body;
+    if (!body) {
+        srv_http_reply(r, v1_error(500, "out of memory", NULL, NULL));
+        free(a);
+        return;
+    }
+    p += sprintf(p, "{\"object\":\"list\",\"data\":[");
+    for (int i = 0; i < res->n; i++) {
+        const srv_embed_vector *v = &res->vec[i];
+        p += sprintf(p, "%s{\"object\":\"embedding\",\"index\":%d,\"embedding\":", i ? "," : "", i);
+        if (a->base64) { /* the float32 values' bytes, little-endian, as OpenAI sends them */
+            *p++ = '"';
+            p = put_base64(p, (const unsigned char *)v->v, (size_t)v->dim * sizeof *v->v);
+            *p++ = '"';
+        } else {
+            p = gen_put_floats(p, v->v, v->dim);
+        }
+        *p++ = '}';
+    }
+    json_t *model = json_string(a->model);
+    char *m = json_dumps(model, JSON_ENCODE_ANY);
+    p += sprintf(p, "],\"model\":%s,\"usage\":{\"prompt_tokens\":%ld,\"total_tokens\":%ld}}\n",
+                 m ? m : "\"\"", res->tokens, res->tokens);
+    free(m);
+    json_decref(model);
+    srv_http_reply(r, srv_reply_text(200, "application/json", body, (size_t)(p - body)));
+    free(a);
+}
+
+/* "input" into in[0..*n) (texts point into b; ids malloc'd into idv). 0, or -1 with e. */
+static int embed_inputs(const srv_server *s, json_t *b, srv_embed_opts *o, srv_embed_input **in, int *n,
+                        int32_t ***idv, v1_err *e) {
+    const cfg_t *c = &s->cfg;
+    json_t *v = json_object_get(b, "input");
+    int arr = json_is_array(v);
+    json_t *first = arr ? json_array_get(v, 0) : NULL;
+    int ids_one = arr && json_is_integer(first), ids_many = arr && json_is_array(first);
+    if (!json_is_string(v) && !(arr && json_array_size(v) > 0))
+        return v1_fail(
+            e, 400, "input",
+            "input (a string, an array of strings, an array of token ids or an array of such arrays) is "
+            "required");
+    *n = json_is_string(v) || ids_one ? 1 : (int)json_array_size(v);
+    if (*n > c->max_texts)
+        return v1_fail(e, 400, "input",
+                       "input has %d entries, more than this server's limit of %d (max_texts)", *n,
+                       c->max_texts);
+    o->field = "input";
+    o->is_array = arr && !ids_one;
+    *in = calloc((size_t)*n, sizeof **in);
+    *idv = calloc((size_t)*n, sizeof **idv);
+    if (!*in || !*idv) return v1_fail(e, 500, NULL, "out of memory");
+    int32_t vocab = t5_model_config(s->model)->vocab_size;
+    for (int i = 0; i < *n; i++) {
+        json_t *x = json_is_string(v) || ids_one ? v : json_array_get(v, (size_t)i);
+        if (json_is_string(x) && !ids_many) {
+            (*in)[i] = (srv_embed_input){json_string_value(x), json_string_length(x), NULL, 0};
+            continue;
+        }
+        char name[32], err[300];
+        snprintf(name, sizeof name, o->is_array ? "input[%d]" : "input", i);
+        if (!json_is_array(x) || (!ids_one && !ids_many))
+            return v1_fail(e, 400, "input", "%s must be %s", name,
+                           ids_many ? "an array of token ids" : "a string (every entry of one kind)");
+        if (srv_json_ids(x, name, vocab, c->max_input_tokens, &(*idv)[i], &(*in)[i].n, err, sizeof err))
+            return v1_fail(e, 400, "input", "%s", err);
+        (*in)[i].ids = (*idv)[i];
+    }
+    return 0;
+}
+
+void srv_route_v1_embeddings(srv_request *r) {
+    srv_server *s = srv_http_server(r);
+    static const char *const known[] = {"model", "input", "encoding_format", "dimensions", "user", NULL};
+    char err[300];
+    size_t len;
+    const char *body = srv_http_body(r, &len);
+    json_t *b = s->model ? srv_json_parse(body, len, s->cfg.max_json_depth, err, sizeof err) : NULL;
+    srv_embed_input *in = NULL;
+    int32_t **idv = NULL;
+    int n = 0;
+    v1_err e = {0};
+    v1_embed *a = calloc(1, sizeof *a);
+    srv_embed_opts o;
+    srv_embed_default_opts(s, r, &o);
+    srv_reply rep;
+    if (!a) {
+        v1_fail(&e, 500, NULL, "out of memory");
+    } else if (s->model && !b) {
+        v1_fail(&e, 400, NULL, "%s", err);
+    } else if (b && srv_json_fields(b, known, err, sizeof err)) {
+        v1_fail(&e, 400, NULL, "%s", err);
+    } else if (b && srv_v1_check_model(s, b, &rep)) {
+        srv_http_reply(r, rep);
+        goto done;
+    } else if (b) {
+        json_t *ef = json_object_get(b, "encoding_format"), *dims = json_object_get(b, "dimensions");
+        const char *f = json_is_string(ef) ? json_string_value(ef) : NULL;
+        char derr[200];
+        int dim = t5_embedder_dim(s->embedder, &o.params, derr, sizeof derr);
+        if (ef && !json_is_null(ef) && (!f || (strcmp(f, "float") && strcmp(f, "base64"))))
+            v1_fail(&e, 400, "encoding_format", "encoding_format must be \"float\" or \"base64\"");
+        else if (dims && !json_is_null(dims) && (!json_is_integer(dims) || json_integer_value(dims) != dim))
+            v1_fail(&e, 400, "dimensions",
+                    "dimensions must be this model's embedding size, %d (no other is served)", dim);
+        else if (!embed_inputs(s, b, &o, &in, &n, &idv, &e)) {
+            a->base64 = f && !strcmp(f, "base64");
+            snprintf(a->model, sizeof a->model, "%s", s->model_name);
+            /* without a model the core says why (503) */
+            if (!(e.status = srv_embed_submit(r, in, n, &o, on_embeddings, a, e.msg, sizeof e.msg))) a = NULL;
+        }
+    } else if ((e.status = srv_embed_submit(r, NULL, 0, &o, on_embeddings, a, e.msg, sizeof e.msg)) == 0) {
+        a = NULL;
+    }
+    if (e.status) srv_http_reply(r, v1_error(e.status, e.msg, e.param[0] ? e.param : NULL, NULL));
+done:
+    free(a);
+    for (int i = 0; idv && i < n; i++)
+        free(idv[i]);
+    free(idv);
+    free(in);
+    json_decref(b);
+}

@@ -142,6 +142,7 @@ void srv_route_v1_models(srv_request *r);
 void srv_route_v1_model(srv_request *r); /* /v1/models/{id} */
 void srv_route_v1_completions(srv_request *r);
 void srv_route_v1_chat(srv_request *r);
+void srv_route_v1_embeddings(srv_request *r);
 /* an error reply of ours ({"error": {"code": status, ...}}) in OpenAI's shape */
 srv_reply srv_v1_reshape_error(srv_reply p);
 /* the request's "model": absent, this server's name or an http(s) URL (0); else -1

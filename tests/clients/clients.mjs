@@ -3,21 +3,21 @@
 // an OpenAI completions body to URL/v1/completions), against the server that
 // tests/suites/35-clients.sh started. References: /generate's greedy text for the same
 // ids, /detokenize of the fixtures' golden greedy ids (transformers), /embed's vectors.
-// usage: node clients.mjs BASE_URL API_KEY MODEL_NAME GOLDEN_JSON
+// usage: node clients.mjs BASE_URL API_KEY MODEL_NAME GOLDEN_JSON EMBED_URL (a server of st5-tiny)
 import fs from "node:fs";
 import OpenAI, { NotFoundError, AuthenticationError } from "openai";
 import { InferenceClient as HfOld } from "hfi-old";
 import { InferenceClient as HfNew } from "hfi-new";
 
-const [base, key, modelName, goldenPath] = process.argv.slice(2);
+const [base, key, modelName, goldenPath, embedBase] = process.argv.slice(2);
 const golden = JSON.parse(fs.readFileSync(goldenPath, "utf8"));
 let checks = 0, fails = 0;
 function check(ok, what) {
   checks++;
   if (!ok) { fails++; console.log("FAIL:", what); }
 }
-async function post(path, body) {
-  const r = await fetch(base + path, {
+async function post(path, body, at = base) {
+  const r = await fetch(at + path, {
     method: "POST", body: JSON.stringify(body),
     headers: { "Content-Type": "application/json", Authorization: `Bearer ${key}` },
   });
@@ -108,6 +108,25 @@ check(s1.choices.length === 2 && s1.choices.map((c) => c.index).join() === "0,1"
 check(JSON.stringify(s1.choices) === JSON.stringify(s2.choices), "n=2 with a seed is reproducible");
 const g0 = await post("/generate", { text, max_new_tokens: 8, do_sample: true, top_k: 0, seed: 11 });
 check(s1.choices[0].text === g0.json.text, `n=2 choice 0 = /generate sampling seed 11: ${JSON.stringify(g0.json)}`);
+
+// embeddings (the SDK asks for base64 and decodes it) equal /embed's vectors, float32 for float32
+const eclient = new OpenAI({ baseURL: embedBase + "/v1", apiKey: key, maxRetries: 0 });
+const etexts = golden.cases.map((c) => c.text);
+const emb = await eclient.embeddings.create({ model: "st5-tiny", input: etexts });
+const ref = await post("/embed", { text: etexts }, embedBase);
+check(emb.object === "list" && emb.data.length === etexts.length && emb.model === "st5-tiny" &&
+      emb.usage.prompt_tokens > 0, `embeddings: ${JSON.stringify(emb).slice(0, 200)}`);
+for (let i = 0; i < etexts.length; i++) {
+  const a = emb.data[i].embedding, b = ref.json.results[i].embedding;
+  check(emb.data[i].index === i && a.length === b.length && a.every((x, k) => x === Math.fround(b[k])),
+        `embedding ${i} differs from /embed`);
+}
+const embF = await eclient.embeddings.create({ model: "st5-tiny", input: etexts[0], encoding_format: "float" });
+check(JSON.stringify(embF.data[0].embedding) === JSON.stringify(ref.json.results[0].embedding),
+      "embeddings encoding_format float = /embed's numbers");
+const embIds = await eclient.embeddings.create({ model: "st5-tiny", input: [golden.cases[0].input_ids], encoding_format: "float" });
+const refIds = await post("/embed", { ids: golden.cases[0].input_ids }, embedBase);
+check(JSON.stringify(embIds.data[0].embedding) === JSON.stringify(refIds.json.embedding), "embeddings of ids = /embed's");
 
 // unknown model -> NotFoundError; wrong API key -> AuthenticationError
 try {
