@@ -104,6 +104,14 @@ static char *token_after(const tok_model *tok, const int32_t *ids, int i, int32_
     return t;
 }
 
+/* characters (UTF-8 sequences) in s[0..n): OpenAI's text_offset counts characters */
+static size_t chars(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; s && i < n; i++)
+        k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
 static json_t *bytes_json(const char *s, size_t n) {
     json_t *a = json_array();
     for (size_t i = 0; i < n; i++)
@@ -148,7 +156,7 @@ static json_t *logprobs_json(const v1_ctx *cx, const tok_model *tok, const t5_se
             json_array_append_new(tokens, json_stringn(t, dl));
             json_array_append_new(lps, json_real(lp));
             json_array_append_new(tops, top);
-            json_array_append_new(offs, json_integer((json_int_t)off));
+            json_array_append_new(offs, json_integer((json_int_t)chars(ts.text, off)));
         }
     }
     gen_text_free(&ts);
