@@ -18,8 +18,11 @@
 /* ---- errors ---- */
 
 static json_t *v1_error_json(int status, const char *msg, const char *param, const char *code) {
-    return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", srv_error_type(status),
-                     "param", param, "code", code);
+    /* OpenAI's type for an unknown model is invalid_request_error (its status 404) */
+    const char *type =
+        code && !strcmp(code, "model_not_found") ? "invalid_request_error" : srv_error_type(status);
+    return json_pack("{s:{s:s,s:s,s:s?,s:s?}}", "error", "message", msg, "type", type, "param", param, "code",
+                     code);
 }
 
 static srv_reply v1_error(int status, const char *msg, const char *param, const char *code) {
