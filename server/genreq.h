@@ -35,7 +35,7 @@ struct srv_genreq {
     srv_request *req; /* each job holds a reference */
     srv_server *srv;
     const srv_gendialect *d;
-    void *ctx; /* the dialect's (freed with free() along with g) */
+    void *ctx; /* the dialect's, ctx_size zeroed bytes (freed with g) */
     double t_start;
     int n, is_array, stream, details, num_return;
     gen_stops stops;
@@ -63,8 +63,9 @@ struct srv_genjob {
     json_t *held; /* a dialect's stream event kept back for now (freed with the job) */
 };
 
-/* A request of route r answered in dialect d; NULL when out of memory (nothing sent). */
-srv_genreq *srv_genreq_create(srv_request *r, const srv_gendialect *d);
+/* A request of route r answered in dialect d, with ctx_size zeroed bytes for the dialect
+ * in g->ctx; NULL when out of memory (nothing sent). */
+srv_genreq *srv_genreq_create(srv_request *r, const srv_gendialect *d, size_t ctx_size);
 /* Adds a job generating from ids[n] (owned by the job from here, even on failure) with p
  * and rows batch rows. 0, or -1 (out of memory). */
 int srv_genreq_add_job(srv_genreq *g, int32_t *ids, int n, const t5_gen_params *p, int rows, double deadline);

@@ -208,8 +208,12 @@ static const srv_gendialect native = {native_job_answer, native_token_event, nat
 
 /* ---- the request's life ---- */
 
-srv_genreq *srv_genreq_create(srv_request *r, const srv_gendialect *d) {
+srv_genreq *srv_genreq_create(srv_request *r, const srv_gendialect *d, size_t ctx_size) {
     generate_req *g = calloc(1, sizeof *g);
+    if (g && ctx_size && !(g->ctx = calloc(1, ctx_size))) {
+        free(g);
+        g = NULL;
+    }
     if (!g) return NULL;
     uv_mutex_init(&g->lock);
     g->req = r;
@@ -511,7 +515,7 @@ void srv_route_generate(srv_request *r) {
     int rows = 1;
     t5_gen_params p;
     long long truncate = 0, timeout_ms = c->request_timeout_ms;
-    generate_req *g = srv_genreq_create(r, &native);
+    generate_req *g = srv_genreq_create(r, &native, 0);
     if (!g) {
         srv_http_reply(r, srv_reply_error(500, "out of memory"));
         json_decref(b);

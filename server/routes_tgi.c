@@ -257,16 +257,12 @@ done:
 static void tgi_generate(srv_request *r, json_t *b, int stream, int compat) {
     srv_server *s = srv_http_server(r);
     char err[300];
-    srv_genreq *g = srv_genreq_create(r, &tgi_dialect);
-    tgi_ctx *cx = g ? calloc(1, sizeof *cx) : NULL;
-    if (!cx) {
-        if (g)
-            srv_genreq_fail(g, 500, "out of memory");
-        else
-            srv_http_reply(r, tgi_error(NULL, 500, "out of memory"));
+    srv_genreq *g = srv_genreq_create(r, &tgi_dialect, sizeof(tgi_ctx));
+    if (!g) {
+        srv_http_reply(r, tgi_error(NULL, 500, "out of memory"));
         return;
     }
-    g->ctx = cx;
+    tgi_ctx *cx = g->ctx;
     cx->compat = compat;
     g->stream = stream;
     static const char *const top[] = {"inputs", "parameters", "stream", NULL};

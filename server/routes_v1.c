@@ -133,7 +133,7 @@ static json_t *logprobs_json(const v1_ctx *cx, const tok_model *tok, const t5_se
     for (int i = 0; i < q->n; i++) {
         size_t off = 0, dl = 0;
         if (gen_text_push(&ts, tok, NULL, q->ids[i], &off, &dl) < 0) break;
-        if (off > text_len || (off == text_len && (stopped || dl == 0) && i > 0 && stopped)) break;
+        if (stopped ? off >= text_len : off > text_len) break; /* past a stop string's cut */
         if (off + dl > text_len) dl = text_len - off;
         const char *t = ts.text ? ts.text + off : "";
         double lp = q->logprobs ? q->logprobs[i] : 0;
@@ -308,49 +308,17 @@ __attribute__((format(printf, 4, 5))) static int v1_fail(v1_err *e, int status, 
     return -1;
 }
 
-/* The fields of each route; the generation parameters' table names (top_k,
- * repetition_penalty, do_sample, ...) are accepted too, as extensions. */
-static const char *const completion_fields[] = {"model",
-                                                "prompt",
-                                                "max_tokens",
-                                                "temperature",
-                                                "top_p",
-                                                "n",
-                                                "stop",
-                                                "stream",
-                                                "stream_options",
-                                                "logprobs",
-                                                "seed",
-                                                "presence_penalty",
-                                                "frequency_penalty",
-                                                "best_of",
-                                                "echo",
-                                                "suffix",
-                                                "user",
-                                                "logit_bias",
-                                                NULL};
-static const char *const chat_fields[] = {"model",
-                                          "messages",
-                                          "max_tokens",
-                                          "max_completion_tokens",
-                                          "temperature",
-                                          "top_p",
-                                          "n",
-                                          "stop",
-                                          "stream",
-                                          "stream_options",
-                                          "logprobs",
-                                          "top_logprobs",
-                                          "seed",
-                                          "presence_penalty",
-                                          "frequency_penalty",
-                                          "user",
-                                          "tools",
-                                          "tool_choice",
-                                          "response_format",
-                                          "logit_bias",
-                                          "parallel_tool_calls",
-                                          NULL};
+/* The fields of the routes: both's, then each one's own; the generation parameters' table
+ * names (top_k, repetition_penalty, do_sample, ...) are accepted too, as extensions. */
+/* clang-format off */
+static const char *const shared_fields[] = {
+    "model", "max_tokens", "temperature", "top_p", "n", "stop", "stream", "stream_options", "logprobs",
+    "seed", "presence_penalty", "frequency_penalty", "user", "logit_bias", NULL};
+static const char *const completion_fields[] = {"prompt", "best_of", "echo", "suffix", NULL};
+static const char *const chat_fields[] = {
+    "messages", "max_completion_tokens", "top_logprobs", "tools", "tool_choice", "response_format",
+    "parallel_tool_calls", NULL};
+/* clang-format on */
 
 static int in_list(const char *const *l, const char *k) {
     for (; *l; l++)
@@ -400,9 +368,10 @@ static int parse_sampling(srv_server *s, json_t *b, v1_ctx *cx, t5_gen_params *p
     json_t *v;
     json_t *extra = json_object();
     json_object_foreach(b, key, v) {
-        if (!in_list(cx->chat ? chat_fields : completion_fields, key) && is_gen_param(key))
+        int own = in_list(shared_fields, key) || in_list(cx->chat ? chat_fields : completion_fields, key);
+        if (!own && is_gen_param(key))
             json_object_set(extra, key, v);
-        else if (!in_list(cx->chat ? chat_fields : completion_fields, key)) {
+        else if (!own) {
             json_decref(extra);
             return v1_fail(e, 400, key, "unknown field '%.40s' (unknown fields are rejected)", key);
         }
@@ -705,17 +674,13 @@ static void v1_generate(srv_request *r, int chat) {
         json_decref(b);
         return;
     }
-    srv_genreq *g = srv_genreq_create(r, &v1_dialect);
-    v1_ctx *cx = g ? calloc(1, sizeof *cx) : NULL;
-    if (!cx) {
-        if (g)
-            srv_genreq_fail(g, 500, "out of memory");
-        else
-            srv_http_reply(r, v1_error(500, "out of memory", NULL, NULL));
+    srv_genreq *g = srv_genreq_create(r, &v1_dialect, sizeof(v1_ctx));
+    if (!g) {
+        srv_http_reply(r, v1_error(500, "out of memory", NULL, NULL));
         json_decref(b);
         return;
     }
-    g->ctx = cx;
+    v1_ctx *cx = g->ctx;
     cx->chat = chat;
     cx->created = (long)time(NULL);
     uint64_t x = (uint64_t)(srv_now() * 1e9) ^ (uint64_t)(uintptr_t)g;
