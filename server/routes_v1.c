@@ -525,7 +525,6 @@ static int add_prompt_jobs(srv_genreq *g, v1_ctx *cx, json_t *prompt, const char
     if (best_of) {
         q.num_beams = q.do_sample ? 1 : best_of;
         q.num_return_sequences = q.do_sample ? best_of : cx->n;
-        if (!q.do_sample) q.num_return_sequences = cx->n;
         rows = best_of;
         if (!q.do_sample && best_of > c->max_num_beams)
             return v1_fail(e, 400, "best_of",
