@@ -30,7 +30,7 @@ FROM debian:bookworm-slim AS build
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends gcc libc6-dev make pkg-config binutils \
-        libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev >/dev/null \
+        libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev zlib1g-dev >/dev/null \
  && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY Makefile ./
@@ -47,7 +47,7 @@ FROM debian:bookworm-slim AS runtime
 ARG DEBIAN_FRONTEND=noninteractive
 RUN apt-get update -qq \
  && apt-get install -y -qq --no-install-recommends \
-        libopenblas0-pthread libjansson4 libmicrohttpd12 libuv1 >/dev/null \
+        libopenblas0-pthread libjansson4 libmicrohttpd12 libuv1 zlib1g >/dev/null \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
  && useradd --system --uid 10001 --home-dir /opt/t5serve --shell /usr/sbin/nologin t5serve
 ARG MODEL=models/default

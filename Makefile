@@ -22,7 +22,7 @@ CC ?= cc
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS) -pthread
-LIBS_ENGINE := -lopenblas -lm
+LIBS_ENGINE := -lopenblas -lz -lm
 LIBS_SERVER := -lmicrohttpd -ljansson -luv
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 

@@ -1,4 +1,5 @@
-/* model.c - builds a t5_model from a model folder: config.json + safetensors.
+/* model.c - builds a t5_model from a model folder: config.json + the weights the loader reads
+ * (safetensors or torch files).
  * Float32 tensors are used in place from the read-only mapping (shared by every
  * thread and every process mapping the same file), and so are the bfloat16 / float16
  * weight matrices when the CPU has AVX-512 (the kernels widen them exactly as they stream);
@@ -12,30 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "t5_private.h"
-
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0)
-            bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31)
-        bits = sign | 0x7f800000u | man << 13;
-    else
-        bits = sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
 
 static int keep_owned(t5_model *m, void *p, size_t bytes) {
     if (m->n_owned == m->cap_owned) {
@@ -189,7 +169,7 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     }
     const uint16_t *b = (const uint16_t *)w->p + (size_t)row * k;
     for (int i = 0; i < k; i++)
-        out[i] = w->dtype == ST_F16 ? half_to_float(b[i]) : bf16_to_float(b[i]);
+        out[i] = w->dtype == ST_F16 ? st_half_to_float(b[i]) : bf16_to_float(b[i]);
 }
 
 /* bytes of an n-value matrix as held */
@@ -411,4 +391,21 @@ const t5_load_params *t5_model_load_params(const t5_model *m) {
 
 int t5_model_has_decoder(const t5_model *m) {
     return m->cfg.has_decoder;
+}
+
+const char *t5_model_format(const t5_model *m) {
+    return st_format(m->st);
+}
+
+const char *t5_model_notes(const t5_model *m) {
+    return st_notes(m->st);
+}
+
+int t5_weights_present(const char *dir) {
+    char p[4096];
+    for (int i = 0; st_weight_files[i]; i++)
+        if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, st_weight_files[i]) < sizeof p &&
+            access(p, F_OK) == 0)
+            return 1;
+    return 0;
 }

@@ -1,9 +1,9 @@
 /* t5.h - the T5 inference engine: one public header.
  *
  * Loads a T5-family checkpoint in the Hugging Face layout (config.json +
- * model.safetensors or a sharded index; float32/float16/bfloat16) memory-mapped
- * read-only, and generates token ids exactly as transformers' `generate` does.
- * What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
+ * model.safetensors or pytorch_model.bin, or a sharded index of either;
+ * float32/float16/bfloat16) memory-mapped read-only, and generates token ids exactly as transformers'
+ * `generate` does. What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
  *
  * Objects:
  *   t5_model  - immutable weights + config, shared by any number of threads.
@@ -106,13 +106,15 @@ const char *t5_compute_type_name(t5_compute_type t); /* "auto", "float32", ... *
  * err naming the unknown name. */
 int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen);
 
-/* Loads DIR/config.json and DIR/model.safetensors (or model.safetensors.index.json)
+/* Loads DIR/config.json and the first of DIR/model.safetensors,
+ * model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json
+ * (torch files through a restricted unpickler: no code in them runs),
  * with the default load parameters.
  * A config whose architectures name T5EncoderModel (or that says is_encoder_decoder
  * false) is an encoder-only checkpoint: shared.weight + encoder.* only, loaded
  * without decoder (t5_model_has_decoder 0; generation is refused, encoding works).
  * Returns a model the caller owns (t5_model_free), or NULL with err naming the
- * problem (the tensor, for a missing/misshapen one). */
+ * problem (the tensor, for a missing/misshapen one; the refused global of a pickle). */
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
 /* The same with load parameters p (NULL: defaults). */
 t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err, size_t errlen);
@@ -122,6 +124,14 @@ const t5_config *t5_model_config(const t5_model *m);
 const t5_load_params *t5_model_load_params(const t5_model *m);
 /* 1 when the model has a decoder (it can generate), 0 for an encoder-only one. */
 int t5_model_has_decoder(const t5_model *m);
+/* 1 when DIR holds one of the weight files t5_model_load looks for. */
+int t5_weights_present(const char *dir);
+/* The weights' file format: "safetensors", "pytorch-zip" or "pytorch-legacy". */
+const char *t5_model_format(const t5_model *m);
+/* What the load noticed, one line each ("" when nothing), for the caller to log:
+ * tensors copied instead of mapped (compressed or misaligned entries, strided views),
+ * NaN/Inf in weights. Owned by the model. */
+const char *t5_model_notes(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
  * encoder's last hidden state. n_threads: threads for this call. Returns T5_OK or a

@@ -9,7 +9,7 @@
 #          clang for the fuzzers, clang-format, nginx, the corpus packages, wrk and gnuplot
 #          (the default)
 set -eu
-SERVE="make gcc libc6-dev libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev curl"
+SERVE="make gcc libc6-dev libopenblas-dev libjansson-dev libmicrohttpd-dev libuv1-dev zlib1g-dev curl"
 TEST="g++ pkg-config check clang libclang-rt-14-dev clang-format ca-certificates python3
  python3-numpy python3-sentencepiece libsentencepiece-dev sentencepiece python3-jieba
  python3-yaml python3-torch python3-protobuf nginx-light fortunes-zh manpages-zh xz-utils

@@ -65,7 +65,7 @@ static void on_tick(uv_timer_t *h) {
 
 static int file_exists(const char *dir, const char *name) {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p) return 0;
     struct stat st;
     return stat(p, &st) == 0;
 }
@@ -80,8 +80,7 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     }
     struct stat st;
     int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
-    if (is_dir && file_exists(dir, "config.json") &&
-        (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
+    if (is_dir && file_exists(dir, "config.json") && t5_weights_present(dir)) {
         t5_load_params lp;
         t5_load_default_params(&lp);
         t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
@@ -91,9 +90,11 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             return -1;
         }
         const t5_config *c = t5_model_config(s->model);
-        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d%s", dir, c->model_type,
-                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size,
+        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d, %s%s", dir, c->model_type,
+                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size, t5_model_format(s->model),
                 c->has_decoder ? "" : " (encoder only: embeddings, no generation)");
+        for (const char *n = t5_model_notes(s->model), *e; (e = strchr(n, '\n')); n = e + 1)
+            srv_log(SRV_LOG_WARN, "model: %.*s", (int)(e - n), n);
         s->embedder = t5_embedder_load(dir, c->d_model, terr, sizeof terr);
         if (!s->embedder) {
             snprintf(err, errlen, "cannot load the embedding modules of %.300s: %.500s", dir, terr);
@@ -106,13 +107,14 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     } else if (is_dir && file_exists(dir, "config.json")) {
         /* A model folder that lost its weights must not look healthy as a tokenize-only service. */
         snprintf(err, errlen,
-                 "%.300s has config.json but no model.safetensors (or index): the weights are missing; "
+                 "%.300s has config.json but the weights are missing (looked for model.safetensors, "
+                 "model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json); "
                  "for a tokenize-only service give the tokenizer file or a folder without config.json",
                  dir);
         return -1;
     } else {
         srv_log(SRV_LOG_INFO,
-                "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
+                "%s has a tokenizer but no config.json + weights: tokenize-only service "
                 "(/generate answers 503)",
                 dir);
     }

@@ -42,6 +42,7 @@ void srv_route_info(srv_request *r) {
                   "pad_token_id", tok_pad_id(s->tok), "unk_token_id", tok_unk_id(s->tok));
     if (s->model) {
         const t5_config *m = t5_model_config(s->model);
+        json_object_set_new(model, "format", json_string(t5_model_format(s->model)));
         static const char *acts[] = {"relu", "gelu_new", "silu", "gelu"};
         json_object_set_new(model, "config",
                             json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:b,s:f,s:i,s:i,s:i}",

@@ -339,8 +339,10 @@ int cmd_bench_engine(int argc, char **argv) {
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n",
-           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
+    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB copied by the loader, %.1f MB converted on "
+           "the heap)\n",
+           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, st_copied_bytes(m->st) / 1e6,
+           m->owned_bytes / 1e6);
     free(ids);
     t5_model_free(m);
     return 0;

@@ -182,6 +182,7 @@ int cmd_generate(int argc, char **argv) {
         fprintf(stderr, "t5 generate: %s\n", err);
         return 1;
     }
+    fputs(t5_model_notes(m), stderr); /* load notes: copies instead of mappings, NaN/Inf */
     tok_model *tok = NULL;
     if (!strcmp(input, "text") || strcmp(format, "ids")) {
         tok = tok_model_load(dir, err, sizeof err);

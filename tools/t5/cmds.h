@@ -10,6 +10,7 @@ int cmd_generate(int argc, char **argv);        /* cmd_generate.c */
 int cmd_bench_tokenizer(int argc, char **argv); /* cmd_bench_tokenizer.c */
 int cmd_bench_engine(int argc, char **argv);    /* cmd_bench_engine.c */
 int cmd_random_model(int argc, char **argv);    /* cmd_random_model.c */
+int cmd_convert(int argc, char **argv);         /* cmd_convert.c */
 int cmd_embed(int argc, char **argv);           /* cmd_embed.c */
 int cmd_bench_embed(int argc, char **argv);     /* cmd_bench_embed.c */
 int cmd_score(int argc, char **argv);           /* cmd_score.c */

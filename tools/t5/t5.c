@@ -22,6 +22,7 @@ static const struct {
     {"bench-engine", cmd_bench_engine, "engine speed next to memory bandwidth and GEMM rate"},
     {"bench-embed", cmd_bench_embed, "embedding throughput (sentences/s, tokens/s) next to the FMA peak"},
     {"random-model", cmd_random_model, "writes a random-weight T5 checkpoint of a given shape"},
+    {"convert", cmd_convert, "a model folder (safetensors or pytorch_model.bin) to model.safetensors"},
 };
 
 static void usage(FILE *f) {
