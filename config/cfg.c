@@ -70,6 +70,13 @@ static const cfg_key keys[] = {
     {"compute_type", S(compute_type), "auto",
      "how the weights are held and multiplied: auto (as stored, exact), float32, bfloat16 or int8 "
      "(docs: README, Compute types)"},
+    {"model_name", S(model_name), "",
+     "the model's id on the OpenAI routes (/v1/models, the `model` field) and in /info; empty: the model "
+     "folder's base name"},
+    {"chat_template", S(chat_template), "",
+     "how /v1/chat/completions turns messages into the encoder input: empty for the content of the last user "
+     "message; else a format where {system}, {user}, {assistant} stand for the contents of the last message "
+     "of that role and {messages} for every message as `role: content` lines"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 

@@ -35,6 +35,8 @@ typedef struct {
     t5_kv *kv2;        /* [rows] beams: reorder targets */
     int32_t *tok;      /* [rows][max_len] non-beam rows: start token + generated */
     float *lpr;        /* [rows][max_len] model log-probability of each token */
+    int32_t *top_id;   /* [rows][max_len][p.top_logprobs] most likely tokens per step, or NULL */
+    float *top_lp;     /* [rows][max_len][p.top_logprobs] their log-probabilities */
     float *sum;        /* [rows] sum of those log-probabilities */
     int *len;          /* [rows] tokens in tok, start included */
     int *fin;          /* [rows] T5_FINISH_* or 0 while running */
@@ -67,8 +69,8 @@ static void seq_free(const t5_model *m, seq *q) {
         t5_kv_free(&q->kv[r]);
     for (int r = 0; q->kv2 && r < q->rows; r++)
         t5_kv_free(&q->kv2[r]);
-    free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->sum), free(q->len), free(q->fin),
-        free(q->rng);
+    free(q->kv), free(q->kv2), free(q->tok), free(q->lpr), free(q->top_id), free(q->top_lp), free(q->sum),
+        free(q->len), free(q->fin), free(q->rng);
     if (q->beam) t5_beam_free(&q->bs);
     free(q);
 }
@@ -189,6 +191,11 @@ int t5_batch_add(t5_batch *b, const int32_t *ids, int n, const t5_gen_params *pi
         q->fin = calloc((size_t)rows, sizeof *q->fin);
         q->rng = calloc((size_t)rows, sizeof *q->rng);
         if (!q->tok || !q->lpr || !q->sum || !q->len || !q->fin || !q->rng) goto oom;
+        if (p.top_logprobs > 0) {
+            q->top_id = calloc(rl * (size_t)p.top_logprobs, sizeof *q->top_id);
+            q->top_lp = calloc(rl * (size_t)p.top_logprobs, sizeof *q->top_lp);
+            if (!q->top_id || !q->top_lp) goto oom;
+        }
         for (int r = 0; r < rows; r++) {
             q->tok[(size_t)r * q->max_len] = p.decoder_start_token_id;
             q->len[r] = 1;
@@ -233,15 +240,25 @@ static int cmp_seq_score(const void *a, const void *b) {
     return (x->score < y->score) - (x->score > y->score);
 }
 
-/* Fills one result sequence from tokens t[1..len) and their log-probs. */
+/* Fills one result sequence from tokens t[1..len), their log-probs and (k > 0) the k
+ * most likely tokens of each step, top_id / top_lp [len][k]. */
 static int fill_seq(t5_sequence *o, const int32_t *t, const float *lp, int len, float score, int finish,
-                    int want_lp) {
+                    int want_lp, const int32_t *top_id, const float *top_lp, int k) {
     o->n = len - 1;
-    o->ids = malloc((size_t)(o->n > 0 ? o->n : 1) * sizeof *o->ids);
-    o->logprobs = want_lp ? malloc((size_t)(o->n > 0 ? o->n : 1) * sizeof *o->logprobs) : NULL;
+    size_t n1 = (size_t)(o->n > 0 ? o->n : 1);
+    o->ids = malloc(n1 * sizeof *o->ids);
+    o->logprobs = want_lp ? malloc(n1 * sizeof *o->logprobs) : NULL;
     if (!o->ids || (want_lp && !o->logprobs)) return -1;
     memcpy(o->ids, t + 1, (size_t)o->n * sizeof *o->ids);
     if (want_lp) memcpy(o->logprobs, lp + 1, (size_t)o->n * sizeof *o->logprobs);
+    if (k > 0 && top_id) {
+        o->top_ids = malloc(n1 * (size_t)k * sizeof *o->top_ids);
+        o->top_logprobs = malloc(n1 * (size_t)k * sizeof *o->top_logprobs);
+        if (!o->top_ids || !o->top_logprobs) return -1;
+        memcpy(o->top_ids, top_id + k, (size_t)o->n * k * sizeof *o->top_ids);
+        memcpy(o->top_logprobs, top_lp + k, (size_t)o->n * k * sizeof *o->top_logprobs);
+        o->n_top = k;
+    }
     o->score = score;
     o->finish = finish;
     return 0;
@@ -271,7 +288,7 @@ static void build_result(seq *q, t5_result *r) {
                       : q->cancel                    ? T5_FINISH_CANCELLED
                       : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS
                                                      : T5_FINISH_LENGTH;
-            if (fill_seq(&r->seqs[i], t, lp, len, sc, fin, want) != 0) {
+            if (fill_seq(&r->seqs[i], t, lp, len, sc, fin, want, NULL, NULL, 0) != 0) {
                 t5_result_free(r);
                 return;
             }
@@ -283,8 +300,10 @@ static void build_result(seq *q, t5_result *r) {
     r->n_seqs = q->rows;
     for (int i = 0; i < q->rows; i++) {
         int fin = q->fin[i] ? q->fin[i] : q->error ? T5_FINISH_ERROR : T5_FINISH_CANCELLED;
+        size_t k = (size_t)q->p.top_logprobs, at = (size_t)i * L * k;
         if (fill_seq(&r->seqs[i], q->tok + (size_t)i * L, q->lpr + (size_t)i * L, q->len[i], q->sum[i], fin,
-                     want) != 0) {
+                     want, q->top_id ? q->top_id + at : NULL, q->top_lp ? q->top_lp + at : NULL,
+                     (int)k) != 0) {
             t5_result_free(r);
             return;
         }
@@ -297,10 +316,29 @@ void t5_result_free(t5_result *r) {
     for (int i = 0; r->seqs && i < r->n_seqs; i++) {
         free(r->seqs[i].ids);
         free(r->seqs[i].logprobs);
+        free(r->seqs[i].top_ids);
+        free(r->seqs[i].top_logprobs);
     }
     free(r->seqs);
     r->seqs = NULL;
     r->n_seqs = 0;
+}
+
+/* The k largest of raw[V] (best first, the lower id first among equals) as ids and
+ * log-probabilities raw - norm. */
+static void record_top(const float *raw, int V, float norm, int k, int32_t *id, float *lp) {
+    int n = 0;
+    for (int v = 0; v < V; v++) {
+        if (n == k && !(raw[v] > raw[id[n - 1]])) continue;
+        int i = n < k ? n++ : n - 1;
+        while (i > 0 && raw[v] > raw[id[i - 1]]) {
+            id[i] = id[i - 1];
+            i--;
+        }
+        id[i] = v;
+    }
+    for (int i = 0; i < n; i++)
+        lp[i] = (raw[id[i]] - norm);
 }
 
 /* Chooses the next token of non-beam row r from its logits x[V] (overwritten) and
@@ -323,6 +361,9 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
         tok = t5_argmax(b->m->isa, x, V);
     /* log_softmax of the raw logits at tok, as torch computes it */
     float lp = (raw[tok] - mx) - ls;
+    if (q->top_id)
+        record_top(raw, V, mx + ls, q->p.top_logprobs, q->top_id + ((size_t)r * L + len) * q->p.top_logprobs,
+                   q->top_lp + ((size_t)r * L + len) * q->p.top_logprobs);
     t[len] = tok;
     q->lpr[(size_t)r * L + len] = lp;
     q->sum[r] += lp;

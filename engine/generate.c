@@ -50,6 +50,10 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
     }
     if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty))
         BAD("repetition_penalty must be > 0");
+    if (!isfinite(o->presence_penalty) || !isfinite(o->frequency_penalty))
+        BAD("presence_penalty and frequency_penalty must be finite");
+    if (o->top_logprobs < 0 || o->top_logprobs > T5_MAX_TOP_LOGPROBS)
+        BAD("top_logprobs must be in [0, %d]", T5_MAX_TOP_LOGPROBS);
     if (o->no_repeat_ngram_size < 0) BAD("no_repeat_ngram_size must be >= 0");
     if (!(o->length_penalty >= -100 && o->length_penalty <= 100))
         BAD("length_penalty must be in [-100, 100]");
@@ -72,20 +76,36 @@ static int cmp_i32(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* The sorted copy of seq[0..len) in small[256] or the heap (free it when != small). */
+static int32_t *sorted_ids(const int32_t *seq, int len, int32_t *small) {
+    int32_t *u = len <= 256 ? small : malloc((size_t)len * sizeof *u);
+    if (!u) return NULL;
+    memcpy(u, seq, (size_t)len * sizeof *u);
+    qsort(u, (size_t)len, sizeof *u, cmp_i32);
+    return u;
+}
+
 void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len) {
-    if (p->repetition_penalty != 1.0f && len > 0) {
+    int32_t small[256], *u;
+    if (p->repetition_penalty != 1.0f && len > 0 && (u = sorted_ids(seq, len, small))) {
         /* gather then scatter: each distinct token is penalised once */
-        int32_t small[256], *u = len <= 256 ? small : malloc((size_t)len * sizeof *u);
-        if (u) {
-            memcpy(u, seq, (size_t)len * sizeof *u);
-            qsort(u, (size_t)len, sizeof *u, cmp_i32);
-            for (int i = 0; i < len; i++) {
-                if ((i && u[i] == u[i - 1]) || u[i] < 0 || u[i] >= V) continue;
-                float s = scores[u[i]];
-                scores[u[i]] = s < 0 ? s * p->repetition_penalty : s / p->repetition_penalty;
-            }
-            if (u != small) free(u);
+        for (int i = 0; i < len; i++) {
+            if ((i && u[i] == u[i - 1]) || u[i] < 0 || u[i] >= V) continue;
+            float s = scores[u[i]];
+            scores[u[i]] = s < 0 ? s * p->repetition_penalty : s / p->repetition_penalty;
         }
+        if (u != small) free(u);
+    }
+    /* OpenAI's additive penalties over the generated tokens (the start token excluded):
+     * logit -= count * frequency_penalty + (count > 0) * presence_penalty */
+    if ((p->presence_penalty != 0 || p->frequency_penalty != 0) && len > 1 &&
+        (u = sorted_ids(seq + 1, len - 1, small))) {
+        for (int i = 0, c; i < len - 1; i += c) {
+            for (c = 1; i + c < len - 1 && u[i + c] == u[i];)
+                c++;
+            if (u[i] >= 0 && u[i] < V) scores[u[i]] -= (float)c * p->frequency_penalty + p->presence_penalty;
+        }
+        if (u != small) free(u);
     }
     int n = p->no_repeat_ngram_size;
     if (n > 0 && len + 1 >= n) {

@@ -161,12 +161,16 @@ typedef struct {
     float top_p;                    /* 1.0; in (0, 1] */
     uint64_t seed;                  /* 0 */
     float repetition_penalty;       /* 1.0 */
+    float presence_penalty;         /* 0: OpenAI's: minus this from a token already generated */
+    float frequency_penalty;        /* 0: OpenAI's: minus this times a token's count so far */
     int no_repeat_ngram_size;       /* 0 */
     int num_beams;                  /* 1 */
     int num_return_sequences;       /* 1 */
     float length_penalty;           /* 1.0; in [-100, 100] (scores ranked in log space beyond float32) */
     int early_stopping;             /* T5_EARLY_STOPPING_*: FALSE (transformers' default) */
     int want_logprobs;              /* record per-token log-probabilities (model distribution) */
+    int top_logprobs;               /* 0..T5_MAX_TOP_LOGPROBS: also record that many most likely
+                                       tokens per step (non-beam sequences) */
     int32_t decoder_start_token_id; /* -1: the config's */
     int32_t eos_token_id;           /* -1: the config's */
 } t5_gen_params;
@@ -175,6 +179,9 @@ typedef struct {
  * running beam cannot beat the finished ones at its current length), true (stop when
  * num_beams hypotheses have finished), "never" (judge at the longest reachable length). */
 enum { T5_EARLY_STOPPING_FALSE = 0, T5_EARLY_STOPPING_TRUE = 1, T5_EARLY_STOPPING_NEVER = 2 };
+
+/* The most alternatives top_logprobs may ask for per step. */
+#define T5_MAX_TOP_LOGPROBS 20
 
 /* The most decoder rows one sequence may take: num_beams, and num_return_sequences. */
 #define T5_MAX_BEAMS 1024
@@ -199,8 +206,12 @@ enum {
 
 /* One generated sequence: ids exclude the decoder start token and include eos. */
 typedef struct {
-    int32_t *ids;    /* [n] */
-    float *logprobs; /* [n] when want_logprobs, else NULL */
+    int32_t *ids;        /* [n] */
+    float *logprobs;     /* [n] when want_logprobs, else NULL */
+    int32_t *top_ids;    /* [n][top_logprobs] most likely tokens of each step, best first (model
+                            distribution); NULL without top_logprobs or for beam search */
+    float *top_logprobs; /* [n][top_logprobs] their log-probabilities */
+    int n_top;           /* top_logprobs of the request when top_ids is set, else 0 */
     int n;
     float score; /* beams: sum_logprobs / len^length_penalty (len: generated tokens,
                     eos included; transformers' sequences_scores); else sum of logprobs */

@@ -20,8 +20,9 @@ int t5_config_load(const char *dir, t5_config *c, char *err, size_t errlen);
 /* Checks p against the model and fills *out with p's values, the config's start /
  * eos ids where p has -1. Returns 0 or <0 with err set. */
 int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out, char *err, size_t errlen);
-/* transformers' logits processors in its order: repetition_penalty, no_repeat_ngram_size,
- * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
+/* transformers' logits processors in its order: repetition_penalty, then OpenAI's
+ * frequency / presence penalties, no_repeat_ngram_size, min_new_tokens; seq[len] is the decoder sequence so
+ * far (start token included). */
 void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
 void t5_log_softmax(t5_isa isa, float *x, int V);

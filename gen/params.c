@@ -16,6 +16,8 @@ const gen_param gen_params[] = {
     {"top_k", F(top_k), GEN_PARAM_INT, 0, 1000000, 0},
     {"top_p", F(top_p), GEN_PARAM_FLOAT, 0, 1, 1},
     {"repetition_penalty", F(repetition_penalty), GEN_PARAM_FLOAT, 0, 100, 1},
+    {"presence_penalty", F(presence_penalty), GEN_PARAM_FLOAT, -2, 2, 0},   /* OpenAI's, additive */
+    {"frequency_penalty", F(frequency_penalty), GEN_PARAM_FLOAT, -2, 2, 0}, /* OpenAI's, additive */
     {"no_repeat_ngram_size", F(no_repeat_ngram_size), GEN_PARAM_INT, 0, 1024, 0},
     {"num_beams", F(num_beams), GEN_PARAM_INT, 1, 1024, 0}, /* TODO(libs): T5_MAX_BEAMS */
     {"num_return_sequences", F(num_return_sequences), GEN_PARAM_INT, 1, 1024, 0},

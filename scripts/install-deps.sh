@@ -19,6 +19,10 @@ case "${1:-test}" in
   test) PKGS="$SERVE $TEST" ;;
   *) echo "usage: scripts/install-deps.sh [serve|test]" >&2; exit 2 ;;
 esac
+# Node and npm for tests/suites/35-clients.sh (the openai and @huggingface/inference
+# clients): Debian's, unless a node is on the PATH already (e.g. NodeSource's, whose
+# nodejs package carries npm and conflicts with Debian's npm)
+command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || PKGS="$PKGS nodejs npm"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"

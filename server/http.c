@@ -72,6 +72,10 @@ const char *srv_http_body(const srv_request *r, size_t *len) {
     return r->body;
 }
 
+const char *srv_http_path(const srv_request *r) {
+    return r->path;
+}
+
 double srv_http_t_start(const srv_request *r) {
     return r->t_start;
 }
@@ -190,6 +194,8 @@ void srv_http_resume_pending(srv_server *s) {
 /* Sends r->reply on r->conn. */
 static enum MHD_Result queue_reply(srv_request *r) {
     srv_reply *p = &r->reply;
+    const srv_route *rt = r->route < r->srv->n_routes ? &r->srv->routes[r->route] : NULL;
+    if (rt && rt->reshape_error && p->status >= 400) *p = rt->reshape_error(*p);
     struct MHD_Response *resp = MHD_create_response_from_buffer(p->len, p->body, MHD_RESPMEM_MUST_FREE);
     if (!resp) return MHD_NO;
     p->body = NULL; /* MHD owns it now */
@@ -309,6 +315,14 @@ static enum MHD_Result send_ready(srv_request *r) {
     return MHD_YES;
 }
 
+/* path "/a/{name}" matches "/a/" and one more non-empty segment; others the url itself */
+static int route_matches(const char *path, const char *url) {
+    size_t n = strlen(path);
+    if (!n || path[n - 1] != '}') return strcmp(url, path) == 0;
+    size_t k = (size_t)(strrchr(path, '/') - path) + 1;
+    return strncmp(url, path, k) == 0 && url[k] && !strchr(url + k, '/');
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload, size_t *upload_size,
                                  void **con_cls) {
@@ -321,7 +335,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         *con_cls = r;
         const srv_route *rt = NULL;
         for (int i = 0; i < s->n_routes; i++)
-            if (strcmp(url, s->routes[i].path) == 0) {
+            if (route_matches(s->routes[i].path, url)) {
                 rt = &s->routes[i];
                 r->route = i;
             }

@@ -23,15 +23,19 @@ typedef struct srv_request srv_request;
 
 /* One entry of the route table. */
 typedef struct {
-    const char *path;
+    const char *path;           /* "/a/b"; "/a/{name}": "/a/" and one more segment */
     int post;                   /* 1: POST with a JSON body; 0: GET/HEAD */
     int open;                   /* 1: no API key needed */
     void (*fn)(srv_request *r); /* answers or defers r */
+    /* optional: rewrites every error reply of the route (status >= 400, those of http.c
+     * too: 401, 405, 413) into the route's API's error shape */
+    srv_reply (*reshape_error)(srv_reply p);
 } srv_route;
 
 /* ---- what a route reads ---- */
 srv_server *srv_http_server(const srv_request *r);
 const char *srv_http_body(const srv_request *r, size_t *len); /* the request body (NUL-terminated) */
+const char *srv_http_path(const srv_request *r);              /* the URL's path (printable, bounded) */
 double srv_http_t_start(const srv_request *r);                /* srv_now() when it arrived */
 const atomic_int *srv_http_cancel_flag(const srv_request *r); /* nonzero once the client is gone */
 

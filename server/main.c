@@ -125,7 +125,10 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
     while (n > 1 && buf[n - 1] == '/')
         buf[--n] = 0;
     const char *base = strrchr(buf, '/');
-    snprintf(s->model_name, sizeof s->model_name, "%.127s", base ? base + 1 : buf);
+    snprintf(s->model_name, sizeof s->model_name, "%.127s",
+             s->cfg.model_name[0] ? s->cfg.model_name
+             : base               ? base + 1
+                                  : buf);
     return 0;
 }
 

@@ -8,40 +8,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "srv.h"
+#include "genreq.h"
 
-/* One /generate request: shared by its jobs, freed with the last of them. */
-typedef struct {
-    srv_request *req; /* each job holds a reference */
-    srv_server *srv;
-    double t_start;
-    int n, is_array, stream, details, num_return;
-    gen_stops stops;
-    uv_mutex_t lock;  /* guards what follows (jobs end on several workers) */
-    int remaining;    /* jobs not ended */
-    json_t **answers; /* [n], filled as jobs end */
-    int status;       /* first error of any job */
-    char msg[200];
-    int streamed; /* token events sent (one job: its worker's) */
-} generate_req;
-
-/* One text of a request: one scheduler task. */
-typedef struct {
-    srv_task task;
-    generate_req *g;
-    int index; /* which text of the request */
-    int32_t *ids;
-    int n;
-    double t_first, t_last;
-    gen_text text; /* streaming / stop strings */
-    t5_result result;
-} generate_job;
+typedef srv_genreq generate_req;
+typedef srv_genjob generate_job;
 
 static void req_free(generate_req *g) {
     if (!g) return;
     for (int i = 0; g->answers && i < g->n; i++)
         json_decref(g->answers[i]);
     free(g->answers);
+    free(g->tasks);
+    free(g->ctx);
     gen_stops_free(&g->stops);
     uv_mutex_destroy(&g->lock);
     free(g);
@@ -51,6 +29,7 @@ static void job_free(generate_job *j) {
     free(j->ids);
     t5_result_free(&j->result);
     gen_text_free(&j->text);
+    json_decref(j->held);
     free(j);
 }
 
@@ -122,18 +101,26 @@ static int job_on_token(void *user, int32_t token, float logprob) {
     size_t off = 0, len = 0;
     int stop = gen_text_push(&j->text, s->tok, &g->stops, token, &off, &len);
     if (g->stream) {
-        json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", token, "text",
-                               j->text.text ? j->text.text + off : "", j->text.text ? len : 0);
-        if (ev && g->details)
-            json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
-        srv_http_stream_event(g->req, ev);
-        g->streamed = 1;
+        json_t *ev = g->d->token_event(g, j, token, j->text.text ? j->text.text + off : "",
+                                       j->text.text ? len : 0, logprob);
+        if (ev) {
+            srv_http_stream_event(g->req, ev);
+            g->streamed = 1;
+        }
     }
     return stop == 1;
 }
 
+static json_t *native_token_event(generate_req *g, generate_job *j, int32_t id, const char *text, size_t len,
+                                  float logprob) {
+    (void)j;
+    json_t *ev = json_pack("{s:{s:i,s:s%}}", "token", "id", id, "text", text, len);
+    if (ev && g->details) json_object_set_new(json_object_get(ev, "token"), "logprob", json_real(logprob));
+    return ev;
+}
+
 /* Sends the request's answer once every job has ended. */
-static void req_finish(generate_req *g) {
+static void native_finish(generate_req *g) {
     srv_request *r = g->req;
     if (g->stream) {
         if (g->status && !g->streamed) {
@@ -177,7 +164,7 @@ static void job_on_done(void *user, srv_task_end *e) {
     json_t *ans = NULL;
     long out = 0;
     if (!status && e->result) {
-        ans = build_answer(g, j, !g->stream);
+        ans = g->d->job_answer(g, j);
         if (!ans) {
             status = 500;
             snprintf(msg, sizeof msg, "could not build the answer");
@@ -195,31 +182,129 @@ static void job_on_done(void *user, srv_task_end *e) {
         snprintf(g->msg, sizeof g->msg, "%s", msg);
     }
     g->answers[j->index] = ans;
+    g->tokens_in += j->n;
+    g->tokens_out += out;
     int last = --g->remaining == 0;
     uv_mutex_unlock(&g->lock);
     srv_request *r = g->req;
     if (last) {
-        req_finish(g);
+        g->d->finish(g);
         req_free(g);
     }
     job_free(j);
     srv_http_release(r);
 }
 
+static json_t *native_job_answer(generate_req *g, generate_job *j) {
+    return build_answer(g, j, !g->stream);
+}
+
+static srv_reply native_error(generate_req *g, int status, const char *msg) {
+    (void)g;
+    return srv_reply_error(status, "%s", msg);
+}
+
+static const srv_gendialect native = {native_job_answer, native_token_event, native_finish, native_error};
+
+/* ---- the request's life ---- */
+
+srv_genreq *srv_genreq_create(srv_request *r, const srv_gendialect *d, size_t ctx_size) {
+    generate_req *g = calloc(1, sizeof *g);
+    if (g && ctx_size && !(g->ctx = calloc(1, ctx_size))) {
+        free(g);
+        g = NULL;
+    }
+    if (!g) return NULL;
+    uv_mutex_init(&g->lock);
+    g->req = r;
+    g->srv = srv_http_server(r);
+    g->d = d;
+    g->t_start = srv_http_t_start(r);
+    g->num_return = 1;
+    return g;
+}
+
+int srv_genreq_add_job(generate_req *g, int32_t *ids, int n, const t5_gen_params *p, int rows,
+                       double deadline) {
+    generate_job *j = NULL;
+    if (g->n == g->cap) {
+        int cap = g->cap ? 2 * g->cap : 4;
+        srv_task **t = realloc(g->tasks, (size_t)cap * sizeof *t);
+        json_t **a = t ? realloc(g->answers, (size_t)cap * sizeof *a) : NULL;
+        if (t) g->tasks = t;
+        if (!a) goto oom;
+        g->answers = a;
+        g->cap = cap;
+    }
+    if (!(j = calloc(1, sizeof *j))) goto oom;
+    srv_http_retain(g->req);
+    j->g = g;
+    j->index = g->n;
+    j->ids = ids;
+    j->n = n;
+    gen_text_init(&j->text);
+    srv_task *t = &j->task;
+    t->user = j;
+    t->kind = SRV_TASK_GENERATE;
+    t->ids = ids;
+    t->n = n;
+    t->rows = rows;
+    t->deadline = deadline;
+    t->cancel = srv_http_cancel_flag(g->req);
+    t->u.gen.params = *p;
+    t->u.gen.on_token = job_on_token;
+    t->on_done = job_on_done;
+    g->answers[g->n] = NULL;
+    g->tasks[g->n++] = t;
+    return 0;
+oom:
+    free(ids);
+    return -1;
+}
+
+static void jobs_free(generate_req *g) {
+    for (int i = 0; i < g->n; i++) {
+        job_free(g->tasks[i]->user);
+        srv_http_release(g->req); /* never the last reference: MHD holds one */
+    }
+}
+
+void srv_genreq_abandon(generate_req *g, srv_reply p) {
+    srv_http_reply(g->req, p);
+    jobs_free(g);
+    req_free(g);
+}
+
+void srv_genreq_fail(generate_req *g, int status, const char *msg) {
+    srv_genreq_abandon(g, g->d->error(g, status, msg));
+}
+
+void srv_genreq_run(generate_req *g) {
+    srv_request *r = g->req;
+    g->remaining = g->n;
+    srv_http_defer(r);
+    if (srv_sched_submit(g->srv->sched, g->tasks, g->n) != 0) {
+        srv_http_reply(r, g->d->error(g, 429, "the server is overloaded (its queue is full); retry later"));
+        jobs_free(g);
+        req_free(g);
+    }
+}
+
 /* ---- request parsing ---- */
 
-static int parse_stops(json_t *body, gen_stops *st, char *err, size_t errlen) {
-    json_t *v = json_object_get(body, "stop");
+int srv_gen_parse_stops(json_t *body, const char *key, int max, gen_stops *st, char *err, size_t errlen) {
+    json_t *v = json_object_get(body, key);
     if (!v || json_is_null(v)) return 0;
     json_t *one = json_is_string(v) ? v : NULL;
     size_t n = one ? 1 : json_is_array(v) ? json_array_size(v) : (size_t)-1;
-    if (n == (size_t)-1) return snprintf(err, errlen, "stop must be a string or an array of strings"), -1;
-    if (n > 16) return snprintf(err, errlen, "stop has more than 16 strings"), -1;
+    if (n == (size_t)-1) return snprintf(err, errlen, "%s must be a string or an array of strings", key), -1;
+    if (n > (size_t)max) return snprintf(err, errlen, "%s has more than %d strings", key, max), -1;
     for (size_t i = 0; i < n; i++) {
         json_t *e = one ? one : json_array_get(v, i);
-        if (!json_is_string(e)) return snprintf(err, errlen, "stop[%zu] must be a string", i), -1;
+        if (!json_is_string(e)) return snprintf(err, errlen, "%s[%zu] must be a string", key, i), -1;
         size_t l = json_string_length(e);
-        if (l == 0 || l > 256) return snprintf(err, errlen, "stop strings must be 1 to 256 bytes long"), -1;
+        if (l == 0 || l > 256)
+            return snprintf(err, errlen, "%s strings must be 1 to 256 bytes long", key), -1;
         if (gen_stops_add(st, json_string_value(e), l)) return snprintf(err, errlen, "out of memory"), -1;
     }
     return 0;
@@ -280,12 +365,14 @@ static int parse_param(json_t *b, const gen_param *gp, double hi, t5_gen_params 
     return 0;
 }
 
-/* Fills p from the request (every parameter of gen_params[]); returns 0 or -1 with err. */
-static int parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
-    const cfg_t *c = &s->cfg;
+void srv_gen_default_params(const srv_server *s, t5_gen_params *p) {
     t5_gen_default_params(p);
-    p->max_new_tokens = c->default_max_new_tokens;
+    p->max_new_tokens = s->cfg.default_max_new_tokens;
     gen_params_for_tokenizer(p, s->tok);
+}
+
+int srv_gen_parse_params(srv_server *s, json_t *b, t5_gen_params *p, int *rows, char *err, size_t errlen) {
+    const cfg_t *c = &s->cfg;
     json_t *mnt = json_object_get(b, "max_new_tokens");
     if (mnt && json_is_integer(mnt) && json_integer_value(mnt) > c->max_new_tokens_limit)
         return snprintf(err, errlen,
@@ -316,8 +403,10 @@ static int check_fields(json_t *b, char *err, size_t errlen) {
 static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_params *p, int *rows,
                          long long *truncate, long long *timeout_ms, char *err, size_t errlen) {
     const cfg_t *c = &s->cfg;
-    if (check_fields(b, err, errlen) || parse_params(s, b, p, rows, err, errlen) ||
-        parse_stops(b, &g->stops, err, errlen) || srv_json_bool(b, "stream", &g->stream, err, errlen) ||
+    srv_gen_default_params(s, p);
+    if (check_fields(b, err, errlen) || srv_gen_parse_params(s, b, p, rows, err, errlen) ||
+        srv_gen_parse_stops(b, "stop", 16, &g->stops, err, errlen) ||
+        srv_json_bool(b, "stream", &g->stream, err, errlen) ||
         srv_json_bool(b, "details", &g->details, err, errlen) ||
         srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, truncate, err, errlen) ||
         srv_json_int(b, "timeout_ms", 1, 86400000, timeout_ms, err, errlen))
@@ -333,11 +422,10 @@ static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_param
     return 0;
 }
 
-/* The jobs of a request, one per input (text or ids): their tasks in tasks[0..*n_tasks)
- * (a task's user is its job). 0, or the HTTP status (400/500) with err; the jobs made
- * so far are in tasks either way. */
+/* The jobs of a request, one per input (text or ids). 0, or the HTTP status (400/500)
+ * with err. */
 static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int rows, long long truncate,
-                     double deadline, srv_task ***tasks, int *n_tasks, char *err, size_t errlen) {
+                     double deadline, char *err, size_t errlen) {
     srv_server *s = g->srv;
     const cfg_t *c = &s->cfg;
     json_t *jtext = json_object_get(b, "text"), *jids = json_object_get(b, "ids");
@@ -360,49 +448,27 @@ static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int row
         snprintf(err, errlen, "stream needs one text, num_beams 1 and num_return_sequences 1");
         goto done;
     }
-    g->n = n;
-    g->answers = calloc((size_t)n, sizeof *g->answers);
-    *tasks = calloc((size_t)n, sizeof **tasks);
-    rc = 500;
-    if (!g->answers || !*tasks) {
-        snprintf(err, errlen, "out of memory");
-        goto done;
-    }
     int32_t vocab = t5_model_config(s->model)->vocab_size;
     for (int i = 0; i < n; i++) {
-        generate_job *j = calloc(1, sizeof *j);
-        if (!j) {
+        int32_t *ids = NULL;
+        int m = 0;
+        rc = 400;
+        if (jids) {
+            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &ids, &m, err, errlen)) goto done;
+            if (m == 0) {
+                free(ids);
+                snprintf(err, errlen, "ids must not be empty");
+                goto done;
+            }
+        } else if ((rc = srv_text_ids(s, "text", texts[i], lens[i], i, g->is_array, (int)truncate, &ids, &m,
+                                      err, errlen))) {
+            goto done;
+        }
+        if (srv_genreq_add_job(g, ids, m, p, rows, deadline)) {
             snprintf(err, errlen, "out of memory");
             rc = 500;
             goto done;
         }
-        (*tasks)[(*n_tasks)++] = &j->task;
-        j->task.user = j;
-        srv_http_retain(g->req);
-        j->g = g;
-        j->index = i;
-        gen_text_init(&j->text);
-        if (jids) {
-            rc = 400;
-            if (srv_json_ids(jids, "ids", vocab, c->max_input_tokens, &j->ids, &j->n, err, errlen)) goto done;
-            if (j->n == 0) {
-                snprintf(err, errlen, "ids must not be empty");
-                goto done;
-            }
-        } else if ((rc = srv_text_ids(s, "text", texts[i], lens[i], i, g->is_array, (int)truncate, &j->ids,
-                                      &j->n, err, errlen))) {
-            goto done;
-        }
-        srv_task *t = &j->task;
-        t->kind = SRV_TASK_GENERATE;
-        t->ids = j->ids;
-        t->n = j->n;
-        t->rows = rows;
-        t->deadline = deadline;
-        t->cancel = srv_http_cancel_flag(g->req);
-        t->u.gen.params = *p;
-        t->u.gen.on_token = job_on_token;
-        t->on_done = job_on_done;
     }
     rc = 0;
 done:
@@ -411,29 +477,34 @@ done:
     return rc;
 }
 
-/* 0 when /generate can take requests, else the reply sent. */
-static int unavailable(srv_request *r, srv_server *s) {
+int srv_gen_unavailable(const srv_server *s, const char *route, char *err, size_t errlen) {
     if (!s->model)
-        srv_http_reply(r, srv_reply_error(503,
-                                          "this server runs tokenize-only (its model folder has a tokenizer "
-                                          "but no config.json/model weights): /generate is not available; "
-                                          "/tokenize and /detokenize are"));
+        snprintf(err, errlen,
+                 "this server runs tokenize-only (its model folder has a tokenizer but no config.json/model "
+                 "weights): %s is not available; /tokenize and /detokenize are",
+                 route);
     else if (!t5_model_has_decoder(s->model))
-        srv_http_reply(r, srv_reply_error(400, "the model has no decoder (an encoder-only checkpoint): "
-                                               "/generate is not available; /embed is"));
+        return snprintf(
+                   err, errlen,
+                   "the model has no decoder (an encoder-only checkpoint): %s is not available; /embed is",
+                   route),
+               400;
     else if (atomic_load(&s->draining))
-        srv_http_reply(
-            r, srv_reply_error(503, "the server is shutting down and takes no new generation requests"));
+        snprintf(err, errlen, "the server is shutting down and takes no new generation requests");
     else
         return 0;
-    return 1;
+    return 503;
 }
 
 void srv_route_generate(srv_request *r) {
     srv_server *s = srv_http_server(r);
     const cfg_t *c = &s->cfg;
     char err[300];
-    if (unavailable(r, s)) return;
+    int status = srv_gen_unavailable(s, "/generate", err, sizeof err);
+    if (status) {
+        srv_http_reply(r, srv_reply_error(status, "%s", err));
+        return;
+    }
     size_t body_len;
     const char *body = srv_http_body(r, &body_len);
     json_t *b = srv_json_parse(body, body_len, c->max_json_depth, err, sizeof err);
@@ -441,44 +512,23 @@ void srv_route_generate(srv_request *r) {
         srv_http_reply(r, srv_reply_error(400, "%s", err));
         return;
     }
-    srv_task **tasks = NULL;
-    int n_tasks = 0, rows = 1, status = 500;
+    int rows = 1;
     t5_gen_params p;
     long long truncate = 0, timeout_ms = c->request_timeout_ms;
-    generate_req *g = calloc(1, sizeof *g);
+    generate_req *g = srv_genreq_create(r, &native, 0);
     if (!g) {
-        snprintf(err, sizeof err, "out of memory");
-        goto fail;
+        srv_http_reply(r, srv_reply_error(500, "out of memory"));
+        json_decref(b);
+        return;
     }
-    uv_mutex_init(&g->lock);
-    g->req = r;
-    g->srv = s;
-    g->t_start = srv_http_t_start(r);
     status = 400;
-    if (parse_options(s, b, g, &p, &rows, &truncate, &timeout_ms, err, sizeof err)) goto fail;
-    double deadline = g->t_start + (double)timeout_ms / 1000.0;
-    if ((status = make_jobs(g, b, &p, rows, truncate, deadline, &tasks, &n_tasks, err, sizeof err)))
-        goto fail;
-    json_decref(b);
-    g->remaining = n_tasks;
-    srv_http_defer(r);
-    if (srv_sched_submit(s->sched, tasks, n_tasks) != 0) {
-        srv_http_reply(r, srv_reply_error(429, "the server is overloaded (its queue is full); retry later"));
-        for (int i = 0; i < n_tasks; i++) {
-            job_free(tasks[i]->user);
-            srv_http_release(r); /* never the last reference: MHD holds one */
-        }
-        req_free(g);
+    if (!parse_options(s, b, g, &p, &rows, &truncate, &timeout_ms, err, sizeof err)) {
+        double deadline = g->t_start + (double)timeout_ms / 1000.0;
+        status = make_jobs(g, b, &p, rows, truncate, deadline, err, sizeof err);
     }
-    free(tasks);
-    return;
-fail:
-    srv_http_reply(r, srv_reply_error(status, "%s", err));
-    for (int i = 0; i < n_tasks; i++) {
-        job_free(tasks[i]->user);
-        srv_http_release(r);
-    }
-    free(tasks);
-    req_free(g);
     json_decref(b);
+    if (status)
+        srv_genreq_fail(g, status, err);
+    else
+        srv_genreq_run(g);
 }

@@ -135,6 +135,21 @@ void srv_route_health(srv_request *r);
 void srv_route_ready(srv_request *r);
 void srv_route_metrics(srv_request *r);
 void srv_route_info(srv_request *r);
+/* routes_tgi.c: text-generation-inference's routes; /generate takes both bodies */
+void srv_route_generate_any(srv_request *r); /* {"inputs"}: TGI's; else srv_route_generate */
+void srv_route_tgi_stream(srv_request *r);   /* /generate_stream */
+void srv_route_tgi_compat(srv_request *r);   /* / */
+/* routes_v1.c: the OpenAI-compatible routes */
+void srv_route_v1_models(srv_request *r);
+void srv_route_v1_model(srv_request *r); /* /v1/models/{id} */
+void srv_route_v1_completions(srv_request *r);
+void srv_route_v1_chat(srv_request *r);
+void srv_route_v1_embeddings(srv_request *r);
+/* an error reply of ours ({"error": {"code": status, ...}}) in OpenAI's shape */
+srv_reply srv_v1_reshape_error(srv_reply p);
+/* the request's "model": absent, this server's name or an http(s) URL (0); else -1
+ * with the 404 model_not_found (or 400) reply in *reply */
+int srv_v1_check_model(const srv_server *s, json_t *body, srv_reply *reply);
 
 /* ---- probe.c ---- */
 int srv_probe(const cfg_t *c); /* exit status: 0 when GET /health answers 200 */
@@ -163,7 +178,7 @@ struct srv_server {
     struct MHD_Daemon *daemon;
     const srv_route *routes;
     int n_routes;
-    char route_list[256]; /* for the 404 message */
+    char route_list[512]; /* for the 404 message */
     uv_mutex_t resume_lock;
     srv_request **resume; /* pending resumptions (each holds a reference) */
     size_t n_resume, cap_resume;

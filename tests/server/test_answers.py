@@ -10,7 +10,7 @@ saw then: the restructured server must answer byte for byte the same (four answe
 were re-recorded deliberately when POST /embed landed, issue 14: the 404 message's route
 list and the two /metrics bodies, which gained t5serve_embedding_tokens_total; gated/81, a seeded
 /tokenize sample, when issue 17 hashed the sampling seeds; the 404 message's route list again,
-gated/97 and gated/98, when POST /score landed, issue 13; for issue 12's kernels (one FMA chain
+gated/97 and gated/98, when POST /score (issue 13) and the /v1 and TGI routes (issue 15) landed; for issue 12's kernels (one FMA chain
 per output, fixed-order reductions: the same bits on every CPU), the last digits of the logprob /
 score values of 10 answers, every id, text, status and header unchanged, checked with those
 numbers masked; and the four /info bodies when compute types landed, issue 13: they gained

@@ -21,7 +21,8 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: t5 generate --model DIR [--max-new-tokens N] [--min-new-tokens N] [--num-beams B]\n"
             "         [--num-return-sequences K] [--length-penalty X] [--early-stopping[=never]]\n"
-            "         [--repetition-penalty X] [--no-repeat-ngram-size N]\n"
+            "         [--repetition-penalty X] [--presence-penalty X] [--frequency-penalty X]\n"
+            "         [--no-repeat-ngram-size N]\n"
             "         [--do-sample --temperature T --top-k K --top-p P --seed S]\n"
             "         [--format text|ids|json] [--input text|ids] [--threads N]\n"
             "         " T5_LOAD_USAGE "\n"
