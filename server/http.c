@@ -478,6 +478,35 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
     return 0;
 }
 
+srv_request *srv_http_local_run(srv_server *s, const srv_route *rt, const char *method, const char *body,
+                                size_t len) {
+    srv_request *r = request_create(s, NULL, method, rt->path);
+    if (!r || !(r->body = malloc(len + 1))) {
+        if (r) srv_http_release(r);
+        return NULL;
+    }
+    memcpy(r->body, body, len);
+    r->body[len] = 0;
+    r->body_len = len;
+    r->body_cap = len + 1;
+    rt->fn(r);
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    return r;
+}
+
+int srv_http_local_done(srv_request *r, const srv_reply **reply, const char **stream, size_t *stream_len) {
+    uv_mutex_lock(&r->lock);
+    int done = (r->have_reply || r->stream_done) && atomic_load(&r->refs) == 1;
+    uv_mutex_unlock(&r->lock);
+    if (!done) return 0;
+    *reply = &r->reply;
+    *stream = r->sse.buf ? r->sse.buf + r->sse.off : "";
+    *stream_len = r->sse.len - r->sse.off;
+    return 1;
+}
+
 void srv_http_stop_accepting(srv_server *s) {
     if (!s->daemon) return;
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);

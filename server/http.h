@@ -59,4 +59,13 @@ void srv_http_stop_accepting(srv_server *s);
 void srv_http_stop(srv_server *s);
 void srv_http_resume_pending(srv_server *s); /* main thread: resume what workers finished */
 
+/* ---- in-process requests without a connection (the tests/fuzz harnesses) ---- */
+/* Runs route rt (method "POST" or "GET") on a copy of body[0..len) as the access handler
+ * does once a body is in. The caller holds the result (srv_http_release). NULL: no memory. */
+srv_request *srv_http_local_run(srv_server *s, const srv_route *rt, const char *method, const char *body,
+                                size_t len);
+/* 1 once r's answer is complete and only the caller holds r: *reply is the reply (status 0
+ * for a stream), *stream[0..*stream_len) the stream's bytes; both valid until the release. */
+int srv_http_local_done(srv_request *r, const srv_reply **reply, const char **stream, size_t *stream_len);
+
 #endif
