@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "srv.h"
@@ -23,8 +24,11 @@ struct srv_request {
     struct MHD_Connection *conn;
     uv_mutex_t lock; /* guards reply, suspended, the stream and the token counts */
     atomic_int refs;
-    atomic_int cancel; /* set when the client is gone: workers end its tasks */
-    int route, state, deferred;
+    atomic_int cancel;                   /* set when the client is gone: workers end its tasks */
+    int route, state, deferred, started; /* started: the access handler has seen it */
+    int escaped;                         /* the raw path holds a percent-escape */
+    int close;                           /* answer with `Connection: close` */
+    int raw_sent;                        /* answered on the socket itself (reply_mid_body) */
     char method[8], path[96];
     double t_start;
     /* body (access handler only) */
@@ -41,6 +45,7 @@ struct srv_request {
     int stream_started, stream_done;
 };
 
+/* url: the raw request target, as the client sent it (for the log and the escape check) */
 static srv_request *request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
                                    const char *url) {
     srv_request *r = calloc(1, sizeof *r);
@@ -60,6 +65,7 @@ static srv_request *request_create(srv_server *s, struct MHD_Connection *conn, c
         r->path[i] = ch > 32 && ch < 127 ? (char)ch : '?';
     }
     r->path[i] = 0;
+    r->escaped = strcspn(url, "%?#") < strcspn(url, "?#");
     return r;
 }
 
@@ -202,6 +208,7 @@ static enum MHD_Result queue_reply(srv_request *r) {
     }
     if (r->allow) MHD_add_response_header(resp, "Allow", r->allow);
     if (r->www_auth) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (r->close) MHD_add_response_header(resp, "Connection", "close");
     r->state = ST_SENT;
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)p->status, resp);
     MHD_destroy_response(resp);
@@ -239,6 +246,31 @@ static enum MHD_Result queue_stream(srv_request *r) {
     return rc;
 }
 
+/* Sends r->reply straight onto the socket while a body is still arriving (libmicrohttpd
+ * cannot queue an answer then) and shuts the sending side; the access handler then drops
+ * at most 1 MiB more of the body (so that closing does not reset the connection under an
+ * answer the client has not read yet) and closes. The answer is small: the socket's send
+ * buffer takes it whole; if not, the client sees a close. */
+static enum MHD_Result reply_mid_body(srv_request *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    srv_reply *p = &r->reply;
+    char head[256];
+    int k = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                     p->status, p->status == 413 ? "Payload Too Large" : "Error",
+                     p->content_type ? p->content_type : "application/json", p->len);
+    if (ci && k > 0 && (size_t)k < sizeof head) {
+        struct iovec iov[2] = {{head, (size_t)k}, {p->body, p->len}};
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+        ssize_t sent = sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (sent > 0) r->bytes_out = (size_t)sent;
+        shutdown(ci->connect_fd, SHUT_WR);
+    }
+    r->state = ST_SENT;
+    r->raw_sent = 1;
+    return MHD_YES;
+}
+
 static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
     const char *key = s->cfg.api_key;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -251,6 +283,65 @@ static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
     for (size_t i = 0; i < b; i++)
         diff |= (unsigned char)key[i] ^ (unsigned char)(i < a ? h[i] : 0);
     return diff == 0;
+}
+
+/* What check_message needs of the header block. */
+typedef struct {
+    int n_length, n_encoding, n_host, nul;
+    const char *encoding;
+    const char *prev_end; /* the byte after the previous header's value and its terminator */
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
+    (void)kind;
+    head_scan *h = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) h->nul = 1;
+#if MHD_VERSION <= 0x00097500
+    /* libmicrohttpd 0.9.75 measures a value with strlen, so a NUL cuts it short unseen.
+     * It parses the header block in place: the line's CR and LF become NULs, so after a
+     * value comes a NUL and then either a NUL (CRLF), or (bare LF) the next header's name,
+     * or (a NUL inside the value) the value's rest. This tells the three apart. */
+    if (h->prev_end && *h->prev_end && h->prev_end != key) h->nul = 1;
+    h->prev_end = value ? value + value_size + 1 : NULL;
+#endif
+    if (strcasecmp(key, "Content-Length") == 0) h->n_length++;
+    if (strcasecmp(key, "Host") == 0) h->n_host++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->n_encoding++;
+        h->encoding = value ? value : "";
+    }
+    return MHD_YES;
+}
+
+/* The message-level rules libmicrohttpd 0.9.75 does not enforce (docs/reliability.md),
+ * checked before the body is read: an error here is answered at once and the connection
+ * closed, since where the body ends is in doubt (RFC 9112 section 6.3). The path's rule:
+ * routes are matched on the path as sent, so a percent-escape (which MHD would decode:
+ * `%68ealth`, `/health%00junk`) is refused instead of being matched after decoding. */
+static void check_message(srv_request *r, const char *version) {
+    head_scan h = {0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.prev_end && *h.prev_end) h.nul = 1; /* after the last header comes the blank line: a NUL */
+    const char *why = NULL;
+    int status = 400;
+    if (r->escaped)
+        why = "percent-escapes are not allowed in the path (routes are plain ASCII paths)";
+    else if (h.nul)
+        why = "a header holds a NUL byte";
+    else if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 ? h.n_host != 1 : h.n_host > 1)
+        why = "an HTTP/1.1 request needs exactly one Host header";
+    else if (h.n_length > 1)
+        why = "more than one Content-Length header";
+    else if (h.n_encoding && h.n_length)
+        why = "both Content-Length and Transfer-Encoding";
+    else if (h.n_encoding > 1 || (h.n_encoding && strcasecmp(h.encoding, "chunked") != 0)) {
+        status = 501;
+        why = "the only Transfer-Encoding accepted is one `chunked`";
+    }
+    if (!why) return;
+    set_reply_locked(r, srv_reply_error(status, "%s", why));
+    r->close = 1;
 }
 
 /* Checks made as soon as the headers are in: route, method, auth, declared size. */
@@ -309,25 +400,38 @@ static enum MHD_Result send_ready(srv_request *r) {
     return MHD_YES;
 }
 
+/* MHD's URI callback: the request object is made here, where the raw target is known
+ * (the access handler gets it decoded). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    return request_create(cls, conn, "", uri);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload, size_t *upload_size,
                                  void **con_cls) {
-    (void)version;
     srv_server *s = cls;
     srv_request *r = *con_cls;
-    if (!r) {
-        r = request_create(s, conn, method, url);
-        if (!r) return MHD_NO;
-        *con_cls = r;
+    if (!r) return MHD_NO; /* on_uri was out of memory */
+    if (!r->started) {
+        r->started = 1;
+        snprintf(r->method, sizeof r->method, "%s", method);
         const srv_route *rt = NULL;
         for (int i = 0; i < s->n_routes; i++)
             if (strcmp(url, s->routes[i].path) == 0) {
                 rt = &s->routes[i];
                 r->route = i;
             }
+        check_message(r, version);
+        if (r->close) return queue_reply(r); /* the body is never read */
         check_headers(r, rt);
         if (r->have_reply && !read_body_first(conn)) return queue_reply(r); /* the body is never read */
         return MHD_YES; /* an early error is sent once the body is read (and dropped) */
+    }
+    if (r->raw_sent) { /* answered on the socket: drop a bounded tail of the body, then close */
+        r->dropped += *upload_size;
+        int more = *upload_size && r->dropped <= (1u << 20);
+        *upload_size = 0;
+        return more ? MHD_YES : MHD_NO;
     }
     if (*upload_size && r->state != ST_RECV) { /* body bytes after we answered: drop them */
         *upload_size = 0;
@@ -350,6 +454,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_NO;
             }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
+                /* only a chunked body gets here (a declared length is checked with the
+                 * headers): answer now, not once the client stops sending */
                 set_reply_locked(r, srv_reply_error(413,
                                                     "the request body is larger than this server's limit of "
                                                     "%lld bytes (max_body_bytes)",
@@ -357,7 +463,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 free(r->body);
                 r->body = NULL;
                 r->body_len = r->body_cap = 0;
-                return MHD_YES;
+                return reply_mid_body(r);
             }
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -466,10 +572,10 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
     unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
     s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
                                  (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool,
-                                 MHD_OPTION_END);
+                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_LIMIT,
+                                 (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
+                                 (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER,
+                                 on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)",
                  s->cfg.host, s->cfg.port);
