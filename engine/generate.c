@@ -128,9 +128,14 @@ static int cmp_float_asc(const void *a, const void *b) {
 }
 
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep) {
-    if (p->temperature != 1.0f)
+    if (p->temperature != 1.0f) {
+        int best = t5_argmax(scores, V);
         for (int i = 0; i < V; i++)
             scores[i] = scores[i] / p->temperature;
+        if (!isfinite(scores[best])) /* a tiny temperature overflowed: its limit is greedy */
+            for (int i = 0; i < V; i++)
+                scores[i] = i == best ? 0.0f : -INFINITY;
+    }
     if (p->top_k > 0) {
         int k = p->top_k < V ? p->top_k : V;
         if (k < min_keep) k = min_keep < V ? min_keep : V;

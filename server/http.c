@@ -5,6 +5,7 @@
  * access log line and the per-request metrics. The only file that touches a request's
  * state. Not the route logic (routes_*.c) and not the scheduling (scheduler.c). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -548,10 +549,7 @@ static void list_routes(srv_server *s) {
     }
 }
 
-int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen) {
-    s->routes = routes;
-    s->n_routes = n;
-    list_routes(s);
+int srv_http_listen(srv_server *s, char *err, size_t errlen) {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -564,23 +562,42 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
         snprintf(err, errlen, "cannot resolve host '%.100s': %s", s->cfg.host, gai_strerror(rc));
         return -1;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct sockaddr_storage addr;
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_URI_LOG_CALLBACK, on_uri, s, MHD_OPTION_CONNECTION_LIMIT,
-                                 (unsigned)s->cfg.max_connections, MHD_OPTION_CONNECTION_TIMEOUT,
-                                 (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER,
-                                 on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
-    if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)",
-                 s->cfg.host, s->cfg.port);
+    s->ipv6 = ai->ai_family == AF_INET6;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %.100s:%d: %s%s", s->cfg.host, s->cfg.port, strerror(e),
+                 e == EADDRINUSE ? " (another process holds this port: stop it or choose another with --port)"
+                 : e == EADDRNOTAVAIL ? " (not an address of this host)"
+                                      : "");
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
         return -1;
     }
+    freeaddrinfo(ai);
+    s->listen_fd = fd;
+    return 0;
+}
+
+int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen) {
+    s->routes = routes;
+    s->n_routes = n;
+    list_routes(s);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (s->ipv6) flags |= MHD_USE_IPv6;
+    unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER,
+        on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "cannot start the HTTP daemon on %.100s:%d", s->cfg.host, s->cfg.port);
+        return -1;
+    }
+    s->listen_fd = -1; /* the daemon's now */
     return 0;
 }
 
@@ -620,6 +637,8 @@ void srv_http_stop_accepting(srv_server *s) {
 }
 
 void srv_http_stop(srv_server *s) {
+    if (s->listen_fd >= 0) close(s->listen_fd); /* never handed to a daemon */
+    s->listen_fd = -1;
     if (!s->daemon) return;
     srv_http_resume_pending(s);
     MHD_stop_daemon(s->daemon);

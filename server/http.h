@@ -52,7 +52,10 @@ void srv_http_retain(srv_request *r);
 void srv_http_release(srv_request *r);
 
 /* ---- the daemon (main.c) ---- */
-/* Listens on cfg host:port and serves routes[0..n) (the table must outlive the daemon);
+/* Binds and listens on cfg host:port (s->listen_fd), before the model loads, so that a port
+ * in use is reported at once. 0, or -1 with err. */
+int srv_http_listen(srv_server *s, char *err, size_t errlen);
+/* Serves routes[0..n) on the listening socket (the table must outlive the daemon);
  * requests for no route are counted as route n in the metrics. */
 int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen);
 void srv_http_stop_accepting(srv_server *s);

@@ -73,13 +73,20 @@ static int file_exists(const char *dir, const char *name) {
 static int load_models(srv_server *s, char *err, size_t errlen) {
     const char *dir = s->cfg.model;
     char terr[512];
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(err, errlen,
+                 "the model folder %.300s does not exist (--model: a folder with "
+                 "config.json, model.safetensors and the tokenizer, or a tokenizer file)",
+                 dir);
+        return -1;
+    }
     s->tok = tok_model_load(dir, terr, sizeof terr);
     if (!s->tok) {
         snprintf(err, errlen, "cannot load the tokenizer from %.300s: %.500s", dir, terr);
         return -1;
     }
-    struct stat st;
-    int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    int is_dir = S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") &&
         (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
         s->model = t5_model_load(dir, terr, sizeof terr);
@@ -88,6 +95,14 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             return -1;
         }
         const t5_config *c = t5_model_config(s->model);
+        if (tok_vocab_size(s->tok) > c->vocab_size) {
+            /* every id past the model's embedding rows would fail in the engine */
+            snprintf(err, errlen,
+                     "the tokenizer of %.300s has %d ids but the model's vocabulary (config.json vocab_size) "
+                     "has %d: the tokenizer does not belong to these weights",
+                     dir, (int)tok_vocab_size(s->tok), c->vocab_size);
+            return -1;
+        }
         srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type,
                 c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size);
     } else if (is_dir && file_exists(dir, "config.json")) {
@@ -97,6 +112,13 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
                  "for a tokenize-only service give the tokenizer file or a folder without config.json",
                  dir);
         return -1;
+    } else if (is_dir &&
+               (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
+        srv_log(
+            SRV_LOG_WARN,
+            "%s has model.safetensors but no config.json: the weights are not used, tokenize-only service "
+            "(/generate answers 503); add the model's config.json to serve generation",
+            dir);
     } else {
         srv_log(SRV_LOG_INFO,
                 "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
@@ -166,7 +188,9 @@ int main(int argc, char **argv) {
                                 ? s->cfg.threads_per_worker
                                 : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);
     int rc = 1;
-    if (!s->metrics || load_models(s, err, sizeof err)) goto fail;
+    s->listen_fd = -1;
+    /* the port first: a port in use is reported before seconds of model loading */
+    if (!s->metrics || srv_http_listen(s, err, sizeof err) || load_models(s, err, sizeof err)) goto fail;
     if (s->model) {
         srv_sched_config sc = {s->model,          s->cfg.workers, s->cfg.max_batch, s->threads_per_worker,
                                s->cfg.queue_size, on_step,        s->metrics};

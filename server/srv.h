@@ -97,6 +97,7 @@ struct srv_server {
     double t_started;
     char model_name[128];
     /* http.c's */
+    int listen_fd, ipv6; /* srv_http_listen's socket until the daemon takes it (-1) */
     struct MHD_Daemon *daemon;
     const srv_route *routes;
     int n_routes;
