@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -247,26 +248,30 @@ static enum MHD_Result queue_stream(srv_request *r) {
     return rc;
 }
 
-/* Sends r->reply straight onto the socket while a body is still arriving (libmicrohttpd
- * cannot queue an answer then) and shuts the sending side; the access handler then drops
- * at most 1 MiB more of the body (so that closing does not reset the connection under an
- * answer the client has not read yet) and closes. The answer is small: the socket's send
- * buffer takes it whole; if not, the client sees a close. */
-static enum MHD_Result reply_mid_body(srv_request *r) {
-    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    srv_reply *p = &r->reply;
+/* Writes p as a whole HTTP answer with `Connection: close` straight onto socket fd, for the
+ * places where libmicrohttpd cannot queue one, and shuts the sending side. The answer is
+ * small: a socket's send buffer takes it whole; if not, the client sees a close. Returns
+ * the bytes sent. */
+static size_t send_raw(int fd, const srv_reply *p) {
     char head[256];
     int k = snprintf(head, sizeof head,
                      "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
-                     p->status, p->status == 413 ? "Payload Too Large" : "Error",
+                     p->status, p->status == 413 ? "Payload Too Large" : "Service Unavailable",
                      p->content_type ? p->content_type : "application/json", p->len);
-    if (ci && k > 0 && (size_t)k < sizeof head) {
-        struct iovec iov[2] = {{head, (size_t)k}, {p->body, p->len}};
-        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
-        ssize_t sent = sendmsg(ci->connect_fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
-        if (sent > 0) r->bytes_out = (size_t)sent;
-        shutdown(ci->connect_fd, SHUT_WR);
-    }
+    if (k <= 0 || (size_t)k >= sizeof head) return 0;
+    struct iovec iov[2] = {{head, (size_t)k}, {p->body, p->len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    return sent > 0 ? (size_t)sent : 0;
+}
+
+/* Answers r->reply while a body is still arriving (libmicrohttpd cannot queue an answer
+ * then); the access handler then drops at most 1 MiB more of the body (so that closing
+ * does not reset the connection under an answer the client has not read yet) and closes. */
+static enum MHD_Result reply_mid_body(srv_request *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) r->bytes_out = send_raw(ci->connect_fd, &r->reply);
     r->state = ST_SENT;
     r->raw_sent = 1;
     return MHD_YES;
@@ -401,6 +406,90 @@ static enum MHD_Result send_ready(srv_request *r) {
     return MHD_YES;
 }
 
+/* ---- connections: idle ones are closed oldest first when the table is full ---- */
+
+/* One connection (MHD's socket context); on s->idle's list while no request is in progress. */
+typedef struct srv_conn {
+    struct srv_conn *prev, *next; /* NULL while busy or closing */
+    int fd;                       /* -1 once ended early (conn_end) */
+} srv_conn;
+
+/* With conn_lock held. */
+static void conn_unlink(srv_server *s, srv_conn *c) {
+    if (!c->next) return;
+    if (s->idle == c) s->idle = c->next == c ? NULL : c->next;
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_append(srv_server *s, srv_conn *c) {
+    if (c->next) return;
+    if (!s->idle) {
+        s->idle = c->prev = c->next = c;
+        return;
+    }
+    c->next = s->idle;
+    c->prev = s->idle->prev;
+    c->prev->next = c;
+    s->idle->prev = c;
+}
+
+static void conn_set_busy(srv_server *s, struct MHD_Connection *conn, int busy) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    srv_conn *c = ci ? ci->socket_context : NULL;
+    if (!c) return;
+    uv_mutex_lock(&s->conn_lock);
+    if (busy)
+        conn_unlink(s, c);
+    else if (c->fd >= 0)
+        conn_append(s, c);
+    uv_mutex_unlock(&s->conn_lock);
+}
+
+/* Ends a connection from outside its MHD thread: MHD sees the end of the stream and closes
+ * it. With conn_lock held, on a listed connection (MHD closes its descriptor only after the
+ * CLOSED notification, which waits for the lock: the descriptor is still this one). */
+static void conn_end(srv_server *s, srv_conn *c) {
+    conn_unlink(s, c);
+    shutdown(c->fd, SHUT_RDWR);
+    c->fd = -1;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv_server *s = cls;
+    srv_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!c) return;
+        uv_mutex_lock(&s->conn_lock);
+        conn_unlink(s, c);
+        s->n_conns--;
+        uv_mutex_unlock(&s->conn_lock);
+        free(c);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || !(c = calloc(1, sizeof *c))) return; /* untracked: never closed early */
+    c->fd = ci->connect_fd;
+    *socket_context = c;
+    uv_mutex_lock(&s->conn_lock);
+    s->n_conns++;
+    conn_append(s, c);
+    if (s->n_conns > s->conn_limit) {
+        if (s->idle != c) { /* the oldest idle connection makes room */
+            conn_end(s, s->idle);
+        } else { /* every other connection has a request in progress: shed this one now */
+            srv_reply p = srv_reply_error(503, "every connection of this server is busy; retry later");
+            send_raw(c->fd, &p);
+            free(p.body);
+            conn_end(s, c);
+        }
+    }
+    uv_mutex_unlock(&s->conn_lock);
+}
+
 /* MHD's URI callback: the request object is made here, where the raw target is known
  * (the access handler gets it decoded). */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
@@ -415,6 +504,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     if (!r) return MHD_NO; /* on_uri was out of memory */
     if (!r->started) {
         r->started = 1;
+        conn_set_busy(s, conn, 1);
         snprintf(r->method, sizeof r->method, "%s", method);
         const srv_route *rt = NULL;
         for (int i = 0; i < s->n_routes; i++)
@@ -501,10 +591,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
     srv_server *s = cls;
     srv_request *r = *con_cls;
     if (!r) return;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) conn_set_busy(s, conn, 0); /* keep-alive: idle again */
     *con_cls = NULL;
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (aborted) atomic_store(&r->cancel, 1);
@@ -587,12 +677,26 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
     unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (s->ipv6) flags |= MHD_USE_IPv6;
     unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
+    /* the connection table: what the open-file limit leaves (main.c raised it to the hard
+     * limit), less descriptors for the rest of the process; libmicrohttpd's own limit sits
+     * above ours, so that a new connection is accepted and the oldest idle one closed
+     * (on_connection) instead of new ones waiting in the backlog */
+    struct rlimit rl;
+    long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 65536;
+    long room = fds - 64 - 32 > 16 ? fds - 64 - 32 : 16;
+    s->conn_limit =
+        s->cfg.max_connections > 0 && s->cfg.max_connections < room ? s->cfg.max_connections : (int)room;
+    if (s->cfg.max_connections > room)
+        srv_log(SRV_LOG_WARN, "max_connections %d is more than the open-file limit allows: %d",
+                s->cfg.max_connections, s->conn_limit);
     s->daemon = MHD_start_daemon(
         flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET,
         (MHD_socket)s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK,
-        on_uri, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER,
-        on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+        on_uri, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->conn_limit + 32),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
     if (!s->daemon) {
         snprintf(err, errlen, "cannot start the HTTP daemon on %.100s:%d", s->cfg.host, s->cfg.port);
         return -1;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -146,6 +147,7 @@ static void server_free(srv_server *s) {
     srv_metrics_free(s->metrics);
     free(s->resume);
     uv_mutex_destroy(&s->resume_lock);
+    uv_mutex_destroy(&s->conn_lock);
 }
 
 int main(int argc, char **argv) {
@@ -174,6 +176,12 @@ int main(int argc, char **argv) {
     json_object_seed(0);
     s->t_started = srv_now();
     uv_mutex_init(&s->resume_lock);
+    uv_mutex_init(&s->conn_lock);
+    struct rlimit rl; /* descriptors for as many connections as the hard limit allows */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
     s->metrics = srv_metrics_create(srv_routes, srv_n_routes);

@@ -5,9 +5,14 @@ one `chunked` -> 501 at once; HTTP/1.1 without Host, a NUL in a header -> 400;
 percent-escapes in the path (`%68ealth`, `/health%00junk`) -> 400, never routed; an
 oversized chunked body -> 413 as soon as the limit is crossed. Reference: RFC 9112
 (sections 3.2, 6.1, 6.3) and what nginx answers. Every case ends with the server still
-answering a plain request. Run time: about 5 s."""
+answering a plain request.
+Idle connections: with 1,030 idle sockets open (default max_connections, and at
+--max-connections 8) a new GET /health is answered within 1 s (the oldest idle connection
+is closed for it); with every connection busy mid-request, a new one gets 503 at once.
+Run time: about 15 s."""
 import json
 import os
+import resource
 import socket
 import sys
 import time
@@ -99,7 +104,53 @@ def alive(srv, what):
 GEN = b'{"text":"hello"}'
 
 
+def timed_health(port, what):
+    t0 = time.time()
+    got, first, _ = raw(port, b"GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", timeout=5)
+    dt = time.time() - t0
+    check(status_of(got) == 200 and dt < 1.0, f"{what}: GET /health {status_of(got)} in {dt:.2f} s")
+
+
+def idle_lockout():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 4096), hard))
+    for args in [[], ["--max-connections", "8"]]:
+        srv = Server(args + ["--http-threads", "1"], name="idle")
+        what = "default max_connections" if not args else "max_connections 8"
+        try:
+            idle = []
+            for _ in range(1030):
+                idle.append(socket.create_connection(("127.0.0.1", srv.port), timeout=5))
+            time.sleep(0.3)
+            for i in range(3):
+                timed_health(srv.port, f"{what}, 1030 idle sockets ({i})")
+            # a keep-alive client that stays in use is not the one closed: it sends again
+            for s in idle:
+                s.close()
+            if args:
+                # every connection busy mid-request (headers in, body pending): a new one gets 503 at once
+                busy = []
+                for _ in range(8):
+                    b = socket.create_connection(("127.0.0.1", srv.port), timeout=5)
+                    b.sendall(b"POST /tokenize HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                              b"Content-Length: 100\r\n\r\n{")
+                    busy.append(b)
+                time.sleep(0.3)
+                t0 = time.time()
+                got, _, _ = raw(srv.port, b"GET /health HTTP/1.1\r\nHost: x\r\n\r\n", timeout=3)
+                dt = time.time() - t0
+                check(status_of(got) == 503 and dt < 1.0, f"{what}, all busy: 503 at once ({got[:60]!r}, {dt:.2f} s)")
+                for b in busy:
+                    b.close()
+                time.sleep(0.3)
+            timed_health(srv.port, f"{what}, afterwards")
+        finally:
+            check(srv.stop() == 0, f"{what}: clean exit")
+
+
 def main():
+    idle_lockout()
     srv = Server(["--max-body-bytes", "65536"])
     try:
         # 1. smuggling: two Content-Length; Content-Length with chunked
