@@ -92,6 +92,9 @@ void srv_route_tokenize(srv_request *r) {
         snprintf(err, sizeof err, "offsets are not available with nbest");
         goto bad;
     }
+    /* With pieces or offsets an answer is ~70 bytes a token: those answers hold at most
+     * max_texts x max_input_tokens tokens (what one /generate request may hold). */
+    long long listed = 0, max_listed = (long long)s->cfg.max_texts * s->cfg.max_input_tokens;
     results = json_array();
     for (int i = 0; i < n; i++) {
         json_t *ans;
@@ -128,6 +131,15 @@ void srv_route_tokenize(srv_request *r) {
             tok_encoding e;
             if (tok_encode(s->tok, texts[i], lens[i], &p, &e, terr, sizeof terr)) {
                 snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
+                goto bad;
+            }
+            if ((pieces || offsets) && (listed += (long long)e.n) > max_listed) {
+                tok_encoding_free(&e);
+                snprintf(err, sizeof err,
+                         "with pieces or offsets an answer holds at most %lld tokens (max_texts x "
+                         "max_input_tokens); this request has more by text %d: send less text, or ask for "
+                         "ids only",
+                         max_listed, i);
                 goto bad;
             }
             ans = json_pack("{s:o}", "ids", ids_json(e.ids, e.n));

@@ -6,6 +6,7 @@ t5serve (suite 65-hardening; issue 17 items 8, 9, 11 and issue 18's server error
   2. `details` with `stop`: the tokens' texts concatenate to `text` (cut at the stop);
      without stop too;
   3. `truncate`: max_input_tokens - 1 is accepted, max_input_tokens is a 400 that says why;
+     /tokenize with pieces or offsets holds at most max_texts x max_input_tokens tokens;
   4. start-up: a missing --model folder says it does not exist; weights + spiece.model
      without config.json start tokenize-only with a warn line; a tokenizer with more ids
      than the model's vocabulary is an error naming both sizes; a port in use is
@@ -66,6 +67,24 @@ def truncate(srv, max_in):
     check_error(st, ans, 400, f"truncate {max_in}", needle="</s>")
 
 
+def tokenize_bound(srv, bound):
+    long_text = " ".join(c["text"] for c in CASES) * 8
+    st, ans = srv.post("/tokenize", {"text": long_text})
+    n = len(ans["ids"]) if st == 200 else 0
+    check(st == 200 and n > bound, f"ids only: not bounded ({st}, {n} tokens)")
+    for field in ["pieces", "offsets"]:
+        st, ans = srv.post("/tokenize", {"text": long_text, field: True})
+        check_error(st, ans, 400, f"{field} over {bound} tokens", needle="max_input_tokens")
+    # the bound is per request: texts that fit alone, too many together
+    short = CASES[0]["text"]
+    k = len(CASES[0]["input_ids"])
+    st, ans = srv.post("/tokenize", {"text": [short] * 4, "pieces": True, "offsets": True})
+    check(4 * k <= bound and st == 200 and all(r["ids"] == CASES[0]["input_ids"] for r in ans["results"]),
+          f"4 x {k} tokens with pieces: 200 ({st})")
+    st, ans = srv.post("/tokenize", {"text": [long_text[:len(long_text) // 3]] * 3, "pieces": True})
+    check_error(st, ans, 400, "three texts over the bound together", needle="by text")
+
+
 def start(args, timeout=30):
     t0 = time.time()
     r = subprocess.run([os.path.join(BUILD, "t5serve"), "--host", "127.0.0.1"] + args, capture_output=True,
@@ -108,11 +127,13 @@ def startup():
 
 def main():
     max_in = 64
-    srv = Server(["--max-input-tokens", str(max_in)])
+    max_texts = 4
+    srv = Server(["--max-input-tokens", str(max_in), "--max-texts", str(max_texts)])
     try:
         params(srv)
         details_stop(srv)
         truncate(srv, max_in)
+        tokenize_bound(srv, max_in * max_texts)
     finally:
         check(srv.stop() == 0, "clean exit")
     startup()
