@@ -22,7 +22,7 @@ CC ?= cc
 CFLAGS ?= $(OPT) -g
 CFLAGS += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread -MMD -MP $(SANFLAGS)
 LDFLAGS += $(SANFLAGS) -pthread
-LIBS_ENGINE := -lopenblas -lm
+LIBS_ENGINE := -lopenblas -lz -lm
 LIBS_SERVER := -lmicrohttpd -ljansson -luv
 LIBS_CHECK := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm)
 
@@ -77,8 +77,12 @@ $(BUILD)/include/$(call inc_name,$(1))/$(notdir $(call inc_hdr,$(1))): $(call in
 	@mkdir -p $$(dir $$@); ln -sfr $$< $$@
 endef
 
-.PHONY: all deps test unit bench run clean fuzz format format-check include-check
+.PHONY: all deps serve-deps test unit bench run clean fuzz format format-check include-check
 all: $(BINS) $(UNIT)
+
+# Keep every object file: make would otherwise delete the ones only a pattern rule chain
+# needs (tools/*.o, tests/unit/*.o) after each run, and the next `make run` would rebuild them.
+.SECONDARY:
 $(foreach h,$(INC_HEADERS),$(eval $(call inc_link,$(h))))
 
 $(BUILD)/%.o: %.c | $(INC_LINKS)
@@ -116,13 +120,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(UNIT_HELPER_OBJ) $(ALL_LIBS)
 $(BUILD)/tests/test_sched: $(BUILD)/server/scheduler.o $(BUILD)/server/log.o
 $(BUILD)/tests/test_validate: $(BUILD)/server/validate.o
 
-# Installs the Debian packages the build and the tests need (only what is missing).
+# Installs the Debian packages (only what is missing): deps what everything here needs,
+# serve-deps only what building and serving build/t5serve need (scripts/install-deps.sh).
 deps:
-	@scripts/install-deps.sh
+	@scripts/install-deps.sh test
+serve-deps:
+	@scripts/install-deps.sh serve
 
 # The whole test suite (what CI runs): unit, golden, differential, integration,
 # sanitizer, fuzz, container and load-balancer suites from tests/suites/.
-test: deps format-check include-check
+test: deps
+	@$(MAKE) --no-print-directory format-check include-check
 	@tests/run.sh
 
 # Unit tests only, in this build.
@@ -133,12 +141,15 @@ bench: all
 	@scripts/bench.sh
 
 # Serves the default model (models/default) as config/t5serve.conf says; RUN_ARGS adds flags.
+# Needs only the serve packages and builds only the server, on every core unless -j was given.
 RUN_ARGS ?=
-run: deps all
+run: serve-deps
+	@$(MAKE) --no-print-directory $(if $(findstring -j,$(MAKEFLAGS)),,-j$(shell nproc)) $(BUILD)/t5serve
 	$(BUILD)/t5serve --config config/t5serve.conf $(RUN_ARGS)
 
 # One formatting for every C source (the repo's .clang-format); CI runs format-check.
-FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
+FORMAT_SRC = $(shell git ls-files '*.c' '*.h' 2>/dev/null || \
+  find . -path './build*' -prune -o \( -name '*.c' -o -name '*.h' \) -print)
 format:
 	@clang-format -i $(FORMAT_SRC)
 format-check:

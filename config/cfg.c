@@ -68,6 +68,9 @@ static const cfg_key keys[] = {
      "when set, every route but /health and /ready needs `Authorization: Bearer KEY`"},
     {"api_key_file", S(api_key_file), "", "file whose first line is the API key (instead of api_key)"},
     {"log_level", S(log_level), "info", "error, warn, info (adds the access log) or debug"},
+    {"compute_type", S(compute_type), "auto",
+     "how the weights are held and multiplied: auto (as stored, exact), float32, bfloat16 or int8 "
+     "(docs: README, Compute types)"},
 };
 #define NKEYS (sizeof keys / sizeof keys[0])
 
@@ -239,6 +242,14 @@ int cfg_validate(const cfg_t *c, char *err, size_t errlen) {
         ok |= strcmp(c->log_level, levels[i]) == 0;
     if (!ok) {
         seterr(err, errlen, "log_level must be one of error, warn, info, debug");
+        return -1;
+    }
+    static const char *types[] = {"auto", "float32", "bfloat16", "int8"};
+    ok = 0;
+    for (size_t i = 0; i < 4; i++)
+        ok |= strcmp(c->compute_type, types[i]) == 0;
+    if (!ok) {
+        seterr(err, errlen, "compute_type must be one of auto, float32, bfloat16, int8");
         return -1;
     }
     if (!c->host[0]) {

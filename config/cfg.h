@@ -46,6 +46,7 @@ typedef struct {
     char api_key[CFG_KEY_MAX];       /* when set: `Authorization: Bearer KEY` needed */
     char api_key_file[CFG_PATH_MAX]; /* file whose first line is the API key */
     char log_level[16];              /* error, warn, info (access log), debug */
+    char compute_type[16];           /* auto, float32, bfloat16, int8 (engine t5_compute_type) */
     char config[CFG_PATH_MAX];       /* the configuration file read ("" none) */
     /* modes, command line only */
     int help;         /* --help: print usage and every key, exit 0 */

@@ -263,9 +263,9 @@ static void build_result(seq *q, t5_result *r) {
             const int32_t *t = use_fin ? bs->ftok + (size_t)i * L : bs->tok + (size_t)i * L;
             const float *lp = use_fin ? bs->flpr + (size_t)i * L : bs->lpr + (size_t)i * L;
             int len = use_fin ? bs->flen[i] : bs->cur_len;
-            float sc = use_fin
-                           ? bs->fscore[i]
-                           : bs->score[i] / (float)pow((double)(len > 1 ? len - 1 : 1), q->p.length_penalty);
+            float sc = t5_beam_key_score(
+                use_fin ? bs->fkey[i]
+                        : t5_beam_key(bs->score[i], len > 1 ? len - 1 : 1, q->p.length_penalty));
             int fin = q->error                       ? T5_FINISH_ERROR
                       : q->cancel                    ? T5_FINISH_CANCELLED
                       : len > 1 && t[len - 1] == eos ? T5_FINISH_EOS

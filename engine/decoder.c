@@ -161,12 +161,13 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
     }
     for (int r = 0; r < rows; r++)
         t5_mat_row(&m->shared, d, tokens[r], s->h + (size_t)r * d);
+    int bad = 0; /* a product ran out of memory: the caches stay as they were */
     for (int l = 0; l < c->num_decoder_layers; l++) {
         const t5_block_w *bw = &m->dec[l];
         /* self-attention */
         t5_rmsnorm(s->xn, s->h, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
-        t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
+        bad |= t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
         for (int r = 0; r < rows; r++) { /* append: a column of K^T, a row of V */
             size_t cap = (size_t)kv[r]->cap, lay = (size_t)l * cap * in, pos = (size_t)kv[r]->len;
             const float *kr = s->k + (size_t)r * in;
@@ -177,29 +178,30 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};
-        t5_matmul(m, pool, s->ctx, rows, in, &o, 1);
+        bad |= t5_matmul(m, pool, s->ctx, rows, in, &o, 1);
         for (size_t i = 0; i < rd; i++)
             s->h[i] += s->xn[i];
         /* cross-attention */
         t5_rmsnorm(s->xn, s->h, bw->cross.ln, rows, d, c->eps);
         t5_mm_out cq = {bw->cross.q, s->q, in};
-        t5_matmul(m, pool, s->xn, rows, d, &cq, 1);
+        bad |= t5_matmul(m, pool, s->xn, rows, d, &cq, 1);
         jb.cross = 1;
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out co = {bw->cross.o, s->xn, d};
-        t5_matmul(m, pool, s->ctx, rows, in, &co, 1);
+        bad |= t5_matmul(m, pool, s->ctx, rows, in, &co, 1);
         for (size_t i = 0; i < rd; i++)
             s->h[i] += s->xn[i];
         /* feed-forward */
         t5_rmsnorm(s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, s->a, ff}, {bw->ffn.wi1, s->b, ff}};
-        t5_matmul(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1);
+        bad |= t5_matmul(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1);
         t5_activate(c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
         t5_mm_out wo = {bw->ffn.wo, s->xn, d};
-        t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
+        bad |= t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
         for (size_t i = 0; i < rd; i++)
             s->h[i] += s->xn[i];
     }
+    if (bad) return NULL;
     for (int r = 0; r < rows; r++)
         kv[r]->len++;
     t5_rmsnorm(s->xn, s->h, m->dec_final, rows, d, c->eps);
@@ -209,6 +211,5 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
             s->xn[i] *= sc;
     }
     t5_mm_out head = {m->lm_head, s->logits, c->vocab_size};
-    t5_matmul(m, pool, s->xn, rows, d, &head, 1);
-    return s->logits;
+    return t5_matmul(m, pool, s->xn, rows, d, &head, 1) ? NULL : s->logits;
 }

@@ -258,8 +258,7 @@ static int load_dense(emb_module *md, const char *dir, const char *rel, char *er
                  file, an);
         goto done;
     }
-    /* The weights: model.safetensors. Hook for torch's pytorch_model.bin: once the engine's
-     * checkpoint reader opens .bin files (st_open_dir), they are read here unchanged. */
+    /* The weights: whatever the engine's checkpoint reader opens (safetensors or torch files) */
     char mdir[4096];
     if (join(mdir, sizeof mdir, dir, "", rel) != 0) {
         snprintf(err, errlen, "model folder path too long");
@@ -268,15 +267,7 @@ static int load_dense(emb_module *md, const char *dir, const char *rel, char *er
     char serr[256];
     st_set *st = st_open_dir(mdir, serr, sizeof serr);
     if (!st) {
-        char bin[4200];
-        snprintf(bin, sizeof bin, "%s/pytorch_model.bin", mdir);
-        if (access(bin, F_OK) == 0)
-            snprintf(err, errlen,
-                     "%.64s: only pytorch_model.bin, which is not read yet: convert it with "
-                     "tools/convert_bin_to_safetensors.py",
-                     rel);
-        else
-            snprintf(err, errlen, "%.64s: %s", rel, serr);
+        snprintf(err, errlen, "%.64s: %s", rel, serr);
         goto done;
     }
     const char *names[2] = {"linear.weight", "linear.bias"};
@@ -302,7 +293,7 @@ static int load_dense(emb_module *md, const char *dir, const char *rel, char *er
             st_close(st);
             goto done;
         }
-        t5_mat w = {t->data, t->dtype};
+        t5_mat w = {t->data, NULL, t->dtype};
         for (int r = 0; r < rows; r++)
             t5_mat_row(&w, k, r, *dst[i] + (size_t)r * k);
     }

@@ -84,30 +84,31 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         for (int hh = 0; hh < H; hh++)
             bias[(size_t)hh * (2 * nmax - 1) + rel + nmax - 1] = m->enc_rel[bk * H + hh];
     }
-    for (int l = 0; l < c->num_layers; l++) {
+    int bad = 0; /* a product ran out of memory */
+    for (int l = 0; l < c->num_layers && !bad; l++) {
         const t5_block_w *bw = &m->enc[l];
         t5_rmsnorm(xn, h, bw->self.ln, n, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, q, in}, {bw->self.k, k, in}, {bw->self.v, v, in}};
-        t5_matmul(m, pool, xn, n, d, qkv, 3);
+        bad |= t5_matmul(m, pool, xn, n, d, qkv, 3);
         enc_att_job jb = {pool, q, k, v, ctx, lens, offs, bias, scores, n_inputs, nmax, H, c->d_kv, in};
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
-        t5_matmul(m, pool, ctx, n, in, &o, 1);
+        bad |= t5_matmul(m, pool, ctx, n, in, &o, 1);
         for (size_t i = 0; i < nd; i++)
             h[i] += xn[i];
         t5_rmsnorm(xn, h, bw->ffn.ln, n, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, a, ff}, {bw->ffn.wi1, b, ff}};
-        t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
+        bad |= t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
         t5_activate(c->act, a, c->gated ? b : NULL, nf);
         t5_mm_out wo = {bw->ffn.wo, xn, d};
-        t5_matmul(m, pool, a, n, ff, &wo, 1);
+        bad |= t5_matmul(m, pool, a, n, ff, &wo, 1);
         for (size_t i = 0; i < nd; i++)
             h[i] += xn[i];
     }
-    t5_rmsnorm(out, h, m->enc_final, n, d, c->eps);
+    if (!bad) t5_rmsnorm(out, h, m->enc_final, n, d, c->eps);
     free(buf);
     free(offs);
-    return 0;
+    return bad ? -1 : 0;
 }
 
 int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const int *lens, int n_inputs,
@@ -132,7 +133,12 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     }
     for (size_t l = 0; l < L; l++) {
         t5_mm_out kv[2] = {{m->dec[l].cross.k, k, (int)in}, {m->dec[l].cross.v, v, (int)in}};
-        t5_matmul(m, pool, enc, n, c->d_model, kv, 2);
+        if (t5_matmul(m, pool, enc, n, c->d_model, kv, 2) != 0) {
+            for (int i = 0; i < n_inputs; i++)
+                t5_cross_free(cr[i]);
+            free(k);
+            return -1;
+        }
         for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, its V rows */
             size_t ni = (size_t)lens[i];
             float *kt = cr[i]->k + l * in * ni;

@@ -1,7 +1,9 @@
 /* generate.c - token choice as transformers' `generate` makes it: parameter checks
  * and defaults, the logits processors (repetition penalty, no-repeat n-grams,
  * min_new_tokens), the sampling warpers (temperature, top-k, top-p), log-softmax,
- * argmax and seeded sampling.
+ * argmax and seeded sampling. Sampling is safe whatever the scores: a temperature below
+ * T5_GREEDY_TEMPERATURE (0 included) is greedy, as llama.cpp makes it (float32 logits
+ * divided by it would overflow), and non-finite scores are never drawn as NaN (t5_logits_warp).
  * What it is not: no model calls and no beam bookkeeping (batch.c, beam.c). */
 #include <math.h>
 #include <stdio.h>
@@ -41,14 +43,16 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *o, 
         BAD("greedy decoding returns one sequence: use num_beams or do_sample for num_return_sequences > 1");
     if (o->num_return_sequences > T5_MAX_BEAMS) BAD("num_return_sequences must be <= %d", T5_MAX_BEAMS);
     if (o->do_sample) {
-        if (!(o->temperature > 0) || !isfinite(o->temperature)) BAD("temperature must be > 0 when sampling");
+        if (!(o->temperature >= 0) || !isfinite(o->temperature))
+            BAD("temperature must be >= 0 when sampling (below 1e-5: greedy)");
         if (o->top_k < 0) BAD("top_k must be >= 0");
         if (!(o->top_p > 0 && o->top_p <= 1)) BAD("top_p must be in (0, 1]");
     }
     if (!(o->repetition_penalty > 0) || !isfinite(o->repetition_penalty))
         BAD("repetition_penalty must be > 0");
     if (o->no_repeat_ngram_size < 0) BAD("no_repeat_ngram_size must be >= 0");
-    if (!isfinite(o->length_penalty)) BAD("length_penalty must be finite");
+    if (!(o->length_penalty >= -100 && o->length_penalty <= 100))
+        BAD("length_penalty must be in [-100, 100]");
     if (o->early_stopping != T5_EARLY_STOPPING_FALSE && o->early_stopping != T5_EARLY_STOPPING_TRUE &&
         o->early_stopping != T5_EARLY_STOPPING_NEVER)
         BAD("early_stopping must be false, true or \"never\"");
@@ -127,15 +131,29 @@ static int cmp_float_asc(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Non-finite scores (a model gone wrong, or a division that overflowed): NaN becomes -inf
+ * (never drawn); when some are +inf, those share the draw equally and the rest go. */
+static void scores_make_finite(float *x, int V) {
+    int pinf = 0;
+    for (int i = 0; i < V; i++) {
+        if (isnan(x[i])) x[i] = -INFINITY;
+        pinf |= x[i] == INFINITY;
+    }
+    if (pinf)
+        for (int i = 0; i < V; i++)
+            x[i] = x[i] == INFINITY ? 0.0f : -INFINITY;
+}
+
 void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep) {
-    if (p->temperature != 1.0f) {
-        int best = t5_argmax(scores, V);
+    if (p->temperature < T5_GREEDY_TEMPERATURE) { /* greedy: all the mass on the (first) argmax */
+        int a = t5_argmax(scores, V);
+        for (int i = 0; i < V; i++)
+            if (i != a) scores[i] = -INFINITY;
+    } else if (p->temperature != 1.0f) {
         for (int i = 0; i < V; i++)
             scores[i] = scores[i] / p->temperature;
-        if (!isfinite(scores[best])) /* a tiny temperature overflowed: its limit is greedy */
-            for (int i = 0; i < V; i++)
-                scores[i] = i == best ? 0.0f : -INFINITY;
     }
+    scores_make_finite(scores, V);
     if (p->top_k > 0) {
         int k = p->top_k < V ? p->top_k : V;
         if (k < min_keep) k = min_keep < V ? min_keep : V;

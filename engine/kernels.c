@@ -7,6 +7,7 @@
  * What it is not: no model structure here (encoder.c, decoder.c). */
 #include <cblas.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "t5_dev.h"
@@ -356,10 +357,57 @@ __attribute__((target("avx512f"))) static void softmax512(float *x, int n, float
 }
 #endif
 
+/* ---- int8: y[r, j] = (xq[r, :] . w[j, :]) * xs[r] * ws[j], exact int32 dot products ---- */
+
+/* The reference of the int8 compute type, not yet fast (the VNNI / AMX kernels of the
+ * packed layout replace it): one int32 dot product per output, in plain C or with AVX2's
+ * vpmaddwd on sign-extended values; integer sums are exact, so both give the same bits. */
+static int32_t dot_i8(const int8_t *a, const int8_t *b, int k) {
+    int32_t acc = 0;
+    for (int i = 0; i < k; i++)
+        acc += (int32_t)a[i] * (int32_t)b[i];
+    return acc;
+}
+
+#ifdef T5_X86
+__attribute__((target("avx2"))) static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, int k) {
+    __m256i acc = _mm256_setzero_si256();
+    int i = 0;
+    for (; i + 16 <= k; i += 16) {
+        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
+        __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
+    }
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+    return _mm_cvtsi128_si32(s) + dot_i8(a + i, b + i, k - i);
+}
+#endif
+
+static void mm_i8(int simd, const int8_t *xq, const float *xs, int rows, int k, const int8_t *w,
+                  const float *ws, float *y, int ldy, int j0, int j1) {
+    (void)simd; /* x86 only */
+    for (int j = j0; j < j1; j++) {
+        const int8_t *wj = w + (size_t)j * k;
+        for (int r = 0; r < rows; r++) {
+            const int8_t *xr = xq + (size_t)r * k;
+#ifdef T5_X86
+            int32_t acc = simd >= 2 ? dot_i8_avx2(xr, wj, k) : dot_i8(xr, wj, k);
+#else
+            int32_t acc = dot_i8(xr, wj, k);
+#endif
+            y[(size_t)r * ldy + j] = (float)acc * (xs[r] * ws[j]);
+        }
+    }
+}
+
 typedef struct {
     const t5_model *m;
     t5_pool *pool;
     const float *x;
+    const int8_t *xq; /* [rows, k] x quantized per row, when an output is int8 */
+    const float *xs;  /* [rows] their scales */
     int rows, k;
     const t5_mm_out *outs;
     int n_outs;
@@ -370,6 +418,10 @@ typedef struct {
 static void mm_part(const mm_job *jb, int o, int j0, int j1) {
     const t5_mm_out *out = &jb->outs[o];
     int k = jb->k;
+    if (out->w.dtype == ST_I8) {
+        mm_i8(jb->m->simd, jb->xq, jb->xs, jb->rows, k, out->w.p, out->w.scale, out->y, out->n, j0, j1);
+        return;
+    }
     if (jb->m->simd == 0) { /* a column block of the product, OpenBLAS on this thread */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, jb->rows, j1 - j0, k, 1.0f, jb->x, k,
                     (const float *)out->w.p + (size_t)j0 * k, k, 0.0f, out->y + j0, out->n);
@@ -409,17 +461,50 @@ static void mm_worker(void *arg, int ith, int nth) {
     }
 }
 
-void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
-               int n_outs) {
-    if (rows <= 0) return;
+/* The activations as the compute type multiplies them (t5.h): bfloat16 rounds them to
+ * bfloat16 values (*xr, rows x k floats), int8 quantizes them per row when an output is
+ * int8 (*xq, *xs). Returns 0, or -1 out of memory (buffers the caller frees). */
+static int prepare_x(const t5_model *m, const float *x, int rows, int k, const t5_mm_out *outs, int n_outs,
+                     float **xr, int8_t **xq, float **xs) {
+    size_t n = (size_t)rows * k;
+    if (m->lp.compute_type == T5_COMPUTE_BFLOAT16) {
+        if (!(*xr = malloc(n * sizeof **xr))) return -1;
+        for (size_t i = 0; i < n; i++) {
+            uint32_t b = (uint32_t)t5_float_to_bf16(x[i]) << 16;
+            memcpy(&(*xr)[i], &b, 4);
+        }
+    }
+    int any_i8 = 0;
+    for (int i = 0; i < n_outs; i++)
+        any_i8 |= outs[i].w.dtype == ST_I8;
+    if (!any_i8) return 0;
+    *xq = malloc(n);
+    *xs = malloc((size_t)rows * sizeof **xs);
+    if (!*xq || !*xs) return -1;
+    for (int r = 0; r < rows; r++)
+        t5_quantize_row_i8(x + (size_t)r * k, k, *xq + (size_t)r * k, &(*xs)[r]);
+    return 0;
+}
+
+int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+              int n_outs) {
+    if (rows <= 0) return 0;
+    float *xr = NULL, *xs = NULL;
+    int8_t *xq = NULL;
+    if (prepare_x(m, x, rows, k, outs, n_outs, &xr, &xq, &xs) != 0) {
+        free(xr), free(xq), free(xs);
+        return -1;
+    }
+    if (xr) x = xr;
     int nth = t5_pool_threads(pool);
-    if (m->simd == 0 && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits the work itself */
+    if (m->simd == 0 && !xq && (nth == 1 || openblas_get_num_threads() > 1)) { /* OpenBLAS splits it */
         for (int i = 0; i < n_outs; i++)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, outs[i].n, k, 1.0f, x, k,
                         (const float *)outs[i].w.p, k, 0.0f, outs[i].y, outs[i].n);
-        return;
+        free(xr);
+        return 0;
     }
-    mm_job jb = {m, pool, x, rows, k, outs, n_outs, 0, 0};
+    mm_job jb = {m, pool, x, xq, xs, rows, k, outs, n_outs, 0, 0};
     for (int i = 0; i < n_outs; i++)
         jb.total += outs[i].n;
     /* our kernels: ~8 items per thread, 16..256 weight rows each; OpenBLAS column blocks:
@@ -427,6 +512,8 @@ void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k
     int chunk = m->simd == 0 ? (jb.total / nth + 63) & ~63 : (jb.total / (8 * nth) + 15) & ~15;
     jb.chunk = m->simd == 0 ? (chunk < 64 ? 64 : chunk) : chunk < 16 ? 16 : chunk > 256 ? 256 : chunk;
     t5_pool_run(pool, mm_worker, &jb);
+    free(xr), free(xq), free(xs);
+    return 0;
 }
 
 void t5_vecmat(const float *a, int T, const float *b, int ldb, int m, float *y) {

@@ -1,9 +1,9 @@
 /* t5.h - the T5 inference engine: one public header.
  *
  * Loads a T5-family checkpoint in the Hugging Face layout (config.json +
- * model.safetensors or a sharded index; float32/float16/bfloat16) memory-mapped
- * read-only, and generates token ids exactly as transformers' `generate` does.
- * What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
+ * model.safetensors or pytorch_model.bin, or a sharded index of either;
+ * float32/float16/bfloat16) memory-mapped read-only, and generates token ids exactly as transformers'
+ * `generate` does. What it is not: it knows no tokenizer, no text, no HTTP. It works on token ids.
  *
  * Objects:
  *   t5_model  - immutable weights + config, shared by any number of threads.
@@ -52,17 +52,86 @@ enum { T5_ACT_RELU = 0, T5_ACT_GELU_NEW = 1, T5_ACT_SILU = 2, T5_ACT_GELU = 3 };
 
 typedef struct t5_model t5_model;
 
-/* Loads DIR/config.json and DIR/model.safetensors (or model.safetensors.index.json).
+/* ---- load options ---- */
+
+/* How the weight matrices are held and multiplied (norms, biases and the attention
+ * over activations are float32 in every type):
+ *   AUTO      weight matrices as stored (float32, or bfloat16 / float16 streamed and
+ *             widened exactly), float32 arithmetic: exact to transformers. The default.
+ *   FLOAT32   every matrix converted to float32 at load (the same answers as AUTO).
+ *   BFLOAT16  matrices rounded to bfloat16 at load (in place when stored so), and the
+ *             activations rounded to bfloat16 inside each product; float32 accumulation.
+ *   INT8      matrices quantized at load to int8, one float scale per output row
+ *             (symmetric, scale = max|w| / 127), the activations quantized per row at run
+ *             time, int32 accumulation; the classes of load_params.int8_float stay as
+ *             stored. One representation per matrix: no float copy beside the int8 one. */
+typedef enum {
+    T5_COMPUTE_AUTO = 0,
+    T5_COMPUTE_FLOAT32,
+    T5_COMPUTE_BFLOAT16,
+    T5_COMPUTE_INT8
+} t5_compute_type;
+
+/* Classes of weight matrices, for the int8 choice of what stays in float (bit flags). */
+enum {
+    T5_MATS_ENC_ATTN = 1 << 0,  /* encoder self-attention q, k, v, o */
+    T5_MATS_ENC_WI = 1 << 1,    /* encoder FFN input projections (wi, or wi_0 and wi_1) */
+    T5_MATS_ENC_WO = 1 << 2,    /* encoder FFN output projection wo */
+    T5_MATS_DEC_SELF = 1 << 3,  /* decoder self-attention q, k, v, o */
+    T5_MATS_DEC_CROSS = 1 << 4, /* decoder cross-attention q, k, v, o */
+    T5_MATS_DEC_WI = 1 << 5,    /* decoder FFN input projections */
+    T5_MATS_DEC_WO = 1 << 6,    /* decoder FFN output projection wo */
+    T5_MATS_HEAD = 1 << 7,      /* lm_head (untied models) */
+    T5_MATS_EMBED = 1 << 8,     /* the shared embedding (and the head, when tied) */
+    T5_MATS_ALL = (1 << 9) - 1
+};
+/* What int8 keeps as stored by default, chosen by measurement on the default model
+ * (models/default/README.md, tools/quality.sh): the FFN output projections (the known
+ * T5 need: CTranslate2 keeps them in float), the embedding and the head, the choice with
+ * the best teacher-forced agreement and free-running ROUGE-L against float32. */
+#define T5_INT8_FLOAT_DEFAULT (T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_EMBED | T5_MATS_HEAD)
+
+typedef struct {
+    t5_compute_type compute_type; /* T5_COMPUTE_AUTO */
+    unsigned int8_float;          /* INT8 only: T5_MATS_* classes kept as stored; T5_INT8_FLOAT_DEFAULT */
+} t5_load_params;
+
+void t5_load_default_params(t5_load_params *p);
+/* "auto", "float32", "bfloat16", "int8" (also "f32", "fp32", "bf16"): 0 and *t set, or -1. */
+int t5_compute_type_parse(const char *s, t5_compute_type *t);
+const char *t5_compute_type_name(t5_compute_type t); /* "auto", "float32", ... */
+/* A comma-separated list of class names into T5_MATS_* bits: enc-attn, enc-wi, enc-wo,
+ * dec-self, dec-cross, dec-wi, dec-wo, head, embed; also "wo" (enc-wo,dec-wo), "attn"
+ * (the three attentions), "wi" (both), "none" and "all". 0 and *bits set, or -1 with
+ * err naming the unknown name. */
+int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen);
+
+/* Loads DIR/config.json and the first of DIR/model.safetensors,
+ * model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json
+ * (torch files through a restricted unpickler: no code in them runs),
+ * with the default load parameters.
  * A config whose architectures name T5EncoderModel (or that says is_encoder_decoder
  * false) is an encoder-only checkpoint: shared.weight + encoder.* only, loaded
  * without decoder (t5_model_has_decoder 0; generation is refused, encoding works).
  * Returns a model the caller owns (t5_model_free), or NULL with err naming the
- * problem (the tensor, for a missing/misshapen one). */
+ * problem (the tensor, for a missing/misshapen one; the refused global of a pickle). */
 t5_model *t5_model_load(const char *dir, char *err, size_t errlen);
+/* The same with load parameters p (NULL: defaults). */
+t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err, size_t errlen);
 void t5_model_free(t5_model *m);
 const t5_config *t5_model_config(const t5_model *m);
+/* The load parameters the model was loaded with. */
+const t5_load_params *t5_model_load_params(const t5_model *m);
 /* 1 when the model has a decoder (it can generate), 0 for an encoder-only one. */
 int t5_model_has_decoder(const t5_model *m);
+/* 1 when DIR holds one of the weight files t5_model_load looks for. */
+int t5_weights_present(const char *dir);
+/* The weights' file format: "safetensors", "pytorch-zip" or "pytorch-legacy". */
+const char *t5_model_format(const t5_model *m);
+/* What the load noticed, one line each ("" when nothing), for the caller to log:
+ * tensors copied instead of mapped (compressed or misaligned entries, strided views),
+ * NaN/Inf in weights. Owned by the model. */
+const char *t5_model_notes(const t5_model *m);
 
 /* Encoder forward of one input: out[n * d_model] (caller-allocated) receives the
  * encoder's last hidden state. n_threads: threads for this call. Returns T5_OK or a
@@ -75,15 +144,15 @@ typedef struct {
     int max_new_tokens;             /* 20 */
     int min_new_tokens;             /* 0 */
     int do_sample;                  /* 0 */
-    float temperature;              /* 1.0 */
+    float temperature;              /* 1.0; >= 0; below T5_GREEDY_TEMPERATURE (0 too): greedy */
     int top_k;                      /* 50 when sampling; 0 = off */
-    float top_p;                    /* 1.0 */
+    float top_p;                    /* 1.0; in (0, 1] */
     uint64_t seed;                  /* 0 */
     float repetition_penalty;       /* 1.0 */
     int no_repeat_ngram_size;       /* 0 */
     int num_beams;                  /* 1 */
     int num_return_sequences;       /* 1 */
-    float length_penalty;           /* 1.0 */
+    float length_penalty;           /* 1.0; in [-100, 100] (scores ranked in log space beyond float32) */
     int early_stopping;             /* T5_EARLY_STOPPING_*: FALSE (transformers' default) */
     int want_logprobs;              /* record per-token log-probabilities (model distribution) */
     int32_t decoder_start_token_id; /* -1: the config's */
@@ -99,6 +168,9 @@ enum { T5_EARLY_STOPPING_FALSE = 0, T5_EARLY_STOPPING_TRUE = 1, T5_EARLY_STOPPIN
 #define T5_MAX_BEAMS 1024
 
 void t5_gen_default_params(t5_gen_params *p);
+/* Sampling with a smaller temperature (0 included) takes the argmax, as llama.cpp does:
+ * float32 logits divided by it would overflow to inf and NaN. */
+#define T5_GREEDY_TEMPERATURE 1e-5f
 
 /* Checks p against m as t5_batch_add will (ranges, combinations, token ids in the
  * vocabulary; -1 ids stand for the config's). Returns T5_OK, or T5_ERR_ARG with err set. */
@@ -192,6 +264,33 @@ void t5_batch_cancel(t5_batch *b, int handle);
  * The engine threads its products itself: applications should set OpenBLAS to one
  * thread (openblas_set_num_threads(1)), or its own threads compete with ours. */
 int t5_batch_step(t5_batch *b);
+
+/* ---- teacher-forced scoring ---- */
+
+/* Scores a given target sequence: the encoder runs once over ids[n], then the decoder
+ * runs over the target with its cache, one position per step, feeding the decoder start
+ * token then target[0..nt-2], exactly as generation feeds its own tokens (so a greedy
+ * sequence scores to the logprobs generation reported for it). Step i gives the
+ * log-softmax of the raw logits (no processors); out->logprobs[i] is its value at
+ * target[i], out->argmax[i] its first maximum. Uses: the likelihood of a reference
+ * output, rerankers (monoT5 scores "true" after a query-document prompt), comparing
+ * compute types (argmax agreement, KL).
+ * target: ids after the decoder start token, normally ending with eos (nt >= 1).
+ * start: the decoder start token, -1 for the config's (WordPiece models: [CLS]).
+ * want_dist: also fill out->dist[nt][vocab] with every step's whole log-softmax.
+ * Returns 0 with *out filled (free with t5_score_result_free), or <0 with err set
+ * (-1 bad ids, -3 out of memory). Runs on the calling thread and n_threads-1 more. */
+typedef struct {
+    float *logprobs; /* [n] log p(target[i] | input, target[0..i)) */
+    int32_t *argmax; /* [n] most probable token of each step */
+    float *dist;     /* [n][vocab] log-probabilities of each step when asked, else NULL */
+    float total;     /* sum of logprobs, summed in order in float32 as generation's score */
+    int n;
+} t5_score_result;
+
+int t5_score(const t5_model *m, const int32_t *ids, int n, const int32_t *target, int nt, int32_t start,
+             int want_dist, int n_threads, t5_score_result *out, char *err, size_t errlen);
+void t5_score_result_free(t5_score_result *r); /* frees the arrays inside r */
 
 /* Convenience: generates for one input to completion on the calling thread.
  * Returns T5_OK with *out holding the result (free with t5_result_free), or a negative

@@ -1,4 +1,5 @@
-/* t5_dev.h - the engine's developer interface: the safetensors reader and writer, the
+/* t5_dev.h - the engine's developer interface: the checkpoint reader (stored tensors: safetensors
+ * and torch files) and the safetensors writer, the
  * model's weight layout, the thread pool, the kernels, the encoder and the decoder step.
  * For the engine's own files, its white-box unit tests and the developer tools
  * (`t5 bench engine`, `t5 random-model`); no stability promised.
@@ -11,28 +12,87 @@
 
 #include "t5.h"
 
-/* ---------------- safetensors (safetensors.c) ---------------- */
+/* ---------------- stored tensors (weights.c, safetensors.c, torch.c) ----------------
+ * The engine's one loader interface for checkpoint files: open a model folder, find a
+ * tensor by name -> {dtype, shape, pointer}. The pointer is into a read-only mapping of the file where
+ * the bytes can be used in place, else into a copy the set owns. Behind it:
+ *   safetensors.c  model.safetensors, or the shards of model.safetensors.index.json
+ *   torch.c        pytorch_model.bin (torch's zip format and the legacy pickle
+ *                  sequence), or the shards of pytorch_model.bin.index.json,
+ *                  through zip.c and the restricted unpickler pickle.c.
+ * "st" reads "stored tensors": the set is the same whatever the file format.
+ * Every tensor's data is aligned to its element size, lies wholly inside its mapping or
+ * copy, and its name is unique in the set (duplicates are load errors).
+ * No T5 names here (model.c); st_convert is the one dtype conversion, for writers. */
 
-enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4 };
+/* ST_I8 is never read from a file yet: it marks the int8 matrices quantized at load. */
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4, ST_I8 = 5 };
+
+#define ST_MAX_DIMS 8
 
 typedef struct {
     char *name;
     int dtype; /* ST_* */
     char dtype_name[16];
     int ndim;
-    int64_t shape[8];
-    const void *data; /* inside the mapping, nbytes long */
+    int64_t shape[ST_MAX_DIMS];
+    const void *data; /* nbytes long: in a mapping or a copy owned by the set */
     size_t nbytes;
 } st_tensor;
 
-typedef struct st_set st_set; /* one or several mapped .safetensors files */
+typedef struct st_set st_set; /* the tensors of one model folder */
 
-/* Opens DIR/model.safetensors, or every shard named by DIR/model.safetensors.index.json.
- * Returns a set the caller frees with st_close, or NULL with err set. */
+/* The weight files looked for, in order of preference (the first present is loaded:
+ * safetensors wins over torch files); NULL-terminated. */
+extern const char *const st_weight_files[];
+
+/* Opens the weights of DIR: the first of st_weight_files present. Returns a set the
+ * caller frees with st_close, or NULL with err set (naming the files looked for when
+ * there are none). */
 st_set *st_open_dir(const char *dir, char *err, size_t errlen);
 void st_close(st_set *s);
 const st_tensor *st_find(const st_set *s, const char *name); /* NULL if absent */
-size_t st_mapped_bytes(const st_set *s);
+int st_count(const st_set *s);                               /* tensors in the set */
+const st_tensor *st_get(const st_set *s, int i);             /* 0 <= i < st_count, file order */
+size_t st_mapped_bytes(const st_set *s);                     /* bytes of file mapped */
+size_t st_copied_bytes(const st_set *s);                     /* bytes of heap copies */
+/* "safetensors", "pytorch-zip" or "pytorch-legacy" (the format of the files read). */
+const char *st_format(const st_set *s);
+/* What the load noticed, one line each ("" when nothing): entries copied instead of
+ * mapped (compressed, misaligned, non-contiguous views), non-finite weights. */
+const char *st_notes(const st_set *s);
+
+/* dst[n] in dtype TO from src[n] in dtype FROM (ST_F32 / ST_F16 / ST_BF16): widening is
+ * exact, narrowing rounds to nearest even (NaN stays NaN, float16 overflow is Inf). */
+void st_convert(const void *src, int from, void *dst, int to, size_t n);
+uint16_t st_float_to_bf16(float f);
+uint16_t st_float_to_half(float f);
+float st_half_to_float(uint16_t h);
+
+/* ---- for the format readers (safetensors.c, torch.c) ---- */
+
+/* Maps PATH read-only (LABEL, a name without folders, in errors); the set unmaps it on
+ * st_close. Returns the mapping (size in *size) or NULL with err set. */
+const unsigned char *st_map_file(st_set *s, const char *path, const char *label, size_t *size, char *err,
+                                 size_t errlen);
+/* n bytes of heap the set owns (freed by st_close), or NULL with err set. */
+void *st_alloc(st_set *s, size_t n, char *err, size_t errlen);
+/* Adds a tensor (name copied; data must stay valid as long as the set). data is copied
+ * into the set when not aligned to the element size. 0, or <0 with err set (duplicate
+ * name, out of memory). */
+int st_add(st_set *s, const char *name, int dtype, const char *dtype_name, int ndim, const int64_t *shape,
+           const void *data, size_t nbytes, char *err, size_t errlen);
+/* Appends a line to the notes (printf format). */
+void st_note(st_set *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void st_set_format(st_set *s, const char *format);
+/* Bytes per element of ST_F32 / ST_F16 / ST_BF16 (0 for others). */
+size_t st_elsize(int dtype);
+/* *out = product of shape[0..ndim), 0 when any is 0; -1 when it exceeds limit (no wrap). */
+int st_numel(const int64_t *shape, int ndim, uint64_t limit, uint64_t *out);
+
+/* The readers: each adds the tensors of one file to s. 0 or <0 with err set. */
+int st_read_safetensors(st_set *s, const char *path, const char *label, char *err, size_t errlen);
+int st_read_torch(st_set *s, const char *path, const char *label, char *err, size_t errlen);
 
 /* One tensor to write: dtype "F32", "F16" or "BF16" (or any name, for tests); data
  * holds nbytes bytes in that dtype, little-endian. */
@@ -40,26 +100,35 @@ typedef struct {
     const char *name;
     const char *dtype;
     int ndim;
-    int64_t shape[4];
+    int64_t shape[ST_MAX_DIMS];
     const void *data;
     size_t nbytes;
 } st_out;
 
-/* Writes a .safetensors file (header padded to 8 bytes). 0 or <0 with err set. */
+/* Writes a .safetensors file (header padded to 8 bytes; tensors in the given order,
+ * contiguous) through PATH.tmp renamed to PATH. 0 or <0 with err set. */
 int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen);
 
 /* ---------------- weights (model.c) ---------------- */
 
 /* A weight matrix [n, k] as the kernels read it: float32, or bfloat16 / float16 used in
  * place from the mapping (where the AVX-512 kernels can widen it on the fly: exact, and
- * half the bytes per decoder step). */
+ * half the bytes per decoder step), or int8 with one scale per row (compute type int8). */
 typedef struct {
-    const void *p; /* [n, k] float32, or 16-bit values (dtype ST_BF16 / ST_F16) */
-    int dtype;     /* ST_F32, ST_BF16 or ST_F16 */
+    const void *p;      /* [n, k] float32, 16-bit values (ST_BF16 / ST_F16) or int8 (ST_I8) */
+    const float *scale; /* [n] ST_I8 only: row i is scale[i] * p[i, :] */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
 } t5_mat;
 
-/* out[k] = row `row` of w as float32. */
+/* out[k] = row `row` of w as float32 (int8 rows dequantized). */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+
+/* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
+ * q[i] = round(x[i] / scale) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
+ * Weights at load (one scale per output row) and activations at run time (per row). */
+void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
+/* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
+uint16_t t5_float_to_bf16(float x);
 
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */
@@ -94,12 +163,14 @@ struct t5_model {
     t5_block_w *enc;        /* [num_layers] */
     t5_block_w *dec;        /* [num_decoder_layers] */
     st_set *st;             /* the mappings the float32 pointers point into */
-    float **owned;          /* converted (f16/bf16) or realigned tensors we allocated */
+    t5_load_params lp;      /* as loaded (compute_type, int8_float) */
+    void **owned;           /* converted, quantized or realigned tensors we allocated */
     int n_owned, cap_owned;
     size_t owned_bytes;    /* heap held by converted tensors */
     size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
     int simd;              /* 0 scalar, 2 AVX2+FMA, 3 AVX-512F: chosen at load */
     int n_half;            /* matrices kept as bfloat16 / float16 */
+    int n_int8;            /* matrices quantized to int8 */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -129,10 +200,11 @@ typedef struct {
 } t5_mm_out;
 
 /* Computes every output in outs for the same x[rows, k] on the pool's threads, with
- * our AVX-512 / AVX2 kernels (OpenBLAS without them). A row's result does not depend
- * on the other rows. */
-void t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
-               int n_outs);
+ * our AVX-512 / AVX2 kernels (OpenBLAS without them; the int8 ones in plain C). A row's
+ * result does not depend on the other rows. The compute type rounds or quantizes x for
+ * the product (t5.h). Returns 0, or -1 out of memory for that (nothing computed). */
+int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+              int n_outs);
 /* y[rows, d] = x * rsqrt(mean(x^2) + eps) * w, row by row (in place allowed). */
 void t5_rmsnorm(float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
@@ -210,5 +282,25 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
 /* ---------------- random numbers (generate.c) ---------------- */
 
 uint64_t t5_rng_next(uint64_t *state); /* splitmix64 */
+
+/* ---------------- token choice (generate.c, beam.c) ---------------- */
+
+/* The sampling warpers in transformers' order: temperature (below T5_GREEDY_TEMPERATURE:
+ * the argmax only), top_k, top_p; non-finite scores made safe (NaN never drawn, +inf ones
+ * share the draw); tmp[2V] scratch. */
+void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
+/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
+int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
+/* Rank key of a hypothesis whose processed log-probabilities (<= 0) sum to sum over len
+ * tokens: a monotone function of sum / len^length_penalty, so keys order hypotheses as
+ * those scores do, for any finite length_penalty. Where float32 holds the score (the usual
+ * penalties) it is -log(-score) of the float32 score transformers 5 computes (float
+ * denominator, float division): its ranks and ties exactly; where float32 would overflow,
+ * underflow or lose the denominator to 0 (a large |length_penalty|), the score's log in
+ * double, which never overflows: the order of BeamHypotheses' double arithmetic.
+ * sum 0: +inf; -inf or NaN: -inf (never ranked). */
+double t5_beam_key(float sum, int len, float length_penalty);
+/* The score a key stands for, clamped to float's range (-FLT_MAX for scores beyond it). */
+float t5_beam_key_score(double key);
 
 #endif

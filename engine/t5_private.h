@@ -23,12 +23,8 @@ int t5_gen_resolve(const t5_model *m, const t5_gen_params *p, t5_gen_params *out
 /* transformers' logits processors in its order: repetition_penalty, no_repeat_ngram_size,
  * min_new_tokens; seq[len] is the decoder sequence so far (start token included). */
 void t5_logits_process(const t5_gen_params *p, float *scores, int V, const int32_t *seq, int len);
-/* The sampling warpers in transformers' order: temperature, top_k, top_p; tmp[2V] scratch. */
-void t5_logits_warp(const t5_gen_params *p, float *scores, int V, float *tmp, int min_keep);
 /* log_softmax in place, as torch computes it: (x - max) - log(sum(exp(x - max))). */
 void t5_log_softmax(float *x, int V);
-/* Draws from softmax(scores) (scores may hold -inf); tmp[V] scratch. */
-int t5_sample(const float *scores, int V, uint64_t *rng, float *tmp);
 
 /* ---------------- beam search (beam.c) ---------------- */
 
@@ -42,7 +38,7 @@ typedef struct {
     float *score;      /* [B] running sum of processed log-probabilities */
     int32_t *ftok;     /* [B][max_len] finished hypotheses */
     float *flpr;       /* [B][max_len] */
-    float *fscore;     /* [B] */
+    double *fkey;      /* [B] rank key of each finished hypothesis (t5_beam_key); -inf: empty */
     int *ffin;         /* [B] slot holds a finished hypothesis */
     int *flen;         /* [B] finished length, start token included */
     int heur;          /* is_early_stop_heuristic_unsatisfied */
@@ -59,16 +55,17 @@ void t5_beam_free(t5_beam *b);
  * (its searches step one at a time), allocated once. */
 typedef struct {
     int max_beams;
-    float *cval;   /* [2 max_beams] candidates: accumulated score */
-    float *cmodel; /* [2 max_beams] model log-probability of the candidate's token */
-    float *radj;   /* [2 max_beams] candidate score with finished ones masked */
-    float *merged; /* [3 max_beams] finished hypotheses, then the candidates */
-    float *nscore; /* [max_beams] */
-    int *cidx;     /* [2 max_beams] flat index beam * V + token */
-    int *chit;     /* [2 max_beams] the candidate ends its hypothesis */
-    int *order;    /* [max_beams] */
-    int *nfin;     /* [max_beams] */
-    int *nlen;     /* [max_beams] */
+    float *cval;    /* [2 max_beams] candidates: accumulated score */
+    float *cmodel;  /* [2 max_beams] model log-probability of the candidate's token */
+    double *radj;   /* [2 max_beams] candidate score with finished ones masked (float sums) */
+    double *merged; /* [3 max_beams] finished hypotheses' keys, then the candidates' */
+    double *nkey;   /* [max_beams] */
+    float *nscore;  /* [max_beams] */
+    int *cidx;      /* [2 max_beams] flat index beam * V + token */
+    int *chit;      /* [2 max_beams] the candidate ends its hypothesis */
+    int *order;     /* [max_beams] */
+    int *nfin;      /* [max_beams] */
+    int *nlen;      /* [max_beams] */
 } t5_beam_scratch;
 
 int t5_beam_scratch_init(t5_beam_scratch *s, int max_beams); /* 0 or <0 */

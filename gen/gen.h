@@ -8,9 +8,12 @@
  *   - encoder input ids for a text (`</s>` added, truncation, an input limit);
  *   - the text of a sequence being generated: stop strings, and the new bytes that
  *     are safe to hand out (whole UTF-8 characters, no possible stop-string start);
- *   - finish-reason names.
- * What it is not: it knows no HTTP, no JSON, no configuration, no threads; it holds
- * no global state. Depends on engine/ and tokenizer/ only.
+ *   - finish-reason names;
+ *   - for embeddings: how a text to embed is truncated (the folder's max_seq_length, as
+ *     sentence-transformers does) and the vectors printed as JSON number arrays that
+ *     round-trip to the same float32 values (`t5 embed` and the server print the same).
+ * What it is not: it knows no HTTP, parses no JSON, knows no configuration, no threads;
+ * it holds no global state. Depends on engine/ and tokenizer/ only.
  * Errors: functions that can fail return a negative gen_status (NULL for pointers). */
 #ifndef T5SERVE_GEN_H
 #define T5SERVE_GEN_H
@@ -66,6 +69,25 @@ void gen_params_for_tokenizer(t5_gen_params *p, const tok_model *tok);
  * most allowed (else GEN_ERR_TOO_LONG with *n the count). *ids is malloc'd (caller frees). */
 gen_status gen_input_ids(const tok_model *tok, const char *text, size_t len, int truncate, int max_tokens,
                          int32_t **ids, int *n, char *err, size_t errlen);
+
+/* ---- embeddings: inputs and printed vectors (embed.c) ---- */
+enum {
+    GEN_TRUNCATE_FOLDER = -1, /* the folder's max_seq_length, when it gives one (the default) */
+    GEN_TRUNCATE_LIMIT = -2,  /* that, and at most the server's input limit */
+};
+/* The `truncate` of gen_input_ids for a text to embed with e: GEN_TRUNCATE_FOLDER keeps at
+ * most max_seq_length ids (the first max_seq_length - 1 tokens, then `</s>`, as the
+ * sentence-transformers tokenizer truncates), nothing when the folder gives none;
+ * GEN_TRUNCATE_LIMIT also at most max_tokens ids (> 0); a value >= 0 is returned as is
+ * (0: no truncation; N: the first N tokens, then `</s>`). */
+int gen_embed_truncate(const t5_embedder *e, int truncate, int max_tokens);
+
+/* Room gen_put_floats needs for n values (9 significant digits, a comma each, brackets, NUL). */
+#define GEN_FLOATS_CHARS(n) ((size_t)(n)*16 + 3)
+/* Writes v[0..n) into p as a JSON array "[v0,v1,...]" of 9-significant-digit numbers
+ * (each reads back as the same float32; a non-finite value as null), NUL-terminated.
+ * p has GEN_FLOATS_CHARS(n) bytes; returns the end (the NUL). */
+char *gen_put_floats(char *p, const float *v, int n);
 
 /* ---- the text of a sequence being generated (text.c) ---- */
 typedef struct {

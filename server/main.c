@@ -66,7 +66,7 @@ static void on_tick(uv_timer_t *h) {
 
 static int file_exists(const char *dir, const char *name) {
     char p[PATH_MAX];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
+    if ((size_t)snprintf(p, sizeof p, "%s/%s", dir, name) >= sizeof p) return 0;
     struct stat st;
     return stat(p, &st) == 0;
 }
@@ -88,9 +88,11 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
         return -1;
     }
     int is_dir = S_ISDIR(st.st_mode);
-    if (is_dir && file_exists(dir, "config.json") &&
-        (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
-        s->model = t5_model_load(dir, terr, sizeof terr);
+    if (is_dir && file_exists(dir, "config.json") && t5_weights_present(dir)) {
+        t5_load_params lp;
+        t5_load_default_params(&lp);
+        t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
+        s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);
             return -1;
@@ -104,17 +106,29 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
                      dir, (int)tok_vocab_size(s->tok), c->vocab_size);
             return -1;
         }
-        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d", dir, c->model_type,
-                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size);
+        srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d, %s%s", dir, c->model_type,
+                c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size, t5_model_format(s->model),
+                c->has_decoder ? "" : " (encoder only: embeddings, no generation)");
+        for (const char *n = t5_model_notes(s->model), *e; (e = strchr(n, '\n')); n = e + 1)
+            srv_log(SRV_LOG_WARN, "model: %.*s", (int)(e - n), n);
+        s->embedder = t5_embedder_load(dir, c->d_model, terr, sizeof terr);
+        if (!s->embedder) {
+            snprintf(err, errlen, "cannot load the embedding modules of %.300s: %.500s", dir, terr);
+            return -1;
+        }
+        char desc[256];
+        t5_embedder_describe(s->embedder, desc, sizeof desc);
+        srv_log(SRV_LOG_INFO, "embeddings: %s, max_seq_length %d", desc,
+                t5_embedder_max_seq_length(s->embedder));
     } else if (is_dir && file_exists(dir, "config.json")) {
         /* A model folder that lost its weights must not look healthy as a tokenize-only service. */
         snprintf(err, errlen,
-                 "%.300s has config.json but no model.safetensors (or index): the weights are missing; "
+                 "%.300s has config.json but the weights are missing (looked for model.safetensors, "
+                 "model.safetensors.index.json, pytorch_model.bin, pytorch_model.bin.index.json); "
                  "for a tokenize-only service give the tokenizer file or a folder without config.json",
                  dir);
         return -1;
-    } else if (is_dir &&
-               (file_exists(dir, "model.safetensors") || file_exists(dir, "model.safetensors.index.json"))) {
+    } else if (is_dir && t5_weights_present(dir)) {
         srv_log(
             SRV_LOG_WARN,
             "%s has model.safetensors but no config.json: the weights are not used, tokenize-only service "
@@ -122,7 +136,7 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             dir);
     } else {
         srv_log(SRV_LOG_INFO,
-                "%s has a tokenizer but no config.json + model.safetensors: tokenize-only service "
+                "%s has a tokenizer but no config.json + weights: tokenize-only service "
                 "(/generate answers 503)",
                 dir);
     }
@@ -142,6 +156,7 @@ static void server_free(srv_server *s) {
     srv_sched_free(s->sched);
     s->sched = NULL;
     srv_http_stop(s); /* resumes the pending ones, then closes every connection */
+    t5_embedder_free(s->embedder);
     t5_model_free(s->model);
     tok_model_free(s->tok);
     srv_metrics_free(s->metrics);
@@ -228,7 +243,10 @@ int main(int argc, char **argv) {
         goto fail;
     }
     srv_log(SRV_LOG_INFO, "t5serve %s listening on %s:%d (%s; %d worker(s) x %d thread(s), max_batch %d)",
-            SRV_VERSION, s->cfg.host, s->cfg.port, s->model ? "generate + tokenize" : "tokenize-only",
+            SRV_VERSION, s->cfg.host, s->cfg.port,
+            !s->model                        ? "tokenize-only"
+            : t5_model_has_decoder(s->model) ? "generate + embed + tokenize"
+                                             : "embed + tokenize",
             s->cfg.workers, s->threads_per_worker, s->cfg.max_batch);
     uv_run(&s->loop, UV_RUN_DEFAULT);
     uv_loop_close(&s->loop);

@@ -1,6 +1,6 @@
 /* metrics.c - counters and histograms behind GET /metrics, rendered in the
  * Prometheus text format: requests by route and status, request duration, tokens
- * in/out, time to first token, per-token latency, batch rows per decoder step; the
+ * in/out, embedding tokens, time to first token, per-token latency, batch rows per decoder step; the
  * gauges (queue depth, active sequences, readiness) are passed in at render time.
  * One mutex guards everything: updates are a few adds. Not a metrics library. */
 #include <stdio.h>
@@ -31,7 +31,7 @@ struct srv_metrics {
     int n_routes;
     unsigned long long (*requests)[NSTATUS + 1]; /* [n_routes + 1][]: last route and status: other */
     hist duration, ttft, token, rows;
-    unsigned long long tokens_in, tokens_out;
+    unsigned long long tokens_in, tokens_out, embed_tokens;
 };
 
 static void hist_init(hist *h, const double *le, int n) {
@@ -91,6 +91,12 @@ void srv_metrics_tokens(srv_metrics *m, long in, long out) {
     uv_mutex_unlock(&m->lock);
 }
 
+void srv_metrics_embed_tokens(srv_metrics *m, long in) {
+    uv_mutex_lock(&m->lock);
+    m->embed_tokens += (unsigned long long)in;
+    uv_mutex_unlock(&m->lock);
+}
+
 #define HIST_ADDER(fn, field, T)                                                                             \
     void fn(srv_metrics *m, T v) {                                                                           \
         uv_mutex_lock(&m->lock);                                                                             \
@@ -146,8 +152,10 @@ char *srv_metrics_render(srv_metrics *m, int queued, int active, int ready, int 
             "# HELP t5serve_input_tokens_total Encoder input tokens of generation requests.\n"
             "# TYPE t5serve_input_tokens_total counter\nt5serve_input_tokens_total %llu\n"
             "# HELP t5serve_output_tokens_total Generated tokens.\n"
-            "# TYPE t5serve_output_tokens_total counter\nt5serve_output_tokens_total %llu\n",
-            queued, active, ready, draining, m->tokens_in, m->tokens_out);
+            "# TYPE t5serve_output_tokens_total counter\nt5serve_output_tokens_total %llu\n"
+            "# HELP t5serve_embedding_tokens_total Encoder input tokens of embedding requests.\n"
+            "# TYPE t5serve_embedding_tokens_total counter\nt5serve_embedding_tokens_total %llu\n",
+            queued, active, ready, draining, m->tokens_in, m->tokens_out, m->embed_tokens);
     put_hist(f, "t5serve_batch_rows", "Decoder rows per batched step (batch size).", &m->rows);
     put_hist(f, "t5serve_time_to_first_token_seconds", "From request arrival to its first generated token.",
              &m->ttft);

@@ -136,29 +136,6 @@ static int job_on_token(void *user, int32_t token, float logprob) {
     return stop == 1;
 }
 
-/* How a task's end reads in an answer: 0, or an HTTP status with msg. */
-static int end_status(const srv_task_end *e, char *msg, size_t len) {
-    switch (e->reason) {
-    case SRV_END_DONE:
-        return 0;
-    case SRV_END_CANCELLED: /* nobody reads it: the client is gone */
-        snprintf(msg, len, "the client went away");
-        return 503;
-    case SRV_END_DEADLINE:
-        snprintf(msg, len, "%s",
-                 e->started ? "the request's deadline passed before generation finished"
-                            : "the request's deadline passed while it waited in the queue");
-        return 504;
-    case SRV_END_SHUTDOWN:
-        snprintf(msg, len, "the server is shutting down");
-        return 503;
-    case SRV_END_FAILED:
-        break;
-    }
-    snprintf(msg, len, "%s", e->detail ? e->detail : "generation failed");
-    return 500;
-}
-
 /* Sends the request's answer once every job has ended. */
 static void req_finish(generate_req *g) {
     srv_request *r = g->req;
@@ -200,7 +177,7 @@ static void job_on_done(void *user, srv_task_end *e) {
         memset(e->result, 0, sizeof *e->result);
     }
     char msg[200];
-    int status = end_status(e, msg, sizeof msg);
+    int status = srv_end_status(e, "generation", msg, sizeof msg);
     json_t *ans = NULL;
     long out = 0;
     if (!status && e->result) {
@@ -378,40 +355,6 @@ static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_param
     return 0;
 }
 
-/* Encoder ids of text i (gen_input_ids at this server's limits). 0, or the HTTP
- * status (400/500) with err. */
-static int text_ids(srv_server *s, const char *text, size_t len, int i, int is_array, long long truncate,
-                    int32_t **ids, int *n, char *err, size_t errlen) {
-    const cfg_t *c = &s->cfg;
-    char terr[200];
-    switch (gen_input_ids(s->tok, text, len, (int)truncate, c->max_input_tokens, ids, n, terr, sizeof terr)) {
-    case GEN_OK:
-        return 0;
-    case GEN_ERR_TOKENIZE:
-        snprintf(err, errlen, "text %d could not be tokenized: %s", i, terr);
-        return 400;
-    case GEN_ERR_TOO_LONG:
-        if (is_array)
-            snprintf(err, errlen,
-                     "text[%d] has %d tokens, more than this server's max_input_tokens (%d); "
-                     "shorten it or pass truncate",
-                     i, *n, c->max_input_tokens);
-        else
-            snprintf(err, errlen,
-                     "text has %d tokens, more than this server's max_input_tokens (%d); "
-                     "shorten it or pass truncate",
-                     *n, c->max_input_tokens);
-        return 400;
-    case GEN_ERR_EMPTY:
-        snprintf(err, errlen, "the text gives no tokens (this tokenizer adds no </s>)");
-        return 400;
-    case GEN_ERR_NOMEM:
-        break;
-    }
-    snprintf(err, errlen, "out of memory");
-    return 500;
-}
-
 /* The jobs of a request, one per input (text or ids): their tasks in tasks[0..*n_tasks)
  * (a task's user is its job). 0, or the HTTP status (400/500) with err; the jobs made
  * so far are in tasks either way. */
@@ -468,8 +411,8 @@ static int make_jobs(generate_req *g, json_t *b, const t5_gen_params *p, int row
                 snprintf(err, errlen, "ids must not be empty");
                 goto done;
             }
-        } else if ((rc = text_ids(s, texts[i], lens[i], i, g->is_array, truncate, &j->ids, &j->n, err,
-                                  errlen))) {
+        } else if ((rc = srv_text_ids(s, "text", texts[i], lens[i], i, g->is_array, (int)truncate, &j->ids,
+                                      &j->n, err, errlen))) {
             goto done;
         }
         srv_task *t = &j->task;
@@ -497,6 +440,9 @@ static int unavailable(srv_request *r, srv_server *s) {
                                           "this server runs tokenize-only (its model folder has a tokenizer "
                                           "but no config.json/model weights): /generate is not available; "
                                           "/tokenize and /detokenize are"));
+    else if (!t5_model_has_decoder(s->model))
+        srv_http_reply(r, srv_reply_error(400, "the model has no decoder (an encoder-only checkpoint): "
+                                               "/generate is not available; /embed is"));
     else if (atomic_load(&s->draining))
         srv_http_reply(
             r, srv_reply_error(503, "the server is shutting down and takes no new generation requests"));

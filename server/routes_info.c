@@ -34,12 +34,15 @@ void srv_route_info(srv_request *r) {
     const cfg_t *c = &s->cfg;
     json_t *model =
         json_pack("{s:s,s:s,s:s,s:i,s:i,s:i,s:i}", "name", s->model_name, "mode",
-                  s->model ? "generate" : "tokenize-only", "tokenizer",
-                  tok_model_kind(s->tok) == TOK_KIND_WORDPIECE ? "wordpiece" : "unigram",
+                  !s->model                        ? "tokenize-only"
+                  : t5_model_has_decoder(s->model) ? "generate"
+                                                   : "embed",
+                  "tokenizer", tok_model_kind(s->tok) == TOK_KIND_WORDPIECE ? "wordpiece" : "unigram",
                   "tokenizer_vocab_size", tok_vocab_size(s->tok), "eos_token_id", tok_eos_id(s->tok),
                   "pad_token_id", tok_pad_id(s->tok), "unk_token_id", tok_unk_id(s->tok));
     if (s->model) {
         const t5_config *m = t5_model_config(s->model);
+        json_object_set_new(model, "format", json_string(t5_model_format(s->model)));
         static const char *acts[] = {"relu", "gelu_new", "silu", "gelu"};
         json_object_set_new(model, "config",
                             json_pack("{s:s,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:i,s:b,s:s,s:b,s:f,s:i,s:i,s:i}",
@@ -60,9 +63,9 @@ void srv_route_info(srv_request *r) {
         c->default_max_new_tokens, "max_num_beams",
         c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch, "max_nbest", c->max_nbest,
         "max_batch", c->max_batch, "queue_size", c->queue_size, "request_timeout_ms", c->request_timeout_ms);
-    json_t *info =
-        json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION, "model",
-                  model, "limits", limits, "workers", c->workers, "threads_per_worker", s->threads_per_worker,
-                  "uptime_s", srv_now() - s->t_started, "auth", c->api_key[0] != 0);
+    json_t *info = json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:s,s:f,s:b}", "name", "t5serve", "version",
+                             SRV_VERSION, "model", model, "limits", limits, "workers", c->workers,
+                             "threads_per_worker", s->threads_per_worker, "compute_type", c->compute_type,
+                             "uptime_s", srv_now() - s->t_started, "auth", c->api_key[0] != 0);
     srv_http_reply(r, srv_reply_json(200, info));
 }

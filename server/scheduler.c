@@ -3,7 +3,10 @@
  * has free rows, send a cancellation for tasks whose client left, whose deadline
  * passed or that a shutdown ends, then one step for all of them (the step encodes the
  * new arrivals together first). A new task therefore joins a running batch at the
- * next step. The queue counts tasks; a submission that does not fit is refused whole.
+ * next step. Embedding tasks take no rows: a step admits at most max_batch of them and
+ * about EMBED_TOKENS_PER_STEP of their tokens (at least one), so a burst of them cannot
+ * stall the running generations for long. The queue counts tasks; a submission that
+ * does not fit is refused whole.
  * Whether a task must stop is decided in one place (stop_reason). Not HTTP, not the
  * answers: a task's owner learns how it ended through on_done. */
 #include <stdio.h>
@@ -14,12 +17,14 @@
 #include "log.h"
 #include "scheduler.h"
 
+enum { EMBED_TOKENS_PER_STEP = 4096 };
+
 typedef struct {
     srv_sched *q;
     int id;
     uv_thread_t thread;
     t5_batch *batch;
-    srv_task **active; /* [max_batch] tasks in the batch */
+    srv_task **active; /* [2 * max_batch] tasks in the batch (generation, then this step's embeddings) */
     int n_active;
 } srv_worker;
 
@@ -53,6 +58,15 @@ static int engine_token(void *user, int32_t token, float logprob) {
     return t->u.gen.on_token ? t->u.gen.on_token(t->user, token, logprob) : 0;
 }
 
+static void engine_hidden(void *user, const float *h, int n) {
+    srv_task *t = user;
+    if (h) {
+        t->u.embed.on_hidden(t->user, h, n);
+        t->sched.delivered = 1;
+    }
+    t->sched.finished = 1;
+}
+
 static void engine_done(void *user, t5_result *r) {
     srv_task *t = user;
     t->sched.result = *r; /* the task owns the arrays now */
@@ -67,12 +81,24 @@ static int task_start(srv_worker *w, srv_task *t, char *err, size_t errlen) {
     case SRV_TASK_GENERATE:
         return t5_batch_add(w->batch, t->ids, t->n, &t->u.gen.params, engine_token, engine_done, t, err,
                             errlen);
+    case SRV_TASK_EMBED:
+        return t5_batch_add_embed(w->batch, t->ids, t->n, engine_hidden, t, err, errlen);
     }
     return -1;
 }
 
 /* How a task that left the batch ended. */
 static void task_retire(srv_task *t) {
+    if (t->kind == SRV_TASK_EMBED) { /* it got its output, or it never ran */
+        if (t->sched.delivered)
+            end_task(t, SRV_END_DONE, 1, NULL);
+        else if (t->sched.cancel_sent)
+            end_task(t, t->sched.why, 1, NULL);
+        else
+            end_task(t, SRV_END_FAILED, 1,
+                     t->sched.failed ? t->sched.failed : "out of memory encoding the input");
+        return;
+    }
     int fin = t->sched.have_result && t->sched.result.n_seqs > 0 ? t->sched.result.seqs[0].finish : 0;
     if (t->sched.failed)
         end_task(t, SRV_END_FAILED, 1, t->sched.failed);
@@ -111,9 +137,16 @@ static void worker_main(void *arg) {
             uv_mutex_unlock(&q->lock);
             break;
         }
-        int free_rows = t5_batch_rows_available(w->batch);
-        while (q->head && q->head->rows <= free_rows) {
+        int free_rows = t5_batch_rows_available(w->batch), embeds = 0, embed_tokens = 0;
+        while (q->head) {
             srv_task *t = q->head;
+            if (t->kind != SRV_TASK_EMBED && t->rows > free_rows) break;
+            if (t->kind == SRV_TASK_EMBED) {
+                if (embeds == q->cfg.max_batch || (embeds && embed_tokens + t->n > EMBED_TOKENS_PER_STEP))
+                    break;
+                embeds++;
+                embed_tokens += t->n;
+            }
             q->head = t->sched.next;
             if (!q->head) q->tail = NULL;
             q->queued--;
@@ -137,8 +170,10 @@ static void worker_main(void *arg) {
             }
             int h = task_start(w, t, err, sizeof err);
             if (h < 0) {
-                srv_log(SRV_LOG_WARN, "worker %d: t5_batch_add failed: %s", w->id, err);
-                end_task(t, SRV_END_FAILED, 0, "generation failed to start");
+                srv_log(SRV_LOG_WARN, "worker %d: admitting a task failed: %s", w->id, err);
+                end_task(t, SRV_END_FAILED, 0,
+                         t->kind == SRV_TASK_EMBED ? "the embedding failed to start"
+                                                   : "generation failed to start");
                 continue;
             }
             t->sched.handle = h;
@@ -157,10 +192,9 @@ static void worker_main(void *arg) {
             }
         }
         if (w->n_active == 0) continue;
-        if (q->cfg.on_step)
-            q->cfg.on_step(q->cfg.user, t5_batch_active(w->batch) > 0
-                                            ? q->cfg.max_batch - t5_batch_rows_available(w->batch)
-                                            : 0);
+        int rows = t5_batch_active(w->batch) > 0 ? q->cfg.max_batch - t5_batch_rows_available(w->batch) : -1;
+        if (q->cfg.on_step && rows != 0) /* 0: embeddings only, no decoder step */
+            q->cfg.on_step(q->cfg.user, rows > 0 ? rows : 0);
         if (t5_batch_step(w->batch) < 0) {
             srv_log(SRV_LOG_ERROR, "worker %d: t5_batch_step failed", w->id);
             for (int i = 0; i < w->n_active; i++) {
@@ -195,7 +229,7 @@ srv_sched *srv_sched_create(const srv_sched_config *c, char *err, size_t errlen)
         srv_worker *w = &q->workers[i];
         w->q = q;
         w->id = i;
-        w->active = calloc((size_t)c->max_batch, sizeof *w->active);
+        w->active = calloc(2 * (size_t)c->max_batch, sizeof *w->active);
         w->batch = t5_batch_create(c->model, c->max_batch, c->threads_per_worker, err, errlen);
         if (!w->active || !w->batch) {
             if (!w->active) snprintf(err, errlen, "out of memory");

@@ -8,11 +8,13 @@
  * any thread. Tasks run on the workers; on_token is called on a worker, on_done on a
  * worker or (for a queued task that expires) on the thread calling srv_sched_expire.
  *
- * Task kinds: SRV_TASK_GENERATE (encoder + decoder: t5_batch_add). A new kind (an
- * encoder-only embedding task) adds: an enum value here, its parameters to the union
- * `u` of srv_task, its result to srv_task_end, and one case in scheduler.c's
- * task_start() (the engine call that admits it into the batch); queueing, admission by
- * rows, cancellation, deadlines and shutdown are shared by every kind. */
+ * Task kinds: SRV_TASK_GENERATE (encoder + decoder: t5_batch_add) and SRV_TASK_EMBED
+ * (the encoder only: t5_batch_add_embed; it takes no decoder rows, joins the next step's
+ * grouped encoder pass with the generation inputs admitted with it and leaves the batch
+ * in that step). A new kind adds: an enum value here, its parameters to the union `u`
+ * of srv_task, its result to srv_task_end (or a hook in u), and one case in scheduler.c's
+ * task_start() (the engine call that admits it into the batch); queueing, admission,
+ * cancellation, deadlines and shutdown are shared by every kind. */
 #ifndef T5SERVE_SCHEDULER_H
 #define T5SERVE_SCHEDULER_H
 
@@ -24,6 +26,7 @@
 
 typedef enum {
     SRV_TASK_GENERATE = 1, /* u.gen: generate from ids (t5_batch_add) */
+    SRV_TASK_EMBED = 2,    /* u.embed: the encoder's last hidden state (t5_batch_add_embed); rows 0 */
 } srv_task_kind;
 
 /* Why a task ended. */
@@ -40,8 +43,9 @@ typedef struct {
     srv_end reason;
     int started;        /* 1: it had joined a batch; 0: it ended in the queue */
     const char *detail; /* SRV_END_FAILED: what failed, in words; else NULL */
-    t5_result *result;  /* the engine's result once it ran (any reason), else NULL;
-                         * the callee owns the arrays inside (t5_result_free) */
+    t5_result *result;  /* generation: the engine's result once it ran (any reason), else
+                         * NULL; the callee owns the arrays inside (t5_result_free).
+                         * SRV_TASK_EMBED: always NULL (the output went to u.embed.on_hidden) */
 } srv_task_end;
 
 typedef struct srv_task srv_task;
@@ -55,7 +59,8 @@ struct srv_task {
     srv_task_kind kind;
     const int32_t *ids; /* [n] encoder input (the caller's) */
     int n;
-    int rows;                 /* batch rows it takes (generation: max(num_beams, num_return_sequences)) */
+    int rows;                 /* batch rows it takes (generation: max(num_beams, num_return_sequences);
+                               * SRV_TASK_EMBED: 0) */
     double deadline;          /* srv_now() seconds (CLOCK_MONOTONIC); past it: SRV_END_DEADLINE */
     const atomic_int *cancel; /* nonzero: end it (SRV_END_CANCELLED); NULL: never */
     union {
@@ -63,12 +68,19 @@ struct srv_task {
             t5_gen_params params;
             t5_token_fn on_token; /* may be NULL; called with user */
         } gen;                    /* SRV_TASK_GENERATE */
+        struct {
+            /* h [n][d_model]: the encoder's last hidden state of the task's n ids, valid
+             * during the call only; called on the worker (once, before on_done ends the
+             * task with SRV_END_DONE; never when it ends otherwise). Must not block long:
+             * the batch waits for it. */
+            void (*on_hidden)(void *user, const float *h, int n);
+        } embed; /* SRV_TASK_EMBED */
     } u;
     srv_task_done_fn on_done;
     void *user;
     struct { /* the scheduler's own; zero at submission */
         srv_task *next;
-        int handle, cancel_sent, finished, have_result;
+        int handle, cancel_sent, finished, have_result, delivered;
         srv_end why;        /* the reason a cancellation was sent for */
         const char *failed; /* set when the batch failed under it */
         t5_result result;

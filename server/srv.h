@@ -44,6 +44,7 @@ srv_metrics *srv_metrics_create(const srv_route *routes, int n);
 void srv_metrics_free(srv_metrics *m);
 void srv_metrics_request(srv_metrics *m, int route, int status, double seconds);
 void srv_metrics_tokens(srv_metrics *m, long in, long out);
+void srv_metrics_embed_tokens(srv_metrics *m, long in);
 void srv_metrics_ttft(srv_metrics *m, double seconds);
 void srv_metrics_token_latency(srv_metrics *m, double seconds);
 void srv_metrics_batch_rows(srv_metrics *m, int rows);
@@ -65,8 +66,67 @@ int srv_json_texts(json_t *obj, const char *key, int max, const char ***texts, s
 int srv_json_ids(json_t *v, const char *key, int32_t vocab, int max, int32_t **ids, int *n, char *err,
                  size_t errlen);
 
-/* ---- routes_gen.c, routes_tok.c, routes_info.c: the route functions ---- */
+/* ---- tasks.c: what the routes that queue work share ---- */
+/* Encoder ids of text[0..len), input i of the request's `field` (messages say field[i]
+ * when is_array), through gen_input_ids with truncate at this server's max_input_tokens.
+ * 0 (*ids malloc'd), or the HTTP status (400, 500) with err. */
+int srv_text_ids(const srv_server *s, const char *field, const char *text, size_t len, int i, int is_array,
+                 int truncate, int32_t **ids, int *n, char *err, size_t errlen);
+/* How a task's end reads in an answer: 0 (done), or an HTTP status (503, 504, 500) with
+ * msg; work names what ran ("generation", "embedding"). */
+int srv_end_status(const srv_task_end *e, const char *work, char *msg, size_t len);
+
+/* ---- embed.c: the embedding core (POST /embed; other embedding routes call it too) ----
+ * parse (the route's) -> srv_embed_submit: ids, one SRV_TASK_EMBED task per input,
+ * pooling / Dense / Normalize on the worker -> the route's srv_embed_fn with the vectors,
+ * which builds and sends its answer. */
+typedef struct {
+    const char *text; /* a text (tokenized, `</s>` added, truncated per srv_embed_opts), or NULL: */
+    size_t len;
+    const int32_t *ids; /* the exact encoder ids, `</s>` included (checked against the vocabulary) */
+    int n;
+} srv_embed_input;
+
+typedef struct {
+    t5_embed_params params; /* pooling (-1: the folder's; 0: none, the token embeddings), normalize */
+    int truncate;           /* texts: GEN_TRUNCATE_FOLDER (default), GEN_TRUNCATE_LIMIT, 0 none, N */
+    double deadline;        /* srv_now() seconds */
+    const char *field;      /* the request's name of the inputs, for messages ("text", "input") */
+    int is_array;           /* messages name field[i] */
+} srv_embed_opts;
+
+void srv_embed_default_opts(const srv_server *s, const srv_request *r, srv_embed_opts *o);
+
+typedef struct {
+    const float *v; /* [rows][dim] */
+    int rows;       /* 1, or the input's tokens for pooling none */
+    int dim;        /* the embedding's size (d_model for pooling none) */
+    int tokens;     /* encoder input tokens (usage) */
+} srv_embed_vector;
+
+typedef struct {
+    int status;                  /* 0: vec[0..n) holds every input's vector, in input order; */
+    const char *message;         /* else the HTTP status (500/503/504) and why */
+    const srv_embed_vector *vec; /* valid during the call only */
+    int n;
+    long tokens; /* all inputs' tokens */
+} srv_embed_result;
+
+/* Called once per submitted request, on a worker (or, for a request that expired in the
+ * queue, the main thread); it must answer r (srv_http_reply). */
+typedef void (*srv_embed_fn)(void *user, srv_request *r, const srv_embed_result *res);
+
+/* Checks o and the inputs in[0..n) (availability, pooling against the folder's Dense
+ * layers, ids, lengths), turns them into tasks, defers r and queues them whole.
+ * Returns 0: on_done(user, ...) will be called exactly once; or an HTTP status (400, 429,
+ * 500, 503) with err: nothing queued, on_done never called, and the caller answers r.
+ * HTTP thread, inside the route; in is read during the call only. */
+int srv_embed_submit(srv_request *r, const srv_embed_input *in, int n, const srv_embed_opts *o,
+                     srv_embed_fn on_done, void *user, char *err, size_t errlen);
+
+/* ---- routes_gen.c, routes_embed.c, routes_tok.c, routes_info.c: the route functions ---- */
 void srv_route_generate(srv_request *r);
+void srv_route_embed(srv_request *r);
 void srv_route_tokenize(srv_request *r);
 void srv_route_detokenize(srv_request *r);
 void srv_route_health(srv_request *r);
@@ -82,7 +142,8 @@ struct MHD_Daemon;
 struct srv_server {
     cfg_t cfg;
     tok_model *tok;
-    t5_model *model; /* NULL: tokenize-only */
+    t5_model *model;       /* NULL: tokenize-only */
+    t5_embedder *embedder; /* with a model: its sentence-transformers pipeline (or mean pooling) */
     int threads_per_worker;
     srv_metrics *metrics;
     srv_sched *sched;

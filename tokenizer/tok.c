@@ -150,7 +150,10 @@ tok_model *tok_model_load(const char *path, char *err, size_t errlen) {
     }
     struct stat st;
     if (stat(path, &st) != 0) {
-        snprintf(err, errlen, "tokenizer not found: %s", strerror(errno));
+        if (errno == ENOENT || errno == ENOTDIR)
+            snprintf(err, errlen, "it does not exist (neither a model folder nor a tokenizer file)");
+        else
+            snprintf(err, errlen, "cannot access it: %s", strerror(errno));
         return NULL;
     }
     size_t pl = strlen(path) + 32;
@@ -332,9 +335,10 @@ char *tok_decode(const tok_model *m, const int32_t *ids, size_t n, size_t *out_l
     return m->ops->decode(m, ids, n, out_len, err, errlen);
 }
 
-/* Subword regularization asked for (the Unigram kind only can). */
+/* Subword regularization asked for (the Unigram kind only can); alpha 0 included: uniform
+ * over the segmentations, as SentencePiece. */
 static int wants_sampling(const tok_encode_params *p) {
-    return p && p->sample && p->alpha != 0 && p->nbest_size != 0 && p->nbest_size != 1;
+    return p && p->sample && p->nbest_size != 0 && p->nbest_size != 1;
 }
 
 /* ------------------------------------------------------------------ the WordPiece kind */
@@ -533,7 +537,7 @@ static int encode_all(const tok_model *m, const char *text, size_t len, const to
                       int add_eos, enc_builder *b) {
     norm_buf nb = {0};
     uni_path path = {0};
-    uint64_t rng = p ? p->seed : 0;
+    uint64_t rng = uni_rng_init(p ? p->seed : 0);
     int rc = 0, num;
     size_t seg = 0, at, sl;
     while (!rc && (sl = next_sentinel(m, text, len, seg, &at, &num))) {

@@ -70,12 +70,15 @@ int tok_piece_type(const tok_model *m, int32_t id);
 typedef struct {
     int add_eos;    /* append `</s>` (WordPiece: wrap in [CLS] ... [SEP]) */
     int sample;     /* subword regularization (Unigram only) */
-    float alpha;    /* inverse temperature of sampling; 0 = no sampling (Viterbi) */
+    float alpha;    /* inverse temperature of sampling; 0: uniform over all segmentations
+                     * (over the n best with nbest_size > 1), as SentencePiece */
     int nbest_size; /* as SentencePiece: -1 (or any < 0): sample from the whole lattice;
                      * > 1: among the n best; 0 or 1: no sampling (Viterbi) */
     int one_pass;   /* with nbest_size < 0: draw with the one-pass Viterbi sampler instead
                      * of forward-filtering backward-sampling (same distribution) */
-    uint64_t seed;  /* sampling seed: same seed, same answer */
+    uint64_t seed;  /* sampling seed: same seed, same answer. Any 64-bit value: the library
+                     * hashes it before use, so related seeds (s, s + 1, s * K + line)
+                     * give unrelated random streams */
 } tok_encode_params;
 
 /* add_eos 0, sample 0 (alpha 0.1, nbest_size -1, one_pass 0, seed 0 when sample is set) */

@@ -127,7 +127,10 @@ int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int
 int unigram_sample_nbest(const unigram *u, const char *s, size_t len, int nbest, float alpha, uint64_t *rng,
                          uni_path *out);
 
-/* Random numbers for sampling: splitmix64 state, uniform double in [0, 1). */
+/* Random numbers for sampling: a splitmix64 stream. uni_rng_init hashes a caller's seed
+ * into the start state (related seeds, unrelated streams); uni_rand draws a uniform
+ * double in [0, 1). */
+uint64_t uni_rng_init(uint64_t seed);
 double uni_rand(uint64_t *state);
 
 #endif

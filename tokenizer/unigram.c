@@ -4,9 +4,11 @@
  *     `const auto` arithmetic does; UNK candidates in float);
  *   - unigram_nbest: the float32 lattice, its Viterbi, then A* with a max-heap that
  *     reproduces libstdc++'s std::priority_queue (push_heap/pop_heap) order on ties;
- *   - sampling: forward-filtering backward-sampling, one-pass Viterbi sampling (forward
- *     log-sum-exp with a reservoir choice of each position's predecessor: the same
- *     distribution), and sampling among the n best.
+ *   - sampling: forward-filtering backward-sampling on the lattice, one-pass Viterbi
+ *     sampling inside the trie scan with no lattice (forward sums of path weights with a
+ *     reservoir choice of each position's predecessor: the same distribution), and
+ *     sampling among the n best; alpha 0 is uniform over the segmentations (the n best);
+ *     seeds are hashed before use (uni_rng_init).
  * Works on normalized text; normalization, UNK merging and byte fallback live in
  * normalizer.c and tok.c. Immutable after unigram_create: safe for concurrent readers. */
 #include <float.h>
@@ -35,6 +37,12 @@ struct unigram {
 /* SentencePiece's OneCharLen: the length of a UTF-8 sequence from its first byte. */
 static inline int one_char_len(uint8_t c) {
     return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[c >> 4];
+}
+
+/* The length of the character at s[i], cut at len (a truncated sequence ends the text). */
+static inline size_t char_len_at(const uint8_t *s, size_t i, size_t len) {
+    size_t m = (size_t)one_char_len(s[i]);
+    return m < len - i ? m : len - i;
 }
 
 unigram *unigram_create(const spm_spec *s, char *err, size_t errlen) {
@@ -179,8 +187,7 @@ int unigram_viterbi(const unigram *u, const char *s, size_t len, uni_path *out) 
     size_t start = 0;
     while (start < len) {
         const float till_here = best[start].score;
-        size_t mblen = (size_t)one_char_len(us[start]);
-        if (mblen > len - start) mblen = len - start;
+        size_t mblen = char_len_at(us, start, len);
         int has_single = 0;
         int32_t cur = 0;
         for (size_t k = start; k < len; k++) {
@@ -273,8 +280,7 @@ static int lat_build(const unigram *u, const char *s, size_t len, lattice *l) {
     }
     int32_t nc = 0;
     for (size_t i = 0; i < len;) {
-        size_t m = (size_t)one_char_len(us[i]);
-        if (m > len - i) m = len - i;
+        size_t m = char_len_at(us, i, len);
         for (size_t k = 0; k < m; k++)
             char_at[i + k] = -1;
         char_at[i] = nc;
@@ -543,6 +549,17 @@ out:
 
 /* ------------------------------------------------------------------ sampling */
 
+uint64_t uni_rng_init(uint64_t seed) {
+    /* MurmurHash3's fmix64: a bijection, so distinct seeds give distinct, unrelated start
+     * states (a raw seed would be splitmix64's own state: seed + k * increment would replay
+     * seed's stream shifted by k draws) */
+    seed ^= seed >> 33;
+    seed *= 0xFF51AFD7ED558CCDull;
+    seed ^= seed >> 33;
+    seed *= 0xC4CEB9FE1A85EC53ull;
+    return seed ^ (seed >> 33);
+}
+
 double uni_rand(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
@@ -558,46 +575,109 @@ static double lse(double x, double y) {
     return m + log1p(exp(-fabs(x - y)));
 }
 
+/* One-pass Viterbi sampling inside the forward trie scan, with no lattice (as
+ * unigram_viterbi). Each byte position e accumulates the total weight of the paths to it,
+ * exp(ref) * acc (acc in linear scale from the first edge's log-weight ref, rescaled
+ * when a heavier edge comes: one exp per edge, one log per position), and keeps one
+ * incoming edge, replaced by the k-th edge seen with probability w_k / (w_1 + .. + w_k) (a
+ * reservoir over the edges in order of their start): each edge stays with probability
+ * w / total, so the backtrace draws a path with probability exp(alpha * score) / Z.
+ * The edges are the lattice's (lat_build): a piece ending inside a character ends at
+ * that character's end; an unknown piece covers one character that no piece covers alone. */
+typedef struct {
+    double ref, acc; /* log of the paths' total weight: ref + log(acc) */
+    int32_t start, id;
+} sample_node;
+
+static inline void sample_edge(sample_node *nd, size_t e, size_t start, int32_t id, double lw,
+                               uint64_t *rng) {
+    sample_node *n = &nd[e];
+    if (n->start < 0) {
+        *n = (sample_node){lw, 1, (int32_t)start, id};
+        return;
+    }
+    if (lw > n->ref + 600) { /* keep acc well inside the double range */
+        n->acc *= exp(n->ref - lw);
+        n->ref = lw;
+    }
+    double w = exp(lw - n->ref);
+    n->acc += w;
+    if (uni_rand(rng) * n->acc < w) n->start = (int32_t)start, n->id = id;
+}
+
+static int sample_one_pass(const unigram *u, const char *s, size_t len, float alpha, uint64_t *rng,
+                           uni_path *out) {
+    sample_node stack_buf[256];
+    sample_node *nd = len < 256 ? stack_buf : malloc((len + 1) * sizeof *nd);
+    if (!nd) return TOK_ERR_NOMEM;
+    for (size_t i = 0; i <= len; i++)
+        nd[i].start = -1;
+    nd[0] = (sample_node){0, 1, 0, -1};
+    const double unk_w = (double)alpha * (u->min_score - UNK_PENALTY);
+    const trie_node *tn = u->t.node;
+    const int32_t tsize = u->t.size;
+    const uint8_t *us = (const uint8_t *)s;
+    for (size_t start = 0; start < len;) {
+        const double base = nd[start].ref + log(nd[start].acc);
+        size_t mblen = char_len_at(us, start, len);
+        size_t cb = start + mblen; /* the first character boundary >= k + 1 */
+        int has_single = 0;
+        int32_t cur = 0;
+        for (size_t k = start; k < len; k++) {
+            int32_t nx = tn[cur].base + us[k];
+            if (nx >= tsize || tn[nx].check != cur) break;
+            cur = nx;
+            if (k + 1 > cb) cb += char_len_at(us, cb, len);
+            int32_t id = tn[cur].value;
+            if (id < 0 || u->types[id] == SPM_UNUSED) continue;
+            has_single |= cb == start + mblen;
+            sample_edge(nd, cb, start, id, base + (double)alpha * u->lscore[id], rng);
+        }
+        if (!has_single) sample_edge(nd, start + mblen, start, u->unk_id, base + unk_w, rng);
+        start += mblen;
+    }
+    int rc = 0;
+    for (size_t e = len; e > 0 && !rc; e = (size_t)nd[e].start)
+        rc = path_push(out, nd[e].id, nd[e].start, (int32_t)e);
+    path_reverse(out);
+    if (nd != stack_buf) free(nd);
+    return rc;
+}
+
+/* method 1: sample_one_pass; 0: forward-filtering backward-sampling on the lattice
+ * (SentencePiece's Lattice::Sample). */
 int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int method, uint64_t *rng,
                    uni_path *out) {
     out->n = 0;
     if (len == 0) return 0;
+    if (method == 1) return sample_one_pass(u, s, len, alpha, rng, out);
     lattice l;
     int rc = lat_build(u, s, len, &l);
     int32_t nc = l.nchars;
     double *A = malloc(((size_t)nc + 1) * sizeof *A); /* log-sum of all paths to a position */
-    int32_t *pick = malloc(((size_t)nc + 1) * sizeof *pick);
     int32_t *nodes = malloc(((size_t)nc + 1) * sizeof *nodes);
-    if (rc || !A || !pick || !nodes) {
+    if (rc || !A || !nodes) {
         rc = TOK_ERR_NOMEM;
         goto out;
     }
     A[0] = 0;
     for (int32_t p = 1; p <= nc; p++) {
         double acc = -INFINITY;
-        pick[p] = -1;
         for (int32_t ei = l.estart[p]; ei < l.estart[p + 1]; ei++) {
             const lnode *x = &l.node[l.elist[ei]];
-            double w = A[x->pos] + (double)alpha * x->score;
-            acc = lse(acc, w);
-            /* one-pass: keep this edge with probability exp(w - acc) (reservoir) */
-            if (method == 1 && (pick[p] < 0 || uni_rand(rng) < exp(w - acc))) pick[p] = l.elist[ei];
+            acc = lse(acc, A[x->pos] + (double)alpha * x->score);
         }
         A[p] = acc;
     }
     size_t k = 0;
-    for (int32_t p = nc; p > 0;) {
+    for (int32_t p = nc; p > 0;) { /* predecessor in proportion to its forward weight */
         int32_t chosen = -1;
-        if (method == 1) {
-            chosen = pick[p];
-        } else { /* backward sampling: predecessor in proportion to its forward weight */
-            double r = uni_rand(rng), c = 0;
-            for (int32_t ei = l.estart[p]; ei < l.estart[p + 1]; ei++) {
-                const lnode *x = &l.node[l.elist[ei]];
-                c += exp(A[x->pos] + (double)alpha * x->score - A[p]);
-                chosen = l.elist[ei];
-                if (r < c) break;
-            }
+        double r = uni_rand(rng), c = 0;
+        for (int32_t ei = l.estart[p]; ei < l.estart[p + 1]; ei++) {
+            const lnode *x = &l.node[l.elist[ei]];
+            c += exp(A[x->pos] + (double)alpha * x->score - A[p]);
+            chosen = l.elist[ei];
+            if (r < c) break;
         }
         nodes[k++] = chosen;
         p = l.node[chosen].pos;
@@ -609,7 +689,7 @@ int unigram_sample(const unigram *u, const char *s, size_t len, float alpha, int
     }
     rc = lat_path(&l, nodes, k, out);
 out:
-    free(A), free(pick), free(nodes);
+    free(A), free(nodes);
     lat_free(&l);
     return rc;
 }

@@ -19,7 +19,7 @@ cd "$(dirname "$0")/.."
 BUILD=${BUILD:-build}
 OUT=${OUT:-$BUILD/bench}
 DUR=${1:-15}
-FIXTURES=${FIXTURES:-$(cd .. && pwd)/shared/fixtures}
+FIXTURES=${FIXTURES:-$(pwd)/tests/fixtures}
 mkdir -p "$OUT"
 for t in wrk nginx gnuplot; do command -v $t >/dev/null || { echo "bench_server: $t is missing (scripts/install-deps.sh)"; exit 1; }; done
 [ -x "$BUILD/t5serve" ] && [ -x "$BUILD/t5" ] && [ -x "$BUILD/sgemm_rate" ] || { echo "bench_server: run make first"; exit 1; }

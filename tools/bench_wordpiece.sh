@@ -11,17 +11,17 @@
 # Also the dictionary load time (C: parse dict.txt into the trie; Python: jieba's gen_pfdict on
 # the same dict.txt, i.e. without its marshal cache).
 # usage: tools/bench_wordpiece.sh [CORPUS] [VOCAB]   (BENCH_BYTES: corpus bytes to use, default 3000000;
-#        without CORPUS it builds one with ../shared/tools/make_corpus.sh)
+#        without CORPUS it builds one with tools/make_corpus.sh)
 set -eu
 cd "$(dirname "$0")/.."
 PY=/usr/bin/python3
-vocab=${2:-../shared/fixtures/pegasus-tokenizer/vocab.txt}
+vocab=${2:-tests/fixtures/pegasus-tokenizer/vocab.txt}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 corpus=${1:-}
 if [ -z "$corpus" ]; then
   corpus=$tmp/corpus.txt
-  sh ../shared/tools/make_corpus.sh "$corpus" >/dev/null
+  sh tools/make_corpus.sh "$corpus" >/dev/null
 fi
 head -c "${BENCH_BYTES:-3000000}" "$corpus" | sed '$d' > "$tmp/bench.txt"  # whole lines only
 make -s build/wp_bench

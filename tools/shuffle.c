@@ -6,12 +6,18 @@
  * uniformly at random, and each bucket is shuffled the same way, recursively, and written out
  * in bucket order. Random scatter + uniform shuffle of each bucket + concatenation gives a
  * uniformly random permutation (Rao 1961, Sandelius 1962). The same seed, input and memory
- * bound give the same output.
+ * bound give the same output, whether the input is a file or a pipe: the bucket count depends
+ * on the memory bound only (never on the input size, which a pipe does not tell).
+ *
+ * Output: -o FILE is written to a temporary file in FILE's folder and renamed over FILE only
+ * when the whole shuffle succeeded, so a failed run leaves an existing FILE as it was (a
+ * device or other non-regular FILE, like /dev/null, is written in place).
  *
  * Memory: one block of -m bytes, allocated once: 3/4 of it holds lines and their offsets (data
  * from the front, 8-byte offsets from the back), 1/4 the bucket and output buffers. Nothing
  * else grows with the input. Lines end at '\n'; a last line without one gets one. A single
- * line longer than about 3/4 of the bound is an error.
+ * line longer than about 3/4 of the bound is an error, reported as soon as the line is read
+ * that far.
  *
  * Not a sort, not a sampler, not for binary records other than '\n'-separated lines. */
 #include <errno.h>
@@ -167,8 +173,14 @@ static int shuffle_in_memory(shuffler_t *s, uint64_t *offs, size_t n, size_t dat
     return write_all(s, s->out_fd, s->reserve, used, "cannot write the output");
 }
 
-/* Shuffles the lines read from in_fd (size_hint bytes, 0 when unknown) into s->out_fd. */
-static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
+/* A line of n bytes (so far) must fit in the arena with two offsets, or no bucket could hold it. */
+static int check_line(shuffler_t *s, size_t n) {
+    if (n + 2 * sizeof(uint64_t) + 1 < s->arena_cap) return 0;
+    return fail(s, "a line is longer than the memory bound allows (raise -m)", 0);
+}
+
+/* Shuffles the lines read from in_fd into s->out_fd. */
+static int shuffle_fd(shuffler_t *s, int in_fd, int depth) {
     if (depth > MAX_DEPTH) return fail(s, "internal error: bucket recursion too deep", 0);
     char *a = s->arena;
     size_t cap = s->arena_cap, len = 0, scan = 0, nlines = 0;
@@ -211,16 +223,10 @@ static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
         return shuffle_in_memory(s, top, nlines, len);
     }
 
-    /* 2. too large: scatter every line into one of k random buckets, k chosen so that a bucket
-     * (its lines and their offsets, estimated from the lines seen) fills about half the arena */
-    uint64_t want = MAX_BUCKETS;
-    if (size_hint) {
-        double line_bytes = nlines ? (double)line_start / (double)nlines : (double)len;
-        double need = (double)size_hint * (1.0 + sizeof(uint64_t) / line_bytes);
-        want = (uint64_t)(2.0 * need / (double)cap) + 2;
-    }
-    size_t k = want < MAX_BUCKETS ? (size_t)want : MAX_BUCKETS;
-    if (k > s->reserve_cap / MIN_BUCKET_BUF) k = s->reserve_cap / MIN_BUCKET_BUF;
+    /* 2. too large: scatter every line into one of k random buckets; k depends on the memory
+     * bound only, so that a file and a pipe of it (whose size is unknown) give the same output */
+    size_t k = s->reserve_cap / MIN_BUCKET_BUF;
+    if (k > MAX_BUCKETS) k = MAX_BUCKETS;
     if (k < 2) k = 2;
     bucket_t bk[MAX_BUCKETS];
     size_t nb = 0;
@@ -237,7 +243,7 @@ static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
     }
     /* the arena is now a plain read buffer: stream its bytes, then the rest of the input */
     bucket_t *cur = &bk[rng_below(&s->rng, k)];
-    size_t longest = 0, this_line = 0;
+    size_t this_line = 0;
     char last = '\n';
     for (;;) {
         size_t pos = 0;
@@ -246,8 +252,8 @@ static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
             size_t end = nl ? (size_t)(nl - a) + 1 : len;
             if ((rc = bucket_write(s, cur, a + pos, end - pos)) < 0) goto done;
             this_line += end - pos;
+            if ((rc = check_line(s, this_line)) < 0) goto done;
             if (nl) {
-                if (this_line > longest) longest = this_line;
                 this_line = 0;
                 cur = &bk[rng_below(&s->rng, k)];
             }
@@ -262,15 +268,8 @@ static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
         if (r == 0) break;
         len = (size_t)r;
     }
-    if (last != '\n') {
-        if ((rc = bucket_write(s, cur, "\n", 1)) < 0) goto done;
-        this_line++;
-    }
-    if (this_line > longest) longest = this_line;
-    if (longest + 2 * sizeof(uint64_t) + 1 >= cap) {
-        rc = fail(s, "a line is longer than the memory bound allows (raise -m)", 0);
+    if (last != '\n' && ((rc = bucket_write(s, cur, "\n", 1)) < 0 || (rc = check_line(s, this_line + 1)) < 0))
         goto done;
-    }
     for (size_t i = 0; i < nb; i++) {
         if ((rc = write_all(s, bk[i].fd, bk[i].buf, bk[i].len, "cannot write a temporary file")) < 0)
             goto done;
@@ -282,7 +281,7 @@ static int shuffle_fd(shuffler_t *s, int in_fd, uint64_t size_hint, int depth) {
             rc = fail(s, "cannot rewind a temporary file", errno);
             goto done;
         }
-        if (bk[i].bytes && (rc = shuffle_fd(s, bk[i].fd, bk[i].bytes, depth + 1)) < 0) goto done;
+        if (bk[i].bytes && (rc = shuffle_fd(s, bk[i].fd, depth + 1)) < 0) goto done;
         close(bk[i].fd);
         bk[i].fd = -1;
     }
@@ -318,7 +317,8 @@ static void usage(FILE *f) {
                "  -s SEED    random seed, an unsigned 64-bit integer (default: a random one);\n"
                "             the same seed, input and MEM give the same output\n"
                "  -T TMPDIR  directory for temporary files (default $TMPDIR, else /tmp)\n"
-               "  -o OUTPUT  output file (default standard output); must not be the input\n");
+               "  -o OUTPUT  output file (default standard output); must not be the input; written\n"
+               "             to a temporary file beside it, renamed over OUTPUT when all went well\n");
 }
 
 int main(int argc, char **argv) {
@@ -392,12 +392,32 @@ int main(int argc, char **argv) {
         return 1;
     }
     int out_fd = 1;
+    char tmp_out[PATH_MAX] = ""; /* -o FILE: the temporary file renamed over FILE at the end */
     if (out_path) {
-        if (stat(out_path, &ost) == 0 && ost.st_dev == ist.st_dev && ost.st_ino == ist.st_ino) {
+        int exists = stat(out_path, &ost) == 0;
+        if (exists && ost.st_dev == ist.st_dev && ost.st_ino == ist.st_ino) {
             fprintf(stderr, "shuffle: the output file is the input file\n");
             return 2;
         }
-        out_fd = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (exists && !S_ISREG(ost.st_mode)) { /* a device or a pipe: written in place */
+            out_fd = open(out_path, O_WRONLY | O_TRUNC);
+        } else {
+            const char *slash = strrchr(out_path, '/');
+            int dir_len = slash ? (int)(slash - out_path) + 1 : 0;
+            if (snprintf(tmp_out, sizeof tmp_out, "%.*s.shuffle-out.XXXXXX", dir_len, out_path) >=
+                (int)sizeof tmp_out) {
+                fprintf(stderr, "shuffle: the output file name is too long\n");
+                return 2;
+            }
+            out_fd = mkstemp(tmp_out);
+            mode_t um = umask(0);
+            umask(um);
+            if (out_fd >= 0 && fchmod(out_fd, exists ? ost.st_mode & 07777 : 0666 & ~um) < 0) {
+                close(out_fd);
+                unlink(tmp_out);
+                out_fd = -1;
+            }
+        }
         if (out_fd < 0) {
             fprintf(stderr, "shuffle: cannot create the output file: %s\n", strerror(errno));
             return 1;
@@ -415,10 +435,13 @@ int main(int argc, char **argv) {
     s.tmpdir = tmpdir;
     s.out_fd = out_fd;
     rng_seed(&s.rng, seed);
-    int rc = shuffle_fd(&s, in_fd, S_ISREG(ist.st_mode) ? (uint64_t)ist.st_size : 0, 0);
+    int rc = shuffle_fd(&s, in_fd, 0);
     free(s.arena);
     if (in_fd != 0) close(in_fd);
-    if (rc == 0 && out_fd != 1 && close(out_fd) < 0) rc = fail(&s, "cannot write the output", errno);
+    if (out_fd != 1 && close(out_fd) < 0 && rc == 0) rc = fail(&s, "cannot write the output", errno);
+    if (tmp_out[0] && rc == 0 && rename(tmp_out, out_path) < 0)
+        rc = fail(&s, "cannot write the output", errno);
+    if (tmp_out[0] && rc < 0) unlink(tmp_out);
     if (rc < 0) {
         fprintf(stderr, "shuffle: %s\n", s.err);
         return 1;

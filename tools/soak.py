@@ -11,7 +11,7 @@ route from many threads for a fixed time (bounded by a request count too), and c
     baseline and the descriptor count at the baseline; SIGTERM exits 0.
 Standard library only (threads + http.client). Prints a summary; exit status 0 = held.
 usage: /usr/bin/python3 tools/soak.py [--seconds 30] [--threads 32] [--max-requests N]
-       [--build build] [--fixtures ../shared/fixtures] [--work /tmp] [--seed 1] [--no-rss-check]"""
+       [--build build] [--fixtures tests/fixtures] [--work /tmp] [--seed 1] [--no-rss-check]"""
 import argparse
 import http.client
 import json
@@ -275,7 +275,7 @@ def main():
     ap.add_argument("--threads", type=int, default=32)
     ap.add_argument("--max-requests", type=int, default=10 ** 7)
     ap.add_argument("--build", default=os.environ.get("BUILD", "build"))
-    ap.add_argument("--fixtures", default=os.environ.get("FIXTURES", "../shared/fixtures"))
+    ap.add_argument("--fixtures", default=os.environ.get("FIXTURES", "tests/fixtures"))
     ap.add_argument("--work", default=os.environ.get("WORK", "/tmp"))
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--rss-slack-mb", type=float, default=40)

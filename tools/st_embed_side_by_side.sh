@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 CORES=${1:-0,1}; N=${2:-512}; THREADS=${3:-2}
 W=${WORK:-/tmp/st-embed-side}; mkdir -p "$W"
 # the tokenizer files come from the st5-tiny fixture (ST5 overrides where it is looked for)
-for d in "${ST5:-}" tests/fixtures/models/st5-tiny shared/fixtures/models/st5-tiny ../shared/fixtures/models/st5-tiny; do
+for d in "${ST5:-}" tests/fixtures/models/st5-tiny; do
   [ -n "$d" ] && [ -f "$d/tokenizer.json" ] && { ST5=$d; break; }
 done
 [ -f "${ST5:-}/tokenizer.json" ] || { echo "st_embed_side_by_side: set ST5 to the st5-tiny fixture folder"; exit 1; }

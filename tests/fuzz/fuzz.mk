@@ -51,4 +51,4 @@ SOAK_THREADS ?= 64
 .PHONY: soak
 soak: all
 	/usr/bin/python3 tools/soak.py --seconds $(SOAK_SECONDS) --threads $(SOAK_THREADS) --build build \
-	  --fixtures $${FIXTURES:-../shared/fixtures} --work $${TMPDIR:-/tmp}
+	  --fixtures $${FIXTURES:-tests/fixtures} --work $${TMPDIR:-/tmp}

@@ -20,10 +20,10 @@
         }                                                                                                    \
     } while (0)
 
-/* $FIXTURES, else ../shared/fixtures relative to the working directory (the repo root). */
+/* $FIXTURES, else tests/fixtures relative to the working directory (the repo root). */
 static inline const char *fuzz_fixtures(void) {
     const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
+    return f && *f ? f : "tests/fixtures";
 }
 
 /* "$FIXTURES/rel" in a static buffer (one at a time). */

@@ -1,7 +1,7 @@
 """harness.py - helpers for t5serve's integration suites (tests/suites/3*-server-*.sh):
 start the real build/t5serve on a free loopback port, talk real HTTP to it
 (http.client), parse SSE, and count checks. References (goldens) come from
-../shared/fixtures (transformers, SentencePiece); nothing here computes an answer.
+tests/fixtures (transformers, SentencePiece); nothing here computes an answer.
 Run with Debian's /usr/bin/python3 (it has sentencepiece)."""
 import http.client
 import json
@@ -13,7 +13,7 @@ import sys
 import time
 
 BUILD = os.environ.get("BUILD", "build")
-FIXTURES = os.environ.get("FIXTURES", "../shared/fixtures")
+FIXTURES = os.environ.get("FIXTURES", "tests/fixtures")
 WORK = os.environ.get("WORK", "/tmp")
 MODEL = os.path.join(FIXTURES, "models", "t5-tiny-gated")
 

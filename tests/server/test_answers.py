@@ -6,7 +6,9 @@ names, 404/405/413/401/400s) to the real build/t5serve on the fixture models and
 default model, and compares every answer (status, headers but Date, body) with
 tests/data/server_answers.jsonl. That file was recorded from the server BEFORE the
 server/ restructuring of issue 11 (commit a513376, `--record`), so it pins what users
-saw then: the restructured server must answer byte for byte the same. Fields that
+saw then: the restructured server must answer byte for byte the same (four answers
+were re-recorded deliberately when POST /embed landed, issue 14: the 404 message's route
+list and the two /metrics bodies, which gained t5serve_embedding_tokens_total; and gated/81, a seeded /tokenize sample, when issue 17 hashed the sampling seeds). Fields that
 depend on time are normalized (/info uptime_s, /metrics sample values).
 
 usage: test_answers.py            compare (tests/suites/34-server-answers.sh)

@@ -59,6 +59,60 @@ for name in t5-tiny-gated t5-tiny-relu; do
   echo "$name: greedy, beam4, penalties, min_new exact"
 done
 
+# numeric edge cases (issue 17). A sampling temperature too small for float32 logits (1e-39, a
+# denormal; 0; 1e-6) is greedy, as llama.cpp makes it: transformers' greedy goldens (before: NaN
+# logits and the last id every step). top_p 1e-40 keeps the top token: greedy too. A denormal
+# repetition_penalty (scores overflow to +inf) and beam sampling at a tiny temperature give ids
+# inside the vocabulary, never the all-last-id output of NaN scores.
+for name in t5-tiny-gated t5-tiny-relu; do
+  G=(generate --model "$M/$name" --max-new-tokens 24 --input ids --format ids)
+  for t in 1e-39 0 1e-6; do
+    "$T5" "${G[@]}" --do-sample --seed 3 --temperature $t < "$WORK/$name.in" > "$WORK/out"
+    diff "$WORK/$name.greedy" "$WORK/out" || fail "$name: sampling at temperature $t is not greedy"
+  done
+  "$T5" "${G[@]}" --do-sample --seed 3 --top-p 1e-40 < "$WORK/$name.in" > "$WORK/out"
+  diff "$WORK/$name.greedy" "$WORK/out" || fail "$name: top_p 1e-40 is not greedy"
+  "$T5" "${G[@]}" --repetition-penalty 1e-40 < "$WORK/$name.in" > "$WORK/out.rp"
+  "$T5" "${G[@]}" --repetition-penalty 1e-40 --do-sample --seed 2 < "$WORK/$name.in" >> "$WORK/out.rp"
+  "$T5" "${G[@]}" --num-beams 4 --do-sample --seed 2 --temperature 1e-39 < "$WORK/$name.in" >> "$WORK/out.rp"
+  V=$($PY -c "import json; print(json.load(open('$M/$name/config.json'))['vocab_size'])")
+  $PY - "$WORK/out.rp" "$V" <<'EOF' || fail "$name: ids outside the vocabulary or all last ids"
+import sys
+V = int(sys.argv[2])
+for l in open(sys.argv[1]):
+    ids = [int(x) for x in l.split()]
+    assert ids and all(0 <= i < V for i in ids) and ids != [V - 1] * len(ids), l
+EOF
+done
+echo "tiny temperature / top_p: greedy; denormal repetition_penalty: valid ids"
+
+# length_penalty far from 1 with beams: float32 would overflow len^-100 (before: the search stopped
+# with no finished hypothesis and returned 2-token running beams, finish "length"). The reference is
+# transformers' BeamHypotheses, which ranks in Python doubles: score = sum_logprobs / len**lp, len =
+# the hypothesis' tokens (start token in, eos out: len(ids)), best first; scores beyond float32 are
+# reported as -FLT_MAX. With no processors, sum_logprobs is the sum of the returned logprobs.
+for name in t5-tiny-gated t5-tiny-relu; do
+  for lp in -100 -20 100; do
+    "$T5" generate --model "$M/$name" --max-new-tokens 24 --input ids --format json --num-beams 4 \
+      --num-return-sequences 4 --length-penalty $lp < "$WORK/$name.in" > "$WORK/lp.json"
+    $PY - "$WORK/lp.json" $lp <<'EOF' || fail "$name: length_penalty $lp does not rank as BeamHypotheses"
+import json, sys
+FLT_MAX = 3.4028234663852886e38
+lp = float(sys.argv[2])
+for line in open(sys.argv[1]):
+    seqs = json.loads(line)["sequences"]
+    exp = [sum(s["logprobs"]) / len(s["ids"]) ** lp for s in seqs]
+    for s, e in zip(seqs, exp):
+        assert s["finish_reason"] == "eos" or len(s["ids"]) == 24, s  # "length" only at max_new_tokens
+        want = max(e, -FLT_MAX)
+        assert abs(s["score"] - want) <= 1e-4 * abs(want) + 1e-30, (s["score"], want)
+    for a, b in zip(exp, exp[1:]):
+        assert a >= b - 1e-6 * abs(b), ("not best first", exp)
+EOF
+  done
+done
+echo "length_penalty -100 / -20 / 100: BeamHypotheses' ranking"
+
 # JSON output: valid JSON with logprobs <= 0, sampling is reproducible with a seed
 "$T5" generate --model "$M/t5-tiny-gated" --format json --do-sample --seed 5 --num-return-sequences 3 \
   <<< "Hello world" > "$WORK/j1"
@@ -84,6 +138,8 @@ expect_err 1 "config.json" "$T5" generate --model "$WORK/nonexistent"
 expect_err 2 "usage" "$T5" generate
 expect_err 2 "num_return_sequences" "$T5" generate --model "$M/t5-tiny-gated" --num-return-sequences 2
 expect_err 2 "top_p" "$T5" generate --model "$M/t5-tiny-gated" --do-sample --top-p 0
+expect_err 2 "length_penalty" "$T5" generate --model "$M/t5-tiny-gated" --num-beams 2 --length-penalty -101
+expect_err 2 "temperature" "$T5" generate --model "$M/t5-tiny-gated" --do-sample --temperature -1
 echo "1 2 999999" > "$WORK/bad"; echo "x y" >> "$WORK/bad"
 STDIN="$WORK/bad" expect_err 1 "line 1" "$T5" generate --model "$M/t5-tiny-gated" --input ids --format ids
 

@@ -1,6 +1,6 @@
 #!/bin/bash
 # Differential test of the Unigram tokenizer against Debian's SentencePiece 0.1.97.
-# Builds the ~10 MB corpus with ../shared/tools/make_corpus.sh, trains four models on
+# Builds the ~10 MB corpus with tools/make_corpus.sh, trains four models on
 # every 8th line with spm_train (vocab 6000 / 3000 / 4500 / 2500; byte_fallback off and
 # on; nmt_nfkc, identity and nfkc_cf normalization; user-defined symbols; no
 # remove_extra_whitespaces; treat_whitespace_as_suffix), then encodes the WHOLE corpus
@@ -21,10 +21,7 @@ T5="$root/$BUILD/t5"
 cd "$WORK"
 command -v spm_train >/dev/null && command -v spm_encode >/dev/null ||
   { echo "spm_train/spm_encode missing (Debian package sentencepiece)"; exit 1; }
-tools="$root/../shared/tools"   # ../shared/tools, or beside $FIXTURES when that points elsewhere
-[ -x "$tools/make_corpus.sh" ] || tools="$FIXTURES/../tools"
-[ -x "$tools/make_corpus.sh" ] || { echo "make_corpus.sh not found in ../shared/tools"; exit 1; }
-"$tools/make_corpus.sh" corpus.txt
+sh "$root/tools/make_corpus.sh" corpus.txt
 [ "$(wc -l < corpus.txt)" -gt 100000 ] || { echo "corpus too small"; exit 1; }
 awk 'NR % 8 == 0' corpus.txt > train.txt
 

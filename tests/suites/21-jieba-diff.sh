@@ -1,7 +1,7 @@
 #!/bin/bash
 # Differential test of the T5 PEGASUS tokenizer's jieba (tokenizer/jieba.c via build/jieba_cut)
 # against Debian's python3-jieba 0.42.1, `jieba.cut(line, HMM=False)`: the whole corpus of
-# ../shared/tools/make_corpus.sh (~270k lines, 10.9 MB) plus 20000 random lines of tricky
+# tools/make_corpus.sh (~270k lines, 10.9 MB) plus 20000 random lines of tricky
 # characters (CRLF, Unicode spaces, full-width, emoji, +#&._%- runs, letters/digits inside
 # Chinese); zero differences required. Also checks that the built-in dictionary
 # (tokenizer/data/jieba_dict.txt) is the one Debian's jieba uses, and runs the ASan build of
@@ -14,7 +14,7 @@ DICT=/usr/lib/python3/dist-packages/jieba/dict.txt
 cmp "$DICT" tokenizer/data/jieba_dict.txt || { echo "built-in dictionary differs from Debian's jieba"; exit 1; }
 
 corpus=$WORK/corpus.txt
-sh ../shared/tools/make_corpus.sh "$corpus" >/dev/null 2>&1 || sh "$FIXTURES/../tools/make_corpus.sh" "$corpus"
+sh tools/make_corpus.sh "$corpus" >/dev/null
 "$PY" - "$WORK/random.txt" <<'PYEOF'
 import random, sys
 rnd = random.Random(21)

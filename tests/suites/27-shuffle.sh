@@ -5,7 +5,10 @@
 # not correlated with input order (Spearman's rho within 5/sqrt(n-1), i.e. 5 standard deviations
 # of rho under a uniform permutation, and a 10x10 chi-square of input decile vs output decile);
 # every one of the 24 orders of 4 lines appears about equally often through the bucket path
-# (chi-square, 23 degrees of freedom); seeds reproduce and differ; pipes (unknown size) work;
+# (chi-square, 23 degrees of freedom); seeds reproduce and differ; pipes (unknown size) work and
+# give the same output as the file for the same seed; -o replaces its file only when the run
+# succeeded (a failed run leaves it as it was, mode kept); a line longer than the bound fails as
+# soon as it is read, not at the end of the input;
 # peak memory stays within the bound (plain build only); no temporary file is left; bad input
 # and bad options get clear errors that do not echo paths. Run time: about 12 s (40 s under ASan).
 # asan: yes
@@ -32,7 +35,9 @@ echo "input: $size bytes, memory bound 512K"
 "$S" -m 512K -s 2 -T "$T" in.txt > out2.txt
 "$S" -m 512K -s 3 -T "$T" < in.txt > out3.txt
 cat in.txt | "$S" -m 512K -s 4 -T "$T" > out4.txt # a pipe: size unknown
+cat in.txt | "$S" -m 512K -s 1 -T "$T" > out1p.txt
 cmp out1.txt out1b.txt || { echo "the same seed gave different outputs"; exit 1; }
+cmp out1.txt out1p.txt || { echo "the same seed gave different outputs for a file and a pipe of it"; exit 1; }
 sort in.txt > sorted.txt
 for o in out1 out2 out3 out4; do
   sort $o.txt | cmp - sorted.txt || { echo "$o is not a permutation of the input"; exit 1; }
@@ -125,6 +130,25 @@ expect_err 1 "cannot create a temporary file" "$S" -m 512K -s 1 -T /nonexistent/
 expect_err 1 "cannot create the output" "$S" -s 1 -o /nonexistent/secret-dir/out in.txt
 $PY -c 'open("long.txt","w").write("a\n" + "y" * 100000 + "\nb\n")'
 expect_err 1 "longer than the memory bound" "$S" -m 64K -s 1 -T "$T" long.txt
+# -o: a failed run leaves an existing output as it was (and no temporary file beside it); a
+# successful one replaces it, keeping its mode
+printf 'keep\n' > kept.txt; chmod 640 kept.txt
+expect_err 1 "longer than the memory bound" "$S" -m 64K -s 1 -T "$T" -o kept.txt long.txt
+[ "$(cat kept.txt)" = keep ] || { echo "a failed run truncated the -o file"; exit 1; }
+expect_err 1 "cannot create a temporary file" "$S" -m 512K -s 1 -T /nonexistent/secret-dir -o kept.txt in.txt
+[ "$(cat kept.txt)" = keep ] || { echo "a failed run truncated the -o file"; exit 1; }
+[ -z "$(ls -A | grep shuffle-out)" ] || { echo "temporary output left behind"; exit 1; }
+"$S" -m 512K -s 1 -T "$T" -o kept.txt in.txt
+cmp kept.txt out1.txt || { echo "-o over an existing file"; exit 1; }
+[ "$(stat -c %a kept.txt)" = 640 ] || { echo "-o changed the mode of the file it replaced"; exit 1; }
+# a long line first, then an input that does not end: the error comes at once
+mkfifo slow.fifo
+( $PY -c 'import sys; sys.stdout.write("y" * 200000 + "\n")'; exec sleep 60 ) > slow.fifo &
+writer=$!
+t0=$SECONDS
+expect_err 1 "longer than the memory bound" timeout 30 "$S" -m 64K -s 1 -T "$T" slow.fifo
+kill $writer 2>/dev/null || true
+[ $((SECONDS - t0)) -lt 10 ] || { echo "the long line was reported only at the end of the input"; exit 1; }
 if [ -w /dev/full ]; then expect_err 1 "cannot write the output" "$S" -s 1 -o /dev/full in.txt; fi
 [ -z "$(ls -A "$T")" ] || { echo "temporary files left behind after errors"; exit 1; }
 "$S" --help | grep -q "memory bound"

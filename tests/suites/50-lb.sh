@@ -10,7 +10,7 @@
 # Run time: about 30 s on 2 cores.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${BUILD:=build}" "${FIXTURES:=../shared/fixtures}" "${WORK:=$(mktemp -d)}"
+: "${BUILD:=build}" "${FIXTURES:=tests/fixtures}" "${WORK:=$(mktemp -d)}"
 T5SERVE=$BUILD/t5serve
 MODEL=$FIXTURES/models/t5-tiny-gated
 GOLDEN=$FIXTURES/models/t5-tiny-gated.golden.json

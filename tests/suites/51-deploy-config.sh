@@ -9,7 +9,7 @@
 # Run time: about 5 s.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${BUILD:=build}" "${FIXTURES:=../shared/fixtures}" "${WORK:=$(mktemp -d)}"
+: "${BUILD:=build}" "${FIXTURES:=tests/fixtures}" "${WORK:=$(mktemp -d)}"
 T5SERVE=$BUILD/t5serve
 MODEL=$FIXTURES/models/t5-tiny-gated
 NGINX=$(command -v nginx || echo /usr/sbin/nginx)
@@ -91,7 +91,7 @@ for ins in re.sub(r"\\\n", " ", open("Dockerfile").read()).splitlines():
         envs.update(m.groups() for m in re.finditer(r"(T5SERVE_\w+)=(\S+)", ins))
 assert envs, "no T5SERVE_ ENV in the Dockerfile"
 conf = envs.get("T5SERVE_CONFIG")
-assert conf and re.search(r"^COPY config/t5serve.conf %s$" % re.escape(conf), open("Dockerfile").read(), re.M), \
+assert conf and re.search(r"^COPY (--\S+ )*config/t5serve.conf %s$" % re.escape(conf), open("Dockerfile").read(), re.M), \
     "the Dockerfile's T5SERVE_CONFIG is not config/t5serve.conf"
 envs["T5SERVE_CONFIG"] = "config/t5serve.conf"
 check_env("Dockerfile (with config/t5serve.conf)", envs)

@@ -29,6 +29,7 @@ START_TEST(test_defaults) {
     ck_assert_int_eq(c.workers, 1);
     ck_assert_str_eq(c.host, "0.0.0.0");
     ck_assert_str_eq(c.log_level, "info");
+    ck_assert_str_eq(c.compute_type, "auto");
     ck_assert_int_eq(c.max_body_bytes, 1048576);
     ck_assert_str_eq(c.model, "");
 }
@@ -49,18 +50,20 @@ START_TEST(test_precedence) {
                     "T5SERVE_QUEUE_SIZE=99",
                     "T5SERVE_WORKERS=3",
                     "T5SERVE_SERVICE_HOST=10.0.0.1",
+                    "T5SERVE_COMPUTE_TYPE=bfloat16",
                     NULL};
     cfg_t c;
     char err[256] = "";
     int rc = cfg_load(&c, 5, argv, envp, err, sizeof err);
     ck_assert_msg(rc == 0, "cfg_load: %s", err);
-    ck_assert_str_eq(c.model, "/models/a");    /* file only */
-    ck_assert_str_eq(c.host, "127.0.0.1");     /* file, quotes removed */
-    ck_assert_int_eq(c.queue_size, 99);        /* env beats file */
-    ck_assert_int_eq(c.workers, 3);            /* env beats default */
-    ck_assert_int_eq(c.port, 9100);            /* command line beats env and file */
-    ck_assert_int_eq(c.max_batch, 2);          /* command line beats file */
-    ck_assert_int_eq(c.max_input_tokens, 512); /* default */
+    ck_assert_str_eq(c.model, "/models/a");       /* file only */
+    ck_assert_str_eq(c.host, "127.0.0.1");        /* file, quotes removed */
+    ck_assert_int_eq(c.queue_size, 99);           /* env beats file */
+    ck_assert_int_eq(c.workers, 3);               /* env beats default */
+    ck_assert_str_eq(c.compute_type, "bfloat16"); /* env */
+    ck_assert_int_eq(c.port, 9100);               /* command line beats env and file */
+    ck_assert_int_eq(c.max_batch, 2);             /* command line beats file */
+    ck_assert_int_eq(c.max_input_tokens, 512);    /* default */
     ck_assert_str_eq(c.config, f);
     unlink(f);
 }
@@ -99,6 +102,8 @@ START_TEST(test_errors) {
     expect_error(3, a4, e4, "T5SERVE_MAX_BATCH: max_batch must be an integer");
     char *e5[] = {"T5SERVE_LOG_LEVEL=loud", NULL};
     expect_error(3, a4, e5, "log_level must be one of");
+    char *e5b[] = {"T5SERVE_COMPUTE_TYPE=int4", NULL};
+    expect_error(3, a4, e5b, "compute_type must be one of auto, float32, bfloat16, int8");
     char *a6[] = {"t5serve", "--model", "m", "--default-max-new-tokens", "600", NULL};
     expect_error(5, a6, NULL, "default_max_new_tokens (600) must not exceed max_new_tokens_limit (512)");
     char *a7[] = {"t5serve", "--model", NULL};

@@ -19,16 +19,12 @@
 #include <string.h>
 
 #include "check_run.h"
+#include "tok_testutil.h"
 #include "t5.h"
-
-static const char *fixtures(void) {
-    const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
-}
 
 static t5_model *load_model(const char *name) {
     char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/models/%s", fixtures(), name);
+    snprintf(path, sizeof path, "%s/models/%s", tt_fixtures_dir(), name);
     t5_model *m = t5_model_load(path, err, sizeof err);
     ck_assert_msg(m, "cannot load %s: %s", path, err);
     return m;
@@ -36,7 +32,7 @@ static t5_model *load_model(const char *name) {
 
 static json_t *load_golden(const char *name) {
     char path[1024];
-    snprintf(path, sizeof path, "%s/models/%s.golden.json", fixtures(), name);
+    snprintf(path, sizeof path, "%s/models/%s.golden.json", tt_fixtures_dir(), name);
     json_error_t je;
     json_t *g = json_load_file(path, 0, &je);
     ck_assert_msg(g, "cannot read %s: %s", path, je.text);
@@ -218,10 +214,10 @@ END_TEST
 START_TEST(sentence_pipeline) {
     char path[1024], err[256];
     json_t *g = load_golden("t5-enc-tiny"), *gs = load_golden("st5-tiny");
-    snprintf(path, sizeof path, "%s/models/t5-enc-tiny", fixtures());
+    snprintf(path, sizeof path, "%s/models/t5-enc-tiny", tt_fixtures_dir());
     t5_embedder *plain = t5_embedder_load(path, 64, err, sizeof err);
     ck_assert_msg(plain, "%s", err);
-    snprintf(path, sizeof path, "%s/models/st5-tiny", fixtures());
+    snprintf(path, sizeof path, "%s/models/st5-tiny", tt_fixtures_dir());
     t5_embedder *st = t5_embedder_load(path, 64, err, sizeof err);
     ck_assert_msg(st, "%s", err);
     ck_assert_int_eq(t5_embedder_pooling(st), T5_POOL_MEAN);

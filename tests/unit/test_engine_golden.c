@@ -1,5 +1,5 @@
 /* test_engine_golden.c - the engine against transformers 5.17's own outputs
- * (../shared/fixtures/models/NAME.golden.json) for the t5-tiny-gated (gated-gelu,
+ * (tests/fixtures/models/NAME.golden.json) for the t5-tiny-gated (gated-gelu,
  * untied, float32) and t5-tiny-relu (relu, tied, float16) checkpoints: encoder
  * output (max abs error 1e-4), per-step top-5 logits and logsumexp of greedy
  * decoding (1e-4), and exact ids of greedy, beam4 (with scores, 1e-4),
@@ -10,7 +10,7 @@
  * early_stopping / length_penalty settings of tests/data/beam_goldens.json.
  * One Check test per check and model (a failure hides no other check); each prints the
  * largest error it saw. Fixtures come from $FIXTURES (tests/run.sh sets it), default
- * ../shared/fixtures. */
+ * tests/fixtures. */
 #include <cblas.h>
 #include <check.h>
 #include "check_run.h"
@@ -24,11 +24,7 @@
 
 #include "t5.h"
 #include "t5_dev.h"
-
-static const char *fixtures(void) {
-    const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
-}
+#include "tok_testutil.h"
 
 typedef struct {
     const char *name;
@@ -39,10 +35,12 @@ typedef struct {
 static golden load(const char *name) {
     golden G = {.name = name};
     char path[1024], err[512];
-    snprintf(path, sizeof path, "%s/models/%s", fixtures(), name);
+    snprintf(path, sizeof path, "models/%s", name);
+    snprintf(path, sizeof path, "%s", tt_fixture(path));
     G.m = t5_model_load(path, err, sizeof err);
-    ck_assert_msg(G.m, "cannot load %s (is FIXTURES=%s right?): %s", path, fixtures(), err);
-    snprintf(path, sizeof path, "%s/models/%s.golden.json", fixtures(), name);
+    ck_assert_msg(G.m, "cannot load %s: %s", path, err);
+    snprintf(path, sizeof path, "models/%s.golden.json", name);
+    snprintf(path, sizeof path, "%s", tt_fixture(path));
     json_error_t je;
     G.g = json_load_file(path, 0, &je);
     ck_assert_msg(G.g, "cannot read %s: %s", path, je.text);

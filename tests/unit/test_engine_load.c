@@ -6,6 +6,7 @@
 #include <check.h>
 #include "check_run.h"
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,14 +15,14 @@
 
 #include "t5.h"
 #include "t5_dev.h"
+#include "tok_testutil.h"
 
 static char tmp[256];
 
 static const char *fixture(const char *name) {
-    static char p[1024];
-    const char *f = getenv("FIXTURES");
-    snprintf(p, sizeof p, "%s/models/%s", f && *f ? f : "../shared/fixtures", name);
-    return p;
+    char rel[256];
+    snprintf(rel, sizeof rel, "models/%s", name);
+    return tt_fixture(rel);
 }
 
 static void copy_file(const char *from, const char *to) {
@@ -333,7 +334,7 @@ START_TEST(truncated_and_garbage) {
     fclose(f);
     expect_err(dir, "header is not a JSON object");
     unlink(path);
-    expect_err(dir, "no model.safetensors");
+    expect_err(dir, "looked for model.safetensors, model.safetensors.index.json, pytorch_model.bin");
     /* an index naming a shard that is not there, or outside the folder */
     snprintf(path, sizeof path, "%s/model.safetensors.index.json", dir);
     f = fopen(path, "w");
@@ -344,6 +345,147 @@ START_TEST(truncated_and_garbage) {
     fprintf(f, "{\"weight_map\": {\"shared.weight\": \"../../etc/passwd\"}}");
     fclose(f);
     expect_err(dir, "bad shard name");
+}
+END_TEST
+
+/* tmp/NAME/model.safetensors with this header (padded to 8 bytes) and data; returns the folder. */
+static const char *write_raw(const char *name, const char *header, const void *data, size_t n) {
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s/%s", tmp, name);
+    mkdir(dir, 0755);
+    char path[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    size_t hl = strlen(header), pad = (8 - hl % 8) % 8;
+    uint64_t len = hl + pad;
+    ck_assert_uint_eq(fwrite(&len, 8, 1, f), 1);
+    fputs(header, f);
+    for (size_t i = 0; i < pad; i++)
+        fputc(' ', f);
+    if (n) ck_assert_uint_eq(fwrite(data, 1, n, f), n);
+    fclose(f);
+    return dir;
+}
+
+static void expect_open_err(const char *dir, const char *want) {
+    char err[512] = "";
+    st_set *s = st_open_dir(dir, err, sizeof err);
+    st_close(s);
+    ck_assert_msg(!s, "opening %s should fail with '%s'", dir, want);
+    ck_assert_msg(strstr(err, want), "error '%s' lacks '%s'", err, want);
+}
+
+/* The reference implementation's header rules (each loaded before, serving garbage): no
+ * duplicate names, tensors tile the data without overlap, hole or tail, and an element
+ * count that wraps 64 bits is not a small count. */
+START_TEST(header_rules) {
+    float d[4] = {1, 2, 3, 4};
+    expect_open_err(write_raw("dup",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                              "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                              d, 16),
+                    "appears twice");
+    expect_open_err(write_raw("overlap",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},"
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                              d, 16),
+                    "tensors 'a' and 'b' overlap");
+    expect_open_err(write_raw("same",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}",
+                              d, 16),
+                    "overlap");
+    expect_open_err(write_raw("hole",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+                              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}",
+                              d, 16),
+                    "4 bytes before tensor 'b' belong to no tensor");
+    expect_open_err(
+        write_raw("tail", "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}", d, 16),
+        "8 bytes after the last tensor");
+    /* 2^32 * 2^32 elements wrap to 0 in 64 bits, which matched 0 bytes */
+    expect_open_err(write_raw("wrap",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],"
+                              "\"data_offsets\":[0,0]},\"b\":{\"dtype\":\"F32\",\"shape\":[4],"
+                              "\"data_offsets\":[0,16]}}",
+                              d, 16),
+                    "tensor 'a' has a bad shape");
+    expect_open_err(write_raw("wrap2",
+                              "{\"a\":{\"dtype\":\"F32\",\"shape\":[1099511627776,1099511627776,16],"
+                              "\"data_offsets\":[0,16]}}",
+                              d, 16),
+                    "bad shape");
+    /* a well-formed file still opens: zero-size tensors anywhere, any order of offsets */
+    char err[512];
+    st_set *s = st_open_dir(write_raw("good",
+                                      "{\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]},"
+                                      "\"e\":{\"dtype\":\"F32\",\"shape\":[0,5],\"data_offsets\":[8,8]},"
+                                      "\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}",
+                                      d, 16),
+                            err, sizeof err);
+    ck_assert_msg(s, "%s", err);
+    ck_assert_int_eq(st_count(s), 3);
+    ck_assert_str_eq(st_notes(s), "");
+    st_close(s);
+}
+END_TEST
+
+/* NaN / Inf in weights: one pass at load names the tensors (a warning the server logs). */
+START_TEST(nonfinite_weights) {
+    float f[4] = {1, 2, 3, 4};
+    uint16_t h[4] = {0x3c00, 0x3c00, 0x3c00, 0x3c00}, b[4] = {0x3f80, 0x3f80, 0x3f80, 0x3f80};
+    unsigned char data[32];
+    const char *hdr = "{\"f\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]},"
+                      "\"h\":{\"dtype\":\"F16\",\"shape\":[4],\"data_offsets\":[16,24]},"
+                      "\"b\":{\"dtype\":\"BF16\",\"shape\":[4],\"data_offsets\":[24,32]}}";
+    char err[512];
+    for (int round = 0; round < 4; round++) {
+        float ff[4];
+        uint16_t hh[4], bb[4];
+        memcpy(ff, f, 16), memcpy(hh, h, 8), memcpy(bb, b, 8);
+        if (round == 1) ff[3] = NAN;
+        if (round == 2) hh[1] = 0x7c00;                    /* +Inf */
+        if (round == 3) bb[0] = 0xff81, ff[2] = -INFINITY; /* NaN, -Inf */
+        memcpy(data, ff, 16), memcpy(data + 16, hh, 8), memcpy(data + 24, bb, 8);
+        st_set *s = st_open_dir(write_raw("nan", hdr, data, 32), err, sizeof err);
+        ck_assert_msg(s, "%s", err);
+        const char *n = st_notes(s);
+        if (round == 0) ck_assert_str_eq(n, "");
+        if (round == 1) ck_assert_msg(strstr(n, "1 tensor holds NaN or Inf values ('f')"), "%s", n);
+        if (round == 2) ck_assert_msg(strstr(n, "('h')"), "%s", n);
+        if (round == 3) ck_assert_msg(strstr(n, "2 tensors hold NaN or Inf values ('f', 'b')"), "%s", n);
+        st_close(s);
+    }
+    /* through the model: a NaN in one weight of a fixture is named in t5_model_notes */
+    const char *dir = mkmodel("nanmodel", "t5-tiny-gated");
+    tensors T = read_all("t5-tiny-gated");
+    t5_model *m = t5_model_load(fixture("t5-tiny-gated"), err, sizeof err);
+    int n = names_of(&m->cfg, names);
+    float *bad = NULL;
+    for (int i = 0; i < n; i++) {
+        const st_tensor *t = st_find(T.s, names[i]);
+        T.t[i] = (st_out){names[i], "F32", t->ndim, {t->shape[0], t->shape[1]}, t->data, t->nbytes};
+        if (!strcmp(names[i], "decoder.block.1.layer.1.EncDecAttention.v.weight")) {
+            bad = malloc(t->nbytes);
+            memcpy(bad, t->data, t->nbytes);
+            bad[100] = NAN;
+            T.t[i].data = bad;
+        }
+    }
+    char path[1024];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ck_assert_int_eq(st_write(path, T.t, n, err, sizeof err), 0);
+    t5_model *m2 = t5_model_load(dir, err, sizeof err);
+    ck_assert_msg(m2, "%s", err);
+    ck_assert_msg(strstr(t5_model_notes(m2), "'decoder.block.1.layer.1.EncDecAttention.v.weight'"), "%s",
+                  t5_model_notes(m2));
+    ck_assert_str_eq(t5_model_notes(m), "");
+    t5_model_free(m2);
+    t5_model_free(m);
+    free(bad);
+    free(T.t);
+    free(T.own);
+    st_close(T.s);
 }
 END_TEST
 
@@ -395,6 +537,8 @@ int main(void) {
     tcase_add_test(tc, missing_and_misshapen);
     tcase_add_test(tc, truncated_and_garbage);
     tcase_add_test(tc, bad_config);
+    tcase_add_test(tc, header_rules);
+    tcase_add_test(tc, nonfinite_weights);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -7,6 +7,7 @@
  * table is consistent with t5_gen_params' defaults; finish-reason names. */
 #include <check.h>
 #include "check_run.h"
+#include "tok_testutil.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,8 +17,7 @@
 
 static const char *fixture(const char *name) {
     static char p[1024];
-    const char *f = getenv("FIXTURES");
-    snprintf(p, sizeof p, "%s/models/%s", f && *f ? f : "../shared/fixtures", name);
+    snprintf(p, sizeof p, "%s/models/%s", tt_fixtures_dir(), name);
     return p;
 }
 

@@ -6,6 +6,7 @@
  * scheduler's free finishes what it holds. Links server/scheduler.o and log.o only. */
 #include <check.h>
 #include "check_run.h"
+#include "tok_testutil.h"
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,17 +21,12 @@ static t5_model *model;
 static int32_t in_ids[64], want_ids[64]; /* golden case "Hello world": input, greedy output */
 static int n_in, n_want, want_max_new;
 
-static const char *fixtures(void) {
-    const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
-}
-
 static void setup(void) {
     char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/models/t5-tiny-gated", fixtures());
+    snprintf(path, sizeof path, "%s/models/t5-tiny-gated", tt_fixtures_dir());
     model = t5_model_load(path, err, sizeof err);
     ck_assert_msg(model, "cannot load %s: %s", path, err);
-    snprintf(path, sizeof path, "%s/models/t5-tiny-gated.golden.json", fixtures());
+    snprintf(path, sizeof path, "%s/models/t5-tiny-gated.golden.json", tt_fixtures_dir());
     json_error_t je;
     json_t *g = json_load_file(path, 0, &je);
     ck_assert_msg(g, "cannot read %s: %s", path, je.text);

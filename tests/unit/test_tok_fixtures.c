@@ -259,7 +259,9 @@ END_TEST
 START_TEST(bad_files) {
     char err[256];
     ck_assert_ptr_null(tok_model_load("/nonexistent/spiece.model", err, sizeof err));
-    ck_assert(strlen(err) > 0);
+    ck_assert_msg(strstr(err, "does not exist"), "missing file: %s", err);
+    ck_assert_ptr_null(tok_model_load("tests/fixtures/models/t5-tiny-gatd", err, sizeof err));
+    ck_assert_msg(strstr(err, "does not exist"), "missing folder: %s", err);
     FILE *f = fopen(tt_fixture("tokenizer/spm_c.model"), "rb");
     static unsigned char buf[400000];
     size_t n = fread(buf, 1, sizeof buf, f);

@@ -4,7 +4,10 @@
  * of the lattice code), giving P(seg) = exp(alpha * score) / Z. Then 20000 draws of
  * each sampler (forward-filtering backward-sampling, one-pass Viterbi sampling, and
  * sampling among the n best, whose exact law is the brute-force top n renormalized)
- * are compared with a chi-square test at p = 0.001. Also: same seed, same answer. */
+ * are compared with a chi-square test at p = 0.001; alpha 0 is uniform (SentencePiece's
+ * rule). Also: same seed, same answer; related seeds (s and s + 1, the per-line seeds of
+ * `t5 tokenize --seed 7` and `--seed 8`, s and s + splitmix64's increment) sample as
+ * independently as unrelated seeds (overlap of cut positions over tok_public.txt). */
 #include <check.h>
 #include "check_run.h"
 #include <math.h>
@@ -163,6 +166,9 @@ START_TEST(sampling_matches_enumeration) {
     check_word("中文分词", 0.5f, -1);
     check_word("tokenizer", 0.3f, 6);
     check_word("information", 0.1f, 10);
+    check_word("hello", 0.0f, -1);
+    check_word("中文分词", 0.0f, -1);
+    check_word("tokenizer", 0.0f, 6);
     free(sorted_ids);
     tok_model_free(m);
 }
@@ -204,12 +210,101 @@ START_TEST(same_seed_same_answer) {
 }
 END_TEST
 
+/* Jaccard overlap of the cut positions of two samplings of every line of tok_public.txt,
+ * line i sampled with seed sa(i) and sb(i) (pooled: shared cuts / all cuts). */
+typedef uint64_t (*seed_fn)(uint64_t line);
+static double cut_overlap(const tok_model *m, seed_fn sa, seed_fn sb, int one_pass) {
+    FILE *f = fopen(tt_fixture("tokenizer/tok_public.txt"), "r");
+    ck_assert_msg(f != NULL, "tok_public.txt");
+    char *line = NULL;
+    size_t cap = 0, inter = 0, uni = 0;
+    ssize_t len;
+    tok_encode_params p;
+    tok_encode_default_params(&p);
+    p.sample = 1;
+    p.alpha = 0.1f;
+    p.one_pass = one_pass;
+    for (uint64_t i = 0; (len = getline(&line, &cap, f)) >= 0; i++) {
+        if (len > 0 && line[len - 1] == '\n') len--;
+        tok_encoding a, b;
+        char err[128];
+        p.seed = sa(i);
+        ck_assert_int_eq(tok_encode(m, line, (size_t)len, &p, &a, err, sizeof err), 0);
+        p.seed = sb(i);
+        ck_assert_int_eq(tok_encode(m, line, (size_t)len, &p, &b, err, sizeof err), 0);
+        size_t x = 0, y = 0; /* the ends are increasing: merge */
+        while (x < a.n || y < b.n) {
+            if (y == b.n || (x < a.n && a.ends[x] < b.ends[y]))
+                x++;
+            else if (x == a.n || b.ends[y] < a.ends[x])
+                y++;
+            else
+                x++, y++, inter++;
+            uni++;
+        }
+        tok_encoding_free(&a);
+        tok_encoding_free(&b);
+    }
+    free(line);
+    fclose(f);
+    return (double)inter / (double)uni;
+}
+
+static uint64_t s_plus0(uint64_t i) {
+    return 1000 + 2 * i;
+}
+static uint64_t s_plus1(uint64_t i) {
+    return 1000 + 2 * i + 1;
+}
+static uint64_t cli7(uint64_t i) {
+    return 7ull << 32 ^ i;
+} /* t5 tokenize's (seed, line) */
+static uint64_t cli8(uint64_t i) {
+    return 8ull << 32 ^ i;
+}
+static uint64_t gold7(uint64_t i) {
+    return 7 * 0x9E3779B97F4A7C15ull + i;
+} /* one splitmix64 draw apart */
+static uint64_t gold8(uint64_t i) {
+    return 8 * 0x9E3779B97F4A7C15ull + i;
+}
+static uint64_t far_a(uint64_t i) {
+    return i * 0xD1342543DE82EF95ull + 0x5851F42D4C957F2Dull;
+}
+static uint64_t far_b(uint64_t i) {
+    return i * 0xAF251AF3B0F025B5ull + 0x14057B7EF767814Full;
+}
+
+START_TEST(related_seeds_sample_independently) {
+    tok_model *m = load();
+    for (int one_pass = 0; one_pass < 2; one_pass++) {
+        double base = cut_overlap(m, far_a, far_b, one_pass);
+        const struct {
+            const char *what;
+            seed_fn a, b;
+        } pairs[] = {{"s, s + 1", s_plus0, s_plus1},
+                     {"t5 tokenize --seed 7 / 8", cli7, cli8},
+                     {"s, s + 0x9E3779B97F4A7C15", gold7, gold8}};
+        for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+            double j = cut_overlap(m, pairs[k].a, pairs[k].b, one_pass);
+            fprintf(stderr, "%-9s cut overlap %-28s %.4f, unrelated seeds %.4f\n",
+                    one_pass ? "one-pass" : "FFBS", pairs[k].what, j, base);
+            ck_assert_msg(fabs(j - base) < 0.01, "seeds %s: overlap %.4f against %.4f for unrelated seeds",
+                          pairs[k].what, j, base);
+        }
+    }
+    free(sorted_ids);
+    tok_model_free(m);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("tok_sample");
     TCase *tc = tcase_create("sample");
     tcase_set_timeout(tc, 600);
     tcase_add_test(tc, sampling_matches_enumeration);
     tcase_add_test(tc, same_seed_same_answer);
+    tcase_add_test(tc, related_seeds_sample_independently);
     suite_add_tcase(s, tc);
     return check_run(s);
 }

@@ -13,13 +13,13 @@
 #include <unistd.h>
 
 #include "tok_dev.h"
+#include "tok_testutil.h"
 
-static const char *fixtures;
 static wp_model *model; /* the fixture vocab with the built-in jieba dictionary */
 static char path_buf[4096];
 
 static const char *fx(const char *rel) {
-    snprintf(path_buf, sizeof path_buf, "%s/%s", fixtures, rel);
+    snprintf(path_buf, sizeof path_buf, "%s", tt_fixture(rel));
     return path_buf;
 }
 
@@ -423,14 +423,7 @@ START_TEST(test_builtin_dictionary) {
 END_TEST
 
 int main(void) {
-    fixtures = getenv("FIXTURES");
-    if (!fixtures || !*fixtures) fixtures = "../shared/fixtures";
-    char probe[4096];
-    snprintf(probe, sizeof probe, "%s/pegasus-tokenizer/tok_public.pegasus.jsonl", fixtures);
-    if (access(probe, R_OK) != 0) {
-        fprintf(stderr, "test_wordpiece: fixtures missing: %s not readable (set FIXTURES)\n", probe);
-        return 1;
-    }
+    tt_fixture("pegasus-tokenizer/tok_public.pegasus.jsonl"); /* exits when the fixtures are missing */
     Suite *s = suite_create("wordpiece");
     TCase *tc = tcase_create("fixtures");
     tcase_add_unchecked_fixture(tc, setup_model, teardown_model);

@@ -1,24 +1,35 @@
-/* tok_testutil.c - fixture lookup and JSON-lines reading for the tokenizer unit tests. */
+/* tok_testutil.c - fixture lookup (every unit test) and JSON-lines reading for the unit tests. */
 #include "tok_testutil.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
-const char *tt_fixture(const char *rel) {
-    static char buf[4096];
+const char *tt_fixtures_dir(void) {
+    static char abs[PATH_MAX]; /* absolute, so that symlinks made from it work anywhere */
     const char *root = getenv("FIXTURES");
-    if (!root || !*root) root = "../shared/fixtures";
+    if (!root || !*root) root = "tests/fixtures";
     struct stat st;
-    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode)) {
+    if (stat(root, &st) != 0 || !S_ISDIR(st.st_mode) || !realpath(root, abs)) {
         fprintf(stderr,
-                "FATAL: fixtures folder '%s' is missing: set FIXTURES or run from the repo root "
-                "with ../shared/fixtures present\n",
+                "FATAL: fixtures folder '%s' is missing: set FIXTURES or run from the repository "
+                "root (tests/fixtures)\n",
                 root);
         exit(2);
     }
-    snprintf(buf, sizeof buf, "%s/%s", root, rel);
+    return abs;
+}
+
+const char *tt_fixture(const char *rel) {
+    static char buf[PATH_MAX + 256];
+    const char *root = tt_fixtures_dir();
+    struct stat st;
+    if (snprintf(buf, sizeof buf, "%s/%s", root, rel) >= (int)sizeof buf) {
+        fprintf(stderr, "FATAL: fixture path too long: %s/%s\n", root, rel);
+        exit(2);
+    }
     if (stat(buf, &st) != 0) {
         fprintf(stderr, "FATAL: fixture file '%s' is missing\n", buf);
         exit(2);

@@ -1,7 +1,7 @@
 // spm_bench.cc - SentencePiece's own C++ encoder (Debian's libsentencepiece) timed on a
 // corpus, the reference side of `t5 bench tokenizer`. Reads every line into memory,
 // then encodes them all to ids with SentencePieceProcessor::Encode on one thread, best
-// of REPEAT runs. Prints key=value lines: load_ms, bytes, lines, seconds, checksum
+// of REPEAT runs (with ALPHA: SampleEncode(line, -1, ALPHA), sampling from the lattice). Prints key=value lines: load_ms, bytes, lines, seconds, checksum
 // (FNV-1a over every id and line end, the same as cmd_bench_tokenizer.c computes).
 // Not part of the service; built by `make` as $(BUILD)/spm_bench.
 #include <sentencepiece_processor.h>
@@ -9,17 +9,20 @@
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <string>
 #include <vector>
 
 int main(int argc, char **argv) {
   if (argc < 3) {
-    std::fprintf(stderr, "usage: spm_bench MODEL CORPUS [REPEAT]\n");
+    std::fprintf(stderr, "usage: spm_bench MODEL CORPUS [REPEAT [ALPHA]]\n");
     return 2;
   }
   int repeat = argc > 3 ? std::atoi(argv[3]) : 3;
   if (repeat < 1) repeat = 1;
+  const bool sample = argc > 4;
+  const float alpha = sample ? std::strtof(argv[4], nullptr) : 0.0f;
   std::ifstream in(argv[2], std::ios::binary);
   if (!in) {
     std::fprintf(stderr, "spm_bench: cannot read the corpus\n");
@@ -53,7 +56,10 @@ int main(int argc, char **argv) {
     h = 1469598103934665603ull;
     auto t0 = clk::now();
     for (const auto &l : lines) {
-      sp.Encode(l, &ids);
+      if (sample)
+        sp.SampleEncode(l, -1, alpha, &ids);
+      else
+        sp.Encode(l, &ids);
       for (int id : ids) h = (h ^ (uint64_t)(uint32_t)id) * 1099511628211ull;
       h = (h ^ 0xffffffffull) * 1099511628211ull;
     }

@@ -11,7 +11,7 @@ out=${1:?usage: make_data.sh OUTDIR}
 here=$(dirname "$0")
 [ -x build/shuffle ] || { echo "make_data: build/shuffle is missing: run make first" >&2; exit 1; }
 mkdir -p "$out/data"
-sh ../shared/tools/make_documents.sh "$out/docs.jsonl"
+sh tools/make_documents.sh "$out/docs.jsonl"
 /usr/bin/python3 "$here/prepare.py" "$out/docs.jsonl" "$out/data" --max-chars 400 --heldout-percent 3 --shifts 4 --jobs 2
 build/shuffle -m 64M -s 6 -o "$out/data/train.shuf.jsonl" "$out/data/train.jsonl"
 /usr/bin/python3 "$here/tokenizer.py" "$out/data/spm_train.txt" "$out/spiece" --vocab 8000

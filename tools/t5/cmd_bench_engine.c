@@ -151,7 +151,7 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
-               "       [--batches 1,8,32]\n"
+               "       [--batches 1,8,32] " T5_LOAD_USAGE "\n"
                "Make a model of the T5 PEGASUS small shape with `t5 random-model --out DIR`.\n");
 }
 
@@ -164,10 +164,16 @@ int cmd_bench_engine(int argc, char **argv) {
                                          {"new-tokens", 1, 0, 'n'},
                                          {"batches", 1, 0, 'b'},
                                          {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,
                                          {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:t:h", opts, NULL)) != -1) {
+        int lo = cli_load_option("bench engine", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -198,7 +204,7 @@ int cmd_bench_engine(int argc, char **argv) {
     }
     char err[512];
     double t0 = now();
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 bench engine: %s\n", err);
         return 1;
@@ -212,10 +218,11 @@ int cmd_bench_engine(int argc, char **argv) {
            : cf->act == T5_ACT_SILU ? "silu"
                                     : "gelu",
            cf->tied ? "tied" : "untied", now() - t0);
-    printf("threads: %d; kernels: %s\n", threads,
+    printf("threads: %d; kernels: %s; compute type %s (%d int8 matrices)\n", threads,
            m->simd == 3   ? "AVX-512"
            : m->simd == 2 ? "AVX2+FMA"
-                          : "scalar");
+                          : "scalar",
+           t5_compute_type_name(lp.compute_type), m->n_int8);
     /* bandwidth and GEMM rate in a child process, so that their buffers stay out of our peak RSS */
     double lim[2] = {0, 0};
     int pfd[2];
@@ -274,8 +281,10 @@ int cmd_bench_engine(int argc, char **argv) {
     double bytes = (double)m->dec_step_bytes;
     printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n",
            bytes / 1e6,
-           (m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0 : 4.0) * cf->vocab_size *
-               cf->d_model / 1e6,
+           (m->lm_head.dtype == ST_I8                                   ? 1.0
+            : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0
+                                                                        : 4.0) *
+               cf->vocab_size * cf->d_model / 1e6,
            m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s\n", "batch", "ms/step", "mean ms", "bound ms", "median/bound",
            "tokens/s dec", "tok/s e2e");
@@ -330,8 +339,10 @@ int cmd_bench_engine(int argc, char **argv) {
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
-    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB converted on the heap)\n",
-           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6);
+    printf("peak RSS: %.1f MB (weights: %.1f MB mapped, %.1f MB copied by the loader, %.1f MB converted on "
+           "the heap)\n",
+           ru.ru_maxrss / 1024.0, st_mapped_bytes(m->st) / 1e6, st_copied_bytes(m->st) / 1e6,
+           m->owned_bytes / 1e6);
     free(ids);
     t5_model_free(m);
     return 0;

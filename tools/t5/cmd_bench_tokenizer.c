@@ -3,7 +3,10 @@
  * (build/spm_bench, tools/bench/spm_bench.cc) measured in the same run, plus model load
  * times. Both sides read the corpus into memory first and time only the encode of every
  * line to ids (best of --repeat runs, ours and SentencePiece's interleaved); both hash the ids the same way,
- * so "identical" means every id of every line agrees. A benchmark prints figures; it never fails on speed. */
+ * so "identical" means every id of every line agrees. With --alpha A: subword sampling from the whole
+ * lattice instead, ours by forward-filtering backward-sampling and by one-pass Viterbi sampling next
+ * to SentencePiece's SampleEncode (nbest_size -1; random draws: no identity check).
+ * A benchmark prints figures; it never fails on speed. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +23,39 @@ static double now_s(void) {
 }
 
 static void bench_usage(FILE *f) {
-    fprintf(f, "usage: t5 bench tokenizer --corpus FILE [--model PATH] [--repeat N] [--spm-bench PATH]\n"
-               "  FILE: text lines, e.g. from ../shared/tools/make_corpus.sh corpus.txt\n"
-               "  PATH: a spiece.model (default ../shared/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
+    fprintf(
+        f,
+        "usage: t5 bench tokenizer --corpus FILE [--model PATH] [--repeat N] [--spm-bench PATH] [--alpha A]\n"
+        "  FILE: text lines, e.g. from tools/make_corpus.sh corpus.txt\n"
+        "  PATH: a spiece.model (default tests/fixtures/tokenizer/spm_a.model, 8000 pieces)\n");
+}
+
+/* Encodes every line with p; seconds taken, FNV-1a hash of the ids in *h, their count in *tokens. */
+static double encode_all_lines(const tok_model *m, char **lines, const size_t *lens, size_t n,
+                               const tok_encode_params *p, uint64_t *h, size_t *tokens) {
+    char err[256];
+    *h = 1469598103934665603ull;
+    *tokens = 0;
+    double t0 = now_s();
+    for (size_t i = 0; i < n; i++) {
+        tok_encoding e;
+        if (tok_encode(m, lines[i], lens[i], p, &e, err, sizeof err)) {
+            fprintf(stderr, "t5 bench tokenizer: %s\n", err);
+            exit(1);
+        }
+        for (size_t k = 0; k < e.n; k++)
+            *h = (*h ^ (uint64_t)(uint32_t)e.ids[k]) * 1099511628211ull;
+        *h = (*h ^ 0xffffffffull) * 1099511628211ull;
+        *tokens += e.n;
+        tok_encoding_free(&e);
+    }
+    return now_s() - t0;
 }
 
 int cmd_bench_tokenizer(int argc, char **argv) {
-    const char *model = "../shared/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
+    const char *model = "tests/fixtures/tokenizer/spm_a.model", *corpus = NULL, *spm = NULL;
     int repeat = 3;
+    double alpha = -1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--model") && i + 1 < argc)
             model = argv[++i];
@@ -37,6 +65,8 @@ int cmd_bench_tokenizer(int argc, char **argv) {
             spm = argv[++i];
         else if (!strcmp(argv[i], "--repeat") && i + 1 < argc)
             repeat = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--alpha") && i + 1 < argc)
+            alpha = atof(argv[++i]);
         else if (!strcmp(argv[i], "--help")) {
             bench_usage(stdout);
             return 0;
@@ -45,7 +75,7 @@ int cmd_bench_tokenizer(int argc, char **argv) {
             return 2;
         }
     }
-    if (!corpus || repeat < 1 || repeat > 100) {
+    if (!corpus || repeat < 1 || repeat > 100 || (alpha != -1 && !(alpha >= 0))) {
         bench_usage(stderr);
         return 2;
     }
@@ -105,31 +135,27 @@ int cmd_bench_tokenizer(int argc, char **argv) {
             strcpy(self, "spm_bench");
         spm = self;
     }
-    snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 1", spm, model, corpus);
-    /* interleaved: one run of ours, one of SentencePiece, repeat; best of each */
-    double best = 1e30, spm_s = 1e30, spm_load = 1e30;
-    uint64_t h = 0;
+    int sampling = alpha >= 0;
+    if (sampling)
+        snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 1 %.9g", spm, model, corpus, alpha);
+    else
+        snprintf(cmd, sizeof cmd, "'%s' '%s' '%s' 1", spm, model, corpus);
+    /* interleaved: one run of ours (each sampler), one of SentencePiece, repeat; best of each */
+    double best = 1e30, best1 = 1e30, spm_s = 1e30, spm_load = 1e30;
+    uint64_t h = 0, h1;
     unsigned long long spm_h = 0;
-    size_t tokens = 0;
+    size_t tokens = 0, tokens1;
     int spm_ok = 1;
+    tok_encode_params p1 = p;
+    if (sampling) {
+        p.sample = p1.sample = 1;
+        p.alpha = p1.alpha = (float)alpha;
+        p1.one_pass = 1;
+    }
     for (int r = 0; r < repeat; r++) {
-        h = 1469598103934665603ull;
-        tokens = 0;
-        double t0 = now_s();
-        for (size_t i = 0; i < n; i++) {
-            tok_encoding e;
-            if (tok_encode(m, lines[i], lens[i], &p, &e, err, sizeof err)) {
-                fprintf(stderr, "t5 bench tokenizer: %s\n", err);
-                return 1;
-            }
-            for (size_t k = 0; k < e.n; k++)
-                h = (h ^ (uint64_t)(uint32_t)e.ids[k]) * 1099511628211ull;
-            h = (h ^ 0xffffffffull) * 1099511628211ull;
-            tokens += e.n;
-            tok_encoding_free(&e);
-        }
-        double dt = now_s() - t0;
+        double dt = encode_all_lines(m, lines, lens, n, &p, &h, &tokens);
         if (dt < best) best = dt;
+        if (sampling && (dt = encode_all_lines(m, lines, lens, n, &p1, &h1, &tokens1)) < best1) best1 = dt;
         FILE *pp = spm_ok ? popen(cmd, "r") : NULL;
         double s1 = 0, l1 = 0;
         char buf[256];
@@ -155,14 +181,22 @@ int cmd_bench_tokenizer(int argc, char **argv) {
     double ours = bytes / best / 1e6;
     printf("corpus: %zu lines, %.2f MB; model %s; best of %d interleaved runs\n", n, bytes / 1e6, model,
            repeat);
-    printf("t5serve tokenizer : %8.2f MB/s  (%.3f s, %zu tokens, %.2f Mtokens/s)  load %.2f ms\n", ours, best,
-           tokens, tokens / best / 1e6, load_best * 1e3);
+    if (sampling) {
+        printf("sampling, alpha %g, nbest_size -1 (whole lattice)\n", alpha);
+        printf("t5serve FFBS      : %8.2f MB/s  (%.3f s)\n", ours, best);
+        printf("t5serve one-pass  : %8.2f MB/s  (%.3f s)\n", bytes / best1 / 1e6, best1);
+    } else {
+        printf("t5serve tokenizer : %8.2f MB/s  (%.3f s, %zu tokens, %.2f Mtokens/s)  load %.2f ms\n", ours,
+               best, tokens, tokens / best / 1e6, load_best * 1e3);
+    }
     if (!spm_ok) {
         printf("SentencePiece     : not measured (run `make` to build %s)\n", spm);
         return 1;
     }
     double ref = bytes / spm_s / 1e6;
-    printf("SentencePiece C++ : %8.2f MB/s  (%.3f s)  load %.2f ms\n", ref, spm_s, spm_load);
+    printf("SentencePiece C++ : %8.2f MB/s  (%.3f s)  load %.2f ms%s\n", ref, spm_s, spm_load,
+           sampling ? "  (SampleEncode)" : "");
+    if (sampling) return 0; /* random draws: nothing to compare */
     printf("ratio             : %.2fx SentencePiece's throughput; output %s\n", ours / ref,
            (unsigned long long)h == spm_h ? "identical (same ids on every line)" : "DIFFERENT");
     return (unsigned long long)h == spm_h ? 0 : 1;

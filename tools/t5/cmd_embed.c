@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,13 +21,13 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: t5 embed --model DIR [--pooling mean|max|cls|last|none] [--normalize|--no-normalize]\n"
-            "         [--input text|ids] [--batch N] [--threads N]\n"
+            "         [--input text|ids] [--batch N] [--threads N] " T5_LOAD_USAGE "\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one JSON object per line: {\"embedding\": [...]}, or with --pooling none\n"
             "{\"token_embeddings\": [[...] per token]} (the encoder's last hidden state, </s> included).\n"
             "Defaults from the folder's sentence-transformers modules (modules.json: Pooling, Dense,\n"
             "Normalize), else mean pooling without normalization. Text is truncated to the folder's\n"
-            "max_seq_length (sentence_bert_config.json), </s> kept last.\n");
+            "max_seq_length (sentence_bert_config.json), </s> kept last.\n" T5_LOAD_HELP);
 }
 
 /* One input line's answer, filled by the encoder callback. */
@@ -40,9 +39,9 @@ typedef struct {
     char err[256];
 } slot;
 
-/* Appends "[v0,v1,...]" (9 significant digits: float32 round-trips) to *buf. */
+/* Appends gen_put_floats' "[v0,v1,...]" to *buf (the server prints vectors the same way). */
 static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n) {
-    size_t need = *len + (size_t)n * 18 + 4;
+    size_t need = *len + GEN_FLOATS_CHARS(n) + 4;
     if (need > *cap) {
         char *nb = realloc(*buf, need * 2);
         if (!nb) {
@@ -52,13 +51,7 @@ static void put_vec(char **buf, size_t *len, size_t *cap, const float *v, int n)
         }
         *buf = nb, *cap = need * 2;
     }
-    char *p = *buf + *len;
-    *p++ = '[';
-    for (int i = 0; i < n; i++)
-        p += isfinite(v[i]) ? sprintf(p, "%s%.9g", i ? "," : "", v[i]) : sprintf(p, "%snull", i ? "," : "");
-    *p++ = ']';
-    *p = 0;
-    *len = (size_t)(p - *buf);
+    *len = (size_t)(gen_put_floats(*buf + *len, v, n) - *buf);
 }
 
 static void on_hidden(void *user, const float *h, int n) {
@@ -131,7 +124,7 @@ static int parse_ids(const char *line, int32_t **out, int *n, int vocab) {
 static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model *tok, t5_batch *b,
                        const t5_embed_params *p, int dim, slot *slots, int batch) {
     const t5_config *cf = t5_model_config(m);
-    int max_len = t5_embedder_max_seq_length(e), eof = 0, rc = 0;
+    int truncate = gen_embed_truncate(e, GEN_TRUNCATE_FOLDER, 0), eof = 0, rc = 0;
     char *line = NULL, err[256];
     size_t cap = 0;
     long lineno = 0;
@@ -150,9 +143,8 @@ static int embed_lines(const t5_model *m, const t5_embedder *e, const tok_model 
                 if (parse_ids(line, &ids, &n, cf->vocab_size) != 0)
                     snprintf(s->err, sizeof s->err, "line %ld: expected space-separated ids in [0, %d)",
                              lineno, cf->vocab_size);
-            } else { /* truncated to max_len - 1 tokens, then </s> */
-                gen_status st = gen_input_ids(tok, line, (size_t)len, max_len > 0 ? max_len - 1 : 0, 0, &ids,
-                                              &n, err, sizeof err);
+            } else { /* the folder's max_seq_length (gen.h: as /embed truncates) */
+                gen_status st = gen_input_ids(tok, line, (size_t)len, truncate, 0, &ids, &n, err, sizeof err);
                 if (st != GEN_OK)
                     snprintf(s->err, sizeof s->err, "line %ld: %.200s", lineno,
                              st == GEN_ERR_EMPTY ? "the text gives no tokens" : err);
@@ -190,13 +182,19 @@ int cmd_embed(int argc, char **argv) {
     int threads = 2, batch = 32;
     t5_embed_params p;
     t5_embed_default_params(&p);
-    static const struct option opts[] = {
-        {"model", 1, 0, 'm'},        {"pooling", 1, 0, 'p'}, {"normalize", 0, 0, 'N'},
-        {"no-normalize", 0, 0, 'U'}, {"input", 1, 0, 'i'},   {"batch", 1, 0, 'b'},
-        {"threads", 1, 0, 't'},      {"help", 0, 0, 'h'},    {0, 0, 0, 0}};
+    static const struct option opts[] = {{"model", 1, 0, 'm'},     {"pooling", 1, 0, 'p'},
+                                         {"normalize", 0, 0, 'N'}, {"no-normalize", 0, 0, 'U'},
+                                         {"input", 1, 0, 'i'},     {"batch", 1, 0, 'b'},
+                                         {"threads", 1, 0, 't'},   {"help", 0, 0, 'h'},
+                                         T5_LOAD_OPTIONS,          {0, 0, 0, 0}};
+    t5_load_params lp;
+    t5_load_default_params(&lp);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
+        int lo = cli_load_option("embed", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -239,7 +237,7 @@ int cmd_embed(int argc, char **argv) {
     tok_model *tok = NULL;
     t5_batch *b = NULL;
     slot *slots = NULL;
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     int ok = m && (e = t5_embedder_load(dir, t5_model_config(m)->d_model, err, sizeof err));
     if (ok && !strcmp(input, "text") && !(tok = tok_model_load(dir, terr, sizeof terr)))
         snprintf(err, sizeof err, "the model folder's tokenizer: %s", terr), ok = 0;

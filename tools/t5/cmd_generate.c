@@ -24,10 +24,11 @@ static void usage(FILE *f) {
             "         [--repetition-penalty X] [--no-repeat-ngram-size N]\n"
             "         [--do-sample --temperature T --top-k K --top-p P --seed S]\n"
             "         [--format text|ids|json] [--input text|ids] [--threads N]\n"
+            "         " T5_LOAD_USAGE "\n"
             "Reads one input per stdin line (text, or with --input ids space-separated ids, eos included)\n"
             "and writes one line per returned sequence, best first. ids: generated ids, the decoder\n"
             "start token dropped and eos kept. json: one object per input with every sequence's ids,\n"
-            "text, score, finish_reason and per-token logprobs.\n");
+            "text, score, finish_reason and per-token logprobs.\n" T5_LOAD_HELP);
 }
 
 static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
@@ -62,7 +63,7 @@ static int parse_ids(char *line, int32_t **out, int *n, int vocab) {
 enum { OPT_PARAM = 256 }; /* getopt value of gen_params[i]: OPT_PARAM + i */
 
 /* The long options: --model, one per generation parameter (gen_params[], `_` -> `-`;
- * a flag for booleans, an optional `=never` for early_stopping), then the tool's own.
+ * a flag for booleans, an optional `=never` for early_stopping), then the tool's own and the load options.
  * names[] holds the flag names; opts ends with a zero entry. */
 static void make_options(struct option *opts, char (*names)[48]) {
     int k = 0;
@@ -79,6 +80,9 @@ static void make_options(struct option *opts, char (*names)[48]) {
     opts[k++] = (struct option){"input", 1, 0, 'i'};
     opts[k++] = (struct option){"threads", 1, 0, 't'};
     opts[k++] = (struct option){"help", 0, 0, 'h'};
+    const struct option load[] = {T5_LOAD_OPTIONS};
+    for (size_t i = 0; i < sizeof load / sizeof load[0]; i++)
+        opts[k++] = load[i];
     opts[k] = (struct option){0, 0, 0, 0};
 }
 
@@ -125,13 +129,18 @@ int cmd_generate(int argc, char **argv) {
     int threads = 2;
     t5_gen_params p;
     t5_gen_default_params(&p);
-    struct option opts[64 + 6];
+    t5_load_params lp;
+    t5_load_default_params(&lp);
+    struct option opts[64 + 8];
     char names[64][48];
     make_options(opts, names);
     int c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "m:h", opts, NULL)) != -1) {
         char *end = NULL;
+        int lo = cli_load_option("generate", c, optarg, &lp);
+        if (lo < 0) return 2;
+        if (lo) continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -167,11 +176,12 @@ int cmd_generate(int argc, char **argv) {
         return 2;
     }
     char err[512];
-    t5_model *m = t5_model_load(dir, err, sizeof err);
+    t5_model *m = t5_model_load_with(dir, &lp, err, sizeof err);
     if (!m) {
         fprintf(stderr, "t5 generate: %s\n", err);
         return 1;
     }
+    fputs(t5_model_notes(m), stderr); /* load notes: copies instead of mappings, NaN/Inf */
     tok_model *tok = NULL;
     if (!strcmp(input, "text") || strcmp(format, "ids")) {
         tok = tok_model_load(dir, err, sizeof err);

@@ -40,33 +40,6 @@ typedef struct {
     uint64_t rng;
 } writer;
 
-static uint16_t to_bf16(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    b += 0x7fff + ((b >> 16) & 1); /* round to nearest even */
-    return (uint16_t)(b >> 16);
-}
-
-static uint16_t to_f16(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    uint32_t sign = (b >> 16) & 0x8000;
-    int e = (int)((b >> 23) & 0xff) - 127 + 15;
-    uint32_t man = b & 0x7fffff;
-    if (e >= 31) return (uint16_t)(sign | 0x7c00);
-    if (e <= 0) { /* subnormal or zero */
-        if (e < -10) return (uint16_t)sign;
-        man |= 0x800000;
-        uint32_t shift = (uint32_t)(14 - e);
-        uint32_t h = man >> shift, rem = man & ((1u << shift) - 1), half = 1u << (shift - 1);
-        if (rem > half || (rem == half && (h & 1))) h++;
-        return (uint16_t)(sign | h);
-    }
-    uint32_t h = (uint32_t)e << 10 | man >> 13, rem = man & 0x1fff;
-    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++;
-    return (uint16_t)(sign | h);
-}
-
 /* Adds tensor NAME [d0, d1] (d1 = 0: 1-D) filled with uniform(-a, a), or `fill` when a == 0. */
 static int add(writer *w, const char *name, int64_t d0, int64_t d1, float a, float fill) {
     if (w->n == w->cap) {
@@ -97,7 +70,7 @@ static int generate(writer *w, const spec *t, st_out *o) {
         if (f32)
             ((float *)buf)[i] = v;
         else
-            ((uint16_t *)buf)[i] = bf16 ? to_bf16(v) : to_f16(v);
+            ((uint16_t *)buf)[i] = bf16 ? st_float_to_bf16(v) : st_float_to_half(v);
     }
     *o = (st_out){t->name, w->s->dtype, t->d1 ? 2 : 1, {t->d0, t->d1, 0, 0}, buf, n * (f32 ? 4 : 2)};
     return 0;

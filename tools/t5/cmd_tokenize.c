@@ -18,9 +18,9 @@ static void tok_usage(FILE *f) {
                "  separated by tabs), or one JSON object {ids, pieces, offsets} per line\n"
                "  ({nbest: [{ids, pieces, offsets, score}...]} with --nbest).\n"
                "  PATH: a spiece.model, a tokenizer.json, a vocab.txt (T5 PEGASUS), or a model folder.\n"
-               "  --alpha A: subword sampling with inverse temperature A, from the whole lattice\n"
-               "  (forward-filtering backward-sampling, or --one-pass Viterbi sampling), or among\n"
-               "  the K best with --sample-nbest K; --seed S makes it repeatable.\n"
+               "  --alpha A: subword sampling with inverse temperature A (0: uniform), from the\n"
+               "  whole lattice (forward-filtering backward-sampling, or --one-pass Viterbi\n"
+               "  sampling), or among the K best with --sample-nbest K; --seed S makes it repeatable.\n"
                "  --eos: append </s>.\n");
 }
 
@@ -80,7 +80,7 @@ int cmd_tokenize(int argc, char **argv) {
         } else if (!strcmp(a, "--alpha") && more) {
             char *e;
             alpha = strtod(argv[++i], &e);
-            if (*e || e == argv[i] || !(alpha > 0) || alpha > 1e6) goto bad;
+            if (*e || e == argv[i] || !(alpha >= 0) || alpha > 1e6) goto bad;
             sample = 1;
         } else if (!strcmp(a, "--seed") && more) {
             if (parse_int(argv[++i], 0, 0x7fffffffL, &seed)) goto bad;
@@ -99,7 +99,7 @@ int cmd_tokenize(int argc, char **argv) {
     char err[256];
     tok_model *m = tok_model_load(model, err, sizeof err);
     if (!m) {
-        fprintf(stderr, "t5 tokenize: %s\n", err);
+        fprintf(stderr, "t5 tokenize: %s: %s\n", model, err);
         return 1;
     }
     tok_encode_params p;
@@ -116,7 +116,7 @@ int cmd_tokenize(int argc, char **argv) {
     uint64_t lineno = 0;
     while ((len = getline(&line, &cap, stdin)) >= 0) {
         if (len > 0 && line[len - 1] == '\n') len--;
-        p.seed = (uint64_t)seed * 0x9E3779B97F4A7C15ull + lineno++;
+        p.seed = (uint64_t)seed << 32 ^ lineno++; /* one seed per (S, line); the library hashes it */
         if (nbest) {
             tok_encoding *list;
             size_t n;
@@ -194,7 +194,7 @@ int cmd_detokenize(int argc, char **argv) {
     char err[256];
     tok_model *m = tok_model_load(model, err, sizeof err);
     if (!m) {
-        fprintf(stderr, "t5 detokenize: %s\n", err);
+        fprintf(stderr, "t5 detokenize: %s: %s\n", model, err);
         return 1;
     }
     char *line = NULL;

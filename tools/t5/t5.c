@@ -1,5 +1,5 @@
 /* t5.c - the `t5` command-line tool: offline tokenize / detokenize / generate /
- * bench over the tokenizer and engine libraries, without the HTTP server.
+ * score / bench over the tokenizer and engine libraries, without the HTTP server.
  * This file only dispatches to the subcommands in cmds.h. */
 #include <cblas.h>
 #include <stdio.h>
@@ -16,10 +16,13 @@ static const struct {
     {"detokenize", cmd_detokenize, "lines of ids on stdin -> text"},
     {"generate", cmd_generate, "text lines on stdin -> generated text / ids / JSON"},
     {"embed", cmd_embed, "text lines on stdin -> sentence / token embeddings (JSON lines)"},
+    {"score", cmd_score,
+     "input<TAB>target lines on stdin -> teacher-forced logprobs (and vs a reference type)"},
     {"bench-tokenizer", cmd_bench_tokenizer, "tokenizer throughput next to SentencePiece"},
     {"bench-engine", cmd_bench_engine, "engine speed next to memory bandwidth and GEMM rate"},
     {"bench-embed", cmd_bench_embed, "embedding throughput (sentences/s, tokens/s) next to the FMA peak"},
     {"random-model", cmd_random_model, "writes a random-weight T5 checkpoint of a given shape"},
+    {"convert", cmd_convert, "a model folder (safetensors or pytorch_model.bin) to model.safetensors"},
 };
 
 static void usage(FILE *f) {

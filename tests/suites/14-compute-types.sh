@@ -1,0 +1,119 @@
+#!/bin/bash
+# Compute types and teacher-forced scoring through the real binaries:
+# `t5 score` per-token logprobs of the golden greedy sequences equal transformers' (the
+# greedy token's logit - logsumexp, $FIXTURES/models/*.golden.json) within 1e-4 and sum to
+# the sequence log-likelihood; a reference type equal to the scored one agrees everywhere
+# with KL 0; `t5 generate --compute-type float32` gives the golden ids and every type loads
+# and generates on every fixture; t5serve with T5SERVE_COMPUTE_TYPE=int8 answers /generate
+# as `t5 generate --compute-type int8` does and /info reports it; bad values and lines give clear errors.
+# Run time: about 10 s (normal build), 40 s under ASan.
+# asan: yes
+set -eu
+T5="$BUILD/t5"
+M="$FIXTURES/models"
+PY=/usr/bin/python3
+fail() { echo "FAIL: $*"; exit 1; }
+
+for name in t5-tiny-gated t5-tiny-relu; do
+  $PY - "$M/$name.golden.json" "$WORK/$name" <<'EOF'
+import json, sys
+g = json.load(open(sys.argv[1]))
+with open(sys.argv[2] + ".pairs", "w") as p, open(sys.argv[2] + ".in", "w") as i, open(sys.argv[2] + ".want", "w") as w:
+    for c in g["cases"]:
+        gr = c["greedy"]
+        p.write(" ".join(map(str, c["input_ids"])) + "\t" + " ".join(map(str, gr["ids"])) + "\n")
+        i.write(" ".join(map(str, c["input_ids"])) + "\n")
+        w.write(" ".join(map(str, gr["ids"])) + "\n")
+        json.dump([s["top"][0][1] - s["logsumexp"] for s in gr["steps"]], open(sys.argv[2] + ".lp%d" % g["cases"].index(c), "w"))
+EOF
+  for ct in auto float32; do
+    "$T5" score --model "$M/$name" --input ids --compute-type $ct < "$WORK/$name.pairs" > "$WORK/out" \
+      2> "$WORK/err" || fail "$name score $ct: $(cat "$WORK/err")"
+    $PY - "$WORK/out" "$WORK/$name" <<'EOF' || fail "$name $ct: t5 score differs from transformers"
+import json, math, sys
+for k, line in enumerate(open(sys.argv[1])):
+    o = json.loads(line)
+    want = json.load(open(sys.argv[2] + ".lp%d" % k))
+    got = [t["logprob"] for t in o["tokens"]]
+    assert o["n"] == len(want) == len(got), (k, o["n"], len(want))
+    err = max(abs(a - b) for a, b in zip(got, want))
+    assert err <= 1e-4, (k, err)
+    assert abs(o["logprob"] - sum(got)) <= 1e-4 * len(got), (k, o["logprob"], sum(got))
+EOF
+    grep -q "log-likelihood" "$WORK/err" || fail "$name: no summary on stderr"
+  done
+  # the reference type equal to the scored one: full agreement, KL 0
+  "$T5" score --model "$M/$name" --input ids --compute-type int8 --ref-compute-type int8 < "$WORK/$name.pairs" \
+    > "$WORK/out" 2> "$WORK/err" || fail "$name score vs itself"
+  $PY -c "
+import json, sys
+for l in open('$WORK/out'):
+    o = json.loads(l); assert o['agree'] == o['n'] and o['kl'] == 0 and o['ref_logprob'] == o['logprob'], o
+" || fail "$name: int8 against int8 is not full agreement"
+  grep -q "argmax agreement 1.0000" "$WORK/err" || fail "$name: summary $(cat "$WORK/err")"
+  # generation under every compute type
+  "$T5" generate --model "$M/$name" --input ids --format ids --max-new-tokens 24 --compute-type float32 \
+    < "$WORK/$name.in" > "$WORK/out"
+  diff "$WORK/$name.want" "$WORK/out" > /dev/null || fail "$name: float32 greedy differs from transformers"
+  for opt in "bfloat16" "int8" "int8 --int8-float none" "int8 --int8-float all"; do
+    # shellcheck disable=SC2086
+    "$T5" generate --model "$M/$name" --input ids --format ids --max-new-tokens 24 --compute-type $opt \
+      < "$WORK/$name.in" > "$WORK/out" || fail "$name: generate --compute-type $opt"
+    [ "$(wc -l < "$WORK/out")" = "$(wc -l < "$WORK/$name.in")" ] || fail "$name $opt: missing outputs"
+  done
+  echo "$name: score = transformers' logprobs (auto, float32); every compute type generates"
+done
+"$T5" generate --model "$M/t5-tiny-pegasus" --max-new-tokens 8 --compute-type int8 <<< "中文" > /dev/null \
+  || fail "pegasus int8"
+"$T5" generate --model "$M/t5-tiny-gated" --input ids --format ids --max-new-tokens 24 --compute-type int8 \
+  --int8-float all < "$WORK/t5-tiny-gated.in" > "$WORK/out"
+diff "$WORK/t5-tiny-gated.want" "$WORK/out" > /dev/null || fail "int8 with every class in float is not exact"
+
+# text input: the target gets eos; a WordPiece target loses its [CLS]
+printf 'Hello world\tHello world\n' | "$T5" score --model "$M/t5-tiny-gated" > "$WORK/out" || fail "text score"
+$PY -c "import json; o=json.load(open('$WORK/out')); assert o['tokens'][-1]['id']==1 and o['logprob']<0, o" \
+  || fail "text target without eos"
+printf '中文\t中文\n' | "$T5" score --model "$M/t5-tiny-pegasus" > "$WORK/out" || fail "pegasus text score"
+$PY -c "import json; o=json.load(open('$WORK/out')); assert o['tokens'][0]['id']!=101 and o['tokens'][-1]['id']==102, o" \
+  || fail "pegasus target: [CLS] kept or [SEP] missing"
+
+# errors
+expect_err() { # $1 expected exit code, $2 text expected in stderr, rest: command
+  local want=$1 msg=$2; shift 2
+  set +e; "$@" > "$WORK/eout" 2> "$WORK/err" < "${STDIN:-/dev/null}"; local rc=$?; set -e
+  [ "$rc" = "$want" ] || fail "exit $rc (want $want) for: $* ($(cat "$WORK/err"))"
+  grep -q "$msg" "$WORK/err" || fail "no '$msg' in: $(cat "$WORK/err")"
+}
+expect_err 2 "compute-type must be auto, float32, bfloat16 or int8" "$T5" generate --model "$M/t5-tiny-gated" \
+  --compute-type int4
+expect_err 2 "unknown matrix class 'heads'" "$T5" score --model "$M/t5-tiny-gated" --int8-float wo,heads
+expect_err 2 "usage" "$T5" score
+printf 'no tab here\n1 2\t3 999999\n5 1\t1\n' > "$WORK/bad"
+STDIN="$WORK/bad" expect_err 1 "line 1: expected input<TAB>target" "$T5" score --model "$M/t5-tiny-gated" --input ids
+grep -q "line 2: id 999999 outside the vocabulary" "$WORK/err" || fail "bad id: $(cat "$WORK/err")"
+[ "$(sed -n 3p "$WORK/eout" | cut -c1-11)" = '{"logprob":' ] || fail "a good line after bad ones: $(cat "$WORK/eout")"
+
+# t5serve with T5SERVE_COMPUTE_TYPE=int8: the same answer as t5 generate --compute-type int8
+if [ -x "$BUILD/t5serve" ]; then
+  port=$((20000 + RANDOM % 20000))
+  T5SERVE_COMPUTE_TYPE=int8 "$BUILD/t5serve" --model "$M/t5-tiny-gated" --host 127.0.0.1 --port $port \
+    --log-level warn > "$WORK/srv.log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2> /dev/null || true' EXIT
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" > /dev/null 2>&1 && break; sleep 0.1; done
+  got=$(curl -sf "http://127.0.0.1:$port/generate" -d '{"ids": [872, 73, 73, 56, 1], "max_new_tokens": 12}') \
+    || fail "t5serve int8 /generate: $(cat "$WORK/srv.log")"
+  want=$(echo "872 73 73 56 1" | "$T5" generate --model "$M/t5-tiny-gated" --input ids --max-new-tokens 12 \
+    --compute-type int8)
+  $PY -c "import json,sys; assert json.loads(sys.argv[1])['text'] == sys.argv[2], sys.argv[1:]" "$got" "$want" \
+    || fail "t5serve int8 answer differs from t5 generate --compute-type int8"
+  curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; assert json.load(sys.stdin)['compute_type'] == 'int8'" \
+    || fail "/info does not report compute_type int8"
+  kill $pid; wait $pid 2> /dev/null || true
+  trap - EXIT
+  T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
+    && fail "t5serve accepted compute_type int4"
+  grep -q "compute_type must be one of" "$WORK/err" || fail "t5serve int4: $(cat "$WORK/err")"
+  echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8; /info says int8"
+fi
+echo "compute types: all checks passed"

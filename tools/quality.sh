@@ -1,0 +1,116 @@
+#!/bin/sh
+# quality.sh - what each compute type costs in quality, on real trained weights: the default
+# model (models/default) on its 270 held-out test examples (rebuilt exactly as its training
+# cut them: tools/quality.py heldout), and the trained fixture models on their golden inputs.
+#   (a) float32 greedy (128 new tokens at most) of every input;
+#   (b) that sequence scored under each compute type (`t5 score --ref-compute-type float32`):
+#       next-token argmax agreement with float32 and mean KL(float32 || type) per token;
+#   (c) each type's own greedy output: character ROUGE-L against float32's output, and the
+#       model's ROUGE-L against the held-out references (the model card's 0.360 measure).
+# int8 rows differ in the matrix classes kept in float (--int8-float), to choose by measurement.
+# The float32 reference runs as `auto` (weights as stored, float32 arithmetic: the same bits as
+# `--compute-type float32`, which converts them first; the script checks that on every input of
+# the fixtures and the first 20 of the default model) because it streams half the bytes.
+# Prints one Markdown table per model. Not a speed benchmark (`t5 bench engine` is).
+# usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
+#   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default tests/fixtures);
+#   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
+#   SENS_LINES=N scores only the first N inputs there.
+#   About 40 minutes on 2 loaded cores (2026-12-01), most of it the free-running greedy rows.
+set -eu
+out=${1:-build/quality}
+T5=build/t5
+PY=/usr/bin/python3
+M=models/default
+FIXTURES=${FIXTURES:-tests/fixtures}
+Q="$PY tools/quality.py"
+mkdir -p "$out"
+[ -x $T5 ] || { echo "quality: $T5 is missing: run make first" >&2; exit 1; }
+VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
+int8 (all int8):--compute-type int8 --int8-float none;\
+int8, float wo:--compute-type int8 --int8-float wo;\
+int8, float wo+head:--compute-type int8 --int8-float wo,head;\
+int8, float wo+embed:--compute-type int8 --int8-float wo,embed;\
+int8, float wo+embed+head (default):--compute-type int8 --int8-float wo,embed,head;\
+int8, float attn:--compute-type int8 --int8-float attn"}
+
+# the held-out test set: 270 examples, 31 documents
+[ -s "$out/docs.jsonl" ] || sh tools/make_documents.sh "$out/docs.jsonl"
+[ -s "$out/test.ids" ] || $Q heldout "$out/docs.jsonl" "$out/test"
+
+# one table for model folder $1 with inputs $2 (ids lines), $3: max new tokens, $4: references
+# (jsonl with "tgt", or empty), $5: spm model for decoding (empty: compare id sequences)
+table() {
+  dir=$1 ids=$2 maxnew=$3 ref=$4 spm=$5 w="$out/$(basename "$1")"
+  mkdir -p "$w"
+  G="generate --model $dir --input ids --format ids --max-new-tokens $maxnew"
+  # shellcheck disable=SC2086
+  $T5 $G --compute-type auto < "$ids" > "$w/float32.gen"
+  head -n 20 "$ids" | $T5 $G --compute-type float32 > "$w/float32.check"
+  head -n 20 "$w/float32.gen" | cmp -s - "$w/float32.check" ||
+    { echo "quality: auto and float32 differ on $dir" >&2; exit 1; }
+  $Q pair "$ids" "$w/float32.gen" "$w/pairs"
+  [ -n "$spm" ] && $Q decode "$spm" "$w/float32.gen" "$w/float32.txt"
+  echo
+  echo "$(basename "$dir"): $(wc -l < "$ids") inputs, greedy up to $maxnew new tokens"
+  echo
+  if [ -n "$spm" ]; then
+    echo "| compute type | argmax agreement | mean KL (nats/token) | ROUGE-L vs float32 | ROUGE-L vs references |"
+    echo "| --- | --- | --- | --- | --- |"
+    [ -n "$ref" ] && echo "| float32 | 1 | 0 | 1 | $($Q rouge "$w/float32.txt" "$w/float32.txt" "$ref" | awk '/vs_ref/{print $2}') |"
+  else
+    echo "| compute type | argmax agreement | mean KL (nats/token) | greedy ids equal to float32's |"
+    echo "| --- | --- | --- | --- |"
+  fi
+  echo "$VARIANTS" | tr ';' '\n' | while IFS=: read -r name opts; do
+    [ -n "$name" ] || continue
+    f="$w/$(echo "$name" | tr -c 'a-z0-9\n' '_')"
+    # shellcheck disable=SC2086
+    $T5 score --model "$dir" --input ids --ref-compute-type auto $opts < "$w/pairs" > "$f.score" 2> "$f.log"
+    set -- $($Q agg "$f.score")
+    agree=$2 kl=$4
+    # shellcheck disable=SC2086
+    $T5 $G $opts < "$ids" > "$f.gen"
+    if [ -n "$spm" ]; then
+      $Q decode "$spm" "$f.gen" "$f.txt"
+      r=$($Q rouge "$f.txt" "$w/float32.txt" $ref)
+      vs32=$(echo "$r" | awk '/vs_b/{print $2}') vsref=$(echo "$r" | awk '/vs_ref/{print $2}')
+      echo "| $name | $agree | $kl | $vs32 | ${vsref:--} |"
+    else
+      same=$(paste -d'|' "$f.gen" "$w/float32.gen" | awk -F'|' '$1==$2{s++} END{printf "%d/%d", s, NR}')
+      echo "| $name | $agree | $kl | $same |"
+    fi
+  done
+}
+
+# one matrix class alone in int8 (the others as stored), teacher-forced on the float32 greedy
+# sequences of table(): how much of int8's error each class brings, beside its share of weights
+sensitivity() {
+  dir=$1 w="$out/$(basename "$1")"
+  classes="enc-attn enc-wi enc-wo dec-self dec-cross dec-wi dec-wo head embed"
+  echo
+  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced, first ${SENS_LINES:-all} inputs)"
+  echo
+  echo "| class in int8 | share of the matrix weights | argmax agreement | mean KL (nats/token) |"
+  echo "| --- | --- | --- | --- |"
+  for c in $classes; do
+    keep=$(echo $classes | tr ' ' '\n' | grep -vx "$c" | paste -sd, -)
+    head -n "${SENS_LINES:-1000000}" "$w/pairs" |
+      $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" \
+        > "$w/only-$c.score" 2> "$w/only-$c.log"
+    set -- $($Q agg "$w/only-$c.score")
+    echo "| $c | $($Q share "$dir" "$c") | $2 | $4 |"
+  done
+}
+
+[ "${ONLY_SENSITIVITY:-0}" = 1 ] || table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+sensitivity "$M"
+[ "${ONLY_SENSITIVITY:-0}" = 1 ] && exit 0
+# the trained fixtures (float32 / float16 checkpoints), their golden inputs
+for name in t5-tiny-gated t5-tiny-relu; do
+  g="$FIXTURES/models/$name.golden.json"
+  [ -f "$g" ] || continue
+  $PY -c "import json,sys; [print(' '.join(map(str,c['input_ids']))) for c in json.load(open(sys.argv[1]))['cases']]" \
+    "$g" > "$out/$name.ids"
+  table "$FIXTURES/models/$name" "$out/$name.ids" 24 "" ""
+done
