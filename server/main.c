@@ -199,6 +199,7 @@ int main(int argc, char **argv) {
     }
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
+    atomic_init(&s->tok_jobs, 0);
     s->metrics = srv_metrics_create(srv_routes, srv_n_routes);
     openblas_set_num_threads(1); /* each worker splits its GEMMs over its own threads */
     /* Every request allocates and frees megabytes (encoder activations, cross K/V, KV

@@ -153,6 +153,7 @@ struct srv_server {
     uv_timer_t tick;
     atomic_int draining;
     atomic_int inflight; /* deferred requests not yet fully answered */
+    atomic_int tok_jobs; /* long tokenizations running on their own threads (routes_tok.c) */
     double drain_deadline;
     int aborted;
     double t_started;

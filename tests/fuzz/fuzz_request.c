@@ -43,8 +43,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     s->metrics = srv_metrics_create(srv_routes, srv_n_routes);
     s->tok = tok_model_load(s->cfg.model, err, sizeof err);
     s->model = s->tok ? t5_model_load(s->cfg.model, err, sizeof err) : NULL;
+    /* as server/main.c: a model comes with its embedding pipeline (here mean pooling) */
+    s->embedder =
+        s->model ? t5_embedder_load(s->cfg.model, t5_model_config(s->model)->d_model, err, sizeof err) : NULL;
     srv_sched_config sc = {s->model, 1, s->cfg.max_batch, 1, s->cfg.queue_size, NULL, NULL};
-    if (!s->metrics || !s->tok || !s->model || !(s->sched = srv_sched_create(&sc, err, sizeof err))) {
+    if (!s->metrics || !s->tok || !s->model || !s->embedder ||
+        !(s->sched = srv_sched_create(&sc, err, sizeof err))) {
         fprintf(stderr, "fuzz_request: cannot set the server up: %s (set FIXTURES)\n", err);
         exit(1);
     }

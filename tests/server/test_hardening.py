@@ -7,6 +7,7 @@ t5serve (suite 65-hardening; issue 17 items 8, 9, 11 and issue 18's server error
      without stop too;
   3. `truncate`: max_input_tokens - 1 is accepted, max_input_tokens is a 400 that says why;
      /tokenize with pieces or offsets holds at most max_texts x max_input_tokens tokens;
+     long tokenizations run off the HTTP threads (/health stays prompt during 4 of them);
   4. start-up: a missing --model folder says it does not exist; weights + spiece.model
      without config.json start tokenize-only with a warn line; a tokenizer with more ids
      than the model's vocabulary is an error naming both sizes; a port in use is
@@ -18,6 +19,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -85,6 +87,39 @@ def tokenize_bound(srv, bound):
     check_error(st, ans, 400, "three texts over the bound together", needle="by text")
 
 
+def long_tokenize_off_thread():
+    """4 long tokenizations at once (a 900 KB body each, subword sampling) on a server with
+    one HTTP thread: /health stays prompt meanwhile (they run on their own threads)."""
+    srv = Server(["--http-threads", "1"], name="longtok")
+    try:
+        text = ("兰叶春葳蕤,桂华秋皎洁。欣欣此生意,自尔为佳节。" * 14000)[:330000]
+        req = {"text": text, "alpha": 0.5, "seed": 1}
+        res = []
+
+        def big():
+            res.append(srv.post("/tokenize", req, timeout=120))
+
+        ths = [threading.Thread(target=big) for _ in range(4)]
+        t0 = time.time()
+        for t in ths:
+            t.start()
+        time.sleep(0.05)
+        worst = 0.0
+        while any(t.is_alive() for t in ths):
+            t1 = time.time()
+            st, _, _ = srv.request("GET", "/health", timeout=30)
+            worst = max(worst, time.time() - t1)
+            check(st == 200, f"/health during long tokenizations: {st}")
+            time.sleep(0.01)
+        wall = time.time() - t0
+        ids = [a["ids"] for st, a in res if st == 200]
+        check(len(ids) == 4 and len(ids[0]) > 300000 and all(x == ids[0] for x in ids),
+              f"4 long tokenizations: 200, one seed one sample ({[st for st, _ in res]})")
+        check(worst < 0.3 * wall, f"/health stays prompt: worst {worst:.3f} s while they took {wall:.3f} s")
+    finally:
+        check(srv.stop() == 0, "longtok: clean exit")
+
+
 def start(args, timeout=30):
     t0 = time.time()
     r = subprocess.run([os.path.join(BUILD, "t5serve"), "--host", "127.0.0.1"] + args, capture_output=True,
@@ -136,6 +171,7 @@ def main():
         tokenize_bound(srv, max_in * max_texts)
     finally:
         check(srv.stop() == 0, "clean exit")
+    long_tokenize_off_thread()
     startup()
     finish("test_hardening")
 
