@@ -54,7 +54,11 @@ static const cfg_key keys[] = {
      "max_new_tokens of a request that gives none (transformers' 20)"},
     {"max_num_beams", I(max_num_beams, 1, 64), "8", "largest num_beams accepted (also at most max_batch)"},
     {"max_nbest", I(max_nbest, 1, 1024), "64", "largest /tokenize nbest accepted"},
-    {"max_connections", I(max_connections, 1, 1000000), "1024", "concurrent HTTP connections"},
+    {"max_connections", I(max_connections, 0, 1000000), "0",
+     "concurrent HTTP connections (0: what the open-file limit allows); when full, the oldest idle "
+     "keep-alive connection is closed, or a new one gets 503 at once"},
+    {"max_connections_per_ip", I(max_connections_per_ip, 0, 1000000), "0",
+     "concurrent HTTP connections from one client address (0: no limit); past it, closed at once"},
     {"connection_timeout_s", I(connection_timeout_s, 1, 86400), "60",
      "closes a connection idle (nothing received or sent) this long; a request body still arriving after "
      "request_timeout_ms is cut off too"},

@@ -38,7 +38,8 @@ typedef struct {
     int default_max_new_tokens;      /* max_new_tokens when the request gives none */
     int max_num_beams;               /* largest num_beams accepted */
     int max_nbest;                   /* largest /tokenize nbest accepted */
-    int max_connections;             /* concurrent HTTP connections */
+    int max_connections;             /* concurrent HTTP connections; 0: what the descriptors allow */
+    int max_connections_per_ip;      /* from one client address; 0: no limit */
     int connection_timeout_s;        /* idle connections closed after this */
     int request_timeout_ms;          /* deadline of every request (504 past it) */
     int drain_timeout_ms;            /* SIGTERM: longest wait for in-flight requests */

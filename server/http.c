@@ -5,12 +5,15 @@
  * access log line and the per-request metrics. The only file that touches a request's
  * state. Not the route logic (routes_*.c) and not the scheduling (scheduler.c). */
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "srv.h"
@@ -23,8 +26,11 @@ struct srv_request {
     struct MHD_Connection *conn;
     uv_mutex_t lock; /* guards reply, suspended, the stream and the token counts */
     atomic_int refs;
-    atomic_int cancel; /* set when the client is gone: workers end its tasks */
-    int route, state, deferred;
+    atomic_int cancel;                   /* set when the client is gone: workers end its tasks */
+    int route, state, deferred, started; /* started: the access handler has seen it */
+    int escaped;                         /* the raw path holds a percent-escape */
+    int close;                           /* answer with `Connection: close` */
+    int raw_sent;                        /* answered on the socket itself (reply_mid_body) */
     char method[8], path[96];
     double t_start;
     /* body (access handler only) */
@@ -41,6 +47,7 @@ struct srv_request {
     int stream_started, stream_done;
 };
 
+/* url: the raw request target, as the client sent it (for the log and the escape check) */
 static srv_request *request_create(srv_server *s, struct MHD_Connection *conn, const char *method,
                                    const char *url) {
     srv_request *r = calloc(1, sizeof *r);
@@ -60,6 +67,7 @@ static srv_request *request_create(srv_server *s, struct MHD_Connection *conn, c
         r->path[i] = ch > 32 && ch < 127 ? (char)ch : '?';
     }
     r->path[i] = 0;
+    r->escaped = strcspn(url, "%?#") < strcspn(url, "?#");
     return r;
 }
 
@@ -208,6 +216,7 @@ static enum MHD_Result queue_reply(srv_request *r) {
     }
     if (r->allow) MHD_add_response_header(resp, "Allow", r->allow);
     if (r->www_auth) MHD_add_response_header(resp, "WWW-Authenticate", "Bearer");
+    if (r->close) MHD_add_response_header(resp, "Connection", "close");
     r->state = ST_SENT;
     enum MHD_Result rc = MHD_queue_response(r->conn, (unsigned)p->status, resp);
     MHD_destroy_response(resp);
@@ -245,6 +254,35 @@ static enum MHD_Result queue_stream(srv_request *r) {
     return rc;
 }
 
+/* Writes p as a whole HTTP answer with `Connection: close` straight onto socket fd, for the
+ * places where libmicrohttpd cannot queue one, and shuts the sending side. The answer is
+ * small: a socket's send buffer takes it whole; if not, the client sees a close. Returns
+ * the bytes sent. */
+static size_t send_raw(int fd, const srv_reply *p) {
+    char head[256];
+    int k = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                     p->status, p->status == 413 ? "Payload Too Large" : "Service Unavailable",
+                     p->content_type ? p->content_type : "application/json", p->len);
+    if (k <= 0 || (size_t)k >= sizeof head) return 0;
+    struct iovec iov[2] = {{head, (size_t)k}, {p->body, p->len}};
+    struct msghdr msg = {.msg_iov = iov, .msg_iovlen = 2};
+    ssize_t sent = sendmsg(fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+    shutdown(fd, SHUT_WR);
+    return sent > 0 ? (size_t)sent : 0;
+}
+
+/* Answers r->reply while a body is still arriving (libmicrohttpd cannot queue an answer
+ * then); the access handler then drops at most 1 MiB more of the body (so that closing
+ * does not reset the connection under an answer the client has not read yet) and closes. */
+static enum MHD_Result reply_mid_body(srv_request *r) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (ci) r->bytes_out = send_raw(ci->connect_fd, &r->reply);
+    r->state = ST_SENT;
+    r->raw_sent = 1;
+    return MHD_YES;
+}
+
 static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
     const char *key = s->cfg.api_key;
     const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
@@ -257,6 +295,65 @@ static int auth_ok(srv_server *s, struct MHD_Connection *conn) {
     for (size_t i = 0; i < b; i++)
         diff |= (unsigned char)key[i] ^ (unsigned char)(i < a ? h[i] : 0);
     return diff == 0;
+}
+
+/* What check_message needs of the header block. */
+typedef struct {
+    int n_length, n_encoding, n_host, nul;
+    const char *encoding;
+    const char *prev_end; /* the byte after the previous header's value and its terminator */
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
+                                   const char *value, size_t value_size) {
+    (void)kind;
+    head_scan *h = cls;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size)) h->nul = 1;
+#if MHD_VERSION <= 0x00097500
+    /* libmicrohttpd 0.9.75 measures a value with strlen, so a NUL cuts it short unseen.
+     * It parses the header block in place: the line's CR and LF become NULs, so after a
+     * value comes a NUL and then either a NUL (CRLF), or (bare LF) the next header's name,
+     * or (a NUL inside the value) the value's rest. This tells the three apart. */
+    if (h->prev_end && *h->prev_end && h->prev_end != key) h->nul = 1;
+    h->prev_end = value ? value + value_size + 1 : NULL;
+#endif
+    if (strcasecmp(key, "Content-Length") == 0) h->n_length++;
+    if (strcasecmp(key, "Host") == 0) h->n_host++;
+    if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        h->n_encoding++;
+        h->encoding = value ? value : "";
+    }
+    return MHD_YES;
+}
+
+/* The message-level rules libmicrohttpd 0.9.75 does not enforce (docs/reliability.md),
+ * checked before the body is read: an error here is answered at once and the connection
+ * closed, since where the body ends is in doubt (RFC 9112 section 6.3). The path's rule:
+ * routes are matched on the path as sent, so a percent-escape (which MHD would decode:
+ * `%68ealth`, `/health%00junk`) is refused instead of being matched after decoding. */
+static void check_message(srv_request *r, const char *version) {
+    head_scan h = {0};
+    MHD_get_connection_values_n(r->conn, MHD_HEADER_KIND, scan_header, &h);
+    if (h.prev_end && *h.prev_end) h.nul = 1; /* after the last header comes the blank line: a NUL */
+    const char *why = NULL;
+    int status = 400;
+    if (r->escaped)
+        why = "percent-escapes are not allowed in the path (routes are plain ASCII paths)";
+    else if (h.nul)
+        why = "a header holds a NUL byte";
+    else if (strcmp(version, MHD_HTTP_VERSION_1_1) == 0 ? h.n_host != 1 : h.n_host > 1)
+        why = "an HTTP/1.1 request needs exactly one Host header";
+    else if (h.n_length > 1)
+        why = "more than one Content-Length header";
+    else if (h.n_encoding && h.n_length)
+        why = "both Content-Length and Transfer-Encoding";
+    else if (h.n_encoding > 1 || (h.n_encoding && strcasecmp(h.encoding, "chunked") != 0)) {
+        status = 501;
+        why = "the only Transfer-Encoding accepted is one `chunked`";
+    }
+    if (!why) return;
+    set_reply_locked(r, srv_reply_error(status, "%s", why));
+    r->close = 1;
 }
 
 /* Checks made as soon as the headers are in: route, method, auth, declared size. */
@@ -323,25 +420,123 @@ static int route_matches(const char *path, const char *url) {
     return strncmp(url, path, k) == 0 && url[k] && !strchr(url + k, '/');
 }
 
+/* ---- connections: idle ones are closed oldest first when the table is full ---- */
+
+/* One connection (MHD's socket context); on s->idle's list while no request is in progress. */
+typedef struct srv_conn {
+    struct srv_conn *prev, *next; /* NULL while busy or closing */
+    int fd;                       /* -1 once ended early (conn_end) */
+} srv_conn;
+
+/* With conn_lock held. */
+static void conn_unlink(srv_server *s, srv_conn *c) {
+    if (!c->next) return;
+    if (s->idle == c) s->idle = c->next == c ? NULL : c->next;
+    c->prev->next = c->next;
+    c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+}
+
+static void conn_append(srv_server *s, srv_conn *c) {
+    if (c->next) return;
+    if (!s->idle) {
+        s->idle = c->prev = c->next = c;
+        return;
+    }
+    c->next = s->idle;
+    c->prev = s->idle->prev;
+    c->prev->next = c;
+    s->idle->prev = c;
+}
+
+static void conn_set_busy(srv_server *s, struct MHD_Connection *conn, int busy) {
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    srv_conn *c = ci ? ci->socket_context : NULL;
+    if (!c) return;
+    uv_mutex_lock(&s->conn_lock);
+    if (busy)
+        conn_unlink(s, c);
+    else if (c->fd >= 0)
+        conn_append(s, c);
+    uv_mutex_unlock(&s->conn_lock);
+}
+
+/* Ends a connection from outside its MHD thread: MHD sees the end of the stream and closes
+ * it. With conn_lock held, on a listed connection (MHD closes its descriptor only after the
+ * CLOSED notification, which waits for the lock: the descriptor is still this one). */
+static void conn_end(srv_server *s, srv_conn *c) {
+    conn_unlink(s, c);
+    shutdown(c->fd, SHUT_RDWR);
+    c->fd = -1;
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+    srv_server *s = cls;
+    srv_conn *c = *socket_context;
+    if (code == MHD_CONNECTION_NOTIFY_CLOSED) {
+        if (!c) return;
+        uv_mutex_lock(&s->conn_lock);
+        conn_unlink(s, c);
+        s->n_conns--;
+        uv_mutex_unlock(&s->conn_lock);
+        free(c);
+        *socket_context = NULL;
+        return;
+    }
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || !(c = calloc(1, sizeof *c))) return; /* untracked: never closed early */
+    c->fd = ci->connect_fd;
+    *socket_context = c;
+    uv_mutex_lock(&s->conn_lock);
+    s->n_conns++;
+    conn_append(s, c);
+    if (s->n_conns > s->conn_limit) {
+        if (s->idle != c) { /* the oldest idle connection makes room */
+            conn_end(s, s->idle);
+        } else { /* every other connection has a request in progress: shed this one now */
+            srv_reply p = srv_reply_error(503, "every connection of this server is busy; retry later");
+            send_raw(c->fd, &p);
+            free(p.body);
+            conn_end(s, c);
+        }
+    }
+    uv_mutex_unlock(&s->conn_lock);
+}
+
+/* MHD's URI callback: the request object is made here, where the raw target is known
+ * (the access handler gets it decoded). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn) {
+    return request_create(cls, conn, "", uri);
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload, size_t *upload_size,
                                  void **con_cls) {
-    (void)version;
     srv_server *s = cls;
     srv_request *r = *con_cls;
-    if (!r) {
-        r = request_create(s, conn, method, url);
-        if (!r) return MHD_NO;
-        *con_cls = r;
+    if (!r) return MHD_NO; /* on_uri was out of memory */
+    if (!r->started) {
+        r->started = 1;
+        conn_set_busy(s, conn, 1);
+        snprintf(r->method, sizeof r->method, "%s", method);
         const srv_route *rt = NULL;
         for (int i = 0; i < s->n_routes; i++)
             if (route_matches(s->routes[i].path, url)) {
                 rt = &s->routes[i];
                 r->route = i;
             }
+        check_message(r, version);
+        if (r->close) return queue_reply(r); /* the body is never read */
         check_headers(r, rt);
         if (r->have_reply && !read_body_first(conn)) return queue_reply(r); /* the body is never read */
         return MHD_YES; /* an early error is sent once the body is read (and dropped) */
+    }
+    if (r->raw_sent) { /* answered on the socket: drop a bounded tail of the body, then close */
+        r->dropped += *upload_size;
+        int more = *upload_size && r->dropped <= (1u << 20);
+        *upload_size = 0;
+        return more ? MHD_YES : MHD_NO;
     }
     if (*upload_size && r->state != ST_RECV) { /* body bytes after we answered: drop them */
         *upload_size = 0;
@@ -364,6 +559,8 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 return MHD_NO;
             }
             if (r->body_len + n > (size_t)s->cfg.max_body_bytes) {
+                /* only a chunked body gets here (a declared length is checked with the
+                 * headers): answer now, not once the client stops sending */
                 set_reply_locked(r, srv_reply_error(413,
                                                     "the request body is larger than this server's limit of "
                                                     "%lld bytes (max_body_bytes)",
@@ -371,7 +568,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
                 free(r->body);
                 r->body = NULL;
                 r->body_len = r->body_cap = 0;
-                return MHD_YES;
+                return reply_mid_body(r);
             }
             if (r->body_len + n + 1 > r->body_cap) {
                 size_t cap = r->body_cap ? r->body_cap : 1024;
@@ -408,10 +605,10 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
-    (void)conn;
     srv_server *s = cls;
     srv_request *r = *con_cls;
     if (!r) return;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) conn_set_busy(s, conn, 0); /* keep-alive: idle again */
     *con_cls = NULL;
     int aborted = toe != MHD_REQUEST_TERMINATED_COMPLETED_OK;
     if (aborted) atomic_store(&r->cancel, 1);
@@ -456,10 +653,7 @@ static void list_routes(srv_server *s) {
     }
 }
 
-int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen) {
-    s->routes = routes;
-    s->n_routes = n;
-    list_routes(s);
+int srv_http_listen(srv_server *s, char *err, size_t errlen) {
     struct addrinfo hints, *ai = NULL;
     memset(&hints, 0, sizeof hints);
     hints.ai_family = AF_UNSPEC;
@@ -472,24 +666,86 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
         snprintf(err, errlen, "cannot resolve host '%.100s': %s", s->cfg.host, gai_strerror(rc));
         return -1;
     }
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
-    if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
-    struct sockaddr_storage addr;
-    memcpy(&addr, ai->ai_addr, ai->ai_addrlen);
-    freeaddrinfo(ai);
-    unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
-    s->daemon = MHD_start_daemon(flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_SOCK_ADDR,
-                                 (struct sockaddr *)&addr, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-                                 MHD_OPTION_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections,
-                                 MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)s->cfg.connection_timeout_s,
-                                 MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_THREAD_POOL_SIZE, pool,
-                                 MHD_OPTION_END);
-    if (!s->daemon) {
-        snprintf(err, errlen, "cannot listen on %.100s:%d (in use, or not an address of this host?)",
-                 s->cfg.host, s->cfg.port);
+    s->ipv6 = ai->ai_family == AF_INET6;
+    int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+        int e = errno;
+        snprintf(err, errlen, "cannot listen on %.100s:%d: %s%s", s->cfg.host, s->cfg.port, strerror(e),
+                 e == EADDRINUSE ? " (another process holds this port: stop it or choose another with --port)"
+                 : e == EADDRNOTAVAIL ? " (not an address of this host)"
+                                      : "");
+        if (fd >= 0) close(fd);
+        freeaddrinfo(ai);
         return -1;
     }
+    freeaddrinfo(ai);
+    s->listen_fd = fd;
     return 0;
+}
+
+int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen) {
+    s->routes = routes;
+    s->n_routes = n;
+    list_routes(s);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    if (s->ipv6) flags |= MHD_USE_IPv6;
+    unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
+    /* the connection table: what the open-file limit leaves (main.c raised it to the hard
+     * limit), less descriptors for the rest of the process; libmicrohttpd's own limit sits
+     * above ours, so that a new connection is accepted and the oldest idle one closed
+     * (on_connection) instead of new ones waiting in the backlog */
+    struct rlimit rl;
+    long fds = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY ? (long)rl.rlim_cur : 65536;
+    long room = fds - 64 - 32 > 16 ? fds - 64 - 32 : 16;
+    s->conn_limit =
+        s->cfg.max_connections > 0 && s->cfg.max_connections < room ? s->cfg.max_connections : (int)room;
+    if (s->cfg.max_connections > room)
+        srv_log(SRV_LOG_WARN, "max_connections %d is more than the open-file limit allows: %d",
+                s->cfg.max_connections, s->conn_limit);
+    s->daemon = MHD_start_daemon(
+        flags, (uint16_t)s->cfg.port, NULL, NULL, on_access, s, MHD_OPTION_LISTEN_SOCKET,
+        (MHD_socket)s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_URI_LOG_CALLBACK,
+        on_uri, s, MHD_OPTION_CONNECTION_LIMIT, (unsigned)(s->conn_limit + 32),
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned)s->cfg.max_connections_per_ip,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, s, MHD_OPTION_CONNECTION_TIMEOUT,
+        (unsigned)s->cfg.connection_timeout_s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+        MHD_OPTION_THREAD_POOL_SIZE, pool, MHD_OPTION_END);
+    if (!s->daemon) {
+        snprintf(err, errlen, "cannot start the HTTP daemon on %.100s:%d", s->cfg.host, s->cfg.port);
+        return -1;
+    }
+    s->listen_fd = -1; /* the daemon's now */
+    return 0;
+}
+
+srv_request *srv_http_local_run(srv_server *s, const srv_route *rt, const char *method, const char *body,
+                                size_t len) {
+    srv_request *r = request_create(s, NULL, method, rt->path);
+    if (!r || !(r->body = malloc(len + 1))) {
+        if (r) srv_http_release(r);
+        return NULL;
+    }
+    memcpy(r->body, body, len);
+    r->body[len] = 0;
+    r->body_len = len;
+    r->body_cap = len + 1;
+    rt->fn(r);
+    free(r->body);
+    r->body = NULL;
+    r->body_len = r->body_cap = 0;
+    return r;
+}
+
+int srv_http_local_done(srv_request *r, const srv_reply **reply, const char **stream, size_t *stream_len) {
+    uv_mutex_lock(&r->lock);
+    int done = (r->have_reply || r->stream_done) && atomic_load(&r->refs) == 1;
+    uv_mutex_unlock(&r->lock);
+    if (!done) return 0;
+    *reply = &r->reply;
+    *stream = r->sse.buf ? r->sse.buf + r->sse.off : "";
+    *stream_len = r->sse.len - r->sse.off;
+    return 1;
 }
 
 void srv_http_stop_accepting(srv_server *s) {
@@ -499,6 +755,8 @@ void srv_http_stop_accepting(srv_server *s) {
 }
 
 void srv_http_stop(srv_server *s) {
+    if (s->listen_fd >= 0) close(s->listen_fd); /* never handed to a daemon */
+    s->listen_fd = -1;
     if (!s->daemon) return;
     srv_http_resume_pending(s);
     MHD_stop_daemon(s->daemon);

@@ -56,11 +56,23 @@ void srv_http_retain(srv_request *r);
 void srv_http_release(srv_request *r);
 
 /* ---- the daemon (main.c) ---- */
-/* Listens on cfg host:port and serves routes[0..n) (the table must outlive the daemon);
+/* Binds and listens on cfg host:port (s->listen_fd), before the model loads, so that a port
+ * in use is reported at once. 0, or -1 with err. */
+int srv_http_listen(srv_server *s, char *err, size_t errlen);
+/* Serves routes[0..n) on the listening socket (the table must outlive the daemon);
  * requests for no route are counted as route n in the metrics. */
 int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, size_t errlen);
 void srv_http_stop_accepting(srv_server *s);
 void srv_http_stop(srv_server *s);
 void srv_http_resume_pending(srv_server *s); /* main thread: resume what workers finished */
+
+/* ---- in-process requests without a connection (the tests/fuzz harnesses) ---- */
+/* Runs route rt (method "POST" or "GET") on a copy of body[0..len) as the access handler
+ * does once a body is in. The caller holds the result (srv_http_release). NULL: no memory. */
+srv_request *srv_http_local_run(srv_server *s, const srv_route *rt, const char *method, const char *body,
+                                size_t len);
+/* 1 once r's answer is complete and only the caller holds r: *reply is the reply (status 0
+ * for a stream), *stream[0..*stream_len) the stream's bytes; both valid until the release. */
+int srv_http_local_done(srv_request *r, const srv_reply **reply, const char **stream, size_t *stream_len);
 
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -73,13 +74,20 @@ static int file_exists(const char *dir, const char *name) {
 static int load_models(srv_server *s, char *err, size_t errlen) {
     const char *dir = s->cfg.model;
     char terr[512];
+    struct stat st;
+    if (stat(dir, &st) != 0) {
+        snprintf(err, errlen,
+                 "the model folder %.300s does not exist (--model: a folder with "
+                 "config.json, model.safetensors and the tokenizer, or a tokenizer file)",
+                 dir);
+        return -1;
+    }
     s->tok = tok_model_load(dir, terr, sizeof terr);
     if (!s->tok) {
         snprintf(err, errlen, "cannot load the tokenizer from %.300s: %.500s", dir, terr);
         return -1;
     }
-    struct stat st;
-    int is_dir = stat(dir, &st) == 0 && S_ISDIR(st.st_mode);
+    int is_dir = S_ISDIR(st.st_mode);
     if (is_dir && file_exists(dir, "config.json") && t5_weights_present(dir)) {
         t5_load_params lp;
         t5_load_default_params(&lp);
@@ -91,6 +99,14 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             return -1;
         }
         const t5_config *c = t5_model_config(s->model);
+        if (tok_vocab_size(s->tok) > c->vocab_size) {
+            /* every id past the model's embedding rows would fail in the engine */
+            snprintf(err, errlen,
+                     "the tokenizer of %.300s has %d ids but the model's vocabulary (config.json vocab_size) "
+                     "has %d: the tokenizer does not belong to these weights",
+                     dir, (int)tok_vocab_size(s->tok), c->vocab_size);
+            return -1;
+        }
         srv_log(SRV_LOG_INFO, "model %s: %s, d_model %d, %d+%d layers, vocab %d, %s%s", dir, c->model_type,
                 c->d_model, c->num_layers, c->num_decoder_layers, c->vocab_size, t5_model_format(s->model),
                 c->has_decoder ? "" : " (encoder only: embeddings, no generation)");
@@ -113,6 +129,12 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
                  "for a tokenize-only service give the tokenizer file or a folder without config.json",
                  dir);
         return -1;
+    } else if (is_dir && t5_weights_present(dir)) {
+        srv_log(
+            SRV_LOG_WARN,
+            "%s has model.safetensors but no config.json: the weights are not used, tokenize-only service "
+            "(/generate answers 503); add the model's config.json to serve generation",
+            dir);
     } else {
         srv_log(SRV_LOG_INFO,
                 "%s has a tokenizer but no config.json + weights: tokenize-only service "
@@ -144,6 +166,7 @@ static void server_free(srv_server *s) {
     srv_metrics_free(s->metrics);
     free(s->resume);
     uv_mutex_destroy(&s->resume_lock);
+    uv_mutex_destroy(&s->conn_lock);
 }
 
 int main(int argc, char **argv) {
@@ -172,8 +195,15 @@ int main(int argc, char **argv) {
     json_object_seed(0);
     s->t_started = srv_now();
     uv_mutex_init(&s->resume_lock);
+    uv_mutex_init(&s->conn_lock);
+    struct rlimit rl; /* descriptors for as many connections as the hard limit allows */
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
+    atomic_init(&s->tok_jobs, 0);
     s->metrics = srv_metrics_create(srv_routes, srv_n_routes);
     openblas_set_num_threads(1); /* each worker splits its GEMMs over its own threads */
     /* Every request allocates and frees megabytes (encoder activations, cross K/V, KV
@@ -186,7 +216,9 @@ int main(int argc, char **argv) {
                                 ? s->cfg.threads_per_worker
                                 : (ncpu / s->cfg.workers > 0 ? ncpu / s->cfg.workers : 1);
     int rc = 1;
-    if (!s->metrics || load_models(s, err, sizeof err)) goto fail;
+    s->listen_fd = -1;
+    /* the port first: a port in use is reported before seconds of model loading */
+    if (!s->metrics || srv_http_listen(s, err, sizeof err) || load_models(s, err, sizeof err)) goto fail;
     if (s->model) {
         srv_sched_config sc = {s->model,          s->cfg.workers, s->cfg.max_batch, s->threads_per_worker,
                                s->cfg.queue_size, on_step,        s->metrics};

@@ -22,6 +22,8 @@ const char *srv_error_type(int status) {
         return "payload_too_large_error";
     case 429:
         return "overloaded_error";
+    case 501:
+        return "not_implemented_error";
     case 503:
         return "unavailable_error";
     case 504:

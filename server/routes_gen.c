@@ -69,13 +69,17 @@ static json_t *build_answer(generate_req *g, generate_job *j, int with_extras) {
         json_t *toks = json_array();
         gen_text ts;
         gen_text_init(&ts);
+        /* the tokens' texts concatenate to `text`: cut at a stop string as it is, and the
+         * last token carries what was held back (a possible stop-string prefix) */
         for (int i = 0; i < q->n; i++) {
             size_t off = 0, dl = 0;
-            gen_text_push(&ts, tok, NULL, q->ids[i], &off, &dl);
+            int stop = gen_text_push(&ts, tok, &g->stops, q->ids[i], &off, &dl);
+            if ((stop == 1 || i == q->n - 1) && ts.len > off) dl = ts.len - off;
             json_t *lp = q->logprobs ? json_real(q->logprobs[i]) : json_null();
             json_array_append_new(toks,
                                   json_pack("{s:i,s:s%,s:o}", "id", q->ids[i], "text",
                                             ts.text ? ts.text + off : "", ts.text ? dl : 0, "logprob", lp));
+            if (stop == 1) break;
         }
         gen_text_free(&ts);
         json_object_set_new(ans, "tokens", toks);
@@ -339,6 +343,12 @@ static int parse_param(json_t *b, const gen_param *gp, double hi, t5_gen_params 
     case GEN_PARAM_FLOAT:
         d = *(float *)field;
         if (srv_json_num(b, gp->name, gp->lo, hi, gp->lo_open, &d, err, errlen)) return -1;
+        /* checked again as the engine gets it: 1e-50 is > 0, but 0 as a float */
+        if (gp->lo_open ? (float)d <= (float)gp->lo : (float)d < (float)gp->lo)
+            return snprintf(err, errlen, "%s must be %s %g and at most %g (%g is %g as a 32-bit float)",
+                            gp->name, gp->lo_open ? "greater than" : "at least", gp->lo, hi, d,
+                            (double)(float)d),
+                   -1;
         *(float *)field = (float)d;
         return 0;
     case GEN_PARAM_BOOL:
@@ -399,6 +409,18 @@ static int check_fields(json_t *b, char *err, size_t errlen) {
     return srv_json_fields(b, known, err, errlen);
 }
 
+/* truncate N keeps the text's first N tokens; the closing </s> makes the input N + 1 ids,
+ * which must fit max_input_tokens (docs/server.md). */
+static int parse_truncate(json_t *b, int max_input, long long *out, char *err, size_t errlen) {
+    if (!srv_json_int(b, "truncate", 1, max_input - 1, out, err, errlen)) return 0;
+    if (json_is_integer(json_object_get(b, "truncate")))
+        snprintf(err, errlen,
+                 "truncate must be from 1 to %d: it counts the text's tokens, and the closing </s> makes "
+                 "the input truncate + 1 tokens, at most max_input_tokens (%d)",
+                 max_input - 1, max_input);
+    return -1;
+}
+
 /* The request's options: everything but the inputs. 0, or -1 with err. */
 static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_params *p, int *rows,
                          long long *truncate, long long *timeout_ms, char *err, size_t errlen) {
@@ -408,7 +430,7 @@ static int parse_options(srv_server *s, json_t *b, generate_req *g, t5_gen_param
         srv_gen_parse_stops(b, "stop", 16, &g->stops, err, errlen) ||
         srv_json_bool(b, "stream", &g->stream, err, errlen) ||
         srv_json_bool(b, "details", &g->details, err, errlen) ||
-        srv_json_int(b, "truncate", 1, c->max_input_tokens - 1, truncate, err, errlen) ||
+        parse_truncate(b, c->max_input_tokens, truncate, err, errlen) ||
         srv_json_int(b, "timeout_ms", 1, 86400000, timeout_ms, err, errlen))
         return -1;
     if (*rows > c->max_batch) {

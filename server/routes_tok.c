@@ -1,10 +1,13 @@
 /* routes_tok.c - POST /tokenize and POST /detokenize, answered in the HTTP handler
- * (tokenizing is cheap next to generation): Viterbi ids (with `</s>` by default, as
+ * (tokenizing is cheap next to generation; a body over 32 KiB is tokenized on a thread
+ * of its own, so that it never holds an HTTP thread): Viterbi ids (with `</s>` by default, as
  * the model receives them), optional pieces and byte offsets, subword sampling with
  * `alpha`, the n best with `nbest`. Shapes as in design section 5. Not generation. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "srv.h"
 
@@ -53,16 +56,10 @@ static int too_long(srv_server *s, const char *text, size_t len, int i, char *er
     return 1;
 }
 
-void srv_route_tokenize(srv_request *r) {
+/* Validates, tokenizes and answers the request b (consumed). Any thread. */
+static void tokenize_json(srv_request *r, json_t *b) {
     srv_server *s = srv_http_server(r);
     char err[300], terr[200];
-    size_t body_len;
-    const char *body = srv_http_body(r, &body_len);
-    json_t *b = srv_json_parse(body, body_len, s->cfg.max_json_depth, err, sizeof err);
-    if (!b) {
-        srv_http_reply(r, srv_reply_error(400, "%s", err));
-        return;
-    }
     const char **texts = NULL;
     size_t *lens = NULL;
     int n = 0, is_array = 0, add_eos = 1, pieces = 0, offsets = 0;
@@ -92,6 +89,9 @@ void srv_route_tokenize(srv_request *r) {
         snprintf(err, sizeof err, "offsets are not available with nbest");
         goto bad;
     }
+    /* With pieces or offsets an answer is ~70 bytes a token: those answers hold at most
+     * max_texts x max_input_tokens tokens (what one /generate request may hold). */
+    long long listed = 0, max_listed = (long long)s->cfg.max_texts * s->cfg.max_input_tokens;
     results = json_array();
     for (int i = 0; i < n; i++) {
         json_t *ans;
@@ -130,6 +130,15 @@ void srv_route_tokenize(srv_request *r) {
                 snprintf(err, sizeof err, "text %d could not be tokenized: %s", i, terr);
                 goto bad;
             }
+            if ((pieces || offsets) && (listed += (long long)e.n) > max_listed) {
+                tok_encoding_free(&e);
+                snprintf(err, sizeof err,
+                         "with pieces or offsets an answer holds at most %lld tokens (max_texts x "
+                         "max_input_tokens); this request has more by text %d: send less text, or ask for "
+                         "ids only",
+                         max_listed, i);
+                goto bad;
+            }
             ans = json_pack("{s:o}", "ids", ids_json(e.ids, e.n));
             if (pieces) json_object_set_new(ans, "pieces", pieces_json(s->tok, e.ids, e.n));
             if (offsets) json_object_set_new(ans, "offsets", offsets_json(&e));
@@ -153,6 +162,67 @@ bad:
     free(texts);
     free(lens);
     json_decref(b);
+}
+
+/* A long tokenization, on its own thread. */
+typedef struct {
+    srv_request *r;
+    json_t *b;
+} tok_job;
+
+static void *tok_job_run(void *arg) {
+    tok_job *j = arg;
+    srv_server *s = srv_http_server(j->r);
+    tokenize_json(j->r, j->b);
+    atomic_fetch_sub(&s->tok_jobs, 1);
+    srv_http_release(j->r);
+    free(j);
+    return NULL;
+}
+
+/* Bodies above this are tokenized off the HTTP threads (~1 ms of Viterbi per 10 KB). */
+enum { TOK_INLINE_BYTES = 32 << 10 };
+
+void srv_route_tokenize(srv_request *r) {
+    srv_server *s = srv_http_server(r);
+    char err[300];
+    size_t body_len;
+    const char *body = srv_http_body(r, &body_len);
+    json_t *b = srv_json_parse(body, body_len, s->cfg.max_json_depth, err, sizeof err);
+    if (!b) {
+        srv_http_reply(r, srv_reply_error(400, "%s", err));
+        return;
+    }
+    if (body_len <= TOK_INLINE_BYTES) {
+        tokenize_json(r, b);
+        return;
+    }
+    /* a long one gets a thread of its own, so that the HTTP threads keep answering;
+     * at most 2 per CPU at once (429 past it) */
+    if (atomic_fetch_add(&s->tok_jobs, 1) >= 2 * sysconf(_SC_NPROCESSORS_ONLN)) {
+        atomic_fetch_sub(&s->tok_jobs, 1);
+        json_decref(b);
+        srv_http_reply(r, srv_reply_error(429, "too many long tokenizations at once; retry later"));
+        return;
+    }
+    tok_job *j = malloc(sizeof *j);
+    pthread_attr_t at;
+    pthread_t th;
+    srv_http_defer(r);
+    srv_http_retain(r);
+    if (j) {
+        j->r = r;
+        j->b = b;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        int rc = pthread_create(&th, &at, tok_job_run, j);
+        pthread_attr_destroy(&at);
+        if (rc == 0) return;
+    }
+    free(j); /* no thread: answer here */
+    tokenize_json(r, b);
+    atomic_fetch_sub(&s->tok_jobs, 1);
+    srv_http_release(r); /* never the last reference: MHD holds one */
 }
 
 void srv_route_detokenize(srv_request *r) {

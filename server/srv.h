@@ -170,11 +170,17 @@ struct srv_server {
     uv_timer_t tick;
     atomic_int draining;
     atomic_int inflight; /* deferred requests not yet fully answered */
+    atomic_int tok_jobs; /* long tokenizations running on their own threads (routes_tok.c) */
     double drain_deadline;
     int aborted;
     double t_started;
     char model_name[128];
     /* http.c's */
+    int listen_fd, ipv6; /* srv_http_listen's socket until the daemon takes it (-1) */
+    int conn_limit;      /* max_connections resolved (srv_http_start) */
+    uv_mutex_t conn_lock;
+    struct srv_conn *idle; /* idle connections, oldest first (a circular list), and their count: */
+    int n_conns;           /* guarded by conn_lock */
     struct MHD_Daemon *daemon;
     const srv_route *routes;
     int n_routes;

@@ -27,8 +27,9 @@ $(FUZZ_DIR)/obj/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $(call folder_inc,$<) -MMD -MP -c $< -o $@
 
-# fuzz_request links the server's objects (without main.c); the others only the libraries.
-$(FUZZ_DIR)/fuzz_request: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_request.o $(FUZZ_SRV_OBJ) $(FUZZ_LIB_OBJ)
+# fuzz_request and fuzz_http link the server's objects (without main.c); the others only the libraries.
+$(FUZZ_DIR)/fuzz_request $(FUZZ_DIR)/fuzz_http: $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o \
+    $(FUZZ_SRV_OBJ) $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ $(LIBS_SERVER) -ljansson $(LIBS_ENGINE)
 $(FUZZ_DIR)/fuzz_%: $(FUZZ_DIR)/obj/tests/fuzz/fuzz_%.o $(FUZZ_LIB_OBJ)
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -pthread -o $@ $^ -ljansson $(LIBS_ENGINE)

@@ -3,13 +3,13 @@
  * server/main.c builds it (the t5-tiny-gated fixture, config defaults with small limits,
  * a real scheduler with one worker), and each input becomes the body of one request that
  * is handed to the route handler as http.c's access handler does once the body is in.
- * Input: byte 0 picks the route (generate, tokenize, detokenize, or the GET routes), the
- * rest is the body. Generation requests that pass validation really run on the worker;
- * the harness waits for the answer. Checks: every request gets exactly one reply with a
- * designed status (200 400 413 429 503 504; 500 is a failure), error bodies are short
- * JSON in the design's shape, 200 bodies are JSON (or SSE ending in [DONE]), and no
- * reference is leaked (LeakSanitizer). What it is not: a test of http.c's routing,
- * headers, auth and body-size checks (the 61-faults and 62-soak suites do those). */
+ * Input: byte 0 picks the route of the route table (routes.c), the rest is the body;
+ * the request runs through http.h's in-process entry (srv_http_local_run). Generation requests that pass
+ * validation really run on the worker; the harness waits for the answer. Checks: every request gets exactly
+ * one reply with a designed status (200 400 413 429 503 504; 500 is a failure), error bodies are short JSON
+ * in the design's shape, 200 bodies are JSON (or SSE ending in [DONE]), and no reference is leaked
+ * (LeakSanitizer). What it is not: a test of http.c's routing, headers, auth and body-size checks (the
+ * 61-faults and 62-soak suites do those). */
 #include <jansson.h>
 #include <time.h>
 
@@ -39,11 +39,16 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     uv_mutex_init(&s->resume_lock);
     atomic_init(&s->draining, 0);
     atomic_init(&s->inflight, 0);
-    char err[300];
-    s->metrics = srv_metrics_create();
+    char err[300] = "";
+    s->metrics = srv_metrics_create(srv_routes, srv_n_routes);
     s->tok = tok_model_load(s->cfg.model, err, sizeof err);
     s->model = s->tok ? t5_model_load(s->cfg.model, err, sizeof err) : NULL;
-    if (!s->metrics || !s->tok || !s->model || !(s->sched = srv_sched_create(s, err, sizeof err))) {
+    /* as server/main.c: a model comes with its embedding pipeline (here mean pooling) */
+    s->embedder =
+        s->model ? t5_embedder_load(s->cfg.model, t5_model_config(s->model)->d_model, err, sizeof err) : NULL;
+    srv_sched_config sc = {s->model, 1, s->cfg.max_batch, 1, s->cfg.queue_size, NULL, NULL};
+    if (!s->metrics || !s->tok || !s->model || !s->embedder ||
+        !(s->sched = srv_sched_create(&sc, err, sizeof err))) {
         fprintf(stderr, "fuzz_request: cannot set the server up: %s (set FIXTURES)\n", err);
         exit(1);
     }
@@ -51,8 +56,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-static void check_reply(srv_request *r) {
-    srv_reply *rep = &r->reply;
+static void check_reply(const srv_reply *rep) {
     int st = rep->status;
     FUZZ_CHECK(st == 200 || st == 400 || st == 413 || st == 429 || st == 503 || st == 504);
     FUZZ_CHECK(rep->body != NULL);
@@ -73,82 +77,31 @@ static void check_reply(srv_request *r) {
     }
 }
 
-static const char *const get_paths[] = {"/health", "/ready", "/metrics", "/info"};
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (size < 1) return 0;
     srv_server *s = &S;
-    unsigned which = data[0] % 7;
-    static const char *const post_paths[] = {"/generate", "/tokenize", "/detokenize"};
-    const char *path = which < 3 ? post_paths[which] : get_paths[which - 3];
-    srv_request *r = srv_request_create(s, NULL, which < 3 ? "POST" : "GET", path);
+    const srv_route *rt = &srv_routes[data[0] % srv_n_routes];
+    srv_request *r = srv_http_local_run(s, rt, rt->post ? "POST" : "GET", (const char *)data + 1, size - 1);
     FUZZ_CHECK(r != NULL);
-    /* the body as http.c collects it: malloc'd, NUL-terminated */
-    r->body_len = size - 1;
-    r->body_cap = size;
-    r->body = malloc(size);
-    memcpy(r->body, data + 1, size - 1);
-    r->body[size - 1] = 0;
-    switch (which) {
-    case 0:
-        r->route = SRV_ROUTE_GENERATE;
-        srv_route_generate(r);
-        break;
-    case 1:
-        r->route = SRV_ROUTE_TOKENIZE;
-        srv_route_tokenize(r);
-        break;
-    case 2:
-        r->route = SRV_ROUTE_DETOKENIZE;
-        srv_route_detokenize(r);
-        break;
-    case 3:
-        r->route = SRV_ROUTE_HEALTH;
-        srv_route_health(r);
-        break;
-    case 4:
-        r->route = SRV_ROUTE_READY;
-        srv_route_ready(r);
-        break;
-    case 5:
-        r->route = SRV_ROUTE_METRICS;
-        srv_route_metrics(r);
-        break;
-    default:
-        r->route = SRV_ROUTE_INFO;
-        srv_route_info(r);
-        break;
+    /* a deferred request (generation) is answered by the worker (or fails: deadline, 5 s) */
+    const srv_reply *rep;
+    const char *sse;
+    size_t sse_len;
+    double t0 = srv_now();
+    while (!srv_http_local_done(r, &rep, &sse, &sse_len)) {
+        FUZZ_CHECK(srv_now() - t0 < 30); /* a hang */
+        struct timespec ts = {0, 200000};
+        nanosleep(&ts, NULL);
     }
-    if (r->state == SRV_ST_WAIT) {
-        /* queued for generation: the worker answers (or fails it: deadline, 5 s) */
-        free(r->body);
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
-        double t0 = srv_now();
-        for (;;) {
-            uv_mutex_lock(&r->lock);
-            int done = r->stream ? r->stream_done || r->have_reply : r->have_reply;
-            uv_mutex_unlock(&r->lock);
-            if (done && atomic_load(&r->refs) == 1) break;
-            FUZZ_CHECK(srv_now() - t0 < 30); /* a hang */
-            struct timespec ts = {0, 200000};
-            nanosleep(&ts, NULL);
-        }
-        if (r->stream && !r->have_reply) {
-            /* ends with [DONE], or with an error event after the first token */
-            FUZZ_CHECK(r->sse && r->sse_len >= 14);
-            FUZZ_CHECK(!memcmp(r->sse + r->sse_len - 14, "data: [DONE]\n\n", 14) ||
-                       memmem(r->sse, r->sse_len, "data: {\"error\"", 15) != NULL);
-        } else {
-            check_reply(r);
-        }
+    if (!rep->status) {
+        /* a stream: ends with [DONE], or with an error event after the first token */
+        FUZZ_CHECK(sse_len >= 14);
+        FUZZ_CHECK(!memcmp(sse + sse_len - 14, "data: [DONE]\n\n", 14) ||
+                   memmem(sse, sse_len, "data: {\"error\"", 15) != NULL);
     } else {
-        FUZZ_CHECK(r->have_reply);
-        check_reply(r);
+        check_reply(rep);
     }
-    free(r->reply.body); /* MHD would have taken it */
-    r->reply.body = NULL;
-    srv_request_release(r);
+    srv_http_release(r);
     FUZZ_CHECK(atomic_load(&s->inflight) == 0);
     return 0;
 }

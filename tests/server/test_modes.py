@@ -49,7 +49,7 @@ def config_checks():
             (["--model", MODEL], {"T5SERVE_LOG_LEVEL": "chatty"}, "log_level must be one of"),
             ([], {}, "no model"),
             (["--config", conf + ".missing"], {}, "cannot read the configuration file"),
-            (["--model", os.path.join(WORK, "no-such-model")], {}, "cannot load the tokenizer")):
+            (["--model", os.path.join(WORK, "no-such-model")], {}, "does not exist")):
         rc, out, err = run_cli(args, env)
         check(rc != 0 and needle in err and len(err) < 600, f"{args} {env}: rc {rc}, stderr {err!r}")
     # a live server configured by file + environment + command line
