@@ -89,6 +89,13 @@ $(BUILD)/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(call folder_inc,$<) -c $< -o $@
 
+# The per-ISA kernels are compiled for their instruction set (kernels.c dispatches to them
+# only on a CPU that has it); the rest of the tree stays baseline x86-64.
+ISA_AVX2 := -mavx2 -mfma -mf16c
+ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+$(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
+
 $(LIBTOK): $(TOK_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^
 $(LIBT5): $(T5_OBJ)

@@ -13,8 +13,15 @@
 #include "kernels.h"
 
 #if defined(__x86_64__)
+#include <cpuid.h>
 #include <immintrin.h>
 #define T5_X86 1
+
+/* F16C (CPUID.1:ECX bit 29): asked directly, as clang's __builtin_cpu_supports knows no "f16c" */
+static int cpu_has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C);
+}
 #endif
 
 t5_isa t5_cpu_isa(t5_isa cap) {
@@ -23,10 +30,10 @@ t5_isa t5_cpu_isa(t5_isa cap) {
     __builtin_cpu_init();
     if (cap >= T5_ISA_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
-        __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c"))
+        __builtin_cpu_supports("fma") && cpu_has_f16c())
         return T5_ISA_AVX512;
     if (cap >= T5_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-        __builtin_cpu_supports("f16c"))
+        cpu_has_f16c())
         return T5_ISA_AVX2;
 #endif
     return T5_ISA_GENERIC;

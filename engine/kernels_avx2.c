@@ -5,7 +5,6 @@
  * kernels.c's C code and of the AVX-512 kernels.
  * What it is not: no dispatch (kernels.c). */
 #if defined(__x86_64__)
-#pragma GCC target("avx2,fma,f16c")
 #include <immintrin.h>
 
 #include "kernels.h"

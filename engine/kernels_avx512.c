@@ -4,7 +4,6 @@
  * 16-lane reductions in one zmm. Bit for bit the results of kernels.c's C code.
  * What it is not: no dispatch (kernels.c), nothing for CPUs without AVX-512. */
 #if defined(__x86_64__)
-#pragma GCC target("avx512f,avx512bw,avx512vl,avx512dq,fma,f16c")
 #include <immintrin.h>
 
 #include "kernels.h"

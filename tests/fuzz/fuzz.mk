@@ -10,7 +10,7 @@ FUZZ_CC ?= clang
 FUZZ_DIR := build-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
-FUZZ_CFLAGS := -O1 -g -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(FUZZ_SAN) \
+FUZZ_CFLAGS := -O1 -g -std=c11 -ffp-contract=off -D_GNU_SOURCE -Wall -Wextra -Werror -pthread $(FUZZ_SAN) \
                -fsanitize=fuzzer-no-link
 FUZZ_HARNESS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/%,$(FUZZ_HARNESS))
@@ -18,6 +18,9 @@ FUZZ_LIB_SRC := $(wildcard tokenizer/*.c engine/*.c config/*.c gen/*.c)
 FUZZ_SRV_SRC := $(filter-out server/main.c,$(wildcard server/*.c))
 FUZZ_LIB_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRC))
 FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
+
+$(FUZZ_DIR)/obj/engine/kernels_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/engine/kernels_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 
 .PHONY: fuzz fuzz-build
 .SECONDARY: $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/obj/tests/fuzz/%.o,$(FUZZ_HARNESS))
