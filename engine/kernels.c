@@ -437,6 +437,10 @@ int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance)
     /* float32 like torch: log(rp / max_exact) / log(max_distance / max_exact) * (n - max_exact) */
     float denom = (float)log((double)max_distance / max_exact);
     float v = logf((float)rp / (float)max_exact) / denom * (float)(n - max_exact);
+    /* a degenerate max_distance (<= max_exact: denom 0 or negative) gives inf/NaN: clamp before
+     * the conversion (valid configurations never reach these) */
+    if (!(v < (float)n)) v = (float)n;
+    if (!(v > 0)) v = 0;
     long large = max_exact + (long)v;
     if (large > n - 1) large = n - 1;
     return bucket + (int)large;

@@ -265,6 +265,13 @@ static int read_zip(tctx *t, const unsigned char *buf, size_t size, char *err, s
             goto done;
         }
         if (se->method == 8) {
+            /* deflate expands at most ~1032:1: a larger claimed size is a corrupt (or hostile)
+             * header, refused before anything is allocated for it */
+            if (se->usize / 1032 > se->csize + 64) {
+                snprintf(err, errlen, "%s: storage '%.64s' claims %llu bytes from %llu compressed", t->label,
+                         name + 5, (unsigned long long)se->usize, (unsigned long long)se->csize);
+                goto done;
+            }
             unsigned char *c = st_alloc(t->s, (size_t)se->usize + 1, err, errlen);
             if (!c) goto done;
             if (zip_inflate(buf, se, c, zerr, sizeof zerr) != 0) {
