@@ -67,30 +67,8 @@ const t5k_ops *t5_kernel_ops(t5_isa isa) {
 
 /* ---- the portable C reference ---- */
 
-static float half_to_float(uint16_t h) {
-    uint32_t sign = (uint32_t)(h & 0x8000) << 16, exp = (h >> 10) & 0x1f, man = h & 0x3ff, bits;
-    if (exp == 0) {
-        if (man == 0)
-            bits = sign;
-        else { /* subnormal: renormalise */
-            int e = -1;
-            do {
-                e++;
-                man <<= 1;
-            } while (!(man & 0x400));
-            bits = sign | (uint32_t)(127 - 15 - e) << 23 | (man & 0x3ff) << 13;
-        }
-    } else if (exp == 31)
-        bits = sign | 0x7f800000u | man << 13;
-    else
-        bits = sign | (exp + 112) << 23 | man << 13;
-    float f;
-    memcpy(&f, &bits, 4);
-    return f;
-}
-
 float t5_widen(int dtype, uint16_t v) {
-    if (dtype == ST_F16) return half_to_float(v);
+    if (dtype == ST_F16) return st_half_to_float(v); /* the loader's exact widening */
     uint32_t bits = (uint32_t)v << 16;
     float f;
     memcpy(&f, &bits, 4);
