@@ -8,7 +8,7 @@
 # Needs node and npm (scripts/install-deps.sh). Runs in about 10 s after the install.
 # asan: yes
 set -eu
-: "${BUILD:=build}" "${FIXTURES:=../shared/fixtures}" "${WORK:=$(mktemp -d)}"
+: "${BUILD:=build}" "${FIXTURES:=tests/fixtures}" "${WORK:=$(mktemp -d)}"
 MODEL=$FIXTURES/models/t5-tiny-gated
 GOLDEN=$FIXTURES/models/t5-tiny-gated.golden.json
 for f in "$BUILD/t5serve" "$MODEL/model.safetensors" "$GOLDEN"; do

@@ -7,7 +7,7 @@
  * themselves (t5_kernel_ops) on random data with every tail length: products (float32
  * and 16-bit panels, K blocks), max, argmax, sum of exp, softmax, RMSNorm, gelu and
  * relu equal across the ISAs. (Exactness to transformers: test_engine_golden.c.)
- * Fixtures come from $FIXTURES (tests/run.sh sets it), default ../shared/fixtures. */
+ * Fixtures come from $FIXTURES (tests/run.sh sets it), default tests/fixtures. */
 #include <check.h>
 #include "check_run.h"
 #include <math.h>
@@ -20,7 +20,7 @@
 
 static const char *fixtures(void) {
     const char *f = getenv("FIXTURES");
-    return f && *f ? f : "../shared/fixtures";
+    return f && *f ? f : "tests/fixtures";
 }
 
 /* the ISAs this CPU runs, generic first */
