@@ -1,4 +1,4 @@
-/* http.c - the HTTP layer on libmicrohttpd (epoll internal thread, suspend/resume),
+/* http.c - the HTTP layer on libmicrohttpd (poll internal thread(s), suspend/resume),
  * http.h: routing through the table it is given, method and auth checks, body
  * accumulation with the size limit, the request lifecycle (reference counts, replies,
  * streams, suspend while workers run, resume through the main loop's uv_async), the
@@ -688,7 +688,11 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
     s->routes = routes;
     s->n_routes = n;
     list_routes(s);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    /* poll, not epoll: MHD_quiesce_daemon on an epoll daemon with its own threads races the
+     * event loop's removal of the listen socket and aborts the process ("Failed to remove
+     * listen FD from epoll set", an open libmicrohttpd defect seen in the drain of 50-lb);
+     * with poll the threads are told through the inter-thread channel (MHD_USE_ITC) */
+    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (s->ipv6) flags |= MHD_USE_IPv6;
     unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
     /* the connection table: what the open-file limit leaves (main.c raised it to the hard
@@ -751,14 +755,20 @@ int srv_http_local_done(srv_request *r, const srv_reply **reply, const char **st
 void srv_http_stop_accepting(srv_server *s) {
     if (!s->daemon) return;
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET) close(fd);
+    if (fd == MHD_INVALID_SOCKET) return;
+    /* the daemon's threads may still be polling the socket for a moment, so it is not closed
+     * before MHD_stop_daemon; shutdown ends the listening at once: new connections are
+     * refused (the balancer moves on) and a late accept gets EINVAL, which MHD ignores */
+    shutdown(fd, SHUT_RDWR);
+    s->listen_fd = fd;
 }
 
 void srv_http_stop(srv_server *s) {
-    if (s->listen_fd >= 0) close(s->listen_fd); /* never handed to a daemon */
+    if (s->daemon) {
+        srv_http_resume_pending(s);
+        MHD_stop_daemon(s->daemon);
+        s->daemon = NULL;
+    }
+    if (s->listen_fd >= 0) close(s->listen_fd); /* never handed to a daemon, or quiesced */
     s->listen_fd = -1;
-    if (!s->daemon) return;
-    srv_http_resume_pending(s);
-    MHD_stop_daemon(s->daemon);
-    s->daemon = NULL;
 }

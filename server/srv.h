@@ -5,7 +5,7 @@
  *   - the main thread runs a libuv loop: SIGTERM/SIGINT, a 50 ms tick (deadlines of
  *     queued tasks, drain progress) and an async handle that resumes suspended
  *     connections when work completes (http.c, main.c);
- *   - libmicrohttpd's epoll thread(s) run the access handler: parse, validate, tokenize,
+ *   - libmicrohttpd's poll thread(s) run the access handler: parse, validate, tokenize,
  *     answer cheap routes at once, queue tasks and defer the answer (http.h);
  *   - worker threads (scheduler.c, scheduler.h) each own one t5_batch and decode continuously.
  * The layers, each using only those below it: main.c -> routes.c (the route table) ->
@@ -176,7 +176,7 @@ struct srv_server {
     double t_started;
     char model_name[128];
     /* http.c's */
-    int listen_fd, ipv6; /* srv_http_listen's socket until the daemon takes it (-1) */
+    int listen_fd, ipv6; /* srv_http_listen's socket until the daemon takes it (-1), and again once quiesced */
     int conn_limit;      /* max_connections resolved (srv_http_start) */
     uv_mutex_t conn_lock;
     struct srv_conn *idle; /* idle connections, oldest first (a circular list), and their count: */
