@@ -95,6 +95,8 @@ ISA_AVX2 := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
 $(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
+$(BUILD)/engine/kernels_i8_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/engine/kernels_i8_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512vnni
 
 $(LIBTOK): $(TOK_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels_i8.h"
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -198,58 +199,13 @@ void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const floa
     gemm_blocked(t5_kernel_ops(isa), x, ldx, rows, K, &bo, 0, n, y, ldy);
 }
 
-/* ---- int8: y[r, j] = (xq[r, :] . w[j, :]) * xs[r] * ws[j], exact int32 dot products ---- */
-
-/* The reference of the int8 compute type, not yet fast (the VNNI / AMX kernels of the
- * packed layout replace it): one int32 dot product per output, in plain C or with AVX2's
- * vpmaddwd on sign-extended values; integer sums are exact, so both give the same bits. */
-static int32_t dot_i8(const int8_t *a, const int8_t *b, int k) {
-    int32_t acc = 0;
-    for (int i = 0; i < k; i++)
-        acc += (int32_t)a[i] * (int32_t)b[i];
-    return acc;
-}
-
-#ifdef T5_X86
-__attribute__((target("avx2"))) static int32_t dot_i8_avx2(const int8_t *a, const int8_t *b, int k) {
-    __m256i acc = _mm256_setzero_si256();
-    int i = 0;
-    for (; i + 16 <= k; i += 16) {
-        __m256i x = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(a + i)));
-        __m256i w = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(b + i)));
-        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(x, w));
-    }
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
-    return _mm_cvtsi128_si32(s) + dot_i8(a + i, b + i, k - i);
-}
-#endif
-
-static void mm_i8(t5_isa isa, const int8_t *xq, const float *xs, int rows, int k, const int8_t *w,
-                  const float *ws, float *y, int ldy, int j0, int j1) {
-    (void)isa; /* x86 only */
-    for (int j = j0; j < j1; j++) {
-        const int8_t *wj = w + (size_t)j * k;
-        for (int r = 0; r < rows; r++) {
-            const int8_t *xr = xq + (size_t)r * k;
-#ifdef T5_X86
-            int32_t acc = isa >= T5_ISA_AVX2 ? dot_i8_avx2(xr, wj, k) : dot_i8(xr, wj, k);
-#else
-            int32_t acc = dot_i8(xr, wj, k);
-#endif
-            y[(size_t)r * ldy + j] = (float)acc * (xs[r] * ws[j]);
-        }
-    }
-}
-
 typedef struct {
     const t5k_ops *o;
     t5_isa isa;
     t5_pool *pool;
     const float *x;
-    const int8_t *xq; /* [rows, k] x quantized per row, when an output is int8 */
-    const float *xs;  /* [rows] their scales */
+    const t5k_i8_ops *i8; /* when an output is int8: its kernels, and x quantized for them */
+    t5k_xq xq;
     int rows, k;
     const t5_mm_out *outs;
     int n_outs;
@@ -273,8 +229,8 @@ static void mm_worker(void *arg, int ith, int nth) {
             c1 = c0 + jb->cg * T5_PANEL < out->n ? c0 + jb->cg * T5_PANEL : out->n;
         int nr = jb->rows - r0 < jb->mc ? jb->rows - r0 : jb->mc;
         if (out->w.dtype == ST_I8) {
-            mm_i8(jb->isa, jb->xq + (size_t)r0 * jb->k, jb->xs + r0, nr, jb->k, out->w.p, out->w.scale,
-                  out->y + (size_t)r0 * out->n, out->n, c0, c1);
+            t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq, r0);
+            jb->i8->gemm(&xr, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n, (size_t)out->n);
             continue;
         }
         t5k_bop b = mat_bop(&out->w);
@@ -284,10 +240,10 @@ static void mm_worker(void *arg, int ith, int nth) {
 }
 
 /* The activations as the compute type multiplies them (t5.h): bfloat16 rounds them to
- * bfloat16 values (*xr, rows x k floats), int8 quantizes them per row when an output is
- * int8 (*xq, *xs). Returns 0, or -1 out of memory (buffers the caller frees). */
-static int prepare_x(const t5_model *m, const float *x, int rows, int k, const t5_mm_out *outs, int n_outs,
-                     float **xr, int8_t **xq, float **xs) {
+ * bfloat16 values (*xr, rows x k floats), int8 quantizes them for the int8 kernels i8 when an
+ * output is int8 (*xq). Returns 0, or -1 out of memory (buffers the caller frees). */
+static int prepare_x(const t5_model *m, const t5k_i8_ops *i8, const float *x, int rows, int k,
+                     const t5_mm_out *outs, int n_outs, float **xr, t5k_xq *xq) {
     size_t n = (size_t)rows * k;
     if (m->lp.compute_type == T5_COMPUTE_BFLOAT16) {
         if (!(*xr = malloc(n * sizeof **xr))) return -1;
@@ -299,13 +255,7 @@ static int prepare_x(const t5_model *m, const float *x, int rows, int k, const t
     int any_i8 = 0;
     for (int i = 0; i < n_outs; i++)
         any_i8 |= outs[i].w.dtype == ST_I8;
-    if (!any_i8) return 0;
-    *xq = malloc(n);
-    *xs = malloc((size_t)rows * sizeof **xs);
-    if (!*xq || !*xs) return -1;
-    for (int r = 0; r < rows; r++)
-        t5_quantize_row_i8(x + (size_t)r * k, k, *xq + (size_t)r * k, &(*xs)[r]);
-    return 0;
+    return any_i8 ? t5k_i8_prepare(i8, x, rows, k, xq) : 0;
 }
 
 int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
@@ -313,10 +263,11 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     if (rows <= 0 || n_outs <= 0) return 0;
     for (; n_outs > 8; n_outs -= 8, outs += 8) /* (never more than 3 today) */
         if (t5_matmul(m, pool, x, rows, k, outs, 8) != 0) return -1;
-    float *xr = NULL, *xs = NULL;
-    int8_t *xq = NULL;
-    if (prepare_x(m, x, rows, k, outs, n_outs, &xr, &xq, &xs) != 0) {
-        free(xr), free(xq), free(xs);
+    float *xr = NULL;
+    const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
+    t5k_xq xq = {NULL, 0, NULL, 0};
+    if (prepare_x(m, i8, x, rows, k, outs, n_outs, &xr, &xq) != 0) {
+        free(xr);
         return -1;
     }
     if (xr) x = xr;
@@ -332,14 +283,14 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     if (cg > 3) cg = (cg + 2) / 3 * 3;
-    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, xq, xs, rows, k, outs, n_outs, mc, cg, {0}};
+    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, rows, k, outs, n_outs, mc, cg, {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
         int g = (outs[i].n + T5_PANEL - 1) / T5_PANEL;
         acc += (g + cg - 1) / cg * rb;
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
-    free(xr), free(xq), free(xs);
+    free(xr), free((void *)xq.q), free((void *)xq.s);
     return 0;
 }
 

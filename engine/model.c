@@ -6,7 +6,8 @@
  * are dropped as it is packed, so the packed copy replaces the mapping in memory
  * (docs/engine.md says why not a shared cache file). The compute types other than auto
  * convert them as they pack (t5.h: float32 panels, bfloat16 rounding); int8 quantizes
- * them into row-major int8 with row scales instead (never packed). An untied embedding
+ * them into int8 panels (k in groups of 4, column scales and group sums: t5_mat) instead,
+ * one row at a time (no float copy of a matrix). An untied embedding
  * is read a row at a time from the mapping; small float32 tensors are used in place,
  * other dtypes converted to float32 on the heap.
  * An encoder-only checkpoint (T5EncoderModel: config.has_decoder 0) loads shared.weight +
@@ -144,30 +145,72 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dt
         }
         st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
     }
-    *w = (t5_mat){dst, NULL, dtype, 1, n, k};
+    *w = (t5_mat){dst, NULL, dtype, 1, n, k, NULL};
     if (dtype != ST_F32) m->n_half++;
     return 0;
 }
 
-/* t [n, k] as row-major int8 with one scale per row (compute type int8; not packed). */
+/* the parts of an int8 matrix's block: panels, then scales, then group sums (64-byte aligned) */
+static size_t i8_panels(int n, int k) {
+    return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + 3) / 4) * 64;
+}
+static size_t i8_scales(int n) {
+    return ((((size_t)n + T5_PANEL - 1) / T5_PANEL) * T5_PANEL * sizeof(float) + 63) & ~(size_t)63;
+}
+static size_t i8_sums(int n, int k) {
+    return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + T5_I8_GROUP - 1) / T5_I8_GROUP) * T5_PANEL *
+           sizeof(int32_t);
+}
+
+size_t t5_mat_i8_bytes(int n, int k) {
+    return i8_panels(n, k) + i8_scales(n) + i8_sums(n, k);
+}
+
+void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k) {
+    unsigned char *b = buf;
+    *w = (t5_mat){b, (const float *)(b + i8_panels(n, k)), ST_I8, 1, n, k,
+                  (const int32_t *)(b + i8_panels(n, k) + i8_scales(n))};
+}
+
+void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, float scale) {
+    int k = w->k, kq = (k + 3) / 4, ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
+    int8_t *panel = (int8_t *)w->p + (size_t)(j / T5_PANEL) * kq * 64 + (j % T5_PANEL) * 4;
+    int32_t *sums = (int32_t *)w->wsum + (size_t)(j / T5_PANEL) * ng * T5_PANEL + j % T5_PANEL;
+    for (int g = 0; g < ng; g++)
+        sums[(size_t)g * T5_PANEL] = 0;
+    for (int i = 0; i < k; i++) {
+        panel[(size_t)(i / 4) * 64 + i % 4] = q[i];
+        sums[(size_t)(i / T5_I8_GROUP) * T5_PANEL] += q[i];
+    }
+    ((float *)w->scale)[j] = scale;
+}
+
+/* t [n, k] as int8 panels (t5_mat; compute type int8), row by row through one float row,
+ * dropping the source's pages as each panel is done. */
 static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
-    int8_t *q = malloc((size_t)n * k);
-    float *scale = malloc((size_t)n * sizeof *scale), *row = malloc((size_t)k * sizeof *row);
-    if (!q || keep_owned(m, q, (size_t)n * k) != 0) {
-        free(q), free(scale), free(row);
+    size_t bytes = t5_mat_i8_bytes(n, k);
+    void *buf = aligned_alloc(64, bytes);
+    float *row = malloc((size_t)k * sizeof *row);
+    int8_t *q = malloc((size_t)k);
+    if (!buf || !row || !q || keep_owned(m, buf, bytes) != 0) {
+        free(buf), free(row), free(q);
         return -1;
     }
-    if (!scale || !row || keep_owned(m, scale, (size_t)n * sizeof *scale) != 0) { /* q is owned now */
-        free(scale), free(row);
-        return -1;
-    }
-    t5_mat src = {t->data, NULL, t->dtype, 0, n, k};
+    memset(buf, 0, bytes);
+    t5_mat_i8_init(w, buf, n, k);
+    t5_mat src = {t->data, NULL, t->dtype, 0, n, k, NULL};
+    size_t srow = (size_t)k * st_elsize(t->dtype);
     for (int r = 0; r < n; r++) {
+        float scale;
         t5_mat_row(&src, k, r, row);
-        t5_quantize_row_i8(row, k, q + (size_t)r * k, &scale[r]);
+        t5_quantize_row_i8(row, k, q, &scale);
+        t5_mat_i8_set(w, r, q, scale);
+        if (r % T5_PANEL == T5_PANEL - 1 || r == n - 1) {
+            int r0 = r / T5_PANEL * T5_PANEL;
+            st_drop(m->st, (const unsigned char *)t->data + (size_t)r0 * srow, (size_t)(r + 1 - r0) * srow);
+        }
     }
-    free(row);
-    *w = (t5_mat){q, scale, ST_I8, 0, n, k};
+    free(row), free(q);
     m->n_int8++;
     return 0;
 }
@@ -179,7 +222,7 @@ static t5_compute_type class_type(const t5_model *m, unsigned cls) {
 }
 
 /* Weight matrix NAME [d0, d1] of class cls of the products, as the compute type holds it:
- * panels (as stored, float32 or bfloat16), or int8 row-major. 0 or -1 with err set. */
+ * panels (as stored, float32 or bfloat16, or int8). 0 or -1 with err set. */
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls, char *err,
                   size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
@@ -195,13 +238,13 @@ static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t 
 }
 
 /* An embedding read a row at a time (untied): [d0, d1] in place from the mapping, or as
- * the compute type of cls holds it (int8 quantized, bfloat16 rounded; row-major). */
+ * the compute type of cls holds it (int8 panels, or bfloat16 rounded row-major). */
 static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls,
                          char *err, size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
     t5_compute_type ct = class_type(m, cls);
-    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1};
+    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1, NULL};
     if (ct == T5_COMPUTE_INT8 && quantize(m, w, t, (int)d0, (int)d1) != 0) goto oom;
     if (ct == T5_COMPUTE_BFLOAT16 && t->dtype != ST_BF16) {
         size_t n = (size_t)d0 * (size_t)d1, ses = t->dtype == ST_F32 ? 4 : 2;
@@ -221,10 +264,10 @@ oom:
 }
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
-    if (w->dtype == ST_I8) {
-        const int8_t *q = (const int8_t *)w->p + (size_t)row * k;
+    if (w->dtype == ST_I8) { /* panels of k groups of 4 (t5_mat) */
+        const int8_t *q = (const int8_t *)w->p + (size_t)(row / T5_PANEL) * ((k + 3) / 4) * 64 + (row % T5_PANEL) * 4;
         for (int i = 0; i < k; i++)
-            out[i] = (float)q[i] * w->scale[row];
+            out[i] = (float)q[(size_t)(i / 4) * 64 + i % 4] * w->scale[row];
         return;
     }
     size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */
@@ -244,9 +287,10 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     }
 }
 
-/* bytes of a matrix as held (packed: with the padding of its last panel; int8: with its scales) */
+/* bytes of a matrix as held (packed: with the padding of its last panel; int8: with its scales
+ * and group sums) */
 static size_t mat_bytes(const t5_mat *w) {
-    if (w->dtype == ST_I8) return (size_t)w->n * ((size_t)w->k + sizeof(float));
+    if (w->dtype == ST_I8) return t5_mat_i8_bytes(w->n, w->k);
     size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
     return (w->dtype == ST_F32 ? 4 : 2) * rows * (size_t)w->k;
 }
@@ -441,6 +485,7 @@ t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err
     }
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
     m->isa = t5_cpu_isa(m->lp.isa);
+    m->i8 = t5_kernel_i8_ops(m->isa);
     if (load_weights(m, err, errlen) != 0) goto fail;
     return m;
 fail:

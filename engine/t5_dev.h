@@ -116,30 +116,46 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
 /* ---------------- weights (model.c) ---------------- */
 
 /* A weight matrix [n, k] (n outputs, k inputs) as the kernels read it. Packed (the
- * products' float matrices): repacked once at load into panels of T5_PANEL output
- * columns, K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
+ * products' matrices): repacked once at load into panels of T5_PANEL output columns,
+ * K-major: element (j, i) at (j / 16) * 16 k + i * 16 + j % 16, the last panel
  * zero-padded; the values as stored in the checkpoint (float32, or bfloat16 / float16
  * that the kernels widen exactly: half the bytes), or as the compute type converted them
- * (t5.h). Not packed: [n, k] row-major: an untied embedding (read a row at a time, where
- * the checkpoint has it), and every int8 matrix (compute type int8: one scale per row,
- * multiplied by its own exact int32 kernel). */
-enum { T5_PANEL = 16 };
+ * (t5.h). int8 (ST_I8, compute type int8, always packed): the same panels over columns,
+ * inside a panel the k values in groups of 4 as vpdpbusd / vpmaddwd consume them:
+ * element (j, i) at (j / 16) * 16 kp + (i / 4) * 64 + (j % 16) * 4 + i % 4, kp = k
+ * rounded up to 4 (zeros), one float scale per column (output j is scale[j] * the int8
+ * row), and per column the int32 sum of each group of T5_I8_GROUP k values (the +128
+ * compensation of vpdpbusd: wsum[((j / 16) * ng + g) * 16 + j % 16], ng groups).
+ * Not packed: [n, k] row-major: an untied embedding (read a row at a time, where the
+ * checkpoint has it). */
+enum { T5_PANEL = 16, T5_I8_GROUP = 64 };
 typedef struct {
-    const void *p;      /* packed: [ceil(n / 16)][k][16]; else [n][k] */
-    const float *scale; /* [n] ST_I8 only: row i is scale[i] * p[i, :] */
-    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 (never packed) */
-    int packed;
+    const void *p;       /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4]); else [n][k] */
+    const float *scale;  /* ST_I8: [ceil(n / 16) * 16] column scales (0 in the padding) */
+    int dtype;           /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
+    int packed;          /* ST_I8: always 1 */
     int n, k;
+    const int32_t *wsum; /* ST_I8: [ceil(n / 16)][ng][16] group sums, ng = ceil(k / T5_I8_GROUP) */
 } t5_mat;
 
-/* out[k] = row `row` of w as float32 (int8 rows dequantized). */
+/* out[k] = row `row` of w as float32 (int8 rows dequantized: q * scale). */
 void t5_mat_row(const t5_mat *w, int k, int row, float *out);
+/* Bytes of the one block an int8 matrix [n, k] lives in (panels, scales, group sums; each
+ * part 64-byte aligned in it). */
+size_t t5_mat_i8_bytes(int n, int k);
+/* Lays out an int8 matrix [n, k] in buf (64-byte aligned, t5_mat_i8_bytes long, zeroed):
+ * every column 0 until set. */
+void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k);
+/* Column j of w (row j of the checkpoint's [n, k]): its int8 values q[k] (t5_quantize_row_i8)
+ * written into its panel, its group sums, its scale. */
+void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, float scale);
 /* A bfloat16 / float16 value as float32 (exact). */
 float t5_widen(int dtype, uint16_t v);
 
 /* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
- * q[i] = round(x[i] / scale) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
- * Weights at load (one scale per output row) and activations at run time (per row). */
+ * q[i] = round(x[i] * (127 / max|x|)) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
+ * Weights at load (one scale per output row); activations at run time take it per group
+ * of T5_I8_GROUP values of a row (t5_quantize_x_i8). */
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
 uint16_t t5_float_to_bf16(float x);
@@ -185,6 +201,7 @@ struct t5_model {
     t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
     int n_half;            /* matrices kept as bfloat16 / float16 */
     int n_int8;            /* matrices quantized to int8 */
+    const struct t5k_i8_ops *i8; /* int8 kernels, chosen at load with isa (t5_kernel_i8_ops) */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -280,6 +297,43 @@ typedef struct {
 
 /* The table of isa (AUTO: generic). */
 const t5k_ops *t5_kernel_ops(t5_isa isa);
+
+/* ---- int8 products (kernels_i8*.c, docs/engine.md) ----
+ * y[r, c] for an int8 matrix: activations quantized per row in groups of T5_I8_GROUP k
+ * values (t5_quantize_x_i8: q in [-127, 127], one scale xs[r, g] per group), then per
+ * output one exact int32 sum per group, acc_g = sum over the group of q[r, i] * w[c, i]
+ * (|acc_g| < 2^24: exact in float too), and one fixed float epilogue on every ISA:
+ *     s = 0; for g = 0, 1, ...: s = fma((float)acc_g, xs[r, g], s);   y[r, c] = s * scale[c]
+ * The activations come in the layout the table asks for (xfmt): int8 (C), int16 (AVX2's
+ * vpmaddwd) or uint8 q + 128 (vpdpbusd, compensated by 128 * the group sums). */
+enum { T5K_XQ_S8 = 1, T5K_XQ_S16 = 2, T5K_XQ_U8 = 3 };
+typedef struct {
+    const void *q;  /* [rows][ldq] in xfmt, zero (U8: 128) beyond k */
+    size_t ldq;     /* elements between rows, >= kp (k rounded up to 4) */
+    const float *s; /* [rows][ng] group scales */
+    int ng;         /* groups per row: ceil(k / T5_I8_GROUP) */
+} t5k_xq;
+
+/* y[r * ldy + c] = the product above for r < rows, c0 <= c < c1 (c0 a multiple of 16). */
+typedef void (*t5k_gemm_i8_fn)(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y,
+                               size_t ldy);
+
+/* One int8 kernel: its name, the activation layout it reads, its product. An AMX-INT8 table
+ * slots in beside these (t5_kernel_i8_ops picks it where the CPU has it). */
+typedef struct t5k_i8_ops {
+    const char *name; /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd) */
+    int xfmt;         /* T5K_XQ_* */
+    t5k_gemm_i8_fn gemm;
+} t5k_i8_ops;
+
+/* The int8 kernels for isa: generic C; AVX2; on AVX512, the VNNI kernel where the CPU has
+ * avx512_vnni, else AVX2's (the same answers, bit for bit). */
+const t5k_i8_ops *t5_kernel_i8_ops(t5_isa isa);
+/* Every int8 table this CPU runs, generic first (tests compare them): up to max; the count. */
+int t5_kernel_i8_list(const t5k_i8_ops **out, int max);
+/* x[rows, k] (rows ldx apart) quantized per group into q (xfmt, rows ldq apart, ldq >= kp)
+ * and s[rows][ng]: per group of T5_I8_GROUP values as t5_quantize_row_i8 does per row. */
+void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s);
 
 /* ---------------- encoder (encoder.c) ---------------- */
 

@@ -21,6 +21,8 @@ FUZZ_SRV_OBJ := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_SRV_SRC))
 
 $(FUZZ_DIR)/obj/engine/kernels_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/engine/kernels_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
+$(FUZZ_DIR)/obj/engine/kernels_i8_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/engine/kernels_i8_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512) -mavx512vnni
 
 .PHONY: fuzz fuzz-build
 .SECONDARY: $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/obj/tests/fuzz/%.o,$(FUZZ_HARNESS))

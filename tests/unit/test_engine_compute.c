@@ -195,19 +195,40 @@ START_TEST(test_types_generate) {
 }
 END_TEST
 
+/* The bytes of an int8 matrix [n, k]: panels of 16 columns x k rounded up to 4, the column
+ * scales (whole panels, 64-byte aligned) and the int32 sum of each group of 64 k values of
+ * each column (vpdpbusd's compensation). */
+static size_t i8_bytes(size_t n, size_t k) {
+    size_t P = (n + 15) / 16;
+    return P * 16 * ((k + 3) / 4 * 4) + (P * 16 * 4 + 63) / 64 * 64 + P * 16 * ((k + 63) / 64) * 4;
+}
+
 /* int8 holds one representation per matrix: with every class int8 on a float32 checkpoint
- * the heap holds exactly the int8 values and the row scales of the weight matrices. */
+ * the heap holds exactly the int8 panels, scales and group sums of the weight matrices. */
 START_TEST(test_int8_one_copy) {
     t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, 0);
     const t5_config *c = t5_model_config(m);
     size_t d = (size_t)c->d_model, in = (size_t)m->inner, ff = (size_t)c->d_ff, V = (size_t)c->vocab_size;
-    size_t ffn = (c->gated ? 3 : 2) * ff * d + (c->gated ? 2 * ff + d : ff + d) * 4; /* values + scales */
-    size_t attn = 4 * in * d + (3 * in + d) * 4;
+    size_t ffn = (c->gated ? 2 : 1) * i8_bytes(ff, d) + i8_bytes(d, ff);
+    size_t attn = 3 * i8_bytes(in, d) + i8_bytes(d, in);
     size_t want = (size_t)c->num_layers * (attn + ffn) + (size_t)c->num_decoder_layers * (2 * attn + ffn) +
-                  2 * (V * d + V * 4); /* shared + lm_head */
+                  2 * i8_bytes(V, d); /* shared + lm_head */
     ck_assert_int_eq(m->n_int8, c->num_layers * (4 + (c->gated ? 3 : 2)) +
                                     c->num_decoder_layers * (8 + (c->gated ? 3 : 2)) + 2);
     ck_assert_uint_eq(m->owned_bytes, want);
+    /* the row lookups read the panels back: q * scale of each row */
+    float *row = malloc(d * sizeof *row);
+    int8_t *q = malloc(d);
+    for (int r = 0; r < (int)V; r += 97) {
+        t5_mat_row(&m->shared, (int)d, r, row);
+        for (size_t i = 0; i < d; i++) {
+            float want_v = (float)((const int8_t *)m->shared.p)[(size_t)(r / 16) * ((d + 3) / 4) * 64 +
+                                                                 (i / 4) * 64 + (size_t)(r % 16) * 4 + i % 4] *
+                           m->shared.scale[r];
+            ck_assert_msg(row[i] == want_v, "row %d value %zu", r, i);
+        }
+    }
+    free(row), free(q);
     t5_model_free(m);
 }
 END_TEST
@@ -246,38 +267,45 @@ START_TEST(test_quantize_roundtrip) {
 END_TEST
 
 /* The int8 product (t5_matmul with an int8 matrix) equals the product of the dequantized
- * activations and weights (the int32 sums are exact), and stays within the quantization
- * error bound of the float product: |y - x.w| <= sum_i |x_i| sw/2 + |w_i| sx/2 + sx sw/4. */
+ * activations (one scale per group of 64 values of a row) and weights (one scale per column;
+ * the int32 sums are exact), and stays within the quantization error bound of the float
+ * product: |y - x.w| <= sum_i |x_i| sw/2 + |w_i| sx_g/2 + sx_g sw/4. */
 START_TEST(test_int8_matmul) {
-    enum { R = 5, K = 200, N = 37 };
-    static float x[R * K], w[N * K], y[R * N], ws[N];
-    static int8_t wq[N * K], xq[K];
+    enum { R = 5, K = 200, N = 37, NG = (K + 63) / 64 };
+    static float x[R * K], w[N * K], y[R * N], ws[N], xs[NG];
+    static int8_t wq[N * K], xq[K + 4];
     uint64_t rng = 11;
     for (int i = 0; i < R * K; i++)
         x[i] = (float)((double)(t5_rng_next(&rng) >> 11) / 9007199254740992.0 * 2 - 1) * (1 + i % 7);
     for (int i = 0; i < N * K; i++)
         w[i] = (float)((double)(t5_rng_next(&rng) >> 11) / 9007199254740992.0 * 2 - 1) * 0.1f;
-    for (int j = 0; j < N; j++)
+    void *buf = aligned_alloc(64, t5_mat_i8_bytes(N, K));
+    memset(buf, 0, t5_mat_i8_bytes(N, K));
+    t5_mat wm;
+    t5_mat_i8_init(&wm, buf, N, K);
+    for (int j = 0; j < N; j++) {
         t5_quantize_row_i8(w + (size_t)j * K, K, wq + (size_t)j * K, &ws[j]);
+        t5_mat_i8_set(&wm, j, wq + (size_t)j * K, ws[j]);
+    }
     t5_model m;
     memset(&m, 0, sizeof m);
     t5_load_default_params(&m.lp);
     m.lp.compute_type = T5_COMPUTE_INT8;
     t5_pool *pool = t5_pool_create(2);
     for (m.isa = t5_cpu_isa(T5_ISA_AUTO); m.isa >= T5_ISA_GENERIC; m.isa--) {
-        t5_mm_out o = {{wq, ws, ST_I8, 0, N, K}, y, N};
+        t5_mm_out o = {wm, y, N};
         ck_assert_int_eq(t5_matmul(&m, pool, x, R, K, &o, 1), 0);
         for (int r = 0; r < R; r++) {
-            float xs;
-            t5_quantize_row_i8(x + (size_t)r * K, K, xq, &xs);
+            t5_quantize_x_i8(x + (size_t)r * K, K, 1, K, T5K_XQ_S8, xq, K + 4, xs);
             for (int j = 0; j < N; j++) {
-                double deq = 0, exact = 0, bound = xs * ws[j] / 4 * K;
+                double deq = 0, exact = 0, bound = 0;
                 for (int i = 0; i < K; i++) {
-                    deq += (double)xq[i] * wq[(size_t)j * K + i];
+                    double sx = xs[i / 64];
+                    deq += (double)xq[i] * wq[(size_t)j * K + i] * sx * ws[j];
                     exact += (double)x[(size_t)r * K + i] * w[(size_t)j * K + i];
-                    bound += fabs(x[(size_t)r * K + i]) * ws[j] / 2 + fabs(w[(size_t)j * K + i]) * xs / 2;
+                    bound += fabs(x[(size_t)r * K + i]) * ws[j] / 2 + fabs(w[(size_t)j * K + i]) * sx / 2 +
+                             sx * ws[j] / 4;
                 }
-                deq *= (double)xs * ws[j];
                 double got = y[(size_t)r * N + j];
                 ck_assert_msg(fabs(got - deq) <= 1e-6 * (fabs(deq) + 1e-3), "isa %d: %g vs dequantized %g",
                               (int)m.isa, got, deq);
@@ -287,6 +315,7 @@ START_TEST(test_int8_matmul) {
         }
     }
     t5_pool_free(pool);
+    free(buf);
 }
 END_TEST
 

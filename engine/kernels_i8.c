@@ -1,0 +1,121 @@
+/* kernels_i8.c - the int8 products (compute type int8): the activations' quantization per
+ * group of T5_I8_GROUP values, the portable C kernel that defines every output (t5_dev.h:
+ * exact int32 group sums, then one fixed float epilogue), and the choice of kernel per
+ * ISA: generic C, AVX2 (kernels_i8_avx2.c, vpmaddwd on sign-extended values), AVX-512
+ * VNNI (kernels_i8_avx512.c, vpdpbusd) where the CPU has it. Every table gives the same
+ * bits: integer sums are exact in any order, and the float epilogue is the same operations
+ * in the same order everywhere.
+ * What it is not: no threading (t5_matmul in kernels.c splits the work), no packing (model.c). */
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels_i8.h"
+
+void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq,
+                      float *s) {
+    int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3;
+    int8_t g8[T5_I8_GROUP];
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        for (int g = 0; g < ng; g++) {
+            int i0 = g * T5_I8_GROUP, n = k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP;
+            t5_quantize_row_i8(xr + i0, n, g8, &s[(size_t)r * ng + g]);
+            for (int i = 0; i < n; i++) {
+                size_t at = (size_t)r * ldq + (size_t)(i0 + i);
+                if (xfmt == T5K_XQ_S16)
+                    ((int16_t *)q)[at] = g8[i];
+                else if (xfmt == T5K_XQ_U8)
+                    ((uint8_t *)q)[at] = (uint8_t)(g8[i] + 128);
+                else
+                    ((int8_t *)q)[at] = g8[i];
+            }
+        }
+        for (int i = k; i < kp; i++) { /* the padding of the last group of 4: zero */
+            size_t at = (size_t)r * ldq + (size_t)i;
+            if (xfmt == T5K_XQ_S16)
+                ((int16_t *)q)[at] = 0;
+            else if (xfmt == T5K_XQ_U8)
+                ((uint8_t *)q)[at] = 128;
+            else
+                ((int8_t *)q)[at] = 0;
+        }
+    }
+}
+
+static size_t xfmt_size(int xfmt) {
+    return xfmt == T5K_XQ_S16 ? 2 : 1;
+}
+
+int t5k_i8_prepare(const t5k_i8_ops *o, const float *x, int rows, int k, t5k_xq *out) {
+    int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
+    size_t ldq = ((size_t)k + 3) & ~(size_t)3;
+    void *q = malloc((size_t)rows * ldq * xfmt_size(o->xfmt) + 1);
+    float *s = malloc((size_t)rows * ng * sizeof *s + 1);
+    if (!q || !s) {
+        free(q), free(s);
+        return -1;
+    }
+    t5_quantize_x_i8(x, (size_t)k, rows, k, o->xfmt, q, ldq, s);
+    *out = (t5k_xq){q, ldq, s, ng};
+    return 0;
+}
+
+t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0) {
+    return (t5k_xq){(const char *)x->q + (size_t)r0 * x->ldq * xfmt_size(o->xfmt), x->ldq,
+                    x->s + (size_t)r0 * x->ng, x->ng};
+}
+
+/* The definition: per output, per group the exact int32 sum, then s = fma(acc, xs, s) in
+ * increasing g, y = s * scale. */
+static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
+    int kq = (w->k + 3) / 4, ng = x->ng;
+    const int8_t *P = w->p;
+    for (int c = c0; c < c1; c++) {
+        const int8_t *pc = P + (size_t)(c / T5_PANEL) * kq * 64 + (c % T5_PANEL) * 4;
+        for (int r = 0; r < rows; r++) {
+            const int8_t *xr = (const int8_t *)x->q + (size_t)r * x->ldq;
+            const float *xs = x->s + (size_t)r * ng;
+            float s = 0.0f;
+            for (int g = 0; g < ng; g++) {
+                int q0 = g * (T5_I8_GROUP / 4), q1 = q0 + T5_I8_GROUP / 4 < kq ? q0 + T5_I8_GROUP / 4 : kq;
+                int32_t acc = 0;
+                for (int q = q0; q < q1; q++)
+                    for (int t = 0; t < 4; t++)
+                        acc += (int32_t)xr[4 * q + t] * (int32_t)pc[(size_t)q * 64 + t];
+                s = fmaf((float)acc, xs[g], s);
+            }
+            y[(size_t)r * ldy + c] = s * w->scale[c];
+        }
+    }
+}
+
+const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, gemm_i8_c};
+
+#if defined(__x86_64__)
+static int cpu_has_vnni(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512vnni");
+}
+#endif
+
+const t5k_i8_ops *t5_kernel_i8_ops(t5_isa isa) {
+#if defined(__x86_64__)
+    /* (AMX-INT8 goes first here, where the CPU has it) */
+    if (isa == T5_ISA_AVX512 && cpu_has_vnni()) return &t5k_i8_avx512_vnni;
+    if (isa == T5_ISA_AVX512 || isa == T5_ISA_AVX2) return &t5k_i8_avx2;
+#endif
+    (void)isa;
+    return &t5k_i8_generic;
+}
+
+int t5_kernel_i8_list(const t5k_i8_ops **out, int max) {
+    int n = 0;
+    if (n < max) out[n++] = &t5k_i8_generic;
+#if defined(__x86_64__)
+    if (n < max && t5_cpu_isa(T5_ISA_AVX2) == T5_ISA_AVX2) out[n++] = &t5k_i8_avx2;
+    if (n < max && t5_cpu_isa(T5_ISA_AVX512) == T5_ISA_AVX512 && cpu_has_vnni()) out[n++] = &t5k_i8_avx512_vnni;
+#endif
+    return n;
+}

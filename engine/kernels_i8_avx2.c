@@ -1,0 +1,127 @@
+/* kernels_i8_avx2.c - the int8 product on AVX2 (t5_dev.h's definition, bit for bit):
+ * exact without VNNI by vpmaddwd on sign-extended values (vpmaddubsw would saturate
+ * int16): the weights of one k group of 4 (16 bytes: 4 columns x 4 k) widened to int16
+ * (vpmovsxbw), the 4 activations of a row (int16, quantized in that layout by
+ * t5_quantize_x_i8) broadcast as 64 bits, vpmaddwd + vpaddd into int32 lanes that hold
+ * 2 partial sums per column; each group of T5_I8_GROUP k values ends with vphaddd
+ * (exact) and the float epilogue fma((float)acc, xs, s). Register tiles: 4 rows x 8
+ * columns (half a panel: 8 int32 + 4 float accumulators), 1 row x 16 columns when the
+ * product has one row (each panel's cache lines read once).
+ * What it is not: no dispatch (kernels_i8.c). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_i8.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* y[R rows, the first nc of 8 NH columns] from the panel bytes pw (at the first column's
+ * half), activations x (rows ldq apart), their group scales xs (rows ng apart) */
+INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const float *xs, int ng,
+                 const int8_t *pw, int kq, const float *ws, float *y, size_t ldy, int nc) {
+    __m256 s[4][2];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+        for (int h = 0; h < NH; h++)
+            s[r][h] = _mm256_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        int q0 = g * (T5_I8_GROUP / 4), q1 = q0 + T5_I8_GROUP / 4 < kq ? q0 + T5_I8_GROUP / 4 : kq;
+        __m256i a[4][2][2];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++)
+                a[r][h][0] = a[r][h][1] = _mm256_setzero_si256();
+        const int8_t *pq = pw + (size_t)q0 * 64;
+        const int16_t *xq = x + 4 * (size_t)q0;
+        for (int q = q0; q < q1; q++, pq += 64, xq += 4) {
+            __m256i wv[2][2];
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++) {
+                wv[h][0] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(pq + 32 * h)));
+                wv[h][1] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(pq + 32 * h + 16)));
+            }
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                long long x4;
+                memcpy(&x4, xq + (size_t)r * ldq, 8);
+                __m256i xb = _mm256_set1_epi64x(x4);
+#pragma GCC unroll 2
+                for (int h = 0; h < NH; h++) {
+                    a[r][h][0] = _mm256_add_epi32(a[r][h][0], _mm256_madd_epi16(wv[h][0], xb));
+                    a[r][h][1] = _mm256_add_epi32(a[r][h][1], _mm256_madd_epi16(wv[h][1], xb));
+                }
+            }
+        }
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256 sc = _mm256_set1_ps(xs[(size_t)r * ng + g]);
+#pragma GCC unroll 2
+            for (int h = 0; h < NH; h++) {
+                /* lanes (c0 c0' c1 c1' | c2 ..) + (c4 ..): hadd -> c0 c1 c4 c5 | c2 c3 c6 c7 */
+                __m256i t = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][h][0], a[r][h][1]), 0xd8);
+                s[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), sc, s[r][h]);
+            }
+        }
+    }
+    __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 2
+    for (int h = 0; h < NH; h++) {
+        if (8 * h >= nc) break;
+        __m256 sw = _mm256_loadu_ps(ws + 8 * h); /* scales are padded to whole panels */
+        __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8 * h), idx);
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++) {
+            __m256 v = _mm256_mul_ps(s[r][h], sw);
+            if (nc - 8 * h >= 8)
+                _mm256_storeu_ps(y + (size_t)r * ldy + 8 * h, v);
+            else
+                _mm256_maskstore_ps(y + (size_t)r * ldy + 8 * h, mk, v);
+        }
+    }
+}
+
+static void gemm_i8_avx2(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
+    int kq = (w->k + 3) / 4, ng = x->ng;
+    const int16_t *xq = x->q;
+    size_t ldq = x->ldq;
+    for (int p = c0 / T5_PANEL; p * T5_PANEL < c1; p++) {
+        const int8_t *pw = (const int8_t *)w->p + (size_t)p * kq * 64;
+        const float *ws = w->scale + (size_t)p * T5_PANEL;
+        float *yp = y + (size_t)p * T5_PANEL;
+        int nc = c1 - p * T5_PANEL < T5_PANEL ? c1 - p * T5_PANEL : T5_PANEL;
+        if (rows == 1) {
+            if (nc > 8)
+                tile(1, 2, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc);
+            else
+                tile(1, 1, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc);
+            continue;
+        }
+        for (int h = 0; 8 * h < nc; h++) {
+            int nh = nc - 8 * h < 8 ? nc - 8 * h : 8, r = 0;
+            const int8_t *ph = pw + 32 * h;
+            for (; r + 4 <= rows; r += 4)
+                tile(4, 1, xq + r * ldq, ldq, x->s + (size_t)r * ng, ng, ph, kq, ws + 8 * h,
+                     yp + r * ldy + 8 * h, ldy, nh);
+            const int16_t *xr = xq + r * ldq;
+            const float *sr = x->s + (size_t)r * ng;
+            float *yr = yp + r * ldy + 8 * h;
+            switch (rows - r) {
+            case 3:
+                tile(3, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                break;
+            case 2:
+                tile(2, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                break;
+            case 1:
+                tile(1, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                break;
+            }
+        }
+    }
+}
+
+const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, gemm_i8_avx2};
+#endif

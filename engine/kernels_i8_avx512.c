@@ -1,0 +1,116 @@
+/* kernels_i8_avx512.c - the int8 product with AVX-512 VNNI (t5_dev.h's definition, bit for
+ * bit): vpdpbusd multiplies 4 unsigned bytes by 4 signed bytes and adds the 4 products
+ * into an int32 lane without saturation, so the activations come shifted to uint8
+ * (q + 128, t5_quantize_x_i8's T5K_XQ_U8) and each group sum is compensated exactly:
+ * sum (q + 128) w - 128 * wsum = sum q w. One zmm of weights is one k group of 4 of a
+ * whole panel (16 columns x 4 k, 64 bytes), read as packed. Register tiles: 4 rows x 3
+ * panels (12 int32 + 12 float accumulators).
+ * What it is not: no dispatch (kernels_i8.c: only on CPUs with avx512_vnni; AVX-512 CPUs
+ * without it take the AVX2 kernel). */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_i8.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* y[R rows, NP panels] (the last panel's columns masked by last); pw at the first panel's
+ * bytes, panels ps bytes apart; wsum at the first panel's group sums */
+INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const float *xs, int ng,
+                 const int8_t *pw, size_t ps, const int32_t *wsum, int kq, const float *ws, float *y,
+                 size_t ldy, __mmask16 last) {
+    __m512 s[4][3];
+#pragma GCC unroll 4
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++)
+            s[r][p] = _mm512_setzero_ps();
+    for (int g = 0; g < ng; g++) {
+        int q0 = g * (T5_I8_GROUP / 4), q1 = q0 + T5_I8_GROUP / 4 < kq ? q0 + T5_I8_GROUP / 4 : kq;
+        __m512i a[4][3];
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++)
+                a[r][p] = _mm512_setzero_si512();
+        for (int q = q0; q < q1; q++) {
+            __m512i wv[3];
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++)
+                wv[p] = _mm512_loadu_si512((const void *)(pw + p * ps + (size_t)q * 64));
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++) {
+                int x4;
+                memcpy(&x4, x + (size_t)r * ldq + 4 * (size_t)q, 4);
+                __m512i xb = _mm512_set1_epi32(x4);
+#pragma GCC unroll 3
+                for (int p = 0; p < NP; p++)
+                    a[r][p] = _mm512_dpbusd_epi32(a[r][p], xb, wv[p]);
+            }
+        }
+#pragma GCC unroll 3
+        for (int p = 0; p < NP; p++) {
+            __m512i comp =
+                _mm512_slli_epi32(_mm512_loadu_si512((const void *)(wsum + ((size_t)p * ng + g) * 16)), 7);
+#pragma GCC unroll 4
+            for (int r = 0; r < R; r++)
+                s[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r][p], comp)),
+                                          _mm512_set1_ps(xs[(size_t)r * ng + g]), s[r][p]);
+        }
+    }
+#pragma GCC unroll 3
+    for (int p = 0; p < NP; p++) {
+        __m512 sw = _mm512_loadu_ps(ws + 16 * p); /* scales are padded to whole panels */
+        __mmask16 mk = p == NP - 1 ? last : (__mmask16)0xffff;
+#pragma GCC unroll 4
+        for (int r = 0; r < R; r++)
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, _mm512_mul_ps(s[r][p], sw));
+    }
+}
+
+/* every row of one strip of NP panels, 4 rows per tile */
+#define STRIP(NP)                                                                                            \
+    static void strip_##NP(const t5k_xq *x, int rows, const int8_t *pw, size_t ps, const int32_t *wsum,      \
+                           int kq, const float *ws, float *y, size_t ldy, __mmask16 last) {                  \
+        const uint8_t *xq = x->q;                                                                            \
+        size_t ldq = x->ldq;                                                                                 \
+        int ng = x->ng, r = 0;                                                                               \
+        for (; r + 4 <= rows; r += 4)                                                                        \
+            tile(4, NP, xq + r * ldq, ldq, x->s + (size_t)r * ng, ng, pw, ps, wsum, kq, ws, y + r * ldy,     \
+                 ldy, last);                                                                                 \
+        xq += r * ldq, y += r * ldy;                                                                         \
+        const float *sr = x->s + (size_t)r * ng;                                                             \
+        switch (rows - r) {                                                                                  \
+        case 3:                                                                                              \
+            tile(3, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            break;                                                                                           \
+        case 2:                                                                                              \
+            tile(2, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            break;                                                                                           \
+        case 1:                                                                                              \
+            tile(1, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            break;                                                                                           \
+        }                                                                                                    \
+    }
+STRIP(3)
+STRIP(1)
+
+/* strips of 3 whole panels, then single panels, the last one masked when partial */
+static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
+    int kq = (w->k + 3) / 4, ng = x->ng;
+    size_t ps = (size_t)kq * 64;
+    int p = c0 / T5_PANEL, pfull = c1 / T5_PANEL, pend = (c1 + T5_PANEL - 1) / T5_PANEL;
+#define ARGS(P)                                                                                              \
+    (const int8_t *)w->p + (size_t)(P) * ps, ps, w->wsum + (size_t)(P) * ng * 16, kq,                        \
+        w->scale + (size_t)(P) * T5_PANEL, y + (size_t)(P) * T5_PANEL, ldy
+    for (; p + 3 <= pfull; p += 3)
+        strip_3(x, rows, ARGS(p), 0xffff);
+    for (; p < pfull; p++)
+        strip_1(x, rows, ARGS(p), 0xffff);
+    if (p < pend) strip_1(x, rows, ARGS(p), (__mmask16)((1u << (c1 - T5_PANEL * p)) - 1));
+#undef ARGS
+}
+
+const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, gemm_i8_vnni};
+#endif
