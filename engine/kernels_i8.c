@@ -57,7 +57,7 @@ int t5k_i8_prepare(const t5k_i8_ops *o, const float *x, int rows, int k, t5k_xq 
         free(q), free(s);
         return -1;
     }
-    t5_quantize_x_i8(x, (size_t)k, rows, k, o->xfmt, q, ldq, s);
+    o->quantize(x, (size_t)k, rows, k, q, ldq, s);
     *out = (t5k_xq){q, ldq, s, ng};
     return 0;
 }
@@ -91,7 +91,11 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
     }
 }
 
-const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, gemm_i8_c};
+static void quantize_c(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
+    t5_quantize_x_i8(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
+}
+
+const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, quantize_c, gemm_i8_c};
 
 #if defined(__x86_64__)
 static int cpu_has_vnni(void) {

@@ -4,12 +4,79 @@
 #ifndef T5SERVE_KERNELS_I8_H
 #define T5SERVE_KERNELS_I8_H
 
+#include <math.h>
+#include <stddef.h>
+#include <stdint.h>
+
 #include "t5_dev.h"
 
 extern const t5k_i8_ops t5k_i8_generic;
 #if defined(__x86_64__)
 extern const t5k_i8_ops t5k_i8_avx2;
 extern const t5k_i8_ops t5k_i8_avx512_vnni;
+#endif
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* t5_quantize_x_i8 with 8 values per step, for the SIMD tables (compiled with AVX2): the same
+ * operations (absolute maximum, x * inv, vminps / vmaxps clamps, +- 1.5 * 2^23), so the same
+ * bits. */
+static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, int k, int xfmt, void *q,
+                                        size_t ldq, float *s) {
+    int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3;
+    const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f), mg = _mm256_set1_ps(12582912.0f);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        for (int g = 0; g < ng; g++) {
+            int i0 = g * T5_I8_GROUP, n = k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP, i = 0;
+            __m256 m = _mm256_setzero_ps();
+            for (; i + 8 <= n; i += 8) /* vmaxps(|x|, m): m when x is NaN, as fabsf(x) > mx */
+                m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xr + i0 + i), absm), m);
+            float l[8], mx = 0;
+            _mm256_storeu_ps(l, m);
+            for (int j = 0; j < 8; j++)
+                mx = l[j] > mx ? l[j] : mx;
+            for (; i < n; i++)
+                mx = fabsf(xr[i0 + i]) > mx ? fabsf(xr[i0 + i]) : mx;
+            s[(size_t)r * ng + g] = mx / 127.0f;
+            float inv = mx > 0 ? 127.0f / mx : 0;
+            __m256 vi = _mm256_set1_ps(inv);
+            size_t at = (size_t)r * ldq + (size_t)i0;
+            for (i = 0; i + 8 <= n; i += 8) {
+                __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + i0 + i), vi);
+                v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
+                __m256i w = _mm256_cvtps_epi32(_mm256_sub_ps(_mm256_add_ps(v, mg), mg));
+                __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+                if (xfmt == T5K_XQ_S16)
+                    _mm_storeu_si128((__m128i *)((int16_t *)q + at + i), h);
+                else {
+                    __m128i b = _mm_packs_epi16(h, h);
+                    if (xfmt == T5K_XQ_U8) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
+                    _mm_storel_epi64((__m128i *)((int8_t *)q + at + i), b);
+                }
+            }
+            for (; i < n; i++) {
+                int8_t v = t5_quantize_i8(xr[i0 + i], inv);
+                if (xfmt == T5K_XQ_S16)
+                    ((int16_t *)q)[at + i] = v;
+                else if (xfmt == T5K_XQ_U8)
+                    ((uint8_t *)q)[at + i] = (uint8_t)(v + 128);
+                else
+                    ((int8_t *)q)[at + i] = v;
+            }
+        }
+        for (int i = k; i < kp; i++) { /* the padding of the last group of 4: zero */
+            size_t at = (size_t)r * ldq + (size_t)i;
+            if (xfmt == T5K_XQ_S16)
+                ((int16_t *)q)[at] = 0;
+            else if (xfmt == T5K_XQ_U8)
+                ((uint8_t *)q)[at] = 128;
+            else
+                ((int8_t *)q)[at] = 0;
+        }
+    }
+}
 #endif
 
 /* x[rows, k] quantized for the kernels o: out->q, out->s allocated (the caller frees both).

@@ -16,16 +16,21 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
+/* acc += vpmaddwd(w, x), the add in place: GCC otherwise adds into the product's register
+ * and copies back (a move per accumulator and step, and spills in the 4-row tile) */
+INLINE __m256i madd_acc(__m256i acc, __m256i w, __m256i x) {
+    __m256i t = _mm256_madd_epi16(w, x);
+    __asm__("vpaddd %1, %0, %0" : "+x"(acc) : "x"(t));
+    return acc;
+}
+
 /* y[R rows, the first nc of 8 NH columns] from the panel bytes pw (at the first column's
  * half), activations x (rows ldq apart), their group scales xs (rows ng apart) */
 INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const float *xs, int ng,
                  const int8_t *pw, int kq, const float *ws, float *y, size_t ldy, int nc) {
-    __m256 s[4][2];
-#pragma GCC unroll 4
-    for (int r = 0; r < R; r++)
-#pragma GCC unroll 2
-        for (int h = 0; h < NH; h++)
-            s[r][h] = _mm256_setzero_ps();
+    /* the float sums stay in memory (L1) between groups: the inner loop needs all 16 registers */
+    float sb[4][2][8];
+    memset(sb, 0, sizeof sb);
     for (int g = 0; g < ng; g++) {
         int q0 = g * (T5_I8_GROUP / 4), q1 = q0 + T5_I8_GROUP / 4 < kq ? q0 + T5_I8_GROUP / 4 : kq;
         __m256i a[4][2][2];
@@ -50,8 +55,8 @@ INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const 
                 __m256i xb = _mm256_set1_epi64x(x4);
 #pragma GCC unroll 2
                 for (int h = 0; h < NH; h++) {
-                    a[r][h][0] = _mm256_add_epi32(a[r][h][0], _mm256_madd_epi16(wv[h][0], xb));
-                    a[r][h][1] = _mm256_add_epi32(a[r][h][1], _mm256_madd_epi16(wv[h][1], xb));
+                    a[r][h][0] = madd_acc(a[r][h][0], wv[h][0], xb);
+                    a[r][h][1] = madd_acc(a[r][h][1], wv[h][1], xb);
                 }
             }
         }
@@ -62,9 +67,10 @@ INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const 
             for (int h = 0; h < NH; h++) {
                 /* lanes (c0 c0' c1 c1' | c2 ..) + (c4 ..): hadd -> c0 c1 c4 c5 | c2 c3 c6 c7 */
                 __m256i t = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][h][0], a[r][h][1]), 0xd8);
-                s[r][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), sc, s[r][h]);
+                _mm256_storeu_ps(sb[r][h], _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), sc, _mm256_loadu_ps(sb[r][h])));
             }
         }
+        __asm__("" : "+m"(sb)); /* kept in memory */
     }
     __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
 #pragma GCC unroll 2
@@ -74,7 +80,7 @@ INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const 
         __m256i mk = _mm256_cmpgt_epi32(_mm256_set1_epi32(nc - 8 * h), idx);
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++) {
-            __m256 v = _mm256_mul_ps(s[r][h], sw);
+            __m256 v = _mm256_mul_ps(_mm256_loadu_ps(sb[r][h]), sw);
             if (nc - 8 * h >= 8)
                 _mm256_storeu_ps(y + (size_t)r * ldy + 8 * h, v);
             else
@@ -123,5 +129,9 @@ static void gemm_i8_avx2(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
     }
 }
 
-const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, gemm_i8_avx2};
+static void quantize_avx2(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
+    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S16, q, ldq, s);
+}
+
+const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, quantize_avx2, gemm_i8_avx2};
 #endif

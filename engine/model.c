@@ -73,10 +73,8 @@ void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale) {
     for (int i = 0; i < k; i++)
         mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
     float s = mx / 127.0f, inv = mx > 0 ? 127.0f / mx : 0;
-    for (int i = 0; i < k; i++) {
-        float v = nearbyintf(x[i] * inv);
-        q[i] = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-    }
+    for (int i = 0; i < k; i++)
+        q[i] = t5_quantize_i8(x[i], inv);
     *scale = s;
 }
 

@@ -157,6 +157,16 @@ float t5_widen(int dtype, uint16_t v);
  * Weights at load (one scale per output row); activations at run time take it per group
  * of T5_I8_GROUP values of a row (t5_quantize_x_i8). */
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
+/* One value of it: x * inv clamped to [-127, 127] (NaN: 127, as vminps), rounded to the
+ * nearest integer, ties to even, by adding and subtracting 1.5 * 2^23: plain float operations
+ * that SIMD code repeats exactly (kernels_i8.h). */
+static inline int8_t t5_quantize_i8(float x, float inv) {
+    float v = x * inv;
+    v = v < 127.0f ? v : 127.0f;
+    v = v > -127.0f ? v : -127.0f;
+    v = (v + 12582912.0f) - 12582912.0f;
+    return (int8_t)(int)v;
+}
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
 uint16_t t5_float_to_bf16(float x);
 
@@ -318,11 +328,17 @@ typedef struct {
 typedef void (*t5k_gemm_i8_fn)(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y,
                                size_t ldy);
 
-/* One int8 kernel: its name, the activation layout it reads, its product. An AMX-INT8 table
- * slots in beside these (t5_kernel_i8_ops picks it where the CPU has it). */
+/* x[rows, k] (rows ldx apart) quantized into q (rows ldq apart) and s[rows][ng]: exactly
+ * t5_quantize_x_i8 in one layout. */
+typedef void (*t5k_quantize_i8_fn)(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq,
+                                   float *s);
+
+/* One int8 kernel: its name, the activation layout it reads and its quantizer, its product.
+ * An AMX-INT8 table slots in beside these (t5_kernel_i8_ops picks it where the CPU has it). */
 typedef struct t5k_i8_ops {
     const char *name; /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd) */
     int xfmt;         /* T5K_XQ_* */
+    t5k_quantize_i8_fn quantize;
     t5k_gemm_i8_fn gemm;
 } t5k_i8_ops;
 
