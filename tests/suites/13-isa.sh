@@ -5,7 +5,9 @@
 # are reported) on every generating fixture model (and `t5 embed` on the encoder-only ones), on random models of odd shapes in
 # float32 / float16 / bfloat16 (16-bit panels, tails of every kernel), and on a random
 # T5 PEGASUS small model (float32; normal build only: the portable path is slow under
-# ASan). Bit-exactness alone vs batched and the kernels themselves: test_engine_isa.
+# ASan); and the same under --compute-type int8 (the default float classes, and every
+# matrix int8): the int8 kernels (C, AVX2 vpmaddwd, AVX-512 VNNI) give one answer.
+# Bit-exactness alone vs batched and the kernels themselves: test_engine_isa.
 # Run time: about 40 s (normal build, 2 cores), 60 s under ASan.
 # asan: yes
 set -eu
@@ -31,13 +33,15 @@ same_everywhere() {
       cmp -s "$WORK/generic" "$WORK/$isa" || { diff "$WORK/generic" "$WORK/$isa" | head -5; fail "$model: --isa $isa differs from generic ($mode)"; }
     done
   done
-  echo "$(basename "$model"): greedy, beam, sampling identical under generic, avx2, avx512, auto"
+  echo "$(basename "$model")${*:+ ($*)}: greedy, beam, sampling identical under generic, avx2, avx512, auto"
 }
 
 printf '季路问事鬼神。\n敢问死。曰：未知生，焉知死？\n' > "$WORK/text"
 same_everywhere "$M/t5-tiny-pegasus" "$WORK/text"
 printf '%s\n' "5 17 33 2 9 1" "100 200 300 1" > "$WORK/ids"
 for name in t5-tiny-gated t5-tiny-relu; do same_everywhere "$M/$name" "$WORK/ids" --input ids; done
+same_everywhere "$M/t5-tiny-pegasus" "$WORK/text" --compute-type int8
+same_everywhere "$M/t5-tiny-gated" "$WORK/ids" --input ids --compute-type int8 --int8-float none
 
 # encoder-only models: t5 embed (sentence and token embeddings) the same way
 for name in st5-tiny t5-enc-tiny; do
@@ -59,9 +63,11 @@ for dt in f32 f16 bf16; do
     --decoder-layers 3 --dtype $dt --seed 4 > /dev/null || fail "random-model $dt"
   same_everywhere "$WORK/odd-$dt" "$WORK/ids" --input ids
 done
+same_everywhere "$WORK/odd-f32" "$WORK/ids" --input ids --compute-type int8 --int8-float none
 
 if [ "$(basename "$BUILD")" != build-asan ]; then
   "$T5" random-model --out "$WORK/peg-small" --seed 3 > /dev/null || fail "random-model pegasus small"
   printf '%s\n' "5 6 7 8 9 10 11 12 1" > "$WORK/ids1"
   same_everywhere "$WORK/peg-small" "$WORK/ids1" --input ids --max-new-tokens 6
+  same_everywhere "$WORK/peg-small" "$WORK/ids1" --input ids --max-new-tokens 6 --compute-type int8 --int8-float none
 fi

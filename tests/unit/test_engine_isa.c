@@ -6,7 +6,8 @@
  * bit with the generic path alone; the encoder output too. And the kernels
  * themselves (t5_kernel_ops) on random data with every tail length: products (float32
  * and 16-bit panels, K blocks), max, argmax, sum of exp, softmax, RMSNorm, gelu and
- * relu equal across the ISAs. (Exactness to transformers: test_engine_golden.c.)
+ * relu equal across the ISAs; the int8 kernels (generic, AVX2, AVX-512 VNNI where the CPU
+ * has it) equal to an int64 reference. (Exactness to transformers: test_engine_golden.c.)
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default tests/fixtures. */
 #include <check.h>
 #include "check_run.h"
@@ -244,11 +245,102 @@ START_TEST(kernels) {
 }
 END_TEST
 
+/* The int8 products (t5_kernel_i8_list: every int8 table this CPU runs) on random data and on
+ * extremes (every product +-127 * 127: vpmaddubsw would saturate here), every tail (k not a
+ * multiple of 4 or 64, partial panels, column ranges from inside the matrix): each table's
+ * quantizer gives the C quantizer's values and scales, and its product the bits of an
+ * independent reference: int64 dot products per group of 64 over the row-major int8 values,
+ * then the float epilogue s = fma((float)acc, xs, s) in increasing group, y = s * scale. */
+START_TEST(kernels_i8) {
+    const t5k_i8_ops *tabs[8];
+    int n_tab = t5_kernel_i8_list(tabs, 8);
+    ck_assert_int_ge(n_tab, 1);
+    ck_assert_str_eq(tabs[0]->name, "generic");
+    enum { R = 13, N = 53, KMAX = 333 };
+    static const int ks[] = {1, 3, 4, 63, 64, 65, 130, 200, 333};
+    uint64_t rng = 9;
+    float *x = malloc(R * KMAX * sizeof *x), *wf = malloc(KMAX * sizeof *wf), *xs = malloc(R * 8 * sizeof *xs);
+    float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y), *ws = malloc(N * sizeof *ws);
+    int8_t *wq = malloc(N * KMAX), *xq0 = malloc(R * (KMAX + 4));
+    void *xq = malloc(R * (KMAX + 4) * 2);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int extreme = 0; extreme < 2; extreme++) {
+            int K = ks[ki], ng = (K + 63) / 64;
+            size_t ldq = (size_t)(K + 3) / 4 * 4;
+            void *buf = aligned_alloc(64, t5_mat_i8_bytes(N, K));
+            memset(buf, 0, t5_mat_i8_bytes(N, K));
+            t5_mat w;
+            t5_mat_i8_init(&w, buf, N, K);
+            for (int j = 0; j < N; j++) {
+                for (int i = 0; i < K; i++) /* extreme: +-1 (all 127 after scaling), signs per column */
+                    wf[i] = extreme ? (j % 3 ? 1.0f : -1.0f) : frand(&rng) * (1 + j % 5);
+                t5_quantize_row_i8(wf, K, wq + (size_t)j * K, &ws[j]);
+                t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws[j]);
+            }
+            for (int i = 0; i < R * K; i++)
+                x[i] = extreme ? (i / K % 2 ? -3.0f : 3.0f) : frand(&rng) * (i % 17 == 0 ? 50.0f : 1.0f);
+            if (!extreme) x[K / 2] = 0, x[R * K - 1] = NAN; /* a NaN activation: quantized like the C code */
+            t5_quantize_x_i8(x, (size_t)K, R, K, T5K_XQ_S8, xq0, ldq, xs0);
+            for (int t = 0; t < n_tab; t++) {
+                const t5k_i8_ops *o = tabs[t];
+                o->quantize(x, (size_t)K, R, K, xq, ldq, xs);
+                ck_assert_msg(!memcmp(xs, xs0, (size_t)R * ng * sizeof *xs), "%s quantize scales K %d", o->name, K);
+                for (int r = 0; r < R; r++)
+                    for (size_t i = 0; i < ldq; i++) {
+                        size_t at = (size_t)r * ldq + i;
+                        int v = o->xfmt == T5K_XQ_S16  ? ((int16_t *)xq)[at]
+                                : o->xfmt == T5K_XQ_U8 ? ((uint8_t *)xq)[at] - 128
+                                                       : ((int8_t *)xq)[at];
+                        ck_assert_msg(v == xq0[at], "%s quantize K %d row %d value %zu: %d vs %d", o->name, K, r,
+                                      i, v, xq0[at]);
+                    }
+                for (int rows = 1; rows <= R; rows += 4)
+                    for (int c0 = 0; c0 < N; c0 += 16)
+                        for (int c1 = N; c1 > c0; c1 -= 19) {
+                            t5k_xq xv = {xq, ldq, xs, ng};
+                            memset(y, 0xff, R * N * sizeof *y);
+                            o->gemm(&xv, rows, &w, c0, c1, y, N);
+                            for (int r = 0; r < rows; r++)
+                                for (int c = 0; c < N; c++) {
+                                    float got = y[(size_t)r * N + c];
+                                    if (c < c0 || c >= c1) {
+                                        uint32_t b;
+                                        memcpy(&b, &got, 4);
+                                        ck_assert_msg(b == 0xffffffffu, "%s wrote column %d outside [%d, %d)",
+                                                      o->name, c, c0, c1);
+                                        continue;
+                                    }
+                                    float sum = 0.0f;
+                                    for (int g = 0; g < ng; g++) {
+                                        int64_t acc = 0;
+                                        for (int i = 64 * g; i < K && i < 64 * (g + 1); i++)
+                                            acc += (int64_t)xq0[(size_t)r * ldq + i] * wq[(size_t)c * K + i];
+                                        ck_assert(acc > -(1 << 24) && acc < (1 << 24));
+                                        sum = fmaf((float)acc, xs0[r * ng + g], sum);
+                                    }
+                                    float want = sum * ws[c];
+                                    ck_assert_msg(!memcmp(&got, &want, 4),
+                                                  "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
+                                                  o->name, K, rows, c0, c1, r, c, got, want);
+                                }
+                        }
+            }
+            free(buf);
+        }
+    printf("int8 kernels:");
+    for (int t = 0; t < n_tab; t++)
+        printf(" %s", tabs[t]->name);
+    printf(" equal to the int64 reference bit for bit\n");
+    free(x), free(wf), free(xs), free(xs0), free(y), free(ws), free(wq), free(xq0), free(xq);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("engine_isa");
     TCase *tc = tcase_create("isa");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, kernels);
+    tcase_add_test(tc, kernels_i8);
     tcase_add_test(tc, models);
     suite_add_tcase(s, tc);
     return check_run(s);

@@ -1,7 +1,8 @@
 /* bench_fma.c - the machine's float32 FMA peak for the `t5 bench` subcommands: 12
  * independent FMA chains in registers on every thread of a pool, on the widest ISA
  * the CPU has (AVX-512, else AVX2): the compute ceiling the engine's figures are
- * divided by.
+ * divided by. And the int8 peak of the instruction the int8 kernel uses (AVX2:
+ * vpmaddwd + vpaddd, exact without VNNI; AVX-512 VNNI: vpdpbusd), the same way.
  * What it is not: a model of the CPU; it measures. */
 #include <string.h>
 #include <time.h>
@@ -36,9 +37,48 @@ __attribute__((target("avx2,fma"), noinline)) static float fma_256(long iters) {
 }
 #endif
 
+#if defined(__x86_64__)
+/* 6 chains of acc += vpmaddwd(a, b) (16 multiply-adds each), the add in place */
+__attribute__((target("avx2"), noinline)) static float madd_256(long iters) {
+    __m256i a = _mm256_set1_epi16(3), b = _mm256_set1_epi16(5), z = _mm256_setzero_si256();
+    __m256i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
+    for (long i = 0; i < iters; i++)
+        __asm__("vpmaddwd %[a], %[b], %%ymm14\n\tvpaddd %%ymm14, %[c0], %[c0]\n\t"
+                "vpmaddwd %[b], %[a], %%ymm15\n\tvpaddd %%ymm15, %[c1], %[c1]\n\t"
+                "vpmaddwd %[a], %[a], %%ymm14\n\tvpaddd %%ymm14, %[c2], %[c2]\n\t"
+                "vpmaddwd %[b], %[b], %%ymm15\n\tvpaddd %%ymm15, %[c3], %[c3]\n\t"
+                "vpmaddwd %[a], %[b], %%ymm14\n\tvpaddd %%ymm14, %[c4], %[c4]\n\t"
+                "vpmaddwd %[b], %[a], %%ymm15\n\tvpaddd %%ymm15, %[c5], %[c5]"
+                : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5)
+                : [a] "x"(a), [b] "x"(b)
+                : "xmm14", "xmm15");
+    __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
+                                 _mm256_add_epi32(c4, c5));
+    return (float)_mm256_extract_epi32(s, 0);
+}
+/* 12 chains of vpdpbusd (64 multiply-adds each) */
+__attribute__((target("avx512f,avx512vnni"), noinline)) static float dpbusd_512(long iters) {
+    __m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(5), z = _mm512_setzero_si512();
+    __m512i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z, c6 = z, c7 = z, c8 = z, c9 = z, c10 = z, c11 = z;
+    for (long i = 0; i < iters; i++) {
+        c0 = _mm512_dpbusd_epi32(c0, a, b), c1 = _mm512_dpbusd_epi32(c1, a, b);
+        c2 = _mm512_dpbusd_epi32(c2, a, b), c3 = _mm512_dpbusd_epi32(c3, a, b);
+        c4 = _mm512_dpbusd_epi32(c4, a, b), c5 = _mm512_dpbusd_epi32(c5, a, b);
+        c6 = _mm512_dpbusd_epi32(c6, a, b), c7 = _mm512_dpbusd_epi32(c7, a, b);
+        c8 = _mm512_dpbusd_epi32(c8, a, b), c9 = _mm512_dpbusd_epi32(c9, a, b);
+        c10 = _mm512_dpbusd_epi32(c10, a, b), c11 = _mm512_dpbusd_epi32(c11, a, b);
+    }
+    __m512i s = _mm512_add_epi32(_mm512_add_epi32(_mm512_add_epi32(c0, c1), _mm512_add_epi32(c2, c3)),
+                                 _mm512_add_epi32(_mm512_add_epi32(c4, c5), _mm512_add_epi32(c6, c7)));
+    s = _mm512_add_epi32(s, _mm512_add_epi32(_mm512_add_epi32(c8, c9), _mm512_add_epi32(c10, c11)));
+    return (float)_mm512_reduce_add_epi32(s);
+}
+#endif
+
 typedef struct {
     t5_pool *pool;
-    int width; /* floats per vector: 16, 8, or 0 (no SIMD FMA) */
+    int width; /* floats per vector: 16, 8, or 0 (no SIMD FMA); int8: 1 vpmaddwd, 2 vpdpbusd */
+    int i8;
     float sink[64];
 } fma_job;
 
@@ -46,13 +86,44 @@ static void fma_worker(void *arg, int ith, int nth) {
     fma_job *j = arg;
     for (int it; (it = t5_pool_next(j->pool)) < nth * FMA_ITEMS_PER_THREAD;) {
 #if defined(__x86_64__)
-        j->sink[ith & 63] += j->width == 16 ? fma_512(FMA_ITERS) : fma_256(FMA_ITERS);
+        if (j->i8)
+            j->sink[ith & 63] += j->i8 == 2 ? dpbusd_512(FMA_ITERS) : madd_256(FMA_ITERS);
+        else
+            j->sink[ith & 63] += j->width == 16 ? fma_512(FMA_ITERS) : fma_256(FMA_ITERS);
 #endif
     }
 }
 
+/* best of 5 seconds of one run of the job on the pool */
+static double best_run(t5_pool *pool, fma_job *j) {
+    double best = 1e9;
+    for (int r = 0; r < 5; r++) {
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        t5_pool_run(pool, fma_worker, j);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        double t = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
+        best = t < best ? t : best;
+    }
+    return best;
+}
+
+double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn) {
+    fma_job j = {pool, 0, 0, {0}};
+    *insn = "none";
+    if (!strcmp(kernel, "avx2"))
+        j.i8 = 1, *insn = "AVX2 vpmaddwd + vpaddd";
+    else if (!strcmp(kernel, "avx512-vnni"))
+        j.i8 = 2, *insn = "AVX-512 VNNI vpdpbusd";
+    else
+        return 0;
+    double macs = (j.i8 == 2 ? 12.0 * 64 : 6.0 * 16) * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD *
+                  t5_pool_threads(pool);
+    return 2.0 * macs / best_run(pool, &j) / 1e9;
+}
+
 double bench_fma_peak(t5_pool *pool, const char **isa) {
-    fma_job j = {pool, 0, {0}};
+    fma_job j = {pool, 0, 0, {0}};
     *isa = "none";
 #if defined(__x86_64__)
     __builtin_cpu_init();
@@ -62,15 +133,7 @@ double bench_fma_peak(t5_pool *pool, const char **isa) {
         j.width = 8, *isa = "AVX2";
 #endif
     if (!j.width) return 0;
-    double best = 1e9;
-    for (int r = 0; r < 5; r++) {
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
-        t5_pool_run(pool, fma_worker, &j);
-        clock_gettime(CLOCK_MONOTONIC, &b);
-        double t = (double)(b.tv_sec - a.tv_sec) + (b.tv_nsec - a.tv_nsec) * 1e-9;
-        best = t < best ? t : best;
-    }
+    double best = best_run(pool, &j);
     double flops = 2.0 * 12 * j.width * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD * t5_pool_threads(pool);
     return flops / best / 1e9;
 }

@@ -39,5 +39,9 @@ int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p);
 /* GFLOP/s of register-only float32 FMA chains on every thread of pool, on the widest ISA
  * the CPU has (best of 5; *isa names it); 0 without AVX2 / AVX-512. bench_fma.c */
 double bench_fma_peak(t5_pool *pool, const char **isa);
+/* GOP/s (2 per multiply-add) of register-only chains of the instruction the int8 kernel
+ * `kernel` (t5k_i8_ops.name) multiplies with, on every thread of pool (best of 5; *insn
+ * names it): "avx2": vpmaddwd + vpaddd (ymm), "avx512-vnni": vpdpbusd (zmm); 0 for others. */
+double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn);
 
 #endif
