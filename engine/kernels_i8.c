@@ -67,13 +67,14 @@ t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0) {
                     x->s + (size_t)r0 * x->ng, x->ng};
 }
 
-/* The definition: per output, per group the exact int32 sum, then s = fma(acc, xs, s) in
- * increasing g, y = s * scale. */
+/* The definition: per output, per group the exact int32 sum, then s = fma(acc, xs * ws, s) in
+ * increasing g, y = s. */
 static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
     int kq = (w->k + 3) / 4, ng = x->ng;
     const int8_t *P = w->p;
     for (int c = c0; c < c1; c++) {
         const int8_t *pc = P + (size_t)(c / T5_PANEL) * kq * 64 + (c % T5_PANEL) * 4;
+        const float *ws = w->scale + (size_t)(c / T5_PANEL) * ng * T5_PANEL + c % T5_PANEL;
         for (int r = 0; r < rows; r++) {
             const int8_t *xr = (const int8_t *)x->q + (size_t)r * x->ldq;
             const float *xs = x->s + (size_t)r * ng;
@@ -84,9 +85,9 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
                 for (int q = q0; q < q1; q++)
                     for (int t = 0; t < 4; t++)
                         acc += (int32_t)xr[4 * q + t] * (int32_t)pc[(size_t)q * 64 + t];
-                s = fmaf((float)acc, xs[g], s);
+                s = fmaf((float)acc, xs[g] * ws[(size_t)g * T5_PANEL], s);
             }
-            y[(size_t)r * ldy + c] = s * w->scale[c];
+            y[(size_t)r * ldy + c] = s;
         }
     }
 }

@@ -16,7 +16,7 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* y[R rows, NP panels] (the last panel's columns masked by last); pw at the first panel's
- * bytes, panels ps bytes apart; wsum at the first panel's group sums */
+ * bytes, panels ps bytes apart; wsum and ws at the first panel's group sums and scales */
 INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const float *xs, int ng,
                  const int8_t *pw, size_t ps, const int32_t *wsum, int kq, const float *ws, float *y,
                  size_t ldy, __mmask16 last) {
@@ -53,19 +53,19 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
         for (int p = 0; p < NP; p++) {
             __m512i comp =
                 _mm512_slli_epi32(_mm512_loadu_si512((const void *)(wsum + ((size_t)p * ng + g) * 16)), 7);
+            __m512 wsg = _mm512_loadu_ps(ws + ((size_t)p * ng + g) * 16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
                 s[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r][p], comp)),
-                                          _mm512_set1_ps(xs[(size_t)r * ng + g]), s[r][p]);
+                                          _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s[r][p]);
         }
     }
 #pragma GCC unroll 3
     for (int p = 0; p < NP; p++) {
-        __m512 sw = _mm512_loadu_ps(ws + 16 * p); /* scales are padded to whole panels */
         __mmask16 mk = p == NP - 1 ? last : (__mmask16)0xffff;
 #pragma GCC unroll 4
         for (int r = 0; r < R; r++)
-            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, _mm512_mul_ps(s[r][p], sw));
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, s[r][p]);
     }
 }
 
@@ -103,7 +103,7 @@ static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
     int p = c0 / T5_PANEL, pfull = c1 / T5_PANEL, pend = (c1 + T5_PANEL - 1) / T5_PANEL;
 #define ARGS(P)                                                                                              \
     (const int8_t *)w->p + (size_t)(P) * ps, ps, w->wsum + (size_t)(P) * ng * 16, kq,                        \
-        w->scale + (size_t)(P) * T5_PANEL, y + (size_t)(P) * T5_PANEL, ldy
+        w->scale + (size_t)(P) * ng * 16, y + (size_t)(P) * T5_PANEL, ldy
     for (; p + 3 <= pfull; p += 3)
         strip_3(x, rows, ARGS(p), 0xffff);
     for (; p < pfull; p++)

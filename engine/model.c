@@ -148,12 +148,10 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dt
     return 0;
 }
 
-/* the parts of an int8 matrix's block: panels, then scales, then group sums (64-byte aligned) */
+/* the parts of an int8 matrix's block: panels, then group scales, then group sums (each a
+ * multiple of 64 bytes) */
 static size_t i8_panels(int n, int k) {
     return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + 3) / 4) * 64;
-}
-static size_t i8_scales(int n) {
-    return ((((size_t)n + T5_PANEL - 1) / T5_PANEL) * T5_PANEL * sizeof(float) + 63) & ~(size_t)63;
 }
 static size_t i8_sums(int n, int k) {
     return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + T5_I8_GROUP - 1) / T5_I8_GROUP) * T5_PANEL *
@@ -161,37 +159,41 @@ static size_t i8_sums(int n, int k) {
 }
 
 size_t t5_mat_i8_bytes(int n, int k) {
-    return i8_panels(n, k) + i8_scales(n) + i8_sums(n, k);
+    return i8_panels(n, k) + 2 * i8_sums(n, k); /* scales: the layout of the sums */
 }
 
 void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k) {
     unsigned char *b = buf;
     *w = (t5_mat){b, (const float *)(b + i8_panels(n, k)), ST_I8, 1, n, k,
-                  (const int32_t *)(b + i8_panels(n, k) + i8_scales(n))};
+                  (const int32_t *)(b + i8_panels(n, k) + i8_sums(n, k))};
 }
 
-void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, float scale) {
+void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, const float *scale) {
     int k = w->k, kq = (k + 3) / 4, ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
     int8_t *panel = (int8_t *)w->p + (size_t)(j / T5_PANEL) * kq * 64 + (j % T5_PANEL) * 4;
-    int32_t *sums = (int32_t *)w->wsum + (size_t)(j / T5_PANEL) * ng * T5_PANEL + j % T5_PANEL;
-    for (int g = 0; g < ng; g++)
+    size_t at = (size_t)(j / T5_PANEL) * ng * T5_PANEL + j % T5_PANEL;
+    int32_t *sums = (int32_t *)w->wsum + at;
+    for (int g = 0; g < ng; g++) {
         sums[(size_t)g * T5_PANEL] = 0;
+        ((float *)w->scale)[at + (size_t)g * T5_PANEL] = scale[g];
+    }
     for (int i = 0; i < k; i++) {
         panel[(size_t)(i / 4) * 64 + i % 4] = q[i];
         sums[(size_t)(i / T5_I8_GROUP) * T5_PANEL] += q[i];
     }
-    ((float *)w->scale)[j] = scale;
 }
 
-/* t [n, k] as int8 panels (t5_mat; compute type int8), row by row through one float row,
+/* t [n, k] as int8 panels (t5_mat; compute type int8: one scale per group of T5_I8_GROUP
+ * values of a row), row by row through one float row,
  * dropping the source's pages as each panel is done. */
 static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
     size_t bytes = t5_mat_i8_bytes(n, k);
     void *buf = aligned_alloc(64, bytes);
     float *row = malloc((size_t)k * sizeof *row);
     int8_t *q = malloc((size_t)k);
-    if (!buf || !row || !q || keep_owned(m, buf, bytes) != 0) {
-        free(buf), free(row), free(q);
+    float *sc = malloc(((size_t)k + T5_I8_GROUP - 1) / T5_I8_GROUP * sizeof *sc);
+    if (!buf || !row || !q || !sc || keep_owned(m, buf, bytes) != 0) {
+        free(buf), free(row), free(q), free(sc);
         return -1;
     }
     memset(buf, 0, bytes);
@@ -199,16 +201,17 @@ static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
     t5_mat src = {t->data, NULL, t->dtype, 0, n, k, NULL};
     size_t srow = (size_t)k * st_elsize(t->dtype);
     for (int r = 0; r < n; r++) {
-        float scale;
         t5_mat_row(&src, k, r, row);
-        t5_quantize_row_i8(row, k, q, &scale);
-        t5_mat_i8_set(w, r, q, scale);
+        for (int i0 = 0; i0 < k; i0 += T5_I8_GROUP)
+            t5_quantize_row_i8(row + i0, k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP, q + i0,
+                               &sc[i0 / T5_I8_GROUP]);
+        t5_mat_i8_set(w, r, q, sc);
         if (r % T5_PANEL == T5_PANEL - 1 || r == n - 1) {
             int r0 = r / T5_PANEL * T5_PANEL;
             st_drop(m->st, (const unsigned char *)t->data + (size_t)r0 * srow, (size_t)(r + 1 - r0) * srow);
         }
     }
-    free(row), free(q);
+    free(row), free(q), free(sc);
     m->n_int8++;
     return 0;
 }
@@ -263,9 +266,11 @@ oom:
 
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     if (w->dtype == ST_I8) { /* panels of k groups of 4 (t5_mat) */
+        int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
         const int8_t *q = (const int8_t *)w->p + (size_t)(row / T5_PANEL) * ((k + 3) / 4) * 64 + (row % T5_PANEL) * 4;
+        const float *sc = w->scale + (size_t)(row / T5_PANEL) * ng * T5_PANEL + row % T5_PANEL;
         for (int i = 0; i < k; i++)
-            out[i] = (float)q[(size_t)(i / 4) * 64 + i % 4] * w->scale[row];
+            out[i] = (float)q[(size_t)(i / 4) * 64 + i % 4] * sc[(size_t)(i / T5_I8_GROUP) * T5_PANEL];
         return;
     }
     size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */

@@ -70,9 +70,11 @@ const char *t5_isa_name(t5_isa isa);
  *   BFLOAT16  matrices rounded to bfloat16 at load (in place when stored so), and the
  *             activations rounded to bfloat16 inside each product; float32 accumulation.
  *   INT8      matrices quantized at load to int8, one float scale per output row
- *             (symmetric, scale = max|w| / 127), the activations quantized per row at run
- *             time, int32 accumulation; the classes of load_params.int8_float stay as
- *             stored. One representation per matrix: no float copy beside the int8 one. */
+ *             (symmetric, scale = max|w| / 127), the activations quantized at run time
+ *             with one scale per group of 64 values of a row, exact int32 sums per group
+ *             and one fixed float epilogue (the same bits on every ISA: docs/engine.md);
+ *             the classes of load_params.int8_float stay as stored. One representation
+ *             per matrix: no float copy beside the int8 one. */
 typedef enum {
     T5_COMPUTE_AUTO = 0,
     T5_COMPUTE_FLOAT32,

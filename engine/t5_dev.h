@@ -123,15 +123,16 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
  * (t5.h). int8 (ST_I8, compute type int8, always packed): the same panels over columns,
  * inside a panel the k values in groups of 4 as vpdpbusd / vpmaddwd consume them:
  * element (j, i) at (j / 16) * 16 kp + (i / 4) * 64 + (j % 16) * 4 + i % 4, kp = k
- * rounded up to 4 (zeros), one float scale per column (output j is scale[j] * the int8
- * row), and per column the int32 sum of each group of T5_I8_GROUP k values (the +128
- * compensation of vpdpbusd: wsum[((j / 16) * ng + g) * 16 + j % 16], ng groups).
+ * rounded up to 4 (zeros); per column and group of T5_I8_GROUP k values one float scale
+ * (w[j, i] = scale[((j / 16) * ng + g) * 16 + j % 16] * q, g = i / T5_I8_GROUP, ng groups)
+ * and the int32 sum of the group's values (the +128 compensation of vpdpbusd, wsum, the
+ * same layout).
  * Not packed: [n, k] row-major: an untied embedding (read a row at a time, where the
  * checkpoint has it). */
 enum { T5_PANEL = 16, T5_I8_GROUP = 64 };
 typedef struct {
     const void *p;       /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4]); else [n][k] */
-    const float *scale;  /* ST_I8: [ceil(n / 16) * 16] column scales (0 in the padding) */
+    const float *scale;  /* ST_I8: [ceil(n / 16)][ng][16] group scales (0 in the padding) */
     int dtype;           /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
     int packed;          /* ST_I8: always 1 */
     int n, k;
@@ -146,16 +147,17 @@ size_t t5_mat_i8_bytes(int n, int k);
 /* Lays out an int8 matrix [n, k] in buf (64-byte aligned, t5_mat_i8_bytes long, zeroed):
  * every column 0 until set. */
 void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k);
-/* Column j of w (row j of the checkpoint's [n, k]): its int8 values q[k] (t5_quantize_row_i8)
- * written into its panel, its group sums, its scale. */
-void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, float scale);
+/* Column j of w (row j of the checkpoint's [n, k]): its int8 values q[k] and the scales of its
+ * groups scale[ng] (t5_quantize_row_i8 on each group of T5_I8_GROUP values) written into its
+ * panel, with its group sums. */
+void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, const float *scale);
 /* A bfloat16 / float16 value as float32 (exact). */
 float t5_widen(int dtype, uint16_t v);
 
 /* Symmetric int8 quantization of x[k]: *scale = max|x| / 127 (0 for a zero row) and
  * q[i] = round(x[i] * (127 / max|x|)) in [-127, 127], so |q[i] * scale - x[i]| <= scale / 2.
- * Weights at load (one scale per output row); activations at run time take it per group
- * of T5_I8_GROUP values of a row (t5_quantize_x_i8). */
+ * Weights at load and activations at run time take it per group of T5_I8_GROUP values of a
+ * row (t5_quantize_x_i8 for activations). */
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
 /* One value of it: x * inv clamped to [-127, 127] (NaN: 127, as vminps), rounded to the
  * nearest integer, ties to even, by adding and subtracting 1.5 * 2^23: plain float operations
@@ -313,7 +315,7 @@ const t5k_ops *t5_kernel_ops(t5_isa isa);
  * values (t5_quantize_x_i8: q in [-127, 127], one scale xs[r, g] per group), then per
  * output one exact int32 sum per group, acc_g = sum over the group of q[r, i] * w[c, i]
  * (|acc_g| < 2^24: exact in float too), and one fixed float epilogue on every ISA:
- *     s = 0; for g = 0, 1, ...: s = fma((float)acc_g, xs[r, g], s);   y[r, c] = s * scale[c]
+ *     s = 0; for g = 0, 1, ...: s = fma((float)acc_g, xs[r, g] * ws[c, g], s);   y[r, c] = s
  * The activations come in the layout the table asks for (xfmt): int8 (C), int16 (AVX2's
  * vpmaddwd) or uint8 q + 128 (vpdpbusd, compensated by 128 * the group sums). */
 enum { T5K_XQ_S8 = 1, T5K_XQ_S16 = 2, T5K_XQ_U8 = 3 };

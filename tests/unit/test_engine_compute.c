@@ -195,16 +195,16 @@ START_TEST(test_types_generate) {
 }
 END_TEST
 
-/* The bytes of an int8 matrix [n, k]: panels of 16 columns x k rounded up to 4, the column
- * scales (whole panels, 64-byte aligned) and the int32 sum of each group of 64 k values of
- * each column (vpdpbusd's compensation). */
+/* The bytes of an int8 matrix [n, k]: panels of 16 columns x k rounded up to 4, and per
+ * column (whole panels) and group of 64 k values a float scale and the int32 sum of the group
+ * (vpdpbusd's compensation). */
 static size_t i8_bytes(size_t n, size_t k) {
     size_t P = (n + 15) / 16;
-    return P * 16 * ((k + 3) / 4 * 4) + (P * 16 * 4 + 63) / 64 * 64 + P * 16 * ((k + 63) / 64) * 4;
+    return P * 16 * ((k + 3) / 4 * 4) + 2 * P * 16 * ((k + 63) / 64) * 4;
 }
 
 /* int8 holds one representation per matrix: with every class int8 on a float32 checkpoint
- * the heap holds exactly the int8 panels, scales and group sums of the weight matrices. */
+ * the heap holds exactly the int8 panels, group scales and group sums of the weight matrices. */
 START_TEST(test_int8_one_copy) {
     t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, 0);
     const t5_config *c = t5_model_config(m);
@@ -224,7 +224,7 @@ START_TEST(test_int8_one_copy) {
         for (size_t i = 0; i < d; i++) {
             float want_v = (float)((const int8_t *)m->shared.p)[(size_t)(r / 16) * ((d + 3) / 4) * 64 +
                                                                  (i / 4) * 64 + (size_t)(r % 16) * 4 + i % 4] *
-                           m->shared.scale[r];
+                           m->shared.scale[((size_t)(r / 16) * ((d + 63) / 64) + i / 64) * 16 + (size_t)(r % 16)];
             ck_assert_msg(row[i] == want_v, "row %d value %zu", r, i);
         }
     }
@@ -267,12 +267,12 @@ START_TEST(test_quantize_roundtrip) {
 END_TEST
 
 /* The int8 product (t5_matmul with an int8 matrix) equals the product of the dequantized
- * activations (one scale per group of 64 values of a row) and weights (one scale per column;
- * the int32 sums are exact), and stays within the quantization error bound of the float
- * product: |y - x.w| <= sum_i |x_i| sw/2 + |w_i| sx_g/2 + sx_g sw/4. */
+ * activations and weights (one scale per group of 64 values of a row of each; the int32 sums
+ * are exact), and stays within the quantization error bound of the float product:
+ * |y - x.w| <= sum_i |x_i| sw_g/2 + |w_i| sx_g/2 + sx_g sw_g/4. */
 START_TEST(test_int8_matmul) {
     enum { R = 5, K = 200, N = 37, NG = (K + 63) / 64 };
-    static float x[R * K], w[N * K], y[R * N], ws[N], xs[NG];
+    static float x[R * K], w[N * K], y[R * N], ws[N * NG], xs[NG];
     static int8_t wq[N * K], xq[K + 4];
     uint64_t rng = 11;
     for (int i = 0; i < R * K; i++)
@@ -284,8 +284,10 @@ START_TEST(test_int8_matmul) {
     t5_mat wm;
     t5_mat_i8_init(&wm, buf, N, K);
     for (int j = 0; j < N; j++) {
-        t5_quantize_row_i8(w + (size_t)j * K, K, wq + (size_t)j * K, &ws[j]);
-        t5_mat_i8_set(&wm, j, wq + (size_t)j * K, ws[j]);
+        for (int g = 0; g < NG; g++)
+            t5_quantize_row_i8(w + (size_t)j * K + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64,
+                               wq + (size_t)j * K + 64 * g, &ws[j * NG + g]);
+        t5_mat_i8_set(&wm, j, wq + (size_t)j * K, ws + j * NG);
     }
     t5_model m;
     memset(&m, 0, sizeof m);
@@ -298,16 +300,16 @@ START_TEST(test_int8_matmul) {
         for (int r = 0; r < R; r++) {
             t5_quantize_x_i8(x + (size_t)r * K, K, 1, K, T5K_XQ_S8, xq, K + 4, xs);
             for (int j = 0; j < N; j++) {
-                double deq = 0, exact = 0, bound = 0;
+                double deq = 0, mag = 0, exact = 0, bound = 0;
                 for (int i = 0; i < K; i++) {
-                    double sx = xs[i / 64];
-                    deq += (double)xq[i] * wq[(size_t)j * K + i] * sx * ws[j];
+                    double sx = xs[i / 64], sw = ws[j * NG + i / 64];
+                    deq += (double)xq[i] * wq[(size_t)j * K + i] * sx * sw;
+                    mag += fabs((double)xq[i] * wq[(size_t)j * K + i] * sx * sw);
                     exact += (double)x[(size_t)r * K + i] * w[(size_t)j * K + i];
-                    bound += fabs(x[(size_t)r * K + i]) * ws[j] / 2 + fabs(w[(size_t)j * K + i]) * sx / 2 +
-                             sx * ws[j] / 4;
+                    bound += fabs(x[(size_t)r * K + i]) * sw / 2 + fabs(w[(size_t)j * K + i]) * sx / 2 + sx * sw / 4;
                 }
                 double got = y[(size_t)r * N + j];
-                ck_assert_msg(fabs(got - deq) <= 1e-6 * (fabs(deq) + 1e-3), "isa %d: %g vs dequantized %g",
+                ck_assert_msg(fabs(got - deq) <= 1e-6 * (mag + 1e-3), "isa %d: %g vs dequantized %g",
                               (int)m.isa, got, deq);
                 ck_assert_msg(fabs(got - exact) <= bound, "isa %d: %g vs float %g beyond %g", (int)m.isa, got,
                               exact, bound);

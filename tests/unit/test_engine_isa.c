@@ -250,7 +250,7 @@ END_TEST
  * multiple of 4 or 64, partial panels, column ranges from inside the matrix): each table's
  * quantizer gives the C quantizer's values and scales, and its product the bits of an
  * independent reference: int64 dot products per group of 64 over the row-major int8 values,
- * then the float epilogue s = fma((float)acc, xs, s) in increasing group, y = s * scale. */
+ * then the float epilogue s = fma((float)acc, xs * ws, s) in increasing group, y = s. */
 START_TEST(kernels_i8) {
     const t5k_i8_ops *tabs[8];
     int n_tab = t5_kernel_i8_list(tabs, 8);
@@ -260,7 +260,7 @@ START_TEST(kernels_i8) {
     static const int ks[] = {1, 3, 4, 63, 64, 65, 130, 200, 333};
     uint64_t rng = 9;
     float *x = malloc(R * KMAX * sizeof *x), *wf = malloc(KMAX * sizeof *wf), *xs = malloc(R * 8 * sizeof *xs);
-    float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y), *ws = malloc(N * sizeof *ws);
+    float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y), *ws = malloc(N * 8 * sizeof *ws);
     int8_t *wq = malloc(N * KMAX), *xq0 = malloc(R * (KMAX + 4));
     void *xq = malloc(R * (KMAX + 4) * 2);
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
@@ -274,8 +274,10 @@ START_TEST(kernels_i8) {
             for (int j = 0; j < N; j++) {
                 for (int i = 0; i < K; i++) /* extreme: +-1 (all 127 after scaling), signs per column */
                     wf[i] = extreme ? (j % 3 ? 1.0f : -1.0f) : frand(&rng) * (1 + j % 5);
-                t5_quantize_row_i8(wf, K, wq + (size_t)j * K, &ws[j]);
-                t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws[j]);
+                for (int g = 0; g < ng; g++)
+                    t5_quantize_row_i8(wf + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64, wq + (size_t)j * K + 64 * g,
+                                       &ws[j * ng + g]);
+                t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws + j * ng);
             }
             for (int i = 0; i < R * K; i++)
                 x[i] = extreme ? (i / K % 2 ? -3.0f : 3.0f) : frand(&rng) * (i % 17 == 0 ? 50.0f : 1.0f);
@@ -316,9 +318,9 @@ START_TEST(kernels_i8) {
                                         for (int i = 64 * g; i < K && i < 64 * (g + 1); i++)
                                             acc += (int64_t)xq0[(size_t)r * ldq + i] * wq[(size_t)c * K + i];
                                         ck_assert(acc > -(1 << 24) && acc < (1 << 24));
-                                        sum = fmaf((float)acc, xs0[r * ng + g], sum);
+                                        sum = fmaf((float)acc, xs0[r * ng + g] * ws[c * ng + g], sum);
                                     }
-                                    float want = sum * ws[c];
+                                    float want = sum;
                                     ck_assert_msg(!memcmp(&got, &want, 4),
                                                   "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
                                                   o->name, K, rows, c0, c1, r, c, got, want);

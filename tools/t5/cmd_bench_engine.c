@@ -442,7 +442,10 @@ int cmd_bench_engine(int argc, char **argv) {
             : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0
                                                                         : 4.0) *
                cf->vocab_size * cf->d_model / 1e6,
-           m->n_half ? "16-bit matrices streamed as stored" : "float32", bytes / bw / 1e6);
+           m->n_int8   ? "int8 matrices, the float classes as stored"
+           : m->n_half ? "16-bit matrices streamed as stored"
+                       : "float32",
+           bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
            "median/bound", "tokens/s dec", "tok/s e2e", "cpu");
     double tps1 = 0, tps32 = 0;
