@@ -13,8 +13,7 @@
 
 #include "kernels_i8.h"
 
-void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq,
-                      float *s) {
+void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3;
     int8_t g8[T5_I8_GROUP];
     for (int r = 0; r < rows; r++) {
@@ -120,7 +119,8 @@ int t5_kernel_i8_list(const t5k_i8_ops **out, int max) {
     if (n < max) out[n++] = &t5k_i8_generic;
 #if defined(__x86_64__)
     if (n < max && t5_cpu_isa(T5_ISA_AVX2) == T5_ISA_AVX2) out[n++] = &t5k_i8_avx2;
-    if (n < max && t5_cpu_isa(T5_ISA_AVX512) == T5_ISA_AVX512 && cpu_has_vnni()) out[n++] = &t5k_i8_avx512_vnni;
+    if (n < max && t5_cpu_isa(T5_ISA_AVX512) == T5_ISA_AVX512 && cpu_has_vnni())
+        out[n++] = &t5k_i8_avx512_vnni;
 #endif
     return n;
 }

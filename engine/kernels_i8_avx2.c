@@ -71,7 +71,8 @@ INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const 
                 /* lanes (c0 c0' c1 c1' | c2 ..) + (c4 ..): hadd -> c0 c1 c4 c5 | c2 c3 c6 c7 */
                 __m256i t = _mm256_permute4x64_epi64(_mm256_hadd_epi32(a[r][h][0], a[r][h][1]), 0xd8);
                 __m256 f = _mm256_mul_ps(sc, _mm256_loadu_ps(ws + (size_t)g * T5_PANEL + 8 * h));
-                _mm256_storeu_ps(sb[r][h], _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), f, _mm256_loadu_ps(sb[r][h])));
+                _mm256_storeu_ps(sb[r][h],
+                                 _mm256_fmadd_ps(_mm256_cvtepi32_ps(t), f, _mm256_loadu_ps(sb[r][h])));
             }
         }
         __asm__("" : "+m"(sb)); /* kept in memory */

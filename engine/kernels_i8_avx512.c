@@ -56,8 +56,9 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
             __m512 wsg = _mm512_loadu_ps(ws + ((size_t)p * ng + g) * 16);
 #pragma GCC unroll 4
             for (int r = 0; r < R; r++)
-                s[r][p] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r][p], comp)),
-                                          _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s[r][p]);
+                s[r][p] =
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r][p], comp)),
+                                    _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s[r][p]);
         }
     }
 #pragma GCC unroll 3
@@ -102,8 +103,8 @@ static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
     size_t ps = (size_t)kq * 64;
     int p = c0 / T5_PANEL, pfull = c1 / T5_PANEL, pend = (c1 + T5_PANEL - 1) / T5_PANEL;
 #define ARGS(P)                                                                                              \
-    (const int8_t *)w->p + (size_t)(P) * ps, ps, w->wsum + (size_t)(P) * ng * 16, kq,                        \
-        w->scale + (size_t)(P) * ng * 16, y + (size_t)(P) * T5_PANEL, ldy
+    (const int8_t *)w->p + (size_t)(P)*ps, ps, w->wsum + (size_t)(P)*ng * 16, kq,                            \
+        w->scale + (size_t)(P)*ng * 16, y + (size_t)(P)*T5_PANEL, ldy
     for (; p + 3 <= pfull; p += 3)
         strip_3(x, rows, ARGS(p), 0xffff);
     for (; p < pfull; p++)

@@ -154,8 +154,8 @@ static size_t i8_panels(int n, int k) {
     return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + 3) / 4) * 64;
 }
 static size_t i8_sums(int n, int k) {
-    return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + T5_I8_GROUP - 1) / T5_I8_GROUP) * T5_PANEL *
-           sizeof(int32_t);
+    return (((size_t)n + T5_PANEL - 1) / T5_PANEL) * (((size_t)k + T5_I8_GROUP - 1) / T5_I8_GROUP) *
+           T5_PANEL * sizeof(int32_t);
 }
 
 size_t t5_mat_i8_bytes(int n, int k) {
@@ -164,7 +164,12 @@ size_t t5_mat_i8_bytes(int n, int k) {
 
 void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k) {
     unsigned char *b = buf;
-    *w = (t5_mat){b, (const float *)(b + i8_panels(n, k)), ST_I8, 1, n, k,
+    *w = (t5_mat){b,
+                  (const float *)(b + i8_panels(n, k)),
+                  ST_I8,
+                  1,
+                  n,
+                  k,
                   (const int32_t *)(b + i8_panels(n, k) + i8_sums(n, k))};
 }
 
@@ -267,7 +272,8 @@ oom:
 void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
     if (w->dtype == ST_I8) { /* panels of k groups of 4 (t5_mat) */
         int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
-        const int8_t *q = (const int8_t *)w->p + (size_t)(row / T5_PANEL) * ((k + 3) / 4) * 64 + (row % T5_PANEL) * 4;
+        const int8_t *q =
+            (const int8_t *)w->p + (size_t)(row / T5_PANEL) * ((k + 3) / 4) * 64 + (row % T5_PANEL) * 4;
         const float *sc = w->scale + (size_t)(row / T5_PANEL) * ng * T5_PANEL + row % T5_PANEL;
         for (int i = 0; i < k; i++)
             out[i] = (float)q[(size_t)(i / 4) * 64 + i % 4] * sc[(size_t)(i / T5_I8_GROUP) * T5_PANEL];

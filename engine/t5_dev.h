@@ -131,10 +131,10 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
  * checkpoint has it). */
 enum { T5_PANEL = 16, T5_I8_GROUP = 64 };
 typedef struct {
-    const void *p;       /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4]); else [n][k] */
-    const float *scale;  /* ST_I8: [ceil(n / 16)][ng][16] group scales (0 in the padding) */
-    int dtype;           /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
-    int packed;          /* ST_I8: always 1 */
+    const void *p;      /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4]); else [n][k] */
+    const float *scale; /* ST_I8: [ceil(n / 16)][ng][16] group scales (0 in the padding) */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
+    int packed;         /* ST_I8: always 1 */
     int n, k;
     const int32_t *wsum; /* ST_I8: [ceil(n / 16)][ng][16] group sums, ng = ceil(k / T5_I8_GROUP) */
 } t5_mat;
@@ -208,11 +208,11 @@ struct t5_model {
     t5_load_params lp;      /* as loaded (compute_type, int8_float, isa as asked) */
     void **owned;           /* packed matrices, converted, quantized or realigned tensors */
     int n_owned, cap_owned;
-    size_t owned_bytes;    /* heap held by packed and converted tensors */
-    size_t dec_step_bytes; /* weight bytes one decoder step reads (all decoder matrices + head) */
-    t5_isa isa;            /* kernels' instruction set, chosen at load (never AUTO) */
-    int n_half;            /* matrices kept as bfloat16 / float16 */
-    int n_int8;            /* matrices quantized to int8 */
+    size_t owned_bytes;          /* heap held by packed and converted tensors */
+    size_t dec_step_bytes;       /* weight bytes one decoder step reads (all decoder matrices + head) */
+    t5_isa isa;                  /* kernels' instruction set, chosen at load (never AUTO) */
+    int n_half;                  /* matrices kept as bfloat16 / float16 */
+    int n_int8;                  /* matrices quantized to int8 */
     const struct t5k_i8_ops *i8; /* int8 kernels, chosen at load with isa (t5_kernel_i8_ops) */
 };
 

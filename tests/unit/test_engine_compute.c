@@ -222,9 +222,10 @@ START_TEST(test_int8_one_copy) {
     for (int r = 0; r < (int)V; r += 97) {
         t5_mat_row(&m->shared, (int)d, r, row);
         for (size_t i = 0; i < d; i++) {
-            float want_v = (float)((const int8_t *)m->shared.p)[(size_t)(r / 16) * ((d + 3) / 4) * 64 +
-                                                                 (i / 4) * 64 + (size_t)(r % 16) * 4 + i % 4] *
-                           m->shared.scale[((size_t)(r / 16) * ((d + 63) / 64) + i / 64) * 16 + (size_t)(r % 16)];
+            float want_v =
+                (float)((const int8_t *)m->shared.p)[(size_t)(r / 16) * ((d + 3) / 4) * 64 + (i / 4) * 64 +
+                                                     (size_t)(r % 16) * 4 + i % 4] *
+                m->shared.scale[((size_t)(r / 16) * ((d + 63) / 64) + i / 64) * 16 + (size_t)(r % 16)];
             ck_assert_msg(row[i] == want_v, "row %d value %zu", r, i);
         }
     }
@@ -306,7 +307,8 @@ START_TEST(test_int8_matmul) {
                     deq += (double)xq[i] * wq[(size_t)j * K + i] * sx * sw;
                     mag += fabs((double)xq[i] * wq[(size_t)j * K + i] * sx * sw);
                     exact += (double)x[(size_t)r * K + i] * w[(size_t)j * K + i];
-                    bound += fabs(x[(size_t)r * K + i]) * sw / 2 + fabs(w[(size_t)j * K + i]) * sx / 2 + sx * sw / 4;
+                    bound += fabs(x[(size_t)r * K + i]) * sw / 2 + fabs(w[(size_t)j * K + i]) * sx / 2 +
+                             sx * sw / 4;
                 }
                 double got = y[(size_t)r * N + j];
                 ck_assert_msg(fabs(got - deq) <= 1e-6 * (mag + 1e-3), "isa %d: %g vs dequantized %g",

@@ -259,8 +259,10 @@ START_TEST(kernels_i8) {
     enum { R = 13, N = 53, KMAX = 333 };
     static const int ks[] = {1, 3, 4, 63, 64, 65, 130, 200, 333};
     uint64_t rng = 9;
-    float *x = malloc(R * KMAX * sizeof *x), *wf = malloc(KMAX * sizeof *wf), *xs = malloc(R * 8 * sizeof *xs);
-    float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y), *ws = malloc(N * 8 * sizeof *ws);
+    float *x = malloc(R * KMAX * sizeof *x), *wf = malloc(KMAX * sizeof *wf),
+          *xs = malloc(R * 8 * sizeof *xs);
+    float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y),
+          *ws = malloc(N * 8 * sizeof *ws);
     int8_t *wq = malloc(N * KMAX), *xq0 = malloc(R * (KMAX + 4));
     void *xq = malloc(R * (KMAX + 4) * 2);
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
@@ -275,8 +277,8 @@ START_TEST(kernels_i8) {
                 for (int i = 0; i < K; i++) /* extreme: +-1 (all 127 after scaling), signs per column */
                     wf[i] = extreme ? (j % 3 ? 1.0f : -1.0f) : frand(&rng) * (1 + j % 5);
                 for (int g = 0; g < ng; g++)
-                    t5_quantize_row_i8(wf + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64, wq + (size_t)j * K + 64 * g,
-                                       &ws[j * ng + g]);
+                    t5_quantize_row_i8(wf + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64,
+                                       wq + (size_t)j * K + 64 * g, &ws[j * ng + g]);
                 t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws + j * ng);
             }
             for (int i = 0; i < R * K; i++)
@@ -286,15 +288,16 @@ START_TEST(kernels_i8) {
             for (int t = 0; t < n_tab; t++) {
                 const t5k_i8_ops *o = tabs[t];
                 o->quantize(x, (size_t)K, R, K, xq, ldq, xs);
-                ck_assert_msg(!memcmp(xs, xs0, (size_t)R * ng * sizeof *xs), "%s quantize scales K %d", o->name, K);
+                ck_assert_msg(!memcmp(xs, xs0, (size_t)R * ng * sizeof *xs), "%s quantize scales K %d",
+                              o->name, K);
                 for (int r = 0; r < R; r++)
                     for (size_t i = 0; i < ldq; i++) {
                         size_t at = (size_t)r * ldq + i;
                         int v = o->xfmt == T5K_XQ_S16  ? ((int16_t *)xq)[at]
                                 : o->xfmt == T5K_XQ_U8 ? ((uint8_t *)xq)[at] - 128
                                                        : ((int8_t *)xq)[at];
-                        ck_assert_msg(v == xq0[at], "%s quantize K %d row %d value %zu: %d vs %d", o->name, K, r,
-                                      i, v, xq0[at]);
+                        ck_assert_msg(v == xq0[at], "%s quantize K %d row %d value %zu: %d vs %d", o->name, K,
+                                      r, i, v, xq0[at]);
                     }
                 for (int rows = 1; rows <= R; rows += 4)
                     for (int c0 = 0; c0 < N; c0 += 16)
@@ -321,9 +324,10 @@ START_TEST(kernels_i8) {
                                         sum = fmaf((float)acc, xs0[r * ng + g] * ws[c * ng + g], sum);
                                     }
                                     float want = sum;
-                                    ck_assert_msg(!memcmp(&got, &want, 4),
-                                                  "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
-                                                  o->name, K, rows, c0, c1, r, c, got, want);
+                                    ck_assert_msg(
+                                        !memcmp(&got, &want, 4),
+                                        "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g", o->name,
+                                        K, rows, c0, c1, r, c, got, want);
                                 }
                         }
             }

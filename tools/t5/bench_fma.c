@@ -117,8 +117,8 @@ double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn) {
         j.i8 = 2, *insn = "AVX-512 VNNI vpdpbusd";
     else
         return 0;
-    double macs = (j.i8 == 2 ? 12.0 * 64 : 6.0 * 16) * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD *
-                  t5_pool_threads(pool);
+    double macs =
+        (j.i8 == 2 ? 12.0 * 64 : 6.0 * 16) * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD * t5_pool_threads(pool);
     return 2.0 * macs / best_run(pool, &j) / 1e9;
 }
 

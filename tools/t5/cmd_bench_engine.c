@@ -251,7 +251,8 @@ static int compare_compute_types(const char *dir, const char *list, const t5_loa
     for (int t = 0; t < nt; t++)
         printf("%-9s %12.2f %6.2f %12.2f %6.2f %12.2f %6.2f %14.2f\n",
                t5_compute_type_name(t5_model_load_params(ms[t])->compute_type), f[t][0], f[t][0] / f[0][0],
-               f[t][1], f[t][1] / f[0][1], f[t][2], f[t][2] / f[0][2], (double)ms[t]->dec_step_bytes / bw / 1e6);
+               f[t][1], f[t][1] / f[0][1], f[t][2], f[t][2] / f[0][2],
+               (double)ms[t]->dec_step_bytes / bw / 1e6);
 done:
     for (int t = 0; t < MAXT; t++)
         t5_model_free(ms[t]);
