@@ -30,8 +30,8 @@ VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
 int8 (all int8):--compute-type int8 --int8-float none;\
 int8, float wo:--compute-type int8 --int8-float wo;\
 int8, float wo+head:--compute-type int8 --int8-float wo,head;\
-int8, float wo+embed:--compute-type int8 --int8-float wo,embed;\
-int8, float wo+embed+head (default):--compute-type int8 --int8-float wo,embed,head;\
+int8, float wo+embed (default):--compute-type int8 --int8-float wo,embed;\
+int8, float wo+embed+head:--compute-type int8 --int8-float wo,embed,head;\
 int8, float attn:--compute-type int8 --int8-float attn"}
 
 # the held-out test set: 270 examples, 31 documents
