@@ -43,15 +43,15 @@ __attribute__((target("avx2"), noinline)) static float madd_256(long iters) {
     __m256i a = _mm256_set1_epi16(3), b = _mm256_set1_epi16(5), z = _mm256_setzero_si256();
     __m256i c0 = z, c1 = z, c2 = z, c3 = z, c4 = z, c5 = z;
     for (long i = 0; i < iters; i++)
-        __asm__("vpmaddwd %[a], %[b], %%ymm14\n\tvpaddd %%ymm14, %[c0], %[c0]\n\t"
-                "vpmaddwd %[b], %[a], %%ymm15\n\tvpaddd %%ymm15, %[c1], %[c1]\n\t"
-                "vpmaddwd %[a], %[a], %%ymm14\n\tvpaddd %%ymm14, %[c2], %[c2]\n\t"
-                "vpmaddwd %[b], %[b], %%ymm15\n\tvpaddd %%ymm15, %[c3], %[c3]\n\t"
+        __asm__("vpmaddwd %[a], %[b], %%ymm10\n\tvpaddd %%ymm10, %[c0], %[c0]\n\t"
+                "vpmaddwd %[b], %[a], %%ymm11\n\tvpaddd %%ymm11, %[c1], %[c1]\n\t"
+                "vpmaddwd %[a], %[a], %%ymm12\n\tvpaddd %%ymm12, %[c2], %[c2]\n\t"
+                "vpmaddwd %[b], %[b], %%ymm13\n\tvpaddd %%ymm13, %[c3], %[c3]\n\t"
                 "vpmaddwd %[a], %[b], %%ymm14\n\tvpaddd %%ymm14, %[c4], %[c4]\n\t"
                 "vpmaddwd %[b], %[a], %%ymm15\n\tvpaddd %%ymm15, %[c5], %[c5]"
                 : [c0] "+x"(c0), [c1] "+x"(c1), [c2] "+x"(c2), [c3] "+x"(c3), [c4] "+x"(c4), [c5] "+x"(c5)
                 : [a] "x"(a), [b] "x"(b)
-                : "xmm14", "xmm15");
+                : "xmm10", "xmm11", "xmm12", "xmm13", "xmm14", "xmm15");
     __m256i s = _mm256_add_epi32(_mm256_add_epi32(_mm256_add_epi32(c0, c1), _mm256_add_epi32(c2, c3)),
                                  _mm256_add_epi32(c4, c5));
     return (float)_mm256_extract_epi32(s, 0);
