@@ -145,13 +145,17 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
             free(k);
             return -1;
         }
-        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, its V rows */
+        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, V by head */
             size_t ni = (size_t)lens[i];
             float *kt = cr[i]->k + l * in * ni;
             for (size_t t = 0; t < ni; t++)
                 for (size_t r = 0; r < in; r++)
                     kt[r * ni + t] = k[(off + t) * in + r];
-            memcpy(cr[i]->v + l * ni * in, v + (size_t)off * in, ni * in * sizeof(float));
+            size_t dkv = (size_t)c->d_kv;
+            for (size_t hh = 0; hh < (size_t)c->num_heads; hh++) /* each head's V rows contiguous */
+                for (size_t t = 0; t < ni; t++)
+                    memcpy(cr[i]->v + l * ni * in + (hh * ni + t) * dkv, v + (off + t) * in + hh * dkv,
+                           dkv * sizeof(float));
         }
     }
     free(k);

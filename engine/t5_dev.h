@@ -290,7 +290,8 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
 
 /* Cross-attention K/V of one input, computed once: k [num_decoder_layers][inner][n]
  * (transposed: head h's keys are rows h*d_kv.. of each layer's block), v
- * [num_decoder_layers][n][inner]. */
+ * [num_decoder_layers][heads][n][d_kv] (each head's values contiguous: a decoder step
+ * streams each head's K^T and V once, front to back). */
 typedef struct {
     float *k;
     float *v;
