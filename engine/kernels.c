@@ -254,7 +254,8 @@ typedef struct {
     const t5_mm_out *outs;
     int n_outs;
     int mc;       /* rows per item */
-    int cg;       /* column groups per item */
+    int al;       /* column groups per unit of the split (the ISA's widest register tile) */
+    int nch[8];   /* column chunks of outs[i]: its units spread evenly over them */
     int items[8]; /* work items of outs[0..i] together */
 } mm_job;
 
@@ -269,8 +270,9 @@ static void mm_worker(void *arg, int ith, int nth) {
             o++;
         int local = it - (o ? jb->items[o - 1] : 0), chunk = local / rb, r0 = (local % rb) * jb->mc;
         const t5_mm_out *out = &jb->outs[o];
-        int c0 = chunk * jb->cg * T5_PANEL,
-            c1 = c0 + jb->cg * T5_PANEL < out->n ? c0 + jb->cg * T5_PANEL : out->n;
+        int units = (out->n + jb->al * T5_PANEL - 1) / (jb->al * T5_PANEL), nch = jb->nch[o];
+        int c0 = chunk * units / nch * jb->al * T5_PANEL, c1 = (chunk + 1) * units / nch * jb->al * T5_PANEL;
+        c1 = c1 < out->n ? c1 : out->n;
         int nr = jb->rows - r0 < jb->mc ? jb->rows - r0 : jb->mc;
         if (out->w.dtype == ST_I8) {
             mm_i8(jb->isa, jb->xq + (size_t)r0 * jb->k, jb->xs + r0, nr, jb->k, out->w.p, out->w.scale,
@@ -328,14 +330,18 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     while (mc > 8 && ((rows + mc - 1) / mc) * ((groups + 2) / 3) < 4 * nth)
         mc /= 2;
     int rb = (rows + mc - 1) / mc;
-    /* column groups per item: about 8 items per thread, 1..24 groups, a multiple of 3 (the AVX-512 tile) */
+    /* column chunks: about 8 items per thread of at most 24 groups, each chunk a whole number of
+     * the ISA's register tile widths (3 groups on AVX-512, 4 on AVX2), spread evenly (chunks of
+     * one output differ by one unit at most, so that the threads finish together) */
+    int al = m->isa == T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
-    if (cg > 3) cg = (cg + 2) / 3 * 3;
-    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, xq, xs, rows, k, outs, n_outs, mc, cg, {0}};
+    int cu = (cg + al - 1) / al; /* units per chunk */
+    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, xq, xs, rows, k, outs, n_outs, mc, al, {0}, {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
-        int g = (outs[i].n + T5_PANEL - 1) / T5_PANEL;
-        acc += (g + cg - 1) / cg * rb;
+        int units = (outs[i].n + al * T5_PANEL - 1) / (al * T5_PANEL);
+        jb.nch[i] = (units + cu - 1) / cu;
+        acc += jb.nch[i] * rb;
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
