@@ -122,8 +122,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
             size_t lay = (size_t)jb->layer * cr->n * in;
-            attend(m->isa, q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + (size_t)h * cr->n * dkv,
-                   dkv, cr->n, dkv, NULL, NULL, H, s, out);
+            attend(m->isa, q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n,
+                   cr->v + lay + (size_t)h * cr->n * dkv, dkv, cr->n, dkv, NULL, NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;

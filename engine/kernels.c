@@ -386,6 +386,69 @@ void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
     }
 }
 
+/* ---- the elementwise parts of a step on the pool (large inputs: the encoder's) ---- */
+
+enum { PAR_MIN = 32768, PAR_CHUNK = 16384 }; /* elements: below PAR_MIN one thread does it all */
+
+typedef struct {
+    t5_pool *pool;
+    t5_isa isa;
+    const t5k_ops *o;
+    float *h, *y;
+    const float *add, *w;
+    int rows, d, rows_per_item;
+    float eps;
+    int act;
+    float *a;
+    const float *b;
+    size_t n;
+} elem_job;
+
+static void residual_norm_rows(const elem_job *j, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        float *hr = j->h + (size_t)r * j->d;
+        if (j->add) {
+            const float *ar = j->add + (size_t)r * j->d;
+            for (int i = 0; i < j->d; i++)
+                hr[i] += ar[i];
+        }
+        j->o->rmsnorm(j->y + (size_t)r * j->d, hr, j->w, j->d, j->eps);
+    }
+}
+
+static void residual_norm_worker(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    (void)ith, (void)nth;
+    for (int it; (it = t5_pool_next(j->pool)) * j->rows_per_item < j->rows;) {
+        int r0 = it * j->rows_per_item,
+            r1 = r0 + j->rows_per_item < j->rows ? r0 + j->rows_per_item : j->rows;
+        residual_norm_rows(j, r0, r1);
+    }
+}
+
+void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
+                         int rows, int d, float eps) {
+    elem_job j = {pool, isa, t5_kernel_ops(isa), h, y, add, w, rows, d, 1, eps, 0, NULL, NULL, 0};
+    if ((size_t)rows * d < PAR_MIN || t5_pool_threads(pool) == 1) return residual_norm_rows(&j, 0, rows);
+    j.rows_per_item = PAR_CHUNK / d > 0 ? PAR_CHUNK / d : 1;
+    t5_pool_run(pool, residual_norm_worker, &j);
+}
+
+static void activate_worker(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    (void)ith, (void)nth;
+    for (size_t it; (it = (size_t)t5_pool_next(j->pool)) * PAR_CHUNK < j->n;) {
+        size_t i0 = it * PAR_CHUNK, len = j->n - i0 < PAR_CHUNK ? j->n - i0 : PAR_CHUNK;
+        t5_activate(j->isa, j->act, j->a + i0, j->b ? j->b + i0 : NULL, len);
+    }
+}
+
+void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n) {
+    if (n < PAR_MIN || t5_pool_threads(pool) == 1) return t5_activate(isa, act, a, b, n);
+    elem_job j = {pool, isa, t5_kernel_ops(isa), NULL, NULL, NULL, NULL, 0, 0, 0, 0, act, a, b, n};
+    t5_pool_run(pool, activate_worker, &j);
+}
+
 void t5_softmax_isa(t5_isa isa, float *x, int n) {
     const t5k_ops *o = t5_kernel_ops(isa);
     float mx = o->max(x, n);

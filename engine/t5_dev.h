@@ -233,6 +233,12 @@ void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m
 void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
+/* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
+ * values), the same values: t5_residual_rmsnorm first adds add[rows, d] to h (when add),
+ * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
+void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
+                         int rows, int d, float eps);
+void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n);
 /* max (NaNs skipped), and sum(exp(x - mx)) with the engine's exp (kernels.h). */
 float t5_max(t5_isa isa, const float *x, int n);
 float t5_sum_exp(t5_isa isa, const float *x, int n, float mx);

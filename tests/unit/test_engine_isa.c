@@ -164,8 +164,8 @@ START_TEST(kernels) {
     int n_isa = isas(list);
     uint64_t rng = 5;
     enum { R = 19, K = 300, N = 53, V = 1000, NP = 11 };
-    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w), *y0 = malloc(R * NP * 16 * sizeof *y0),
-          *y = malloc(R * NP * 16 * sizeof *y);
+    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w),
+          *y0 = malloc(R * NP * 16 * sizeof *y0), *y = malloc(R * NP * 16 * sizeof *y);
     uint16_t *wp = calloc((size_t)4 * 16 * K, sizeof *wp); /* 16-bit panels: 4 groups of 16 columns */
     for (int i = 0; i < R * K; i++)
         x[i] = frand(&rng);
@@ -191,7 +191,7 @@ START_TEST(kernels) {
     for (int k = 1; k < n_isa; k++) {
         const t5k_ops *g = t5_kernel_ops(T5_ISA_GENERIC), *o = t5_kernel_ops(list[k]);
         const char *nm = t5_isa_name(list[k]);
-        for (int rows = 1; rows <= R; rows++) /* every row tile and leftover */
+        for (int rows = 1; rows <= R; rows++)  /* every row tile and leftover */
             for (int n = 1; n <= N; n += 13) { /* row-major float32 B, k in two blocks */
                 t5k_bop b = {w, ST_F32, 16, N};
                 for (int k0 = 0; k0 < K; k0 += 128) {
