@@ -692,7 +692,8 @@ int srv_http_start(srv_server *s, const srv_route *routes, int n, char *err, siz
      * event loop's removal of the listen socket and aborts the process ("Failed to remove
      * listen FD from epoll set", an open libmicrohttpd defect seen in the drain of 50-lb);
      * with poll the threads are told through the inter-thread channel (MHD_USE_ITC) */
-    unsigned flags = MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_POLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (s->ipv6) flags |= MHD_USE_IPv6;
     unsigned pool = s->cfg.http_threads > 1 ? (unsigned)s->cfg.http_threads : 0;
     /* the connection table: what the open-file limit leaves (main.c raised it to the hard

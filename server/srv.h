@@ -176,8 +176,9 @@ struct srv_server {
     double t_started;
     char model_name[128];
     /* http.c's */
-    int listen_fd, ipv6; /* srv_http_listen's socket until the daemon takes it (-1), and again once quiesced */
-    int conn_limit;      /* max_connections resolved (srv_http_start) */
+    int listen_fd,
+        ipv6;       /* srv_http_listen's socket until the daemon takes it (-1), and again once quiesced */
+    int conn_limit; /* max_connections resolved (srv_http_start) */
     uv_mutex_t conn_lock;
     struct srv_conn *idle; /* idle connections, oldest first (a circular list), and their count: */
     int n_conns;           /* guarded by conn_lock */
