@@ -126,7 +126,7 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     if (!k) return -1;
     for (int i = 0; i < n_inputs; i++) {
         cr[i]->n = lens[i];
-        cr[i]->k = malloc(L * lens[i] * in * sizeof(float));
+        cr[i]->k = calloc(L * (size_t)c->num_heads * ((lens[i] + 15) / 16 * 16) * c->d_kv, sizeof(float));
         cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
         if (!cr[i]->k || !cr[i]->v) {
             for (int j = 0; j <= i; j++)
@@ -143,13 +143,14 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
             free(k);
             return -1;
         }
-        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, V by head */
-            size_t ni = (size_t)lens[i];
-            float *kt = cr[i]->k + l * in * ni;
-            for (size_t t = 0; t < ni; t++)
-                for (size_t r = 0; r < in; r++)
-                    kt[r * ni + t] = k[(off + t) * in + r];
-            size_t dkv = (size_t)c->d_kv;
+        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K in panels, V by head */
+            size_t ni = (size_t)lens[i], dkv = (size_t)c->d_kv, np = (ni + 15) / 16 * 16;
+            float *kp = cr[i]->k + l * (size_t)c->num_heads * np * dkv;
+            for (size_t t = 0; t < ni; t++) /* key t, element e of head hh */
+                for (size_t r = 0; r < in; r++) {
+                    size_t hh = r / dkv, e = r % dkv;
+                    kp[hh * np * dkv + (t / 16) * 16 * dkv + e * 16 + t % 16] = k[(off + t) * in + r];
+                }
             for (size_t hh = 0; hh < (size_t)c->num_heads; hh++) /* each head's V rows contiguous */
                 for (size_t t = 0; t < ni; t++)
                     memcpy(cr[i]->v + l * ni * in + (hh * ni + t) * dkv, v + (off + t) * in + hh * dkv,

@@ -353,6 +353,11 @@ void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m
     t5_gemm(isa, a, (size_t)T, 1, T, b, (size_t)ldb, m, y, (size_t)m);
 }
 
+void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y) {
+    t5k_bop bo = {b, ST_F32, (size_t)T5_PANEL * T, T5_PANEL};
+    gemm_blocked(t5_kernel_ops(isa), a, (size_t)T, 1, T, &bo, 0, m, y, (size_t)m);
+}
+
 /* ---- the rest of the step ---- */
 
 float t5_max(t5_isa isa, const float *x, int n) {

@@ -229,6 +229,8 @@ void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const floa
  * Attention uses it twice: scores over keys stored transposed, then the context over
  * the value rows. */
 void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y);
+/* The same over a B in panels: column c of step t at (c / 16) * 16 T + t * 16 + c % 16. */
+void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y);
 /* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
 void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
@@ -294,8 +296,9 @@ const t5k_ops *t5_kernel_ops(t5_isa isa);
 int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
                        float *out);
 
-/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][inner][n]
- * (transposed: head h's keys are rows h*d_kv.. of each layer's block), v
+/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][heads][ceil(n / 16)]
+ * [d_kv][16] (each head's keys as panels of 16 keys, K-major like the weights, zero-padded:
+ * the scores are a product over packed panels, read front to back), v
  * [num_decoder_layers][heads][n][d_kv] (each head's values contiguous: a decoder step
  * streams each head's K^T and V once, front to back). */
 typedef struct {
