@@ -334,6 +334,8 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
      * the ISA's register tile widths (3 groups on AVX-512, 4 on AVX2), spread evenly (chunks of
      * one output differ by one unit at most, so that the threads finish together) */
     int al = m->isa == T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
+    if (((groups + al - 1) / al) * rb < 4 * nth)
+        al = 1; /* too few units for the threads (many cores, small products) */
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     int cu = (cg + al - 1) / al; /* units per chunk */
