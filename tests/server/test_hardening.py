@@ -7,13 +7,15 @@ t5serve (suite 65-hardening; issue 17 items 8, 9, 11 and issue 18's server error
      without stop too;
   3. `truncate`: max_input_tokens - 1 is accepted, max_input_tokens is a 400 that says why;
      /tokenize with pieces or offsets holds at most max_texts x max_input_tokens tokens;
-     long tokenizations run off the HTTP threads (/health stays prompt during 4 of them);
+     long tokenizations run off the HTTP threads (the median /health probe during 4 of them
+     is answered at once);
   4. start-up: a missing --model folder says it does not exist; weights + spiece.model
      without config.json start tokenize-only with a warn line; a tokenizer with more ids
      than the model's vocabulary is an error naming both sizes; a port in use is
      reported before the model loads.
 References: the transformers goldens of $FIXTURES/models/t5-tiny-gated.golden.json.
 Run time: about 10 s."""
+import json
 import os
 import shutil
 import socket
@@ -93,29 +95,40 @@ def long_tokenize_off_thread():
     srv = Server(["--http-threads", "1"], name="longtok")
     try:
         text = ("兰叶春葳蕤,桂华秋皎洁。欣欣此生意,自尔为佳节。" * 14000)[:330000]
-        req = {"text": text, "alpha": 0.5, "seed": 1}
-        res = []
+        # the body encoded once and the answers parsed after the probes: Python's own JSON
+        # work in the client threads would hold the interpreter lock the probe waits for
+        body = json.dumps({"text": text, "alpha": 0.5, "seed": 1}, ensure_ascii=False).encode()
+        raw = []
 
         def big():
-            res.append(srv.post("/tokenize", req, timeout=120))
+            st, _, data = srv.request("POST", "/tokenize", body, timeout=120)
+            raw.append((st, data))
 
         ths = [threading.Thread(target=big) for _ in range(4)]
         t0 = time.time()
         for t in ths:
             t.start()
         time.sleep(0.05)
-        worst = 0.0
+        lat = []
         while any(t.is_alive() for t in ths):
             t1 = time.time()
             st, _, _ = srv.request("GET", "/health", timeout=30)
-            worst = max(worst, time.time() - t1)
+            lat.append(time.time() - t1)
             check(st == 200, f"/health during long tokenizations: {st}")
             time.sleep(0.01)
         wall = time.time() - t0
+        res = [(st, json.loads(data) if st == 200 else None) for st, data in raw]
         ids = [a["ids"] for st, a in res if st == 200]
         check(len(ids) == 4 and len(ids[0]) > 300000 and all(x == ids[0] for x in ids),
               f"4 long tokenizations: 200, one seed one sample ({[st for st, _ in res]})")
-        check(worst < 0.3 * wall, f"/health stays prompt: worst {worst:.3f} s while they took {wall:.3f} s")
+        # Tokenized on the one HTTP thread, every probe waits for the tokenization in progress
+        # (median 0.11-0.45 s, measured so); off it, a probe waits only when it comes in while
+        # the thread is receiving and parsing a body (the first few; worst up to 0.35 of wall
+        # on 2 loaded cores), so the median probe is answered at once (about 1 ms)
+        lat = sorted(lat) or [wall]
+        median = lat[(len(lat) - 1) // 2]
+        check(median < 0.1 * wall,
+              f"/health stays prompt: median {median:.3f} s, worst {lat[-1]:.3f} s while they took {wall:.3f} s")
     finally:
         check(srv.stop() == 0, "longtok: clean exit")
 
