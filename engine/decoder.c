@@ -94,11 +94,15 @@ typedef struct {
     const t5_cross_kv *const *cr;
 } dec_att_job;
 
-/* Attention of one query q[dkv] over n keys: K^T [dkv][ldk], V rows ldv apart; self-attention
+/* Attention of one query q[dkv] over n keys: K^T [dkv][ldk] (ldk 0: keys in panels of 16,
+ * t5_vecmat_panels), V rows ldv apart; self-attention
  * adds the relative position bias bias_h[bucket[j] * H] of key j. */
 static void attend(t5_isa isa, const float *q, const float *kt, int ldk, const float *v, int ldv, int n,
                    int dkv, const float *bias_h, const int *bucket, int H, float *s, float *out) {
-    t5_vecmat(isa, q, dkv, kt, ldk, n, s); /* s[j] = q . K[j] */
+    if (ldk) /* s[j] = q . K[j] */
+        t5_vecmat(isa, q, dkv, kt, ldk, n, s);
+    else
+        t5_vecmat_panels(isa, q, dkv, kt, n, s);
     if (bias_h)
         for (int j = 0; j < n; j++)
             s[j] += bias_h[bucket[j] * H];
@@ -121,9 +125,9 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         float *out = jb->s->ctx + (size_t)r * in + h * dkv;
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
-            size_t lay = (size_t)jb->layer * cr->n * in;
-            attend(m->isa, q, cr->k + lay + (size_t)h * dkv * cr->n, cr->n, cr->v + lay + h * dkv, in, cr->n,
-                   dkv, NULL, NULL, H, s, out);
+            size_t lay = (size_t)jb->layer * cr->n * in, np = (size_t)(cr->n + 15) / 16 * 16;
+            attend(m->isa, q, cr->k + ((size_t)jb->layer * H + h) * np * dkv, 0,
+                   cr->v + lay + (size_t)h * cr->n * dkv, dkv, cr->n, dkv, NULL, NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;

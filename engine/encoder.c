@@ -92,7 +92,8 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
     int bad = 0; /* a product ran out of memory */
     for (int l = 0; l < c->num_layers && !bad; l++) {
         const t5_block_w *bw = &m->enc[l];
-        t5_rmsnorm(m->isa, xn, h, bw->self.ln, n, d, c->eps);
+        /* h += the previous layer's FFN output (xn), then the norm (the pool's threads) */
+        t5_residual_rmsnorm(m->isa, pool, h, l ? xn : NULL, xn, bw->self.ln, n, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, q, in}, {bw->self.k, k, in}, {bw->self.v, v, in}};
         bad |= t5_matmul(m, pool, xn, n, d, qkv, 3);
         enc_att_job jb = {pool, m->isa, q,  k,        v,    ctx, lens,    offs,
@@ -100,18 +101,15 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         t5_pool_run(pool, enc_att_worker, &jb);
         t5_mm_out o = {bw->self.o, xn, d};
         bad |= t5_matmul(m, pool, ctx, n, in, &o, 1);
-        for (size_t i = 0; i < nd; i++)
-            h[i] += xn[i];
-        t5_rmsnorm(m->isa, xn, h, bw->ffn.ln, n, d, c->eps);
+        t5_residual_rmsnorm(m->isa, pool, h, xn, xn, bw->ffn.ln, n, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, a, ff}, {bw->ffn.wi1, b, ff}};
         bad |= t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
-        t5_activate(m->isa, c->act, a, c->gated ? b : NULL, nf);
+        t5_activate_pool(m->isa, pool, c->act, a, c->gated ? b : NULL, nf);
         t5_mm_out wo = {bw->ffn.wo, xn, d};
         bad |= t5_matmul(m, pool, a, n, ff, &wo, 1);
-        for (size_t i = 0; i < nd; i++)
-            h[i] += xn[i];
     }
-    if (!bad) t5_rmsnorm(m->isa, out, h, m->enc_final, n, d, c->eps);
+    if (!bad)
+        t5_residual_rmsnorm(m->isa, pool, h, c->num_layers ? xn : NULL, out, m->enc_final, n, d, c->eps);
     free(buf);
     free(offs);
     return bad ? -1 : 0;
@@ -128,7 +126,7 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     if (!k) return -1;
     for (int i = 0; i < n_inputs; i++) {
         cr[i]->n = lens[i];
-        cr[i]->k = malloc(L * lens[i] * in * sizeof(float));
+        cr[i]->k = calloc(L * (size_t)c->num_heads * ((lens[i] + 15) / 16 * 16) * c->d_kv, sizeof(float));
         cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
         if (!cr[i]->k || !cr[i]->v) {
             for (int j = 0; j <= i; j++)
@@ -145,13 +143,18 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
             free(k);
             return -1;
         }
-        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K transposed, its V rows */
-            size_t ni = (size_t)lens[i];
-            float *kt = cr[i]->k + l * in * ni;
-            for (size_t t = 0; t < ni; t++)
-                for (size_t r = 0; r < in; r++)
-                    kt[r * ni + t] = k[(off + t) * in + r];
-            memcpy(cr[i]->v + l * ni * in, v + (size_t)off * in, ni * in * sizeof(float));
+        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K in panels, V by head */
+            size_t ni = (size_t)lens[i], dkv = (size_t)c->d_kv, np = (ni + 15) / 16 * 16;
+            float *kp = cr[i]->k + l * (size_t)c->num_heads * np * dkv;
+            for (size_t t = 0; t < ni; t++) /* key t, element e of head hh */
+                for (size_t r = 0; r < in; r++) {
+                    size_t hh = r / dkv, e = r % dkv;
+                    kp[hh * np * dkv + (t / 16) * 16 * dkv + e * 16 + t % 16] = k[(off + t) * in + r];
+                }
+            for (size_t hh = 0; hh < (size_t)c->num_heads; hh++) /* each head's V rows contiguous */
+                for (size_t t = 0; t < ni; t++)
+                    memcpy(cr[i]->v + l * ni * in + (hh * ni + t) * dkv, v + (off + t) * in + hh * dkv,
+                           dkv * sizeof(float));
         }
     }
     free(k);

@@ -210,7 +210,8 @@ typedef struct {
     const t5_mm_out *outs;
     int n_outs;
     int mc;       /* rows per item */
-    int cg;       /* column groups per item */
+    int al;       /* column groups per unit of the split (the ISA's widest register tile) */
+    int nch[8];   /* column chunks of outs[i]: its units spread evenly over them */
     int items[8]; /* work items of outs[0..i] together */
 } mm_job;
 
@@ -225,8 +226,9 @@ static void mm_worker(void *arg, int ith, int nth) {
             o++;
         int local = it - (o ? jb->items[o - 1] : 0), chunk = local / rb, r0 = (local % rb) * jb->mc;
         const t5_mm_out *out = &jb->outs[o];
-        int c0 = chunk * jb->cg * T5_PANEL,
-            c1 = c0 + jb->cg * T5_PANEL < out->n ? c0 + jb->cg * T5_PANEL : out->n;
+        int units = (out->n + jb->al * T5_PANEL - 1) / (jb->al * T5_PANEL), nch = jb->nch[o];
+        int c0 = chunk * units / nch * jb->al * T5_PANEL, c1 = (chunk + 1) * units / nch * jb->al * T5_PANEL;
+        c1 = c1 < out->n ? c1 : out->n;
         int nr = jb->rows - r0 < jb->mc ? jb->rows - r0 : jb->mc;
         if (out->w.dtype == ST_I8) {
             t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq, r0);
@@ -279,14 +281,20 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     while (mc > 8 && ((rows + mc - 1) / mc) * ((groups + 2) / 3) < 4 * nth)
         mc /= 2;
     int rb = (rows + mc - 1) / mc;
-    /* column groups per item: about 8 items per thread, 1..24 groups, a multiple of 3 (the AVX-512 tile) */
+    /* column chunks: about 8 items per thread of at most 24 groups, each chunk a whole number of
+     * the ISA's register tile widths (3 groups on AVX-512, 4 on AVX2), spread evenly (chunks of
+     * one output differ by one unit at most, so that the threads finish together) */
+    int al = m->isa == T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
+    if (((groups + al - 1) / al) * rb < 4 * nth)
+        al = 1; /* too few units for the threads (many cores, small products) */
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
-    if (cg > 3) cg = (cg + 2) / 3 * 3;
-    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, rows, k, outs, n_outs, mc, cg, {0}};
+    int cu = (cg + al - 1) / al; /* units per chunk */
+    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, rows, k, outs, n_outs, mc, al, {0}, {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
-        int g = (outs[i].n + T5_PANEL - 1) / T5_PANEL;
-        acc += (g + cg - 1) / cg * rb;
+        int units = (outs[i].n + al * T5_PANEL - 1) / (al * T5_PANEL);
+        jb.nch[i] = (units + cu - 1) / cu;
+        acc += jb.nch[i] * rb;
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
@@ -296,6 +304,11 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
 
 void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y) {
     t5_gemm(isa, a, (size_t)T, 1, T, b, (size_t)ldb, m, y, (size_t)m);
+}
+
+void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y) {
+    t5k_bop bo = {b, ST_F32, (size_t)T5_PANEL * T, T5_PANEL};
+    gemm_blocked(t5_kernel_ops(isa), a, (size_t)T, 1, T, &bo, 0, m, y, (size_t)m);
 }
 
 /* ---- the rest of the step ---- */
@@ -329,6 +342,69 @@ void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
             v = 0.5f * x * (1.0f + erff(x * 0.70710678118654752f));
         a[i] = b ? v * b[i] : v;
     }
+}
+
+/* ---- the elementwise parts of a step on the pool (large inputs: the encoder's) ---- */
+
+enum { PAR_MIN = 32768, PAR_CHUNK = 16384 }; /* elements: below PAR_MIN one thread does it all */
+
+typedef struct {
+    t5_pool *pool;
+    t5_isa isa;
+    const t5k_ops *o;
+    float *h, *y;
+    const float *add, *w;
+    int rows, d, rows_per_item;
+    float eps;
+    int act;
+    float *a;
+    const float *b;
+    size_t n;
+} elem_job;
+
+static void residual_norm_rows(const elem_job *j, int r0, int r1) {
+    for (int r = r0; r < r1; r++) {
+        float *hr = j->h + (size_t)r * j->d;
+        if (j->add) {
+            const float *ar = j->add + (size_t)r * j->d;
+            for (int i = 0; i < j->d; i++)
+                hr[i] += ar[i];
+        }
+        j->o->rmsnorm(j->y + (size_t)r * j->d, hr, j->w, j->d, j->eps);
+    }
+}
+
+static void residual_norm_worker(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    (void)ith, (void)nth;
+    for (int it; (it = t5_pool_next(j->pool)) * j->rows_per_item < j->rows;) {
+        int r0 = it * j->rows_per_item,
+            r1 = r0 + j->rows_per_item < j->rows ? r0 + j->rows_per_item : j->rows;
+        residual_norm_rows(j, r0, r1);
+    }
+}
+
+void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
+                         int rows, int d, float eps) {
+    elem_job j = {pool, isa, t5_kernel_ops(isa), h, y, add, w, rows, d, 1, eps, 0, NULL, NULL, 0};
+    if ((size_t)rows * d < PAR_MIN || t5_pool_threads(pool) == 1) return residual_norm_rows(&j, 0, rows);
+    j.rows_per_item = PAR_CHUNK / d > 0 ? PAR_CHUNK / d : 1;
+    t5_pool_run(pool, residual_norm_worker, &j);
+}
+
+static void activate_worker(void *arg, int ith, int nth) {
+    const elem_job *j = arg;
+    (void)ith, (void)nth;
+    for (size_t it; (it = (size_t)t5_pool_next(j->pool)) * PAR_CHUNK < j->n;) {
+        size_t i0 = it * PAR_CHUNK, len = j->n - i0 < PAR_CHUNK ? j->n - i0 : PAR_CHUNK;
+        t5_activate(j->isa, j->act, j->a + i0, j->b ? j->b + i0 : NULL, len);
+    }
+}
+
+void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n) {
+    if (n < PAR_MIN || t5_pool_threads(pool) == 1) return t5_activate(isa, act, a, b, n);
+    elem_job j = {pool, isa, t5_kernel_ops(isa), NULL, NULL, NULL, NULL, 0, 0, 0, 0, act, a, b, n};
+    t5_pool_run(pool, activate_worker, &j);
 }
 
 void t5_softmax_isa(t5_isa isa, float *x, int n) {

@@ -41,83 +41,143 @@ INLINE void storey(float *p, int full, __m256i mk, __m256 v) {
         _mm256_maskstore_ps(p, mk, v);
 }
 
-/* y[R rows, 16 columns] over k in [k0, k1) */
-INLINE void tile(const int R, const int dt, const int full, const float *x, size_t ldx, int k0, int k1,
-                 const char *b, size_t ks, size_t es, float *y, size_t ldy, mask16 mk) {
-    __m256 lo[6], hi[6];
+/* y[R rows, P panels of 16 columns] over k in [k0, k1): b at the first panel, panels gs
+ * bytes apart, k steps ks bytes apart; the last panel masked by mk when !full. R x P x 2
+ * accumulators (at most 12: 6 x 1, 3 x 2, 2 x 2, 1 x 4). Each k step also prefetches
+ * the line at pf (advancing pfs bytes a step): the weights the next tiles read from
+ * memory, fetched while this one computes. */
+INLINE void tile(const int R, const int P, const int dt, const int full, const float *x, size_t ldx, int k0,
+                 int k1, const char *b, size_t gs, size_t ks, size_t es, float *y, size_t ldy, mask16 mk,
+                 const char *pf, size_t pfs) {
+    __m256 lo[6][4], hi[6][4];
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        lo[r] = k0 ? loady(y + r * ldy, full, mk.lo) : _mm256_setzero_ps();
-        hi[r] = k0 ? loady(y + r * ldy + 8, full, mk.hi) : _mm256_setzero_ps();
-    }
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            int f = full || p < P - 1;
+            lo[r][p] = k0 ? loady(y + r * ldy + 16 * p, f, mk.lo) : _mm256_setzero_ps();
+            hi[r][p] = k0 ? loady(y + r * ldy + 16 * p + 8, f, mk.hi) : _mm256_setzero_ps();
+        }
     const char *bk = b + (size_t)k0 * ks;
     const float *xk = x + k0;
-    for (int k = k0; k < k1; k++, bk += ks, xk++) {
-        __m256 w0 = load8(bk, dt, full, mk.lo), w1 = load8(bk + 8 * es, dt, full, mk.hi);
+    for (int k = k0; k < k1; k++, bk += ks, xk++, pf += pfs) {
+        _mm_prefetch(pf, _MM_HINT_T0);
+        __m256 w0[4], w1[4];
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            int f = full || p < P - 1;
+            w0[p] = load8(bk + p * gs, dt, f, mk.lo), w1[p] = load8(bk + p * gs + 8 * es, dt, f, mk.hi);
+        }
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             __m256 xv = _mm256_broadcast_ss(xk + r * ldx);
-            lo[r] = _mm256_fmadd_ps(xv, w0, lo[r]);
-            hi[r] = _mm256_fmadd_ps(xv, w1, hi[r]);
+#pragma GCC unroll 4
+            for (int p = 0; p < P; p++) {
+                lo[r][p] = _mm256_fmadd_ps(xv, w0[p], lo[r][p]);
+                hi[r][p] = _mm256_fmadd_ps(xv, w1[p], hi[r][p]);
+            }
         }
     }
 #pragma GCC unroll 6
-    for (int r = 0; r < R; r++) {
-        storey(y + r * ldy, full, mk.lo, lo[r]);
-        storey(y + r * ldy + 8, full, mk.hi, hi[r]);
-    }
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int p = 0; p < P; p++) {
+            int f = full || p < P - 1;
+            storey(y + r * ldy + 16 * p, f, mk.lo, lo[r][p]);
+            storey(y + r * ldy + 16 * p + 8, f, mk.hi, hi[r][p]);
+        }
 }
 
-#define STRIP(DT, FULL)                                                                                      \
-    static void strip_##DT##_##FULL(const float *x, size_t ldx, int rows, int k0, int k1, const char *b,     \
-                                    size_t ks, size_t es, float *y, size_t ldy, mask16 mk) {                 \
-        int r = 0;                                                                                           \
-        for (; r + 6 <= rows; r += 6)                                                                        \
-            tile(6, DT, FULL, x + r * ldx, ldx, k0, k1, b, ks, es, y + r * ldy, ldy, mk);                    \
-        x += r * ldx, y += r * ldy;                                                                          \
-        switch (rows - r) {                                                                                  \
+/* Panels of one block (np <= BLOCK of them, the last masked by mk when !FULL) for every row:
+ * each panel by tiles of 6 rows (the panel read from L1/L2 once per tile), which also
+ * prefetch the block's successor at pf (one panel's worth of lines per panel, spread over
+ * the tiles); then the rows left over (1..5) by tiles across several panels, so that
+ * each tile still has 8 to 12 independent accumulators. */
+enum { BLOCK = 4 };
+#define TILE(DT, R, P, FULL_LAST, X, Y, G, MK, PF, PFS)                                                      \
+    tile(R, P, DT, FULL_LAST, X, ldx, k0, k1, b + (G)*gs, gs, ks, es, (Y) + 16 * (G), ldy, MK, PF, PFS)
+#define ACROSS(DT, FULL, R, P, X, Y)                                                                         \
+    do {                                                                                                     \
+        int g = 0, nfull = FULL ? np : np - 1;                                                               \
+        for (; g + P <= nfull; g += P)                                                                       \
+            TILE(DT, R, P, 1, X, Y, g, mk, b, 0);                                                            \
+        if (P > 2)                                                                                           \
+            for (; g + 2 <= nfull; g += 2)                                                                   \
+                TILE(DT, R, 2, 1, X, Y, g, mk, b, 0);                                                        \
+        for (; g < nfull; g++)                                                                               \
+            TILE(DT, R, 1, 1, X, Y, g, mk, b, 0);                                                            \
+        if (g < np) TILE(DT, R, 1, 0, X, Y, g, mk, b, 0);                                                    \
+    } while (0)
+#define BLOCK_FN(DT, FULL)                                                                                   \
+    static void block_##DT##_##FULL(const float *x, size_t ldx, int rows, int k0, int k1, const char *b,     \
+                                    int np, size_t gs, size_t ks, size_t es, float *y, size_t ldy,           \
+                                    mask16 mk, const char *pf) {                                             \
+        int r6 = rows / 6 * 6, t6 = rows / 6;                                                                \
+        size_t len = (size_t)(k1 - k0) * ks, pfs = t6 ? (ks + t6 - 1) / t6 : 0;                              \
+        for (int g = 0; g < np; g++) {                                                                       \
+            const char *pg = pf + g * gs + (size_t)k0 * ks;                                                  \
+            for (int r = 0, t = 0; r < r6; r += 6, t++) {                                                    \
+                const char *pt = pg + len * t / t6;                                                          \
+                if (g < np - 1 || FULL)                                                                      \
+                    TILE(DT, 6, 1, 1, x + r * ldx, y + r * ldy, g, mk, pt, pfs);                             \
+                else                                                                                         \
+                    TILE(DT, 6, 1, 0, x + r * ldx, y + r * ldy, g, mk, pt, pfs);                             \
+            }                                                                                                \
+        }                                                                                                    \
+        const float *xr = x + r6 * ldx;                                                                      \
+        float *yr = y + r6 * ldy;                                                                            \
+        switch (rows - r6) {                                                                                 \
         case 5:                                                                                              \
-            tile(5, DT, FULL, x, ldx, k0, k1, b, ks, es, y, ldy, mk);                                        \
+            ACROSS(DT, FULL, 5, 1, xr, yr);                                                                  \
             break;                                                                                           \
         case 4:                                                                                              \
-            tile(4, DT, FULL, x, ldx, k0, k1, b, ks, es, y, ldy, mk);                                        \
+            ACROSS(DT, FULL, 4, 1, xr, yr);                                                                  \
             break;                                                                                           \
         case 3:                                                                                              \
-            tile(3, DT, FULL, x, ldx, k0, k1, b, ks, es, y, ldy, mk);                                        \
+            ACROSS(DT, FULL, 3, 2, xr, yr);                                                                  \
             break;                                                                                           \
         case 2:                                                                                              \
-            tile(2, DT, FULL, x, ldx, k0, k1, b, ks, es, y, ldy, mk);                                        \
+            ACROSS(DT, FULL, 2, 2, xr, yr);                                                                  \
             break;                                                                                           \
         case 1:                                                                                              \
-            tile(1, DT, FULL, x, ldx, k0, k1, b, ks, es, y, ldy, mk);                                        \
+            ACROSS(DT, FULL, 1, 4, xr, yr);                                                                  \
             break;                                                                                           \
         }                                                                                                    \
     }
-#define STRIPS(DT) STRIP(DT, 1) STRIP(DT, 0)
-STRIPS(ST_F32)
-STRIPS(ST_BF16)
-STRIPS(ST_F16)
+#define BLOCKS(DT) BLOCK_FN(DT, 1) BLOCK_FN(DT, 0)
+BLOCKS(ST_F32)
+BLOCKS(ST_BF16)
+BLOCKS(ST_F16)
 
-typedef void (*strip_fn)(const float *, size_t, int, int, int, const char *, size_t, size_t, float *, size_t,
-                         mask16);
+typedef void (*block_fn)(const float *, size_t, int, int, int, const char *, int, size_t, size_t, size_t,
+                         float *, size_t, mask16, const char *);
 
 static void gemm2(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0, int c1,
                   float *y, size_t ldy) {
-    strip_fn s, sm;
+    block_fn s, sm;
     size_t es = b->dtype == ST_F32 ? 4 : 2;
     if (b->dtype == ST_BF16)
-        s = strip_ST_BF16_1, sm = strip_ST_BF16_0;
+        s = block_ST_BF16_1, sm = block_ST_BF16_0;
     else if (b->dtype == ST_F16)
-        s = strip_ST_F16_1, sm = strip_ST_F16_0;
+        s = block_ST_F16_1, sm = block_ST_F16_0;
     else
-        s = strip_ST_F32_1, sm = strip_ST_F32_0;
+        s = block_ST_F32_1, sm = block_ST_F32_0;
     size_t gs = b->gs * es, ks = b->ks * es;
+    /* packed panels (each panel's k steps contiguous) prefetch the next block of the range;
+     * a row-major B (attention) and the range's last block prefetch nothing new */
+    int packed = b->gs > b->ks;
     const char *base = b->p;
-    int g = c0 / 16, gfull = c1 / 16;
-    mask16 all = mask_of(16);
-    for (; g < gfull; g++)
-        s(x, ldx, rows, k0, k1, base + g * gs, ks, es, y + 16 * g, ldy, all);
-    if (16 * g < c1) sm(x, ldx, rows, k0, k1, base + g * gs, ks, es, y + 16 * g, ldy, mask_of(c1 - 16 * g));
+    int g = c0 / 16, gend = (c1 + 15) / 16;
+    for (; g < gend; g += BLOCK) {
+        int np = gend - g < BLOCK ? gend - g : BLOCK, last = g + np == gend;
+        const char *pf = base + (size_t)g * gs + (packed && !last ? (size_t)np * gs : 0);
+        float *yg = y + 16 * g;
+        if (last && 16 * gend > c1)
+            sm(x, ldx, rows, k0, k1, base + (size_t)g * gs, np, gs, ks, es, yg, ldy,
+               mask_of(c1 - 16 * (gend - 1)), pf);
+        else
+            s(x, ldx, rows, k0, k1, base + (size_t)g * gs, np, gs, ks, es, yg, ldy, mask_of(16), pf);
+    }
 }
 
 /* ---- reductions and elementwise: 16 lanes as (lo, hi) ---- */

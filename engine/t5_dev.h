@@ -258,10 +258,18 @@ void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const floa
  * Attention uses it twice: scores over keys stored transposed, then the context over
  * the value rows. */
 void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y);
+/* The same over a B in panels: column c of step t at (c / 16) * 16 T + t * 16 + c % 16. */
+void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y);
 /* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
 void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
+/* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
+ * values), the same values: t5_residual_rmsnorm first adds add[rows, d] to h (when add),
+ * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
+void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
+                         int rows, int d, float eps);
+void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n);
 /* max (NaNs skipped), and sum(exp(x - mx)) with the engine's exp (kernels.h). */
 float t5_max(t5_isa isa, const float *x, int n);
 float t5_sum_exp(t5_isa isa, const float *x, int n, float mx);
@@ -360,9 +368,11 @@ void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, voi
 int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
                        float *out);
 
-/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][inner][n]
- * (transposed: head h's keys are rows h*d_kv.. of each layer's block), v
- * [num_decoder_layers][n][inner]. */
+/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][heads][ceil(n / 16)]
+ * [d_kv][16] (each head's keys as panels of 16 keys, K-major like the weights, zero-padded:
+ * the scores are a product over packed panels, read front to back), v
+ * [num_decoder_layers][heads][n][d_kv] (each head's values contiguous: a decoder step
+ * streams each head's K^T and V once, front to back). */
 typedef struct {
     float *k;
     float *v;

@@ -164,15 +164,17 @@ START_TEST(kernels) {
     t5_isa list[3];
     int n_isa = isas(list);
     uint64_t rng = 5;
-    enum { R = 19, K = 300, N = 53, V = 1000 };
-    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w), *y0 = malloc(R * 64 * sizeof *y0),
-          *y = malloc(R * 64 * sizeof *y);
+    enum { R = 19, K = 300, N = 53, V = 1000, NP = 11 };
+    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w),
+          *y0 = malloc(R * NP * 16 * sizeof *y0), *y = malloc(R * NP * 16 * sizeof *y);
     uint16_t *wp = calloc((size_t)4 * 16 * K, sizeof *wp); /* 16-bit panels: 4 groups of 16 columns */
     for (int i = 0; i < R * K; i++)
         x[i] = frand(&rng);
     for (int i = 0; i < K * N; i++)
         w[i] = frand(&rng);
-    float *wf = malloc((size_t)4 * 16 * K * sizeof *wf);
+    float *wf = malloc((size_t)NP * 16 * K * sizeof *wf);
+    for (int i = 4 * 16 * K; i < NP * 16 * K; i++)
+        wf[i] = frand(&rng);
     uint16_t *wh = calloc((size_t)4 * 16 * K, sizeof *wh);
     for (int i = 0; i < 4 * 16 * K;
          i++) { /* bf16: rounded-down floats; f16: exponents 2^-15.. 2^5, subnormals */
@@ -190,7 +192,7 @@ START_TEST(kernels) {
     for (int k = 1; k < n_isa; k++) {
         const t5k_ops *g = t5_kernel_ops(T5_ISA_GENERIC), *o = t5_kernel_ops(list[k]);
         const char *nm = t5_isa_name(list[k]);
-        for (int rows = 1; rows <= R; rows += 3)
+        for (int rows = 1; rows <= R; rows++)  /* every row tile and leftover */
             for (int n = 1; n <= N; n += 13) { /* row-major float32 B, k in two blocks */
                 t5k_bop b = {w, ST_F32, 16, N};
                 for (int k0 = 0; k0 < K; k0 += 128) {
@@ -201,6 +203,23 @@ START_TEST(kernels) {
                 for (int r = 0; r < rows; r++)
                     ck_assert_msg(!memcmp(y0 + r * N, y + r * N, (size_t)n * sizeof *y),
                                   "%s gemm %dx%d row %d", nm, rows, n, r);
+            }
+        for (int rows = 1; rows <= R; rows++) /* float32 panels: blocks of several panels, a masked tail */
+            for (int n = 1; n <= NP * 16; n += n < 40 ? 13 : 29) {
+                t5k_bop b = {wf, ST_F32, (size_t)16 * K, 16};
+                g->gemm(x, K, rows, 0, K, &b, 0, n, y0, NP * 16);
+                o->gemm(x, K, rows, 0, K, &b, 0, n, y, NP * 16);
+                for (int r = 0; r < rows; r++)
+                    ck_assert_msg(!memcmp(y0 + r * NP * 16, y + r * NP * 16, (size_t)n * sizeof *y),
+                                  "%s gemm f32 panels %dx%d row %d", nm, rows, n, r);
+                if (n > 16) { /* a column range starting at a later group */
+                    g->gemm(x, K, rows, 0, K, &b, 16, n, y0, NP * 16);
+                    o->gemm(x, K, rows, 0, K, &b, 16, n, y, NP * 16);
+                    for (int r = 0; r < rows; r++)
+                        ck_assert_msg(!memcmp(y0 + r * NP * 16 + 16, y + r * NP * 16 + 16,
+                                              (size_t)(n - 16) * sizeof *y),
+                                      "%s gemm f32 panels %dx[16, %d) row %d", nm, rows, n, r);
+                }
             }
         for (int dt = ST_F16; dt <= ST_BF16; dt++) {
             t5k_bop b = {dt == ST_BF16 ? wp : wh, dt, (size_t)16 * K, 16};
