@@ -35,6 +35,10 @@ CLI_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tools/t5/*.c))
 TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 UNIT_HELPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c)))
+# test_engine_isa with the AVX-512 kernels emulated (the rule below)
+EMU_SRC := engine/kernels.c engine/kernels_avx512.c engine/kernels_i8.c engine/kernels_i8_avx512.c
+EMU_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(EMU_SRC))
+EMU_TEST := $(BUILD)/tests/test_engine_isa_emulated
 
 LIBTOK := $(BUILD)/libtok.a
 LIBT5  := $(BUILD)/libt5.a
@@ -78,7 +82,7 @@ $(BUILD)/include/$(call inc_name,$(1))/$(notdir $(call inc_hdr,$(1))): $(call in
 endef
 
 .PHONY: all deps serve-deps test unit bench run clean fuzz format format-check include-check
-all: $(BINS) $(UNIT)
+all: $(BINS) $(UNIT) $(EMU_TEST)
 
 # Keep every object file: make would otherwise delete the ones only a pattern rule chain
 # needs (tools/*.o, tests/unit/*.o) after each run, and the next `make run` would rebuild them.
@@ -97,6 +101,15 @@ $(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/engine/kernels_i8_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_i8_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512vnni
+
+# test_engine_isa once more with the AVX-512 and VNNI kernels run through SIMDe's portable
+# AVX-512 (tests/unit/simde_avx512.h), so that an AVX2-only machine checks them too (13-isa)
+$(BUILD)/emu/%.o: %.c | $(INC_LINKS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_AVX2) -DT5_EMULATE_AVX512 -Itests/unit $(call folder_inc,$<) -c $< -o $@
+$(EMU_TEST): $(BUILD)/tests/unit/test_engine_isa.o $(UNIT_HELPER_OBJ) $(EMU_OBJ) \
+		$(filter-out $(patsubst %.c,$(BUILD)/%.o,$(EMU_SRC)),$(T5_OBJ)) $(LIBCFG) $(LIBGEN) $(LIBTOK)
+	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCFG) $(LIBGEN) $(LIBTOK) -ljansson -luv $(LIBS_CHECK) $(LIBS_ENGINE)
 
 $(LIBTOK): $(TOK_OBJ)
 	@mkdir -p $(dir $@); rm -f $@; ar rcs $@ $^

@@ -29,6 +29,9 @@ t5_isa t5_cpu_isa(t5_isa cap) {
     if (cap == T5_ISA_AUTO) cap = T5_ISA_AVX512;
 #ifdef T5_X86
     __builtin_cpu_init();
+#ifdef T5_EMULATE_AVX512 /* test_engine_isa_emulated: the AVX-512 kernels run through SIMDe */
+    if (cap >= T5_ISA_AVX512) return T5_ISA_AVX512;
+#endif
     if (cap >= T5_ISA_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("fma") && cpu_has_f16c())

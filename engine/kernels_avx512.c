@@ -4,7 +4,11 @@
  * 16-lane reductions in one zmm. Bit for bit the results of kernels.c's C code.
  * What it is not: no dispatch (kernels.c), nothing for CPUs without AVX-512. */
 #if defined(__x86_64__)
+#ifdef T5_EMULATE_AVX512 /* test_engine_isa_emulated: SIMDe's portable AVX-512 (tests/unit) */
+#include "simde_avx512.h"
+#else
 #include <immintrin.h>
+#endif
 
 #include "kernels.h"
 

@@ -8,7 +8,11 @@
  * What it is not: no dispatch (kernels_i8.c: only on CPUs with avx512_vnni; AVX-512 CPUs
  * without it take the AVX2 kernel). */
 #if defined(__x86_64__)
+#ifdef T5_EMULATE_AVX512 /* test_engine_isa_emulated: SIMDe's portable AVX-512 (tests/unit) */
+#include "simde_avx512.h"
+#else
 #include <immintrin.h>
+#endif
 #include <string.h>
 
 #include "kernels_i8.h"

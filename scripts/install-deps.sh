@@ -13,7 +13,7 @@ SERVE="make gcc libc6-dev libopenblas-dev libjansson-dev libmicrohttpd-dev libuv
 TEST="g++ pkg-config check clang libclang-rt-14-dev clang-format ca-certificates python3
  python3-numpy python3-sentencepiece libsentencepiece-dev sentencepiece python3-jieba
  python3-yaml python3-torch python3-protobuf nginx-light fortunes-zh manpages-zh xz-utils
- wrk gnuplot-nox"
+ wrk gnuplot-nox libsimde-dev"
 case "${1:-test}" in
   serve) PKGS=$SERVE ;;
   test) PKGS="$SERVE $TEST" ;;

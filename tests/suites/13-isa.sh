@@ -7,7 +7,9 @@
 # T5 PEGASUS small model (float32; normal build only: the portable path is slow under
 # ASan); and the same under --compute-type int8 (the default float classes, and every
 # matrix int8): the int8 kernels (C, AVX2 vpmaddwd, AVX-512 VNNI) give one answer.
-# Bit-exactness alone vs batched and the kernels themselves: test_engine_isa.
+# Bit-exactness alone vs batched and the kernels themselves: test_engine_isa; and
+# test_engine_isa_emulated, the same with the AVX-512 and VNNI kernels run through SIMDe's
+# portable AVX-512 on any AVX2 CPU, so that a machine without AVX-512 checks them too.
 # Run time: about 40 s (normal build, 2 cores), 60 s under ASan.
 # asan: yes
 set -eu
@@ -16,6 +18,7 @@ M="$FIXTURES/models"
 fail() { echo "FAIL: $*"; exit 1; }
 have=$(grep -o -w -e avx2 -e avx512f -e avx512bw /proc/cpuinfo | sort -u | tr '\n' ' ')
 echo "CPU flags: ${have:-none of avx2/avx512}"
+"$BUILD/tests/test_engine_isa_emulated" || fail "the AVX-512 kernels under emulation (test_engine_isa_emulated)"
 
 # $1 model, $2 input file, rest: extra flags; every ISA's output against generic's
 same_everywhere() {
