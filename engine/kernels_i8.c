@@ -21,25 +21,11 @@ void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, voi
         for (int g = 0; g < ng; g++) {
             int i0 = g * T5_I8_GROUP, n = k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP;
             t5_quantize_row_i8(xr + i0, n, g8, &s[(size_t)r * ng + g]);
-            for (int i = 0; i < n; i++) {
-                size_t at = (size_t)r * ldq + (size_t)(i0 + i);
-                if (xfmt == T5K_XQ_S16)
-                    ((int16_t *)q)[at] = g8[i];
-                else if (xfmt == T5K_XQ_U8)
-                    ((uint8_t *)q)[at] = (uint8_t)(g8[i] + 128);
-                else
-                    ((int8_t *)q)[at] = g8[i];
-            }
+            for (int i = 0; i < n; i++)
+                t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)(i0 + i), g8[i]);
         }
-        for (int i = k; i < kp; i++) { /* the padding of the last group of 4: zero */
-            size_t at = (size_t)r * ldq + (size_t)i;
-            if (xfmt == T5K_XQ_S16)
-                ((int16_t *)q)[at] = 0;
-            else if (xfmt == T5K_XQ_U8)
-                ((uint8_t *)q)[at] = 128;
-            else
-                ((int8_t *)q)[at] = 0;
-        }
+        for (int i = k; i < kp; i++) /* the padding of the last group of 4: zero */
+            t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)i, 0);
     }
 }
 

@@ -16,6 +16,16 @@ extern const t5k_i8_ops t5k_i8_avx2;
 extern const t5k_i8_ops t5k_i8_avx512_vnni;
 #endif
 
+/* quantized value v (-127..127) stored at q[at] in format xfmt (T5K_XQ_U8: shifted by +128) */
+static inline void t5k_xq_put(void *q, int xfmt, size_t at, int v) {
+    if (xfmt == T5K_XQ_S16)
+        ((int16_t *)q)[at] = (int16_t)v;
+    else if (xfmt == T5K_XQ_U8)
+        ((uint8_t *)q)[at] = (uint8_t)(v + 128);
+    else
+        ((int8_t *)q)[at] = (int8_t)v;
+}
+
 #if defined(__AVX2__)
 #include <immintrin.h>
 /* t5_quantize_x_i8 with 8 values per step, for the SIMD tables (compiled with AVX2): the same
@@ -56,25 +66,11 @@ static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, in
                     _mm_storel_epi64((__m128i *)((int8_t *)q + at + i), b);
                 }
             }
-            for (; i < n; i++) {
-                int8_t v = t5_quantize_i8(xr[i0 + i], inv);
-                if (xfmt == T5K_XQ_S16)
-                    ((int16_t *)q)[at + i] = v;
-                else if (xfmt == T5K_XQ_U8)
-                    ((uint8_t *)q)[at + i] = (uint8_t)(v + 128);
-                else
-                    ((int8_t *)q)[at + i] = v;
-            }
+            for (; i < n; i++)
+                t5k_xq_put(q, xfmt, at + i, t5_quantize_i8(xr[i0 + i], inv));
         }
-        for (int i = k; i < kp; i++) { /* the padding of the last group of 4: zero */
-            size_t at = (size_t)r * ldq + (size_t)i;
-            if (xfmt == T5K_XQ_S16)
-                ((int16_t *)q)[at] = 0;
-            else if (xfmt == T5K_XQ_U8)
-                ((uint8_t *)q)[at] = 128;
-            else
-                ((int8_t *)q)[at] = 0;
-        }
+        for (int i = k; i < kp; i++) /* the padding of the last group of 4: zero */
+            t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)i, 0);
     }
 }
 #endif
