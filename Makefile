@@ -106,7 +106,7 @@ $(BUILD)/engine/kernels_i8_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512vnni
 # AVX-512 (tests/unit/simde_avx512.h), so that an AVX2-only machine checks them too (13-isa)
 $(BUILD)/emu/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ISA_AVX2) -DT5_EMULATE_AVX512 -Itests/unit $(call folder_inc,$<) -c $< -o $@
+	$(CC) $(CFLAGS) $(ISA_AVX2) -Wno-psabi -DT5_EMULATE_AVX512 -Itests/unit $(call folder_inc,$<) -c $< -o $@
 $(EMU_TEST): $(BUILD)/tests/unit/test_engine_isa.o $(UNIT_HELPER_OBJ) $(EMU_OBJ) \
 		$(filter-out $(patsubst %.c,$(BUILD)/%.o,$(EMU_SRC)),$(T5_OBJ)) $(LIBCFG) $(LIBGEN) $(LIBTOK)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCFG) $(LIBGEN) $(LIBTOK) -ljansson -luv $(LIBS_CHECK) $(LIBS_ENGINE)
