@@ -36,7 +36,8 @@ TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 UNIT_HELPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c)))
 # test_engine_isa with the AVX-512 kernels emulated (the rule below)
-EMU_SRC := engine/kernels.c engine/kernels_avx512.c engine/kernels_i8.c engine/kernels_i8_avx512.c
+EMU_SRC := engine/kernels.c engine/kernels_avx512.c engine/kernels_i8.c engine/kernels_i8_avx512.c \
+	engine/kernels_bf16.c engine/kernels_bf16_avx512.c
 EMU_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(EMU_SRC))
 EMU_TEST := $(BUILD)/tests/test_engine_isa_emulated
 
@@ -101,6 +102,8 @@ $(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/engine/kernels_i8_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_i8_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512vnni
+$(BUILD)/engine/kernels_bf16_avx2.o: CFLAGS += $(ISA_AVX2)
+$(BUILD)/engine/kernels_bf16_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512bf16
 
 # test_engine_isa once more with the AVX-512 and VNNI kernels run through SIMDe's portable
 # AVX-512 (tests/unit/simde_avx512.h), so that an AVX2-only machine checks them too (13-isa)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels.h"
+#include "kernels_bf16.h"
 #include "kernels_i8.h"
 
 #if defined(__x86_64__)
@@ -209,6 +210,8 @@ typedef struct {
     const float *x;
     const t5k_i8_ops *i8; /* when an output is int8: its kernels, and x quantized for them */
     t5k_xq xq;
+    const t5k_bf16_ops *bf16; /* when an output is bfloat16: its kernels, and x rounded for them */
+    const uint32_t *xb;       /* [rows][(k + 1) / 2] pairs */
     int rows, k;
     const t5_mm_out *outs;
     int n_outs;
@@ -238,28 +241,30 @@ static void mm_worker(void *arg, int ith, int nth) {
             jb->i8->gemm(&xr, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n, (size_t)out->n);
             continue;
         }
+        if (out->w.dtype == ST_BF16X2) {
+            size_t np = ((size_t)jb->k + 1) / 2;
+            jb->bf16->gemm(jb->xb + (size_t)r0 * np, np, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n,
+                           (size_t)out->n);
+            continue;
+        }
         t5k_bop b = mat_bop(&out->w);
         gemm_blocked(jb->o, jb->x + (size_t)r0 * jb->k, jb->k, nr, jb->k, &b, c0, c1,
                      out->y + (size_t)r0 * out->n, out->n);
     }
 }
 
-/* The activations as the compute type multiplies them (t5.h): bfloat16 rounds them to
- * bfloat16 values (*xr, rows x k floats), int8 quantizes them for the int8 kernels i8 when an
+/* The activations as the compute type multiplies them (t5.h): rounded to bfloat16 pairs when
+ * an output is bfloat16 (*xb, rows x (k + 1) / 2), quantized for the int8 kernels i8 when an
  * output is int8 (*xq). Returns 0, or -1 out of memory (buffers the caller frees). */
-static int prepare_x(const t5_model *m, const t5k_i8_ops *i8, const float *x, int rows, int k,
-                     const t5_mm_out *outs, int n_outs, float **xr, t5k_xq *xq) {
-    size_t n = (size_t)rows * k;
-    if (m->lp.compute_type == T5_COMPUTE_BFLOAT16) {
-        if (!(*xr = malloc(n * sizeof **xr))) return -1;
-        for (size_t i = 0; i < n; i++) {
-            uint32_t b = (uint32_t)t5_float_to_bf16(x[i]) << 16;
-            memcpy(&(*xr)[i], &b, 4);
-        }
-    }
-    int any_i8 = 0;
+static int prepare_x(const t5k_i8_ops *i8, const float *x, int rows, int k, const t5_mm_out *outs, int n_outs,
+                     uint32_t **xb, t5k_xq *xq) {
+    int any_i8 = 0, any_bf16 = 0;
     for (int i = 0; i < n_outs; i++)
-        any_i8 |= outs[i].w.dtype == ST_I8;
+        any_i8 |= outs[i].w.dtype == ST_I8, any_bf16 |= outs[i].w.dtype == ST_BF16X2;
+    if (any_bf16) {
+        if (!(*xb = malloc((size_t)rows * ((k + 1) / 2) * sizeof **xb + 1))) return -1;
+        t5_bf16_pack_rows(x, (size_t)k, rows, k, *xb);
+    }
     return any_i8 ? t5k_i8_prepare(i8, x, rows, k, xq) : 0;
 }
 
@@ -268,14 +273,13 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     if (rows <= 0 || n_outs <= 0) return 0;
     for (; n_outs > 8; n_outs -= 8, outs += 8) /* (never more than 3 today) */
         if (t5_matmul(m, pool, x, rows, k, outs, 8) != 0) return -1;
-    float *xr = NULL;
+    uint32_t *xb = NULL;
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
     t5k_xq xq = {NULL, 0, NULL, 0};
-    if (prepare_x(m, i8, x, rows, k, outs, n_outs, &xr, &xq) != 0) {
-        free(xr);
+    if (prepare_x(i8, x, rows, k, outs, n_outs, &xb, &xq) != 0) {
+        free(xb);
         return -1;
     }
-    if (xr) x = xr;
     int nth = t5_pool_threads(pool), groups = 0;
     for (int i = 0; i < n_outs; i++)
         groups += (outs[i].n + T5_PANEL - 1) / T5_PANEL;
@@ -293,7 +297,22 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     int cu = (cg + al - 1) / al; /* units per chunk */
-    mm_job jb = {t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, rows, k, outs, n_outs, mc, al, {0}, {0}};
+    mm_job jb = {t5_kernel_ops(m->isa),
+                 m->isa,
+                 pool,
+                 x,
+                 i8,
+                 xq,
+                 t5_kernel_bf16_ops(m->isa),
+                 xb,
+                 rows,
+                 k,
+                 outs,
+                 n_outs,
+                 mc,
+                 al,
+                 {0},
+                 {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
         int units = (outs[i].n + al * T5_PANEL - 1) / (al * T5_PANEL);
         jb.nch[i] = (units + cu - 1) / cu;
@@ -301,7 +320,7 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
-    free(xr), free((void *)xq.q), free((void *)xq.s);
+    free(xb), free((void *)xq.q), free((void *)xq.s);
     return 0;
 }
 

@@ -119,13 +119,25 @@ static void put(unsigned char *d, int dd, const unsigned char *s, int sd) {
     }
 }
 
-/* Packs t [n, k] into panels (t5_mat) of dtype (t's, ST_F32 or ST_BF16), dropping the
- * source's pages as each panel is done (the transient extra memory is one panel, not
+/* element s (dtype sd) as an ST_BF16X2 matrix holds it: rounded, a denormal to zero */
+static void put_bf16x2(unsigned char *d, const unsigned char *s, int sd) {
+    float v;
+    if (sd == ST_F32)
+        memcpy(&v, s, 4);
+    else
+        v = t5_widen(sd, (uint16_t)(s[0] | s[1] << 8));
+    uint16_t h = t5_bf16_round(v);
+    memcpy(d, &h, 2);
+}
+
+/* Packs t [n, k] into panels (t5_mat) of dtype (t's, ST_F32, ST_BF16 or ST_BF16X2), dropping
+ * the source's pages as each panel is done (the transient extra memory is one panel, not
  * one matrix). */
 static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dtype) {
     size_t es = dtype == ST_F32 ? 4 : 2, ses = t->dtype == ST_F32 ? 4 : 2;
-    size_t G = ((size_t)n + T5_PANEL - 1) / T5_PANEL;
-    size_t bytes = G * T5_PANEL * (size_t)k * es, row = (size_t)k * es, srow = (size_t)k * ses;
+    size_t G = ((size_t)n + T5_PANEL - 1) / T5_PANEL,
+           kp = dtype == ST_BF16X2 ? ((size_t)k + 1) & ~(size_t)1 : (size_t)k;
+    size_t bytes = G * T5_PANEL * kp * es, row = kp * es, srow = (size_t)k * ses;
     unsigned char *dst = aligned_alloc(64, (bytes + 63) & ~(size_t)63);
     if (!dst || keep_owned(m, dst, bytes) != 0) {
         free(dst);
@@ -135,11 +147,14 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dt
     for (size_t g = 0; g < G; g++) {
         unsigned char *pg = dst + g * T5_PANEL * row;
         size_t rows = (size_t)n - g * T5_PANEL < T5_PANEL ? (size_t)n - g * T5_PANEL : T5_PANEL;
-        if (rows < T5_PANEL) memset(pg, 0, T5_PANEL * row); /* the last panel's padding */
+        if (rows < T5_PANEL || kp != (size_t)k) memset(pg, 0, T5_PANEL * row); /* the padding */
         for (size_t l = 0; l < rows; l++) {
             const unsigned char *sr = src + (g * T5_PANEL + l) * srow;
             for (int i = 0; i < k; i++)
-                put(pg + ((size_t)i * T5_PANEL + l) * es, dtype, sr + (size_t)i * ses, t->dtype);
+                if (dtype == ST_BF16X2)
+                    put_bf16x2(pg + 2 * t5_bf16x2_at(k, (int)l, i), sr + (size_t)i * ses, t->dtype);
+                else
+                    put(pg + ((size_t)i * T5_PANEL + l) * es, dtype, sr + (size_t)i * ses, t->dtype);
         }
         st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
     }
@@ -234,7 +249,7 @@ static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t 
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
     t5_compute_type ct = class_type(m, cls);
-    int dtype = ct == T5_COMPUTE_FLOAT32 ? ST_F32 : ct == T5_COMPUTE_BFLOAT16 ? ST_BF16 : t->dtype;
+    int dtype = ct == T5_COMPUTE_FLOAT32 ? ST_F32 : ct == T5_COMPUTE_BFLOAT16 ? ST_BF16X2 : t->dtype;
     if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1)
                                : pack(m, w, t, (int)d0, (int)d1, dtype)) != 0) {
         snprintf(err, errlen, "out of memory converting tensor '%s'", name);
@@ -279,6 +294,12 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
             out[i] = (float)q[(size_t)(i / 4) * 64 + i % 4] * sc[(size_t)(i / T5_I8_GROUP) * T5_PANEL];
         return;
     }
+    if (w->dtype == ST_BF16X2) {
+        const uint16_t *h = w->p;
+        for (int i = 0; i < k; i++)
+            out[i] = t5_widen(ST_BF16, h[t5_bf16x2_at(k, row, i)]);
+        return;
+    }
     size_t es = w->dtype == ST_F32 ? 4 : 2, first, step; /* element offsets */
     if (w->packed)
         first = (size_t)(row / T5_PANEL) * T5_PANEL * k + (size_t)(row % T5_PANEL), step = T5_PANEL;
@@ -301,7 +322,8 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
 static size_t mat_bytes(const t5_mat *w) {
     if (w->dtype == ST_I8) return t5_mat_i8_bytes(w->n, w->k);
     size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
-    return (w->dtype == ST_F32 ? 4 : 2) * rows * (size_t)w->k;
+    size_t k = w->dtype == ST_BF16X2 ? ((size_t)w->k + 1) & ~(size_t)1 : (size_t)w->k;
+    return (w->dtype == ST_F32 ? 4 : 2) * rows * k;
 }
 
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, unsigned cls, char *err,

@@ -25,8 +25,9 @@
  * copy, and its name is unique in the set (duplicates are load errors).
  * No T5 names here (model.c); st_convert is the one dtype conversion, for writers. */
 
-/* ST_I8 is never read from a file yet: it marks the int8 matrices quantized at load. */
-enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4, ST_I8 = 5 };
+/* ST_I8 and ST_BF16X2 are never read from a file: they mark the matrices the int8 and
+ * bfloat16 compute types lay out at load (t5_mat). */
+enum { ST_F32 = 1, ST_F16 = 2, ST_BF16 = 3, ST_OTHER = 4, ST_I8 = 5, ST_BF16X2 = 6 };
 
 #define ST_MAX_DIMS 8
 
@@ -127,14 +128,18 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
  * (w[j, i] = scale[((j / 16) * ng + g) * 16 + j % 16] * q, g = i / T5_I8_GROUP, ng groups)
  * and the int32 sum of the group's values (the +128 compensation of vpdpbusd, wsum, the
  * same layout).
+ * ST_BF16X2 (compute type bfloat16): panels of 16 columns, k in pairs as vdpbf16ps
+ * consumes them: element (j, i) at 16-bit index (j / 16) * 16 kp + (i / 2) * 32 +
+ * (j % 16) * 2 + i % 2, kp = k rounded up to 2 (zeros); bfloat16 denormals stored as zeros.
  * Not packed: [n, k] row-major: an untied embedding (read a row at a time, where the
  * checkpoint has it). */
 enum { T5_PANEL = 16, T5_I8_GROUP = 64 };
 typedef struct {
-    const void *p;      /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4]); else [n][k] */
+    const void *p;      /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4], bf16x2:
+                           [ceil(n / 16)][kp / 2][16][2]); else [n][k] */
     const float *scale; /* ST_I8: [ceil(n / 16)][ng][16] group scales (0 in the padding) */
-    int dtype;          /* ST_F32, ST_BF16, ST_F16 or ST_I8 */
-    int packed;         /* ST_I8: always 1 */
+    int dtype;          /* ST_F32, ST_BF16, ST_F16, ST_I8 or ST_BF16X2 */
+    int packed;         /* ST_I8, ST_BF16X2: always 1 */
     int n, k;
     const int32_t *wsum; /* ST_I8: [ceil(n / 16)][ng][16] group sums, ng = ceil(k / T5_I8_GROUP) */
 } t5_mat;
@@ -360,6 +365,39 @@ int t5_kernel_i8_list(const t5k_i8_ops **out, int max);
 /* x[rows, k] (rows ldx apart) quantized per group into q (xfmt, rows ldq apart, ldq >= kp)
  * and s[rows][ng]: per group of T5_I8_GROUP values as t5_quantize_row_i8 does per row. */
 void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s);
+
+/* ---- bfloat16 products (kernels_bf16*.c, docs/engine.md) ----
+ * y[r, c] for an ST_BF16X2 matrix: the activations rounded to bfloat16 per row
+ * (t5_bf16_pack_rows: pairs of k values in one 32-bit word, even k in the low half; an odd
+ * k padded with a zero, weights too), then
+ * per output one chain over the pairs i in increasing order, odd k first,
+ *     s = 0; for i: s = s + x[2i+1] w[2i+1]; s = s + x[2i] w[2i];   y[r, c] = s
+ * each product exact (bfloat16 significands have 8 bits), each sum rounded to nearest even,
+ * and every sum below FLT_MIN flushed to a zero of its sign (inputs hold no denormals):
+ * exactly AVX512_BF16's vdpbf16ps (probed on silicon, docs/engine.md), and an FMA under
+ * MXCSR's DAZ and FTZ everywhere else. */
+typedef void (*t5k_gemm_bf16_fn)(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1,
+                                 float *y, size_t ldy); /* x [rows][ldx] pairs; c0 a multiple of 16 */
+typedef struct t5k_bf16_ops {
+    const char *name; /* "generic", "avx2", "avx512" (emulated), "avx512-bf16" (vdpbf16ps) */
+    t5k_gemm_bf16_fn gemm;
+} t5k_bf16_ops;
+
+/* The bfloat16 kernels for isa: generic C; AVX2; on AVX512, vdpbf16ps where the CPU has
+ * avx512_bf16, else FMAs (the same answers, bit for bit). */
+const t5k_bf16_ops *t5_kernel_bf16_ops(t5_isa isa);
+/* Every bfloat16 table this CPU runs, generic first (tests compare them): up to max; the count. */
+int t5_kernel_bf16_list(const t5k_bf16_ops **out, int max);
+/* x rounded to bfloat16 as the products read it: t5_float_to_bf16, a denormal to a zero of its sign. */
+uint16_t t5_bf16_round(float x);
+/* x[rows, k] (rows ldx apart) rounded into xb[rows][(k + 1) / 2] pairs (a zero beyond k). */
+void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, uint32_t *xb);
+/* The 16-bit index of element (j, i) of an ST_BF16X2 matrix of k columns (t5_mat). */
+static inline size_t t5_bf16x2_at(int k, int j, int i) {
+    size_t kp = ((size_t)k + 1) & ~(size_t)1;
+    return (size_t)(j / T5_PANEL) * T5_PANEL * kp + (size_t)(i / 2) * 2 * T5_PANEL +
+           (size_t)(j % T5_PANEL) * 2 + (size_t)(i % 2);
+}
 
 /* ---------------- encoder (encoder.c) ---------------- */
 

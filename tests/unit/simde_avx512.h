@@ -2,7 +2,8 @@
  * on any x86-64 CPU with AVX2, for the emulated build of test_engine_isa (make's
  * test_engine_isa_emulated, suite 13-isa): SIMDe's portable implementations (Debian's
  * libsimde-dev), plus the few SIMDe 0.7.4 lacks, written here lane by lane with the
- * instruction's semantics. So the AVX-512 and VNNI kernels are checked bit for bit against
+ * instruction's semantics (vdpbf16ps as probed on silicon: docs/engine.md). So the AVX-512,
+ * VNNI and BF16 kernels are checked bit for bit against
  * the C reference on machines that cannot run them. Never part of the served binaries. */
 #ifndef T5SERVE_SIMDE_AVX512_H
 #define T5SERVE_SIMDE_AVX512_H
@@ -93,5 +94,28 @@ static inline simde__m512 shim_mask3_fmadd_ps(simde__m512 a, simde__m512 b, simd
     return r;
 }
 #define _mm512_mask3_fmadd_ps shim_mask3_fmadd_ps
+/* vdpbf16ps on 32-bit pairs (the kernels' t5_dpbf16 takes integer vectors): per lane, the odd
+ * products' sum, then the even's, each rounded to nearest even; denormal inputs read as zero
+ * and denormal sums flushed, to zeros of their sign */
+static inline float shim_daz(float v) {
+    return fabsf(v) < 1.17549435e-38f ? copysignf(0.0f, v) : v;
+}
+static inline simde__m512 shim_dpbf16_si(simde__m512 src, simde__m512i a, simde__m512i b) {
+    uint32_t x[16], y[16];
+    float s[16];
+    memcpy(x, &a, 64);
+    memcpy(y, &b, 64);
+    memcpy(s, &src, 64);
+    for (int i = 0; i < 16; i++) {
+        uint32_t u[4] = {x[i] & 0xffff0000u, y[i] & 0xffff0000u, x[i] << 16, y[i] << 16};
+        float f[4];
+        memcpy(f, u, 16);
+        s[i] = shim_daz(fmaf(shim_daz(f[0]), shim_daz(f[1]), shim_daz(s[i])));
+        s[i] = shim_daz(fmaf(shim_daz(f[2]), shim_daz(f[3]), s[i]));
+    }
+    simde__m512 r;
+    memcpy(&r, s, 64);
+    return r;
+}
 
 #endif

@@ -11,6 +11,7 @@
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default tests/fixtures. */
 #include <check.h>
 #include "check_run.h"
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -360,12 +361,110 @@ START_TEST(kernels_i8) {
 }
 END_TEST
 
+/* The bfloat16 products (t5_kernel_bf16_list: every bfloat16 table this CPU runs, vdpbf16ps
+ * among them where the CPU has AVX512_BF16) against the definition written out here: per
+ * output, the pairs in increasing order, s + x[2i+1] w[2i+1] then s + x[2i] w[2i], each sum
+ * rounded once (fmaf: the product is exact) and flushed to a zero of its sign below FLT_MIN.
+ * Random data, tiny data (sums in the denormal range), every tail (odd k, k blocks, partial
+ * panels, row tiles, column ranges from inside the matrix); and the rounding of activations
+ * (ties to even, denormals to zero). */
+static float bf16_f(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &u, 4);
+    return f;
+}
+
+START_TEST(kernels_bf16) {
+    const t5k_bf16_ops *tabs[8];
+    int n_tab = t5_kernel_bf16_list(tabs, 8);
+    ck_assert_int_ge(n_tab, 1);
+    ck_assert_str_eq(tabs[0]->name, "generic");
+    ck_assert_uint_eq(t5_bf16_round(1.0f + 1.0f / 256), 0x3f80); /* a tie: to even */
+    ck_assert_uint_eq(t5_bf16_round(1.0f + 3.0f / 256), 0x3f82);
+    ck_assert_uint_eq(t5_bf16_round(1e-39f), 0);       /* a denormal: zero */
+    ck_assert_uint_eq(t5_bf16_round(-1e-39f), 0x8000); /* of its sign */
+    enum { R = 21, N = 53, KMAX = 1100 };
+    static const int ks[] = {1, 2, 3, 64, 255, 1100};
+    uint64_t rng = 11;
+    float *x = malloc(R * KMAX * sizeof *x), *y = malloc(R * N * sizeof *y);
+    uint16_t *wh = malloc((size_t)N * KMAX * 2);
+    uint32_t *xb = malloc(R * (KMAX / 2 + 1) * sizeof *xb);
+    for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
+        for (int tiny = 0; tiny < 2; tiny++) {
+            int K = ks[ki], np = (K + 1) / 2;
+            size_t bytes = ((size_t)N + 15) / 16 * 16 * (size_t)np * 2 * 2;
+            uint16_t *panels = aligned_alloc(64, bytes);
+            memset(panels, 0, bytes);
+            t5_mat w = {panels, NULL, ST_BF16X2, 1, N, K, NULL};
+            for (int j = 0; j < N; j++)
+                for (int i = 0; i < K; i++) { /* tiny: products near 1e-38, sums that cancel into denormals */
+                    wh[(size_t)j * K + i] = t5_bf16_round(frand(&rng) * (tiny ? 1e-19f : 1 + j % 5));
+                    panels[t5_bf16x2_at(K, j, i)] = wh[(size_t)j * K + i];
+                }
+            for (int i = 0; i < R * K; i++)
+                x[i] = frand(&rng) * (tiny ? 2e-19f : i % 17 == 0 ? 50.0f : 1.0f);
+            t5_bf16_pack_rows(x, (size_t)K, R, K, xb);
+            for (int r = 0; r < R; r++)
+                for (int i = 0; i < K; i++)
+                    ck_assert_uint_eq((xb[(size_t)r * np + i / 2] >> (16 * (i % 2))) & 0xffff,
+                                      t5_bf16_round(x[(size_t)r * K + i]));
+            long flushed = 0;
+            for (int t = 0; t < n_tab; t++) {
+                const t5k_bf16_ops *o = tabs[t];
+                for (int rows = 1; rows <= R; rows += rows < 9 ? 1 : 6)
+                    for (int c0 = 0; c0 < N; c0 += 16)
+                        for (int c1 = N; c1 > c0; c1 -= 19) {
+                            memset(y, 0xff, R * N * sizeof *y);
+                            o->gemm(xb, (size_t)np, rows, &w, c0, c1, y, N);
+                            for (int r = 0; r < rows; r++)
+                                for (int c = 0; c < N; c++) {
+                                    float got = y[(size_t)r * N + c];
+                                    if (c < c0 || c >= c1) {
+                                        uint32_t b;
+                                        memcpy(&b, &got, 4);
+                                        ck_assert_msg(b == 0xffffffffu, "%s wrote column %d outside [%d, %d)",
+                                                      o->name, c, c0, c1);
+                                        continue;
+                                    }
+                                    float s = 0;
+                                    for (int i = 0; i < K; i += 2) {
+                                        for (int h = 1; h >= 0; h--) {
+                                            int in = i + h < K; /* odd K: the padding pair's +0 * +0 */
+                                            float xv =
+                                                in ? bf16_f(t5_bf16_round(x[(size_t)r * K + i + h])) : 0;
+                                            s = fmaf(xv, in ? bf16_f(wh[(size_t)c * K + i + h]) : 0, s);
+                                            if (fabsf(s) < FLT_MIN) {
+                                                flushed += s != 0;
+                                                s = copysignf(0.0f, s);
+                                            }
+                                        }
+                                    }
+                                    ck_assert_msg(
+                                        !memcmp(&got, &s, 4),
+                                        "%s bf16 K %d rows %d [%d, %d) y[%d, %d] = %a, reference %a", o->name,
+                                        K, rows, c0, c1, r, c, got, s);
+                                }
+                        }
+            }
+            ck_assert_msg(!tiny || flushed > 0, "K %d: the tiny data flushed no sum", K);
+            free(panels);
+        }
+    printf("bfloat16 kernels:");
+    for (int t = 0; t < n_tab; t++)
+        printf(" %s", tabs[t]->name);
+    printf(" equal to the definition bit for bit\n");
+    free(x), free(y), free(wh), free(xb);
+}
+END_TEST
+
 int main(void) {
     Suite *s = suite_create("engine_isa");
     TCase *tc = tcase_create("isa");
     tcase_set_timeout(tc, 300);
     tcase_add_test(tc, kernels);
     tcase_add_test(tc, kernels_i8);
+    tcase_add_test(tc, kernels_bf16);
     tcase_add_test(tc, models);
     suite_add_tcase(s, tc);
     return check_run(s);

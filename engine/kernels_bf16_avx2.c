@@ -1,0 +1,95 @@
+/* kernels_bf16_avx2.c - the AVX2 bfloat16 products (t5_dev.h's chain): register tiles of up
+ * to 6 rows x one panel of 16 columns (two ymm of 8 column pairs), a pair of k values per
+ * step split into its odd and even halves, two FMAs per accumulator under DAZ and FTZ (the
+ * sums vdpbf16ps rounds). Bit for bit the results of kernels_bf16.c's C code.
+ * What it is not: no dispatch (kernels_bf16.c), nothing for CPUs without AVX2 and FMA. */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels_bf16.h"
+
+#define INLINE static inline __attribute__((always_inline))
+
+/* y[R rows, 16 columns] (rows ldy apart) over pairs [p0, p1) of the panel b */
+INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,
+                 size_t ldy) {
+    __m256 acc[6][2];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < 2; h++)
+            acc[r][h] = p0 ? _mm256_loadu_ps(y + r * ldy + 8 * h) : _mm256_setzero_ps();
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int i = p0; i < p1; i++) {
+        __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16));
+        __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16 + 8));
+        __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)), o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_set1_epi32((int)x[r * ldx + i]), hi));
+            acc[r][0] = _mm256_fmadd_ps(xo, o0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(xo, o1, acc[r][1]);
+        }
+        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+#pragma GCC unroll 6
+        for (int r = 0; r < R; r++) {
+            __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_set1_epi32((int)x[r * ldx + i]), 16));
+            acc[r][0] = _mm256_fmadd_ps(xe, e0, acc[r][0]);
+            acc[r][1] = _mm256_fmadd_ps(xe, e1, acc[r][1]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+        for (int h = 0; h < 2; h++)
+            _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
+}
+
+typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, float *, size_t);
+#define TILE(R)                                                                                              \
+    static void tile_##R(const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,          \
+                         size_t ldy) {                                                                       \
+        tile(R, x, ldx, p0, p1, b, y, ldy);                                                                  \
+    }
+TILE(1)
+TILE(2)
+TILE(3)
+TILE(4)
+TILE(5)
+TILE(6)
+static const tile_fn tiles[7] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
+
+/* pair blocks of T5K_BF16_KC (all pairs for one row tile), one panel at a time; a partial last
+ * panel goes through a 16-column buffer */
+static void gemm_avx2(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
+                      size_t ldy) {
+    int np = (w->k + 1) / 2, kc = rows > 6 ? T5K_BF16_KC : np;
+    size_t gs = (size_t)T5_PANEL * np;
+    const uint32_t *P = w->p;
+    unsigned csr = t5k_bf16_csr_begin();
+    if (np == 0)
+        for (int r = 0; r < rows; r++)
+            memset(y + (size_t)r * ldy + c0, 0, (size_t)(c1 - c0) * sizeof *y);
+    for (int p0 = 0; p0 < np; p0 += kc) {
+        int p1 = p0 + kc < np ? p0 + kc : np;
+        for (int g = c0 / 16; g < (c1 + 15) / 16; g++) {
+            int nc = c1 - 16 * g < 16 ? c1 - 16 * g : 16;
+            for (int r = 0; r < rows; r += 6) {
+                int R = rows - r < 6 ? rows - r : 6;
+                float *yt = y + (size_t)r * ldy + 16 * g, buf[6 * 16];
+                if (nc == 16) {
+                    tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, yt, ldy);
+                    continue;
+                }
+                for (int i = 0; p0 && i < R; i++)
+                    memcpy(buf + 16 * i, yt + i * ldy, (size_t)nc * sizeof *buf);
+                tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, buf, 16);
+                for (int i = 0; i < R; i++)
+                    memcpy(yt + i * ldy, buf + 16 * i, (size_t)nc * sizeof *buf);
+            }
+        }
+    }
+    t5k_bf16_csr_end(csr);
+}
+
+const t5k_bf16_ops t5k_bf16_avx2 = {"avx2", gemm_avx2};
+#endif
