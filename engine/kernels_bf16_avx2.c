@@ -23,14 +23,16 @@ INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, con
     for (int i = p0; i < p1; i++) {
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16 + 8));
-        __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)), o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
+        __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)),
+               o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_set1_epi32((int)x[r * ldx + i]), hi));
             acc[r][0] = _mm256_fmadd_ps(xo, o0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(xo, o1, acc[r][1]);
         }
-        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)),
+               e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
             __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_set1_epi32((int)x[r * ldx + i]), 16));
@@ -46,7 +48,7 @@ INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, con
 
 typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, float *, size_t);
 #define TILE(R)                                                                                              \
-    static void tile_##R(const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,          \
+    static void tile_##R(const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,         \
                          size_t ldy) {                                                                       \
         tile(R, x, ldx, p0, p1, b, y, ldy);                                                                  \
     }

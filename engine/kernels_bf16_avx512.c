@@ -50,10 +50,12 @@ INLINE void tile(const int R, const int NP, const int DP, const uint32_t *x, siz
                 __m512 xe = _mm512_castsi512_ps(_mm512_slli_epi32(xv, 16));
 #pragma GCC unroll 3
                 for (int p = 0; p < NP; p++)
-                    acc[r][p] = _mm512_fmadd_ps(xo, _mm512_castsi512_ps(_mm512_and_si512(w[p], hi)), acc[r][p]);
+                    acc[r][p] =
+                        _mm512_fmadd_ps(xo, _mm512_castsi512_ps(_mm512_and_si512(w[p], hi)), acc[r][p]);
 #pragma GCC unroll 3
                 for (int p = 0; p < NP; p++)
-                    acc[r][p] = _mm512_fmadd_ps(xe, _mm512_castsi512_ps(_mm512_slli_epi32(w[p], 16)), acc[r][p]);
+                    acc[r][p] =
+                        _mm512_fmadd_ps(xe, _mm512_castsi512_ps(_mm512_slli_epi32(w[p], 16)), acc[r][p]);
             }
         }
     }
@@ -72,27 +74,33 @@ typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, si
         tile(R, NP, DP, x, ldx, p0, p1, b, gs, y, ldy, mk);                                                  \
     }
 #define TILES(NP, DP)                                                                                        \
-    TILE(1, NP, DP) TILE(2, NP, DP) TILE(3, NP, DP) TILE(4, NP, DP) TILE(5, NP, DP) TILE(6, NP, DP)          \
-    TILE(7, NP, DP) TILE(8, NP, DP)                                                                          \
-    static const tile_fn tiles_##NP##_##DP[9] = {NULL,                tile_1_##NP##_##DP, tile_2_##NP##_##DP, \
-                                                 tile_3_##NP##_##DP, tile_4_##NP##_##DP, tile_5_##NP##_##DP, \
-                                                 tile_6_##NP##_##DP, tile_7_##NP##_##DP, tile_8_##NP##_##DP};
+    TILE(1, NP, DP)                                                                                          \
+    TILE(2, NP, DP) TILE(3, NP, DP) TILE(4, NP, DP) TILE(5, NP, DP) TILE(6, NP, DP) TILE(7, NP, DP)          \
+        TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                   \
+                                                                     tile_1_##NP##_##DP,                     \
+                                                                     tile_2_##NP##_##DP,                     \
+                                                                     tile_3_##NP##_##DP,                     \
+                                                                     tile_4_##NP##_##DP,                     \
+                                                                     tile_5_##NP##_##DP,                     \
+                                                                     tile_6_##NP##_##DP,                     \
+                                                                     tile_7_##NP##_##DP,                     \
+                                                                     tile_8_##NP##_##DP};
 TILES(3, 1)
 TILES(1, 1)
 TILES(2, 0)
 TILES(1, 0)
 
 /* every row of one strip, 8 rows per tile */
-static void strip(const tile_fn *t, const uint32_t *x, size_t ldx, int rows, int p0, int p1, const uint32_t *b,
-                  size_t gs, float *y, size_t ldy, __mmask16 mk) {
+static void strip(const tile_fn *t, const uint32_t *x, size_t ldx, int rows, int p0, int p1,
+                  const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk) {
     for (int r = 0; r < rows; r += 8)
         t[rows - r < 8 ? rows - r : 8](x + r * ldx, ldx, p0, p1, b, gs, y + r * ldy, ldy, mk);
 }
 
 /* pair blocks of T5K_BF16_KC (all pairs at once for one row tile), strips of NP groups, then
  * single groups, the last one's stores masked when partial */
-static void gemm(const tile_fn *wide, int np_wide, const tile_fn *one, const uint32_t *x, size_t ldx, int rows,
-                 const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
+static void gemm(const tile_fn *wide, int np_wide, const tile_fn *one, const uint32_t *x, size_t ldx,
+                 int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
     int np = (w->k + 1) / 2, kc = rows > 8 ? T5K_BF16_KC : np;
     size_t gs = (size_t)T5_PANEL * np;
     const uint32_t *P = w->p;

@@ -383,8 +383,10 @@ typedef struct t5k_bf16_ops {
     t5k_gemm_bf16_fn gemm;
 } t5k_bf16_ops;
 
-/* The bfloat16 kernels for isa: generic C; AVX2; on AVX512, vdpbf16ps where the CPU has
- * avx512_bf16, else FMAs (the same answers, bit for bit). */
+/* The bfloat16 kernels for isa: generic C; AVX2; AVX-512 FMAs. The vdpbf16ps table (the
+ * instruction that defines the chain, where the CPU has AVX512_BF16) gives the same bits but
+ * ran at 0.8x the FMA table's rate on a Sapphire Rapids Xeon (`t5 bench engine --compute-type
+ * bfloat16` prints both), so it serves as the tests' hardware reference. */
 const t5k_bf16_ops *t5_kernel_bf16_ops(t5_isa isa);
 /* Every bfloat16 table this CPU runs, generic first (tests compare them): up to max; the count. */
 int t5_kernel_bf16_list(const t5k_bf16_ops **out, int max);

@@ -166,6 +166,31 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
     free(x), free(y), free(wf);
 }
 
+/* Every bfloat16 kernel table of this CPU (t5_kernel_bf16_list) on [rows x k] x w^T, one
+ * thread, best of 5: the measurement behind t5_kernel_bf16_ops's choice. */
+static void compare_bf16_kernels(const t5_model *m, int rows, const t5_mat *w) {
+    const t5k_bf16_ops *tabs[8];
+    int n_tab = t5_kernel_bf16_list(tabs, 8), k = w->k, np = (k + 1) / 2;
+    float *x = malloc((size_t)rows * k * sizeof *x), *y = malloc((size_t)rows * w->n * sizeof *y);
+    uint32_t *xb = malloc((size_t)rows * np * sizeof *xb);
+    for (size_t i = 0; i < (size_t)rows * k; i++)
+        x[i] = (float)(i % 17) * 0.01f;
+    t5_bf16_pack_rows(x, (size_t)k, rows, k, xb);
+    printf("bfloat16 kernels, [%d x %d] x [%d x %d]^T, 1 thread, best of 5 (the model uses %s):", rows, k,
+           w->n, k, t5_kernel_bf16_ops(m->isa)->name);
+    for (int t = 1; t < n_tab; t++) { /* (not the generic C) */
+        double best = 1e9;
+        for (int r = 0; r < 5; r++) {
+            double t0 = now();
+            tabs[t]->gemm(xb, (size_t)np, rows, w, 0, w->n, y, (size_t)w->n);
+            best = now() - t0 < best ? now() - t0 : best;
+        }
+        printf(" %s %.1f GFLOP/s%s", tabs[t]->name, 2.0 * rows * w->n * k / best / 1e9,
+               t + 1 < n_tab ? "," : "\n");
+    }
+    free(x), free(y), free(xb);
+}
+
 /* Median step time (ms) of a batch of B copies of ids[n_in] over n_new forced steps after
  * the first (which also encodes); < 0 on failure. */
 static double median_step_ms(const t5_model *m, int B, int threads, const int32_t *ids, int n_in, int n_new) {
@@ -437,16 +462,17 @@ int cmd_bench_engine(int argc, char **argv) {
                                                            (cf->gated ? 3.0 : 2.0) * cf->d_ff * cf->d_model) +
                          (double)cf->vocab_size * cf->d_model;
     double bytes = (double)m->dec_step_bytes;
-    printf("decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n",
-           bytes / 1e6,
-           (m->lm_head.dtype == ST_I8                                   ? 1.0
-            : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 ? 2.0
-                                                                        : 4.0) *
-               cf->vocab_size * cf->d_model / 1e6,
-           m->n_int8   ? "int8 matrices, the float classes as stored"
-           : m->n_half ? "16-bit matrices streamed as stored"
-                       : "float32",
-           bytes / bw / 1e6);
+    printf(
+        "decoder weights read per step: %.1f MB (head %.1f MB, %s); bandwidth floor %.2f ms\n", bytes / 1e6,
+        (m->lm_head.dtype == ST_I8                                                                    ? 1.0
+         : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 || m->lm_head.dtype == ST_BF16X2 ? 2.0
+                                                                                                      : 4.0) *
+            cf->vocab_size * cf->d_model / 1e6,
+        m->n_int8                                   ? "int8 matrices, the float classes as stored"
+        : m->lp.compute_type == T5_COMPUTE_BFLOAT16 ? "bfloat16 pair panels"
+        : m->n_half                                 ? "16-bit matrices streamed as stored"
+                                                    : "float32",
+        bytes / bw / 1e6);
     printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
            "median/bound", "tokens/s dec", "tok/s e2e", "cpu");
     double tps1 = 0, tps32 = 0;
@@ -501,6 +527,7 @@ int cmd_bench_engine(int argc, char **argv) {
     for (int rows = 1; rows <= 32; rows *= 4 + (rows == 16 ? -2 : 0))
         compare_gemm(m, threads, rows == 1 ? 1 : rows, m->lm_head, cf->vocab_size, cf->d_model);
     compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
+    if (m->dec[0].ffn.wi.dtype == ST_BF16X2) compare_bf16_kernels(m, 128, &m->dec[0].ffn.wi);
     t5_model_free(m);
     int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw) : 0;
     free(ids);
