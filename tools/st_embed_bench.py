@@ -10,7 +10,8 @@ drives it; the subcommands:
                                 files of the st5-tiny fixture
   texts OUT N [SEED]            N texts of random common words, about 16-128 tokens each
   st MODEL TEXTS THREADS BATCH REPS OUT.npy    SentenceTransformer.encode, best of REPS
-  ours T5 MODEL TEXTS THREADS BATCH REPS CORES OUT.jsonl   `t5 embed` (taskset CORES), best of REPS
+  ours T5 MODEL TEXTS THREADS BATCH REPS CORES OUT.jsonl [COMPUTE_TYPE]   `t5 embed` (taskset CORES),
+                                best of REPS, with --compute-type COMPUTE_TYPE when given
   compare OUT.jsonl OUT.npy     cosine / max abs difference of the two sets of embeddings
 """
 import json
@@ -91,16 +92,18 @@ def st(model, texts_path, threads, batch, reps, out):
           f"{len(lines) / best:.1f} sentences/s, {ntok / best:.0f} tokens/s (best of {reps})")
 
 
-def ours(t5, model, texts_path, threads, batch, reps, cores, out):
+def ours(t5, model, texts_path, threads, batch, reps, cores, out, compute_type=None):
     lines = open(texts_path).read().splitlines()
     best = 1e9
     for _ in range(reps):
         t0 = time.perf_counter()
         with open(texts_path) as fin, open(out, "w") as fout:
             subprocess.run(["taskset", "-c", cores, t5, "embed", "--model", model, "--batch", str(batch),
-                            "--threads", str(threads)], stdin=fin, stdout=fout, check=True)
+                            "--threads", str(threads)] + (["--compute-type", compute_type] if compute_type else []),
+                           stdin=fin, stdout=fout, check=True)
         best = min(best, time.perf_counter() - t0)
-    print(f"t5 embed (process start, tokenization and model mapping included), {threads} threads, batch {batch}: "
+    print(f"t5 embed{' --compute-type ' + compute_type if compute_type else ''} (process start, tokenization "
+          f"and model mapping included), {threads} threads, batch {batch}: "
           f"{len(lines)} texts in {best:.3f} s: {len(lines) / best:.1f} sentences/s (best of {reps})")
 
 
@@ -122,7 +125,7 @@ def main():
     elif cmd == "st":
         st(a[0], a[1], int(a[2]), int(a[3]), int(a[4]), a[5])
     elif cmd == "ours":
-        ours(a[0], a[1], a[2], int(a[3]), int(a[4]), int(a[5]), a[6], a[7])
+        ours(a[0], a[1], a[2], int(a[3]), int(a[4]), int(a[5]), a[6], a[7], a[8] if len(a) > 8 else None)
     elif cmd == "compare":
         compare(a[0], a[1])
     else:
