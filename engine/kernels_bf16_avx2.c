@@ -68,16 +68,13 @@ static void gemm_avx2(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, 
     size_t gs = (size_t)T5_PANEL * np;
     const uint32_t *P = w->p;
     unsigned csr = t5k_bf16_csr_begin();
-    if (np == 0)
-        for (int r = 0; r < rows; r++)
-            memset(y + (size_t)r * ldy + c0, 0, (size_t)(c1 - c0) * sizeof *y);
     for (int p0 = 0; p0 < np; p0 += kc) {
         int p1 = p0 + kc < np ? p0 + kc : np;
         for (int g = c0 / 16; g < (c1 + 15) / 16; g++) {
             int nc = c1 - 16 * g < 16 ? c1 - 16 * g : 16;
             for (int r = 0; r < rows; r += 6) {
                 int R = rows - r < 6 ? rows - r : 6;
-                float *yt = y + (size_t)r * ldy + 16 * g, buf[6 * 16];
+                float *yt = y + (size_t)r * ldy + 16 * g, buf[6 * 16] = {0};
                 if (nc == 16) {
                     tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, yt, ldy);
                     continue;

@@ -9,8 +9,6 @@
 #else
 #include <immintrin.h>
 #endif
-#include <string.h>
-
 #include "kernels_bf16.h"
 
 #define INLINE static inline __attribute__((always_inline))
@@ -75,7 +73,9 @@ typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, si
     }
 #define TILES(NP, DP)                                                                                        \
     TILE(1, NP, DP)                                                                                          \
-    TILE(2, NP, DP) TILE(3, NP, DP) TILE(4, NP, DP) TILE(5, NP, DP) TILE(6, NP, DP) TILE(7, NP, DP)          \
+    TILE(2, NP, DP)                                                                                          \
+    TILE(3, NP, DP)                                                                                          \
+    TILE(4, NP, DP) TILE(5, NP, DP) TILE(6, NP, DP) TILE(7, NP, DP)                                          \
         TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                   \
                                                                      tile_1_##NP##_##DP,                     \
                                                                      tile_2_##NP##_##DP,                     \
@@ -105,9 +105,6 @@ static void gemm(const tile_fn *wide, int np_wide, const tile_fn *one, const uin
     size_t gs = (size_t)T5_PANEL * np;
     const uint32_t *P = w->p;
     unsigned csr = t5k_bf16_csr_begin();
-    if (np == 0)
-        for (int r = 0; r < rows; r++)
-            memset(y + (size_t)r * ldy + c0, 0, (size_t)(c1 - c0) * sizeof *y);
     for (int p0 = 0; p0 < np; p0 += kc) {
         int p1 = p0 + kc < np ? p0 + kc : np, g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
         for (; g + np_wide <= gfull; g += np_wide)

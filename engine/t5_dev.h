@@ -377,7 +377,7 @@ void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, voi
  * exactly AVX512_BF16's vdpbf16ps (probed on silicon, docs/engine.md), and an FMA under
  * MXCSR's DAZ and FTZ everywhere else. */
 typedef void (*t5k_gemm_bf16_fn)(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1,
-                                 float *y, size_t ldy); /* x [rows][ldx] pairs; c0 a multiple of 16 */
+                                 float *y, size_t ldy); /* x [rows][ldx] pairs; c0 a multiple of 16; k >= 1 */
 typedef struct t5k_bf16_ops {
     const char *name; /* "generic", "avx2", "avx512" (emulated), "avx512-bf16" (vdpbf16ps) */
     t5k_gemm_bf16_fn gemm;

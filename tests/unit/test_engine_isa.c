@@ -265,6 +265,15 @@ START_TEST(kernels) {
 }
 END_TEST
 
+/* Whether column c is in [c0, c1); outside, the kernel must not have written y (0xff bytes). */
+static int in_range(const char *name, float got, int c, int c0, int c1) {
+    if (c >= c0 && c < c1) return 1;
+    uint32_t b;
+    memcpy(&b, &got, 4);
+    ck_assert_msg(b == 0xffffffffu, "%s wrote column %d outside [%d, %d)", name, c, c0, c1);
+    return 0;
+}
+
 /* The int8 products (t5_kernel_i8_list: every int8 table this CPU runs) on random data and on
  * extremes (every product +-127 * 127: vpmaddubsw would saturate here), every tail (k not a
  * multiple of 4 or 64, partial panels, column ranges from inside the matrix): each table's
@@ -328,13 +337,7 @@ START_TEST(kernels_i8) {
                             for (int r = 0; r < rows; r++)
                                 for (int c = 0; c < N; c++) {
                                     float got = y[(size_t)r * N + c];
-                                    if (c < c0 || c >= c1) {
-                                        uint32_t b;
-                                        memcpy(&b, &got, 4);
-                                        ck_assert_msg(b == 0xffffffffu, "%s wrote column %d outside [%d, %d)",
-                                                      o->name, c, c0, c1);
-                                        continue;
-                                    }
+                                    if (!in_range(o->name, got, c, c0, c1)) continue;
                                     float sum = 0.0f;
                                     for (int g = 0; g < ng; g++) {
                                         int64_t acc = 0;
@@ -420,13 +423,7 @@ START_TEST(kernels_bf16) {
                             for (int r = 0; r < rows; r++)
                                 for (int c = 0; c < N; c++) {
                                     float got = y[(size_t)r * N + c];
-                                    if (c < c0 || c >= c1) {
-                                        uint32_t b;
-                                        memcpy(&b, &got, 4);
-                                        ck_assert_msg(b == 0xffffffffu, "%s wrote column %d outside [%d, %d)",
-                                                      o->name, c, c0, c1);
-                                        continue;
-                                    }
+                                    if (!in_range(o->name, got, c, c0, c1)) continue;
                                     float s = 0;
                                     for (int i = 0; i < K; i += 2) {
                                         for (int h = 1; h >= 0; h--) {
