@@ -211,7 +211,7 @@ typedef struct {
     const t5k_i8_ops *i8; /* when an output is int8: its kernels, and x quantized for them */
     t5k_xq xq;
     const t5k_bf16_ops *bf16; /* when an output is bfloat16: its kernels, and x rounded for them */
-    const uint32_t *xb;       /* [rows][(k + 1) / 2] pairs */
+    const uint32_t *xb;       /* [rows][t5_bf16_ldx] words in bf16's xfmt */
     int rows, k;
     const t5_mm_out *outs;
     int n_outs;
@@ -242,8 +242,8 @@ static void mm_worker(void *arg, int ith, int nth) {
             continue;
         }
         if (out->w.dtype == ST_BF16X2) {
-            size_t np = ((size_t)jb->k + 1) / 2;
-            jb->bf16->gemm(jb->xb + (size_t)r0 * np, np, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n,
+            size_t ldx = t5_bf16_ldx(jb->bf16->xfmt, jb->k);
+            jb->bf16->gemm(jb->xb + (size_t)r0 * ldx, ldx, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n,
                            (size_t)out->n);
             continue;
         }
@@ -253,17 +253,17 @@ static void mm_worker(void *arg, int ith, int nth) {
     }
 }
 
-/* The activations as the compute type multiplies them (t5.h): rounded to bfloat16 pairs when
- * an output is bfloat16 (*xb, rows x (k + 1) / 2), quantized for the int8 kernels i8 when an
- * output is int8 (*xq). Returns 0, or -1 out of memory (buffers the caller frees). */
-static int prepare_x(const t5k_i8_ops *i8, const float *x, int rows, int k, const t5_mm_out *outs, int n_outs,
-                     uint32_t **xb, t5k_xq *xq) {
+/* The activations as the compute type multiplies them (t5.h): rounded to bfloat16 for the
+ * bfloat16 kernels bf when an output is bfloat16 (*xb), quantized for the int8 kernels i8 when
+ * an output is int8 (*xq). Returns 0, or -1 out of memory (buffers the caller frees). */
+static int prepare_x(const t5k_i8_ops *i8, const t5k_bf16_ops *bf, const float *x, int rows, int k,
+                     const t5_mm_out *outs, int n_outs, uint32_t **xb, t5k_xq *xq) {
     int any_i8 = 0, any_bf16 = 0;
     for (int i = 0; i < n_outs; i++)
         any_i8 |= outs[i].w.dtype == ST_I8, any_bf16 |= outs[i].w.dtype == ST_BF16X2;
     if (any_bf16) {
-        if (!(*xb = malloc((size_t)rows * ((k + 1) / 2) * sizeof **xb + 1))) return -1;
-        t5_bf16_pack_rows(x, (size_t)k, rows, k, *xb);
+        if (!(*xb = malloc((size_t)rows * t5_bf16_ldx(bf->xfmt, k) * sizeof **xb + 1))) return -1;
+        t5_bf16_pack_rows(x, (size_t)k, rows, k, bf->xfmt, *xb);
     }
     return any_i8 ? t5k_i8_prepare(i8, x, rows, k, xq) : 0;
 }
@@ -276,7 +276,8 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     uint32_t *xb = NULL;
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
     t5k_xq xq = {NULL, 0, NULL, 0};
-    if (prepare_x(i8, x, rows, k, outs, n_outs, &xb, &xq) != 0) {
+    const t5k_bf16_ops *bf = t5_kernel_bf16_ops(m->isa);
+    if (prepare_x(i8, bf, x, rows, k, outs, n_outs, &xb, &xq) != 0) {
         free(xb);
         return -1;
     }
@@ -297,22 +298,8 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     int cu = (cg + al - 1) / al; /* units per chunk */
-    mm_job jb = {t5_kernel_ops(m->isa),
-                 m->isa,
-                 pool,
-                 x,
-                 i8,
-                 xq,
-                 t5_kernel_bf16_ops(m->isa),
-                 xb,
-                 rows,
-                 k,
-                 outs,
-                 n_outs,
-                 mc,
-                 al,
-                 {0},
-                 {0}};
+    mm_job jb = {
+        t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, bf, xb, rows, k, outs, n_outs, mc, al, {0}, {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
         int units = (outs[i].n + al * T5_PANEL - 1) / (al * T5_PANEL);
         jb.nch[i] = (units + cu - 1) / cu;

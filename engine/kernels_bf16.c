@@ -17,14 +17,27 @@ uint16_t t5_bf16_round(float x) {
     return (h & 0x7f80u) == 0 ? (uint16_t)(h & 0x8000u) : h; /* denormal: a zero of its sign */
 }
 
-void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, uint32_t *xb) {
+/* x[i] rounded (0 beyond k) as bfloat16 bits */
+static uint32_t rounded(const float *x, int i, int k) {
+    return i < k ? t5_bf16_round(x[i]) : 0;
+}
+
+void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, int xfmt, void *xb) {
     int np = (k + 1) / 2;
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ldx;
-        uint32_t *o = xb + (size_t)r * np;
-        for (int i = 0; i < k / 2; i++)
-            o[i] = (uint32_t)t5_bf16_round(xr[2 * i]) | (uint32_t)t5_bf16_round(xr[2 * i + 1]) << 16;
-        if (k & 1) o[np - 1] = t5_bf16_round(xr[k - 1]);
+        if (xfmt == T5K_BF16_X_PAIRS) {
+            uint32_t *o = (uint32_t *)xb + (size_t)r * np;
+            for (int i = 0; i < np; i++)
+                o[i] = rounded(xr, 2 * i, k) | rounded(xr, 2 * i + 1, k) << 16;
+            continue;
+        }
+        float *o = (float *)xb + (size_t)r * 2 * np;
+        for (int i = 0; i < np; i++) {
+            uint32_t odd = rounded(xr, 2 * i + 1, k) << 16, even = rounded(xr, 2 * i, k) << 16;
+            memcpy(&o[2 * i], &odd, 4);
+            memcpy(&o[2 * i + 1], &even, 4);
+        }
     }
 }
 
@@ -47,10 +60,10 @@ static inline float ftz(float s) {
 }
 
 /* The definition, one output at a time. */
-static void gemm_bf16_c(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
+static void gemm_bf16_c(const void *xv, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
                         size_t ldy) {
     int np = (w->k + 1) / 2;
-    const uint32_t *P = w->p;
+    const uint32_t *P = w->p, *x = xv;
     unsigned csr = t5k_bf16_csr_begin();
     for (int c = c0; c < c1; c++) {
         const uint32_t *pc = P + (size_t)(c / T5_PANEL) * T5_PANEL * np + c % T5_PANEL;
@@ -68,7 +81,7 @@ static void gemm_bf16_c(const uint32_t *x, size_t ldx, int rows, const t5_mat *w
     t5k_bf16_csr_end(csr);
 }
 
-const t5k_bf16_ops t5k_bf16_generic = {"generic", gemm_bf16_c};
+const t5k_bf16_ops t5k_bf16_generic = {"generic", T5K_BF16_X_PAIRS, gemm_bf16_c};
 
 #if defined(__x86_64__)
 #include <cpuid.h>

@@ -1,8 +1,9 @@
 /* kernels_bf16_avx2.c - the AVX2 bfloat16 products (t5_dev.h's chain): register tiles of up
  * to 6 rows x one panel of 16 columns (two ymm of 8 column pairs), a pair of k values per
- * step split into its odd and even halves, two FMAs per accumulator under DAZ and FTZ (the
- * sums vdpbf16ps rounds). Bit for bit the results of kernels_bf16.c's C code.
- * What it is not: no dispatch (kernels_bf16.c), nothing for CPUs without AVX2 and FMA. */
+ * step: the weight words split into their odd and even halves, the activations broadcast as
+ * float32, two FMAs per accumulator under DAZ and FTZ (the sums vdpbf16ps rounds). Bit for bit the results of
+ * kernels_bf16.c's C code. What it is not: no dispatch (kernels_bf16.c), nothing for CPUs without AVX2 and
+ * FMA. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
@@ -11,8 +12,9 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* y[R rows, 16 columns] (rows ldy apart) over pairs [p0, p1) of the panel b */
-INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,
+/* y[R rows, 16 columns] (rows ldy apart) over pairs [p0, p1) of the panel b; x as float32
+ * (T5K_BF16_X_F32: per pair the odd value, then the even) */
+INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,
                  size_t ldy) {
     __m256 acc[6][2];
 #pragma GCC unroll 6
@@ -27,7 +29,7 @@ INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, con
                o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            __m256 xo = _mm256_castsi256_ps(_mm256_and_si256(_mm256_set1_epi32((int)x[r * ldx + i]), hi));
+            __m256 xo = _mm256_broadcast_ss(x + r * ldx + 2 * i);
             acc[r][0] = _mm256_fmadd_ps(xo, o0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(xo, o1, acc[r][1]);
         }
@@ -35,7 +37,7 @@ INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, con
                e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
 #pragma GCC unroll 6
         for (int r = 0; r < R; r++) {
-            __m256 xe = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_set1_epi32((int)x[r * ldx + i]), 16));
+            __m256 xe = _mm256_broadcast_ss(x + r * ldx + 2 * i + 1);
             acc[r][0] = _mm256_fmadd_ps(xe, e0, acc[r][0]);
             acc[r][1] = _mm256_fmadd_ps(xe, e1, acc[r][1]);
         }
@@ -46,9 +48,9 @@ INLINE void tile(const int R, const uint32_t *x, size_t ldx, int p0, int p1, con
             _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
 }
 
-typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, float *, size_t);
+typedef void (*tile_fn)(const float *, size_t, int, int, const uint32_t *, float *, size_t);
 #define TILE(R)                                                                                              \
-    static void tile_##R(const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,         \
+    static void tile_##R(const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,            \
                          size_t ldy) {                                                                       \
         tile(R, x, ldx, p0, p1, b, y, ldy);                                                                  \
     }
@@ -62,11 +64,12 @@ static const tile_fn tiles[7] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, t
 
 /* pair blocks of T5K_BF16_KC (all pairs for one row tile), one panel at a time; a partial last
  * panel goes through a 16-column buffer */
-static void gemm_avx2(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
+static void gemm_avx2(const void *xv, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
                       size_t ldy) {
     int np = (w->k + 1) / 2, kc = rows > 6 ? T5K_BF16_KC : np;
     size_t gs = (size_t)T5_PANEL * np;
     const uint32_t *P = w->p;
+    const float *x = xv;
     unsigned csr = t5k_bf16_csr_begin();
     for (int p0 = 0; p0 < np; p0 += kc) {
         int p1 = p0 + kc < np ? p0 + kc : np;
@@ -90,5 +93,5 @@ static void gemm_avx2(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, 
     t5k_bf16_csr_end(csr);
 }
 
-const t5k_bf16_ops t5k_bf16_avx2 = {"avx2", gemm_avx2};
+const t5k_bf16_ops t5k_bf16_avx2 = {"avx2", T5K_BF16_X_F32, gemm_avx2};
 #endif

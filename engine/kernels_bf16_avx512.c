@@ -19,9 +19,12 @@
 #endif
 
 /* y[R rows, NP groups] over pairs [p0, p1): b at the first group's pair 0, groups gs words
- * apart; the stores of the last group masked by mk. DP: vdpbf16ps, else two FMAs. */
-INLINE void tile(const int R, const int NP, const int DP, const uint32_t *x, size_t ldx, int p0, int p1,
+ * apart; the stores of the last group masked by mk. DP: vdpbf16ps on x as pairs, else two FMAs
+ * on x as float32 (T5K_BF16_X_F32: the odd value, then the even). */
+INLINE void tile(const int R, const int NP, const int DP, const void *xv, size_t ldx, int p0, int p1,
                  const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk) {
+    const uint32_t *x = xv;
+    const float *xf = xv;
     __m512 acc[8][3];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -38,14 +41,13 @@ INLINE void tile(const int R, const int NP, const int DP, const uint32_t *x, siz
             w[p] = _mm512_loadu_si512((const void *)(b + p * gs + (size_t)i * 16));
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
-            __m512i xv = _mm512_set1_epi32((int)x[r * ldx + i]);
             if (DP) {
+                __m512i xp = _mm512_set1_epi32((int)x[r * ldx + i]);
 #pragma GCC unroll 3
                 for (int p = 0; p < NP; p++)
-                    acc[r][p] = t5_dpbf16(acc[r][p], xv, w[p]);
+                    acc[r][p] = t5_dpbf16(acc[r][p], xp, w[p]);
             } else {
-                __m512 xo = _mm512_castsi512_ps(_mm512_and_si512(xv, hi));
-                __m512 xe = _mm512_castsi512_ps(_mm512_slli_epi32(xv, 16));
+                __m512 xo = _mm512_set1_ps(xf[r * ldx + 2 * i]), xe = _mm512_set1_ps(xf[r * ldx + 2 * i + 1]);
 #pragma GCC unroll 3
                 for (int p = 0; p < NP; p++)
                     acc[r][p] =
@@ -64,10 +66,9 @@ INLINE void tile(const int R, const int NP, const int DP, const uint32_t *x, siz
             _mm512_mask_storeu_ps(y + r * ldy + 16 * p, p < NP - 1 ? (__mmask16)0xffff : mk, acc[r][p]);
 }
 
-typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, size_t, float *, size_t,
-                        __mmask16);
+typedef void (*tile_fn)(const void *, size_t, int, int, const uint32_t *, size_t, float *, size_t, __mmask16);
 #define TILE(R, NP, DP)                                                                                      \
-    static void tile_##R##_##NP##_##DP(const uint32_t *x, size_t ldx, int p0, int p1, const uint32_t *b,     \
+    static void tile_##R##_##NP##_##DP(const void *x, size_t ldx, int p0, int p1, const uint32_t *b,         \
                                        size_t gs, float *y, size_t ldy, __mmask16 mk) {                      \
         tile(R, NP, DP, x, ldx, p0, p1, b, gs, y, ldy, mk);                                                  \
     }
@@ -75,7 +76,9 @@ typedef void (*tile_fn)(const uint32_t *, size_t, int, int, const uint32_t *, si
     TILE(1, NP, DP)                                                                                          \
     TILE(2, NP, DP)                                                                                          \
     TILE(3, NP, DP)                                                                                          \
-    TILE(4, NP, DP) TILE(5, NP, DP) TILE(6, NP, DP) TILE(7, NP, DP)                                          \
+    TILE(4, NP, DP)                                                                                          \
+    TILE(5, NP, DP)                                                                                          \
+    TILE(6, NP, DP) TILE(7, NP, DP)                                                                          \
         TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                   \
                                                                      tile_1_##NP##_##DP,                     \
                                                                      tile_2_##NP##_##DP,                     \
@@ -116,16 +119,16 @@ static void gemm(const tile_fn *wide, int np_wide, const tile_fn *one, const uin
     t5k_bf16_csr_end(csr);
 }
 
-static void gemm_dp(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
+static void gemm_dp(const void *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
                     size_t ldy) {
     gemm(tiles_3_1, 3, tiles_1_1, x, ldx, rows, w, c0, c1, y, ldy);
 }
 
-static void gemm_fma(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
+static void gemm_fma(const void *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
                      size_t ldy) {
     gemm(tiles_2_0, 2, tiles_1_0, x, ldx, rows, w, c0, c1, y, ldy);
 }
 
-const t5k_bf16_ops t5k_bf16_avx512 = {"avx512", gemm_fma};
-const t5k_bf16_ops t5k_bf16_avx512_bf16 = {"avx512-bf16", gemm_dp};
+const t5k_bf16_ops t5k_bf16_avx512 = {"avx512", T5K_BF16_X_F32, gemm_fma};
+const t5k_bf16_ops t5k_bf16_avx512_bf16 = {"avx512-bf16", T5K_BF16_X_PAIRS, gemm_dp};
 #endif

@@ -376,24 +376,33 @@ void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, voi
  * and every sum below FLT_MIN flushed to a zero of its sign (inputs hold no denormals):
  * exactly AVX512_BF16's vdpbf16ps (probed on silicon, docs/engine.md), and an FMA under
  * MXCSR's DAZ and FTZ everywhere else. */
-typedef void (*t5k_gemm_bf16_fn)(const uint32_t *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1,
-                                 float *y, size_t ldy); /* x [rows][ldx] pairs; c0 a multiple of 16; k >= 1 */
+/* The activations as a table reads them (xfmt), rows t5_bf16_ldx 32-bit words apart: PAIRS, one
+ * word per pair as vdpbf16ps takes it; F32, per pair the odd then the even value as float32 (the
+ * chain's order: a broadcast each, no splitting in the loop). */
+enum { T5K_BF16_X_PAIRS = 1, T5K_BF16_X_F32 = 2 };
+static inline size_t t5_bf16_ldx(int xfmt, int k) {
+    return (size_t)(k + 1) / 2 * (xfmt == T5K_BF16_X_F32 ? 2 : 1);
+}
+typedef void (*t5k_gemm_bf16_fn)(const void *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1,
+                                 float *y,
+                                 size_t ldy); /* x [rows][ldx] words in xfmt; c0 a multiple of 16; k >= 1 */
 typedef struct t5k_bf16_ops {
-    const char *name; /* "generic", "avx2", "avx512" (emulated), "avx512-bf16" (vdpbf16ps) */
+    const char *name; /* "generic", "avx2", "avx512" (FMAs), "avx512-bf16" (vdpbf16ps) */
+    int xfmt;         /* T5K_BF16_X_* */
     t5k_gemm_bf16_fn gemm;
 } t5k_bf16_ops;
 
 /* The bfloat16 kernels for isa: generic C; AVX2; AVX-512 FMAs. The vdpbf16ps table (the
  * instruction that defines the chain, where the CPU has AVX512_BF16) gives the same bits but
- * ran at 0.8x the FMA table's rate on a Sapphire Rapids Xeon (`t5 bench engine --compute-type
+ * ran at 0.6x the FMA table's rate on a Sapphire Rapids Xeon (`t5 bench engine --compute-type
  * bfloat16` prints both), so it serves as the tests' hardware reference. */
 const t5k_bf16_ops *t5_kernel_bf16_ops(t5_isa isa);
 /* Every bfloat16 table this CPU runs, generic first (tests compare them): up to max; the count. */
 int t5_kernel_bf16_list(const t5k_bf16_ops **out, int max);
 /* x rounded to bfloat16 as the products read it: t5_float_to_bf16, a denormal to a zero of its sign. */
 uint16_t t5_bf16_round(float x);
-/* x[rows, k] (rows ldx apart) rounded into xb[rows][(k + 1) / 2] pairs (a zero beyond k). */
-void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, uint32_t *xb);
+/* x[rows, k] (rows ldx apart) rounded into xb[rows][t5_bf16_ldx(xfmt, k)] (a zero beyond k). */
+void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, int xfmt, void *xb);
 /* The 16-bit index of element (j, i) of an ST_BF16X2 matrix of k columns (t5_mat). */
 static inline size_t t5_bf16x2_at(int k, int j, int i) {
     size_t kp = ((size_t)k + 1) & ~(size_t)1;

@@ -392,7 +392,7 @@ START_TEST(kernels_bf16) {
     uint64_t rng = 11;
     float *x = malloc(R * KMAX * sizeof *x), *y = malloc(R * N * sizeof *y);
     uint16_t *wh = malloc((size_t)N * KMAX * 2);
-    uint32_t *xb = malloc(R * (KMAX / 2 + 1) * sizeof *xb);
+    uint32_t *xb = malloc(R * (KMAX + 2) * sizeof *xb), *xp = malloc(R * (KMAX / 2 + 1) * sizeof *xp);
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
         for (int tiny = 0; tiny < 2; tiny++) {
             int K = ks[ki], np = (K + 1) / 2;
@@ -407,11 +407,15 @@ START_TEST(kernels_bf16) {
                 }
             for (int i = 0; i < R * K; i++)
                 x[i] = frand(&rng) * (tiny ? 2e-19f : i % 17 == 0 ? 50.0f : 1.0f);
-            t5_bf16_pack_rows(x, (size_t)K, R, K, xb);
+            t5_bf16_pack_rows(x, (size_t)K, R, K, T5K_BF16_X_PAIRS, xp); /* both layouts: the same values */
+            t5_bf16_pack_rows(x, (size_t)K, R, K, T5K_BF16_X_F32, xb);
             for (int r = 0; r < R; r++)
-                for (int i = 0; i < K; i++)
-                    ck_assert_uint_eq((xb[(size_t)r * np + i / 2] >> (16 * (i % 2))) & 0xffff,
-                                      t5_bf16_round(x[(size_t)r * K + i]));
+                for (int i = 0; i < 2 * np; i++) {
+                    uint32_t want = i < K ? t5_bf16_round(x[(size_t)r * K + i]) : 0, f;
+                    memcpy(&f, (float *)xb + (size_t)r * 2 * np + 2 * (i / 2) + 1 - i % 2, 4);
+                    ck_assert_uint_eq((xp[(size_t)r * np + i / 2] >> (16 * (i % 2))) & 0xffff, want);
+                    ck_assert_uint_eq(f, want << 16);
+                }
             long flushed = 0;
             for (int t = 0; t < n_tab; t++) {
                 const t5k_bf16_ops *o = tabs[t];
@@ -419,7 +423,8 @@ START_TEST(kernels_bf16) {
                     for (int c0 = 0; c0 < N; c0 += 16)
                         for (int c1 = N; c1 > c0; c1 -= 19) {
                             memset(y, 0xff, R * N * sizeof *y);
-                            o->gemm(xb, (size_t)np, rows, &w, c0, c1, y, N);
+                            o->gemm(o->xfmt == T5K_BF16_X_F32 ? xb : xp, t5_bf16_ldx(o->xfmt, K), rows, &w,
+                                    c0, c1, y, N);
                             for (int r = 0; r < rows; r++)
                                 for (int c = 0; c < N; c++) {
                                     float got = y[(size_t)r * N + c];
@@ -451,7 +456,7 @@ START_TEST(kernels_bf16) {
     for (int t = 0; t < n_tab; t++)
         printf(" %s", tabs[t]->name);
     printf(" equal to the definition bit for bit\n");
-    free(x), free(y), free(wh), free(xb);
+    free(x), free(y), free(wh), free(xb), free(xp);
 }
 END_TEST
 

@@ -170,19 +170,20 @@ static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int
  * thread, best of 5: the measurement behind t5_kernel_bf16_ops's choice. */
 static void compare_bf16_kernels(const t5_model *m, int rows, const t5_mat *w) {
     const t5k_bf16_ops *tabs[8];
-    int n_tab = t5_kernel_bf16_list(tabs, 8), k = w->k, np = (k + 1) / 2;
+    int n_tab = t5_kernel_bf16_list(tabs, 8), k = w->k;
     float *x = malloc((size_t)rows * k * sizeof *x), *y = malloc((size_t)rows * w->n * sizeof *y);
-    uint32_t *xb = malloc((size_t)rows * np * sizeof *xb);
+    uint32_t *xb = malloc((size_t)rows * t5_bf16_ldx(T5K_BF16_X_F32, k) * sizeof *xb);
     for (size_t i = 0; i < (size_t)rows * k; i++)
         x[i] = (float)(i % 17) * 0.01f;
-    t5_bf16_pack_rows(x, (size_t)k, rows, k, xb);
     printf("bfloat16 kernels, [%d x %d] x [%d x %d]^T, 1 thread, best of 5 (the model uses %s):", rows, k,
            w->n, k, t5_kernel_bf16_ops(m->isa)->name);
     for (int t = 1; t < n_tab; t++) { /* (not the generic C) */
+        size_t ldx = t5_bf16_ldx(tabs[t]->xfmt, k);
+        t5_bf16_pack_rows(x, (size_t)k, rows, k, tabs[t]->xfmt, xb);
         double best = 1e9;
         for (int r = 0; r < 5; r++) {
             double t0 = now();
-            tabs[t]->gemm(xb, (size_t)np, rows, w, 0, w->n, y, (size_t)w->n);
+            tabs[t]->gemm(xb, ldx, rows, w, 0, w->n, y, (size_t)w->n);
             best = now() - t0 < best ? now() - t0 : best;
         }
         printf(" %s %.1f GFLOP/s%s", tabs[t]->name, 2.0 * rows * w->n * k / best / 1e9,
