@@ -105,7 +105,7 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
             break;                                                                                           \
         }                                                                                                    \
     }
-#define STRIPS(DT) STRIP(3, DT, 1) STRIP(1, DT, 1) STRIP(1, DT, 0)
+#define STRIPS(DT) STRIP(3, DT, 1) STRIP(2, DT, 1) STRIP(1, DT, 1) STRIP(1, DT, 0)
 STRIPS(ST_F32)
 STRIPS(ST_BF16)
 STRIPS(ST_F16)
@@ -113,17 +113,17 @@ STRIPS(ST_F16)
 typedef void (*strip_fn)(const float *, size_t, int, int, int, const char *, size_t, size_t, float *, size_t,
                          __mmask16, const char *);
 
-/* column strips of 3 groups, then single groups, the last one masked when partial */
+/* column strips of 3 groups, then one of 2 groups or single groups, the last one masked when partial */
 static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0, int c1,
                     float *y, size_t ldy) {
-    strip_fn s3, s1, s1m;
+    strip_fn s3, s2, s1, s1m;
     size_t es = b->dtype == ST_F32 ? 4 : 2;
     if (b->dtype == ST_BF16)
-        s3 = strip_3_ST_BF16_1, s1 = strip_1_ST_BF16_1, s1m = strip_1_ST_BF16_0;
+        s3 = strip_3_ST_BF16_1, s2 = strip_2_ST_BF16_1, s1 = strip_1_ST_BF16_1, s1m = strip_1_ST_BF16_0;
     else if (b->dtype == ST_F16)
-        s3 = strip_3_ST_F16_1, s1 = strip_1_ST_F16_1, s1m = strip_1_ST_F16_0;
+        s3 = strip_3_ST_F16_1, s2 = strip_2_ST_F16_1, s1 = strip_1_ST_F16_1, s1m = strip_1_ST_F16_0;
     else
-        s3 = strip_3_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
+        s3 = strip_3_ST_F32_1, s2 = strip_2_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
     size_t gs = b->gs * es, ks = b->ks * es;
     /* packed panels (each group's k steps contiguous): each 3-group strip prefetches the next
      * one of the range; a row-major B (attention) and the range's last strip prefetch nothing */
@@ -133,6 +133,8 @@ static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const 
     for (; g + 3 <= gfull; g += 3)
         s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
            packed && g + 6 <= gfull ? base + (g + 3) * gs : NULL);
+    if (g + 2 <= gfull) /* two groups left: one 2-group strip (16 accumulators, not 8) */
+        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL), g += 2;
     for (; g < gfull; g++)
         s1(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL);
     if (g < gend)
