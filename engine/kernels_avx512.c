@@ -66,6 +66,15 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
                                   acc[r][p]);
 }
 
+/* the R rows left over; with pf and no 8-row tile (1 to 7 rows: one tile streams the strip from
+ * memory), that tile prefetches all of the strip at pf */
+#define LEFT(R, NP, DT, FULL)                                                                                \
+    do {                                                                                                     \
+        if (pf && !t8)                                                                                       \
+            tile(R, NP, DT, FULL, 1, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf + (size_t)k0 * ks, ks);       \
+        else                                                                                                 \
+            tile(R, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+    } while (0)
 /* every row of one column strip of NP groups, 8 rows per tile; with pf (not NULL), the
  * 8-row tiles prefetch the strip at pf over k in [k0, k1), each tile its share of it */
 #define STRIP(NP, DT, FULL)                                                                                  \
@@ -83,25 +92,25 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
         x += r * ldx, y += r * ldy;                                                                          \
         switch (rows - r) {                                                                                  \
         case 7:                                                                                              \
-            tile(7, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(7, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 6:                                                                                              \
-            tile(6, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(6, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 5:                                                                                              \
-            tile(5, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(5, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 4:                                                                                              \
-            tile(4, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(4, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 3:                                                                                              \
-            tile(3, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(3, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 2:                                                                                              \
-            tile(2, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(2, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 1:                                                                                              \
-            tile(1, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+            LEFT(1, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         }                                                                                                    \
     }
