@@ -23,9 +23,12 @@ INLINE __m512 load_w(const void *p, int dt, int full, __mmask16 mk) {
 }
 
 /* y[R rows, NP groups] over k in [k0, k1); b at the first group, k step ks bytes,
- * groups gs bytes apart; the last group masked by mk when !full */
-INLINE void tile(const int R, const int NP, const int dt, const int full, const float *x, size_t ldx, int k0,
-                 int k1, const char *b, size_t gs, size_t ks, float *y, size_t ldy, __mmask16 mk) {
+ * groups gs bytes apart; the last group masked by mk when !full. With PF, each k step
+ * also prefetches one line of each of the NP groups at pf (+ p gs), advancing pfs bytes a
+ * step: the next strip's weights, fetched from memory while this tile computes. */
+INLINE void tile(const int R, const int NP, const int dt, const int full, const int PF, const float *x,
+                 size_t ldx, int k0, int k1, const char *b, size_t gs, size_t ks, float *y, size_t ldy,
+                 __mmask16 mk, const char *pf, size_t pfs) {
     __m512 acc[8][3];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
@@ -37,6 +40,12 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
     const char *bk = b + (size_t)k0 * ks;
     const float *xk = x + k0;
     for (int k = k0; k < k1; k++, bk += ks, xk++) {
+        if (PF) {
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++)
+                _mm_prefetch(pf + p * gs, _MM_HINT_T0);
+            pf += pfs;
+        }
         __m512 w[3];
 #pragma GCC unroll 3
         for (int p = 0; p < NP; p++)
@@ -57,68 +66,89 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
                                   acc[r][p]);
 }
 
-/* every row of one column strip of NP groups, 8 rows per tile */
+/* the R rows left over; with pf and no 8-row tile (1 to 7 rows: one tile streams the strip from
+ * memory), that tile prefetches all of the strip at pf */
+#define LEFT(R, NP, DT, FULL)                                                                                \
+    do {                                                                                                     \
+        if (pf && !t8)                                                                                       \
+            tile(R, NP, DT, FULL, 1, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf + (size_t)k0 * ks, ks);       \
+        else                                                                                                 \
+            tile(R, NP, DT, FULL, 0, x, ldx, k0, k1, b, gs, ks, y, ldy, mk, pf, 0);                          \
+    } while (0)
+/* every row of one column strip of NP groups, 8 rows per tile; with pf (not NULL), the
+ * 8-row tiles prefetch the strip at pf over k in [k0, k1), each tile its share of it */
 #define STRIP(NP, DT, FULL)                                                                                  \
     static void strip_##NP##_##DT##_##FULL(const float *x, size_t ldx, int rows, int k0, int k1,             \
                                            const char *b, size_t gs, size_t ks, float *y, size_t ldy,        \
-                                           __mmask16 mk) {                                                   \
-        int r = 0;                                                                                           \
-        for (; r + 8 <= rows; r += 8)                                                                        \
-            tile(8, NP, DT, FULL, x + r * ldx, ldx, k0, k1, b, gs, ks, y + r * ldy, ldy, mk);                \
+                                           __mmask16 mk, const char *pf) {                                   \
+        int r = 0, t8 = rows / 8;                                                                            \
+        size_t len = (size_t)(k1 - k0) * ks, pfs = t8 ? (ks + t8 - 1) / t8 : 0;                              \
+        for (int t = 0; r + 8 <= rows; r += 8, t++)                                                          \
+            if (pf)                                                                                          \
+                tile(8, NP, DT, FULL, 1, x + r * ldx, ldx, k0, k1, b, gs, ks, y + r * ldy, ldy, mk,          \
+                     pf + (size_t)k0 * ks + len * t / t8, pfs);                                              \
+            else                                                                                             \
+                tile(8, NP, DT, FULL, 0, x + r * ldx, ldx, k0, k1, b, gs, ks, y + r * ldy, ldy, mk, pf, 0);  \
         x += r * ldx, y += r * ldy;                                                                          \
         switch (rows - r) {                                                                                  \
         case 7:                                                                                              \
-            tile(7, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(7, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 6:                                                                                              \
-            tile(6, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(6, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 5:                                                                                              \
-            tile(5, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(5, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 4:                                                                                              \
-            tile(4, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(4, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 3:                                                                                              \
-            tile(3, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(3, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 2:                                                                                              \
-            tile(2, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(2, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         case 1:                                                                                              \
-            tile(1, NP, DT, FULL, x, ldx, k0, k1, b, gs, ks, y, ldy, mk);                                    \
+            LEFT(1, NP, DT, FULL);                                                                           \
             break;                                                                                           \
         }                                                                                                    \
     }
-#define STRIPS(DT) STRIP(3, DT, 1) STRIP(1, DT, 1) STRIP(1, DT, 0)
+#define STRIPS(DT) STRIP(3, DT, 1) STRIP(2, DT, 1) STRIP(1, DT, 1) STRIP(1, DT, 0)
 STRIPS(ST_F32)
 STRIPS(ST_BF16)
 STRIPS(ST_F16)
 
 typedef void (*strip_fn)(const float *, size_t, int, int, int, const char *, size_t, size_t, float *, size_t,
-                         __mmask16);
+                         __mmask16, const char *);
 
-/* column strips of 3 groups, then single groups, the last one masked when partial */
+/* column strips of 3 groups, then one of 2 groups or single groups, the last one masked when partial */
 static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0, int c1,
                     float *y, size_t ldy) {
-    strip_fn s3, s1, s1m;
+    strip_fn s3, s2, s1, s1m;
     size_t es = b->dtype == ST_F32 ? 4 : 2;
     if (b->dtype == ST_BF16)
-        s3 = strip_3_ST_BF16_1, s1 = strip_1_ST_BF16_1, s1m = strip_1_ST_BF16_0;
+        s3 = strip_3_ST_BF16_1, s2 = strip_2_ST_BF16_1, s1 = strip_1_ST_BF16_1, s1m = strip_1_ST_BF16_0;
     else if (b->dtype == ST_F16)
-        s3 = strip_3_ST_F16_1, s1 = strip_1_ST_F16_1, s1m = strip_1_ST_F16_0;
+        s3 = strip_3_ST_F16_1, s2 = strip_2_ST_F16_1, s1 = strip_1_ST_F16_1, s1m = strip_1_ST_F16_0;
     else
-        s3 = strip_3_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
+        s3 = strip_3_ST_F32_1, s2 = strip_2_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
     size_t gs = b->gs * es, ks = b->ks * es;
+    /* packed panels (each group's k steps contiguous): each 3-group strip prefetches the next
+     * one of the range; a row-major B (attention) and the range's last strip prefetch nothing */
+    int packed = b->gs > b->ks;
     const char *base = b->p;
     int g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
     for (; g + 3 <= gfull; g += 3)
-        s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff);
+        s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
+           packed && g + 6 <= gfull ? base + (g + 3) * gs : NULL);
+    if (g + 2 <= gfull) /* two groups left: one 2-group strip (16 accumulators, not 8) */
+        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL), g += 2;
     for (; g < gfull; g++)
-        s1(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff);
+        s1(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL);
     if (g < gend)
         s1m(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy,
-            (__mmask16)((1u << (c1 - 16 * g)) - 1));
+            (__mmask16)((1u << (c1 - 16 * g)) - 1), NULL);
 }
 
 /* ---- reductions and elementwise ---- */
