@@ -100,7 +100,7 @@ static const float *tensor(t5_model *m, const char *name, int64_t d0, int64_t d1
 }
 
 /* One stored element (dtype sd) at s into dtype dd at d: copied when the dtypes agree,
- * else widened exactly and stored as float32 or rounded to bfloat16. */
+ * else widened exactly and stored as float32 or rounded to bfloat16 (ST_BF16 / ST_BF16X2). */
 static void put(unsigned char *d, int dd, const unsigned char *s, int sd) {
     if (sd == dd) {
         memcpy(d, s, dd == ST_F32 ? 4 : 2);
@@ -113,21 +113,10 @@ static void put(unsigned char *d, int dd, const unsigned char *s, int sd) {
         v = t5_widen(sd, (uint16_t)(s[0] | s[1] << 8));
     if (dd == ST_F32)
         memcpy(d, &v, 4);
-    else {
-        uint16_t h = t5_float_to_bf16(v);
+    else { /* ST_BF16X2 as its products read it: a denormal to zero */
+        uint16_t h = dd == ST_BF16X2 ? t5_bf16_round(v) : t5_float_to_bf16(v);
         memcpy(d, &h, 2);
     }
-}
-
-/* element s (dtype sd) as an ST_BF16X2 matrix holds it: rounded, a denormal to zero */
-static void put_bf16x2(unsigned char *d, const unsigned char *s, int sd) {
-    float v;
-    if (sd == ST_F32)
-        memcpy(&v, s, 4);
-    else
-        v = t5_widen(sd, (uint16_t)(s[0] | s[1] << 8));
-    uint16_t h = t5_bf16_round(v);
-    memcpy(d, &h, 2);
 }
 
 /* Packs t [n, k] into panels (t5_mat) of dtype (t's, ST_F32, ST_BF16 or ST_BF16X2), dropping
@@ -151,10 +140,9 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dt
         for (size_t l = 0; l < rows; l++) {
             const unsigned char *sr = src + (g * T5_PANEL + l) * srow;
             for (int i = 0; i < k; i++)
-                if (dtype == ST_BF16X2)
-                    put_bf16x2(pg + 2 * t5_bf16x2_at(k, (int)l, i), sr + (size_t)i * ses, t->dtype);
-                else
-                    put(pg + ((size_t)i * T5_PANEL + l) * es, dtype, sr + (size_t)i * ses, t->dtype);
+                put(pg + (dtype == ST_BF16X2 ? 2 * t5_bf16x2_at(k, (int)l, i)
+                                             : ((size_t)i * T5_PANEL + l) * es),
+                    dtype, sr + (size_t)i * ses, t->dtype);
         }
         st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
     }
