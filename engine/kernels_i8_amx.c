@@ -1,0 +1,148 @@
+/* kernels_i8_amx.c - the int8 product on AMX-INT8 tiles (t5_dev.h's definition, bit for bit):
+ * tdpbssd multiplies signed bytes by signed bytes (the activations as int8, T5K_XQ_S8: no
+ * +128 shift, no compensation) and adds every 4-byte dot product into int32 without
+ * saturation, so one tile product over one group of 64 k values is exactly that group's sums.
+ * The weights are read as packed: one group of one panel (16 k steps of 4 x 16 columns, 64
+ * bytes each) is 1 KB contiguous, one B tile (16 rows of 64 bytes, stride 64); an A tile is 16
+ * rows of the quantized activations, 64 bytes (one group) each, stride ldq. Per group: zero the
+ * C tiles, load, tdpbssd, store the 16 x 16 int32 sums, then the float epilogue with AVX-512 in
+ * the contract's order (s = fma((float)acc_g, xs * ws, s), increasing g).
+ * Block: 2 A tiles (32 rows) x 2 B tiles (2 panels) -> 4 C tiles, tmm0-3 C, tmm4-5 A, tmm6-7 B.
+ * Partial blocks configure fewer rows (rows 1..16 per A / C tile) and the last group of a k that
+ * is not a multiple of 64 fewer k steps (A: 4 kk bytes per row, B: kk rows), so that no load
+ * reads beyond the activations (kp bytes a row) or the panel (kq * 64 bytes).
+ * Tile configuration: per call (ldtilecfg at the first group, again only when a partial block
+ * or group needs other shapes, tilerelease at the end): it is per thread, and this keeps the
+ * library free of per-thread state; it costs well under 1% of a call (docs/engine.md).
+ * What it is not: no dispatch (kernels_i8.c: only where t5_cpu_has_amx; t5_matmul takes the VNNI
+ * kernel for products of fewer than min_rows rows). */
+#if defined(__x86_64__)
+#ifdef T5_EMULATE_AMX /* test_engine_isa_emulated: SIMDe's AVX-512 and C tiles (tests/unit) */
+#include "simde_avx512.h"
+/* after SIMDe, which includes <immintrin.h>: these macros replace its tile intrinsics */
+#include "amx_emulated.h"
+#else
+#include <immintrin.h>
+#endif
+#include <string.h>
+
+#include "kernels_i8.h"
+
+/* ldtilecfg's 64-byte operand (palette 1) */
+typedef struct {
+    uint8_t palette, start_row, reserved[14];
+    uint16_t colsb[16];
+    uint8_t rows[16];
+} tile_cfg;
+
+/* the tiles (macros: the intrinsics paste the number into the instruction) */
+#define TC00 0
+#define TC01 1
+#define TC10 2
+#define TC11 3
+#define TA0 4
+#define TA1 5
+#define TB0 6
+#define TB1 7
+
+/* the shapes for m0 (1..16) and m1 (0..16) rows in the two A tiles and kk (1..16) k steps */
+static void cfg_set(tile_cfg *c, int m0, int m1, int kk) {
+    memset(c, 0, sizeof *c);
+    c->palette = 1;
+    c->rows[TC00] = c->rows[TC01] = c->rows[TA0] = (uint8_t)m0;
+    c->colsb[TC00] = c->colsb[TC01] = 64;
+    c->colsb[TA0] = (uint16_t)(4 * kk);
+    if (m1) {
+        c->rows[TC10] = c->rows[TC11] = c->rows[TA1] = (uint8_t)m1;
+        c->colsb[TC10] = c->colsb[TC11] = 64;
+        c->colsb[TA1] = (uint16_t)(4 * kk);
+    }
+    c->rows[TB0] = c->rows[TB1] = (uint8_t)kk;
+    c->colsb[TB0] = c->colsb[TB1] = 64;
+    __asm__ volatile("" ::: "memory"); /* _tile_loadconfig's asm names only 8 bytes of *c */
+    _tile_loadconfig(c);
+}
+
+/* One block: rows m (1..32) of x from xq (rows ldq apart, scales xs, ng a row) times np (1, 2)
+ * panels at pw (ps bytes apart; scales ws, ng * 16 a panel) into y (rows ldy apart, columns
+ * masked by last in the last panel). *key: the shape configured now (m0, m1, kk), 0: none. */
+static void block(const int8_t *xq, size_t ldq, const float *xs, int ng, int m, const int8_t *pw, size_t ps,
+                  const float *ws, int kq, int np, float *y, size_t ldy, __mmask16 last, int *key) {
+    _Alignas(64) int32_t cb[4][16][16];
+    _Alignas(64) float acc[32][2][16];
+    int m0 = m < 16 ? m : 16, m1 = m - m0;
+    for (int g = 0; g < ng; g++) {
+        int kk = kq - 16 * g < 16 ? kq - 16 * g : 16, want = m0 | m1 << 8 | kk << 16;
+        if (*key != want) {
+            tile_cfg c;
+            cfg_set(&c, m0, m1, kk);
+            *key = want;
+        }
+        const int8_t *a = xq + (size_t)g * 64, *b = pw + (size_t)g * 1024;
+        _tile_zero(TC00);
+        _tile_loadd(TA0, a, ldq);
+        _tile_loadd(TB0, b, 64);
+        _tile_dpbssd(TC00, TA0, TB0);
+        if (np == 2) {
+            _tile_zero(TC01);
+            _tile_loadd(TB1, b + ps, 64);
+            _tile_dpbssd(TC01, TA0, TB1);
+        }
+        if (m1) {
+            _tile_zero(TC10);
+            _tile_loadd(TA1, a + 16 * ldq, ldq);
+            _tile_dpbssd(TC10, TA1, TB0);
+            if (np == 2) {
+                _tile_zero(TC11);
+                _tile_dpbssd(TC11, TA1, TB1);
+            }
+        }
+        _tile_stored(TC00, cb[0], 64);
+        if (np == 2) _tile_stored(TC01, cb[1], 64);
+        if (m1) {
+            _tile_stored(TC10, cb[2], 64);
+            if (np == 2) _tile_stored(TC11, cb[3], 64);
+        }
+        for (int p = 0; p < np; p++) {
+            __m512 wsg = _mm512_loadu_ps(ws + ((size_t)p * ng + g) * 16);
+            for (int r = 0; r < m; r++) {
+                __m512 s = g ? _mm512_load_ps(acc[r][p]) : _mm512_setzero_ps();
+                __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[(r >> 4) * 2 + p][r & 15]));
+                s = _mm512_fmadd_ps(f, _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s);
+                _mm512_store_ps(acc[r][p], s);
+            }
+        }
+    }
+    for (int p = 0; p < np; p++) {
+        __mmask16 mk = p == np - 1 ? last : (__mmask16)0xffff;
+        for (int r = 0; r < m; r++)
+            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, _mm512_load_ps(acc[r][p]));
+    }
+}
+
+static void gemm_i8_amx(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
+    int kq = (w->k + 3) / 4, ng = x->ng, key = 0;
+    size_t ps = (size_t)kq * 64, ldq = x->ldq;
+    int p0 = c0 / T5_PANEL, pend = (c1 + T5_PANEL - 1) / T5_PANEL;
+    for (int r0 = 0; r0 < rows; r0 += 32) {
+        int m = rows - r0 < 32 ? rows - r0 : 32;
+        for (int p = p0; p < pend; p += 2) {
+            int np = pend - p >= 2 ? 2 : 1;
+            __mmask16 last = p + np == pend && c1 % T5_PANEL ? (__mmask16)((1u << (c1 % T5_PANEL)) - 1) : 0xffff;
+            block((const int8_t *)x->q + (size_t)r0 * ldq, ldq, x->s + (size_t)r0 * ng, ng, m,
+                  (const int8_t *)w->p + (size_t)p * ps, ps, w->scale + (size_t)p * ng * 16, kq, np,
+                  y + (size_t)r0 * ldy + (size_t)p * T5_PANEL, ldy, last, &key);
+        }
+    }
+    if (key) _tile_release();
+}
+
+static void quantize_s8(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
+    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
+}
+
+/* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel (measured: docs/engine.md) */
+enum { AMX_MIN_ROWS = 4 };
+
+const t5k_i8_ops t5k_i8_amx = {"amx", T5K_XQ_S8, quantize_s8, gemm_i8_amx, AMX_MIN_ROWS, &t5k_i8_avx512_vnni};
+#endif
