@@ -35,103 +35,97 @@ typedef struct {
     uint8_t rows[16];
 } tile_cfg;
 
-/* the tiles (macros: the intrinsics paste the number into the instruction) */
-#define TC00 0
-#define TC01 1
-#define TC10 2
-#define TC11 3
-#define TA0 4
-#define TA1 5
-#define TB0 6
-#define TB1 7
+/* the tiles (macros: the intrinsics paste the number into the instruction): two sets, one per
+ * parity of the group, so that a group's loads and product overlap the previous group's store
+ * and epilogue (the tiles are not renamed: one set would wait for each store) */
+#define TC0 0
+#define TC1 1
+#define TA0 2
+#define TA1 3
+#define TB0 4
+#define TB1 5
 
-/* the shapes for m0 (1..16) and m1 (0..16) rows in the two A tiles and kk (1..16) k steps */
-static void cfg_set(tile_cfg *c, int m0, int m1, int kk) {
-    memset(c, 0, sizeof *c);
-    c->palette = 1;
-    c->rows[TC00] = c->rows[TC01] = c->rows[TA0] = (uint8_t)m0;
-    c->colsb[TC00] = c->colsb[TC01] = 64;
-    c->colsb[TA0] = (uint16_t)(4 * kk);
-    if (m1) {
-        c->rows[TC10] = c->rows[TC11] = c->rows[TA1] = (uint8_t)m1;
-        c->colsb[TC10] = c->colsb[TC11] = 64;
-        c->colsb[TA1] = (uint16_t)(4 * kk);
-    }
-    c->rows[TB0] = c->rows[TB1] = (uint8_t)kk;
-    c->colsb[TB0] = c->colsb[TB1] = 64;
-    __asm__ volatile("" ::: "memory"); /* _tile_loadconfig's asm names only 8 bytes of *c */
-    _tile_loadconfig(c);
+/* the shapes for m (1..16) rows and kk (1..16) k steps */
+static void cfg_set(int m, int kk) {
+    tile_cfg c;
+    memset(&c, 0, sizeof c);
+    c.palette = 1;
+    c.rows[TC0] = c.rows[TC1] = c.rows[TA0] = c.rows[TA1] = (uint8_t)m;
+    c.colsb[TC0] = c.colsb[TC1] = 64;
+    c.colsb[TA0] = c.colsb[TA1] = (uint16_t)(4 * kk);
+    c.rows[TB0] = c.rows[TB1] = (uint8_t)kk;
+    c.colsb[TB0] = c.colsb[TB1] = 64;
+    __asm__ volatile("" ::: "memory"); /* _tile_loadconfig's asm names only 8 bytes of c */
+    _tile_loadconfig(&c);
 }
 
-/* One block: rows m (1..32) of x from xq (rows ldq apart, scales xs, ng a row) times np (1, 2)
- * panels at pw (ps bytes apart; scales ws, ng * 16 a panel) into y (rows ldy apart, columns
- * masked by last in the last panel). *key: the shape configured now (m0, m1, kk), 0: none. */
-static void block(const int8_t *xq, size_t ldq, const float *xs, int ng, int m, const int8_t *pw, size_t ps,
-                  const float *ws, int kq, int np, float *y, size_t ldy, __mmask16 last, int *key) {
-    _Alignas(64) int32_t cb[4][16][16];
-    _Alignas(64) float acc[32][2][16];
-    int m0 = m < 16 ? m : 16, m1 = m - m0;
+#define INLINE static inline __attribute__((always_inline))
+
+/* s[r] = fma((float)c[r], xs[r, g] * ws, s[r]) for the rows r < m (16 when FULL) */
+INLINE void epilogue(const int FULL, __m512 *s, const int32_t (*c)[16], const float *xs, int ng, int m,
+                     __m512 ws) {
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        if (FULL || r < m)
+            s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[r])),
+                                   _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng]), ws), s[r]);
+}
+
+/* One unit: rows m (1..16, FULL: 16) of x from xq (rows ldq apart, scales xs, ng a row) times
+ * the panel at pw (scales ws[ng][16]) into y (rows ldy apart, columns masked by last).
+ * *key: the shape configured now (m | kk << 8), 0: none. */
+INLINE void unit(const int FULL, const int8_t *xq, size_t ldq, const float *xs, int ng, int m,
+                 const int8_t *pw, const float *ws, int kq, float *y, size_t ldy, __mmask16 last, int *key) {
+    _Alignas(64) int32_t cb[2][16][16];
+    __m512 s[16];
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        s[r] = _mm512_setzero_ps();
     for (int g = 0; g < ng; g++) {
-        int kk = kq - 16 * g < 16 ? kq - 16 * g : 16, want = m0 | m1 << 8 | kk << 16;
+        int kk = kq - 16 * g < 16 ? kq - 16 * g : 16, want = m | kk << 8;
         if (*key != want) {
-            tile_cfg c;
-            cfg_set(&c, m0, m1, kk);
+            cfg_set(m, kk);
             *key = want;
         }
         const int8_t *a = xq + (size_t)g * 64, *b = pw + (size_t)g * 1024;
-        _tile_zero(TC00);
-        _tile_loadd(TA0, a, ldq);
-        _tile_loadd(TB0, b, 64);
-        _tile_dpbssd(TC00, TA0, TB0);
-        if (np == 2) {
-            _tile_zero(TC01);
-            _tile_loadd(TB1, b + ps, 64);
-            _tile_dpbssd(TC01, TA0, TB1);
+        if (g & 1) {
+            _tile_zero(TC1);
+            _tile_loadd(TA1, a, ldq);
+            _tile_loadd(TB1, b, 64);
+            _tile_dpbssd(TC1, TA1, TB1);
+            _tile_stored(TC1, cb[1], 64);
+        } else {
+            _tile_zero(TC0);
+            _tile_loadd(TA0, a, ldq);
+            _tile_loadd(TB0, b, 64);
+            _tile_dpbssd(TC0, TA0, TB0);
+            _tile_stored(TC0, cb[0], 64);
         }
-        if (m1) {
-            _tile_zero(TC10);
-            _tile_loadd(TA1, a + 16 * ldq, ldq);
-            _tile_dpbssd(TC10, TA1, TB0);
-            if (np == 2) {
-                _tile_zero(TC11);
-                _tile_dpbssd(TC11, TA1, TB1);
-            }
-        }
-        _tile_stored(TC00, cb[0], 64);
-        if (np == 2) _tile_stored(TC01, cb[1], 64);
-        if (m1) {
-            _tile_stored(TC10, cb[2], 64);
-            if (np == 2) _tile_stored(TC11, cb[3], 64);
-        }
-        for (int p = 0; p < np; p++) {
-            __m512 wsg = _mm512_loadu_ps(ws + ((size_t)p * ng + g) * 16);
-            for (int r = 0; r < m; r++) {
-                __m512 s = g ? _mm512_load_ps(acc[r][p]) : _mm512_setzero_ps();
-                __m512 f = _mm512_cvtepi32_ps(_mm512_load_si512((const void *)cb[(r >> 4) * 2 + p][r & 15]));
-                s = _mm512_fmadd_ps(f, _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s);
-                _mm512_store_ps(acc[r][p], s);
-            }
-        }
+        if (g) /* the previous group's epilogue, while this group's product runs */
+            epilogue(FULL, s, cb[(g - 1) & 1], xs + g - 1, ng, m, _mm512_loadu_ps(ws + (size_t)(g - 1) * 16));
     }
-    for (int p = 0; p < np; p++) {
-        __mmask16 mk = p == np - 1 ? last : (__mmask16)0xffff;
-        for (int r = 0; r < m; r++)
-            _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, _mm512_load_ps(acc[r][p]));
-    }
+    epilogue(FULL, s, cb[(ng - 1) & 1], xs + ng - 1, ng, m, _mm512_loadu_ps(ws + (size_t)(ng - 1) * 16));
+#pragma GCC unroll 16
+    for (int r = 0; r < 16; r++)
+        if (FULL || r < m) _mm512_mask_storeu_ps(y + (size_t)r * ldy, last, s[r]);
 }
 
 static void gemm_i8_amx(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
     int kq = (w->k + 3) / 4, ng = x->ng, key = 0;
     size_t ps = (size_t)kq * 64, ldq = x->ldq;
     int p0 = c0 / T5_PANEL, pend = (c1 + T5_PANEL - 1) / T5_PANEL;
-    for (int r0 = 0; r0 < rows; r0 += 32) {
-        int m = rows - r0 < 32 ? rows - r0 : 32;
-        for (int p = p0; p < pend; p += 2) {
-            int np = pend - p >= 2 ? 2 : 1;
-            __mmask16 last = p + np == pend && c1 % T5_PANEL ? (__mmask16)((1u << (c1 % T5_PANEL)) - 1) : 0xffff;
-            block((const int8_t *)x->q + (size_t)r0 * ldq, ldq, x->s + (size_t)r0 * ng, ng, m,
-                  (const int8_t *)w->p + (size_t)p * ps, ps, w->scale + (size_t)p * ng * 16, kq, np,
-                  y + (size_t)r0 * ldy + (size_t)p * T5_PANEL, ldy, last, &key);
+    for (int p = p0; p < pend; p++) {
+        __mmask16 last = p == pend - 1 && c1 % T5_PANEL ? (__mmask16)((1u << (c1 % T5_PANEL)) - 1) : 0xffff;
+        const int8_t *pw = (const int8_t *)w->p + (size_t)p * ps;
+        const float *ws = w->scale + (size_t)p * ng * 16;
+        for (int r0 = 0; r0 < rows; r0 += 16) {
+            const int8_t *xq = (const int8_t *)x->q + (size_t)r0 * ldq;
+            const float *xs = x->s + (size_t)r0 * ng;
+            float *yr = y + (size_t)r0 * ldy + (size_t)p * T5_PANEL;
+            if (rows - r0 >= 16)
+                unit(1, xq, ldq, xs, ng, 16, pw, ws, kq, yr, ldy, last, &key);
+            else
+                unit(0, xq, ldq, xs, ng, rows - r0, pw, ws, kq, yr, ldy, last, &key);
         }
     }
     if (key) _tile_release();
