@@ -136,7 +136,7 @@ static void quantize_s8(const float *x, size_t ldx, int rows, int k, void *q, si
 }
 
 /* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel (measured: docs/engine.md) */
-enum { AMX_MIN_ROWS = 4 };
+enum { AMX_MIN_ROWS = 2 };
 
 const t5k_i8_ops t5k_i8_amx = {"amx", T5K_XQ_S8, quantize_s8, gemm_i8_amx, AMX_MIN_ROWS, &t5k_i8_avx512_vnni};
 #endif
