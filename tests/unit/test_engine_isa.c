@@ -344,13 +344,14 @@ START_TEST(kernels_i8) {
                                         uint32_t b;
                                         memcpy(&b, &got, 4);
                                         if (b != 0xffffffffu)
-                                            ck_abort_msg("%s rows %d wrote y[%d, %d] outside [%d, %d)", o->name,
-                                                         rows, r, c, c0, c1);
+                                            ck_abort_msg("%s rows %d wrote y[%d, %d] outside [%d, %d)",
+                                                         o->name, rows, r, c, c0, c1);
                                         continue;
                                     }
                                     if (memcmp(&got, &want, 4))
-                                        ck_abort_msg("%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
-                                                     o->name, K, rows, c0, c1, r, c, got, want);
+                                        ck_abort_msg(
+                                            "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
+                                            o->name, K, rows, c0, c1, r, c, got, want);
                                 }
                         }
             }
