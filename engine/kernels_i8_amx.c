@@ -4,16 +4,20 @@
  * saturation, so one tile product over one group of 64 k values is exactly that group's sums.
  * The weights are read as packed: one group of one panel (16 k steps of 4 x 16 columns, 64
  * bytes each) is 1 KB contiguous, one B tile (16 rows of 64 bytes, stride 64); an A tile is 16
- * rows of the quantized activations, 64 bytes (one group) each, stride ldq. Per group: zero the
- * C tiles, load, tdpbssd, store the 16 x 16 int32 sums, then the float epilogue with AVX-512 in
- * the contract's order (s = fma((float)acc_g, xs * ws, s), increasing g).
- * Block: 2 A tiles (32 rows) x 2 B tiles (2 panels) -> 4 C tiles, tmm0-3 C, tmm4-5 A, tmm6-7 B.
- * Partial blocks configure fewer rows (rows 1..16 per A / C tile) and the last group of a k that
- * is not a multiple of 64 fewer k steps (A: 4 kk bytes per row, B: kk rows), so that no load
- * reads beyond the activations (kp bytes a row) or the panel (kq * 64 bytes).
- * Tile configuration: per call (ldtilecfg at the first group, again only when a partial block
+ * rows of the quantized activations, 64 bytes (one group) each, stride ldq.
+ * Unit of work: 16 rows x 1 panel, its 16 float accumulators in zmm registers. Per group: zero
+ * a C tile, load A and B, tdpbssd, store the 16 x 16 int32 sums; then the float epilogue of the
+ * previous group with AVX-512 in the contract's order (s = fma((float)acc_g, xs * ws, s),
+ * increasing g), while this group's product runs: two tile sets (tmm0-5) by the parity of g.
+ * Partial units configure fewer rows (1..16 per A / C tile) and the last group of a k that is
+ * not a multiple of 64 fewer k steps (A: 4 kk bytes a row, B: kk rows), so that no load reads
+ * beyond the activations (kp bytes a row) or the panel (kq * 64 bytes). The first row unit of
+ * a panel prefetches the B tiles 8 groups ahead (the weights stream from memory at batch 32).
+ * Measured (docs/engine.md): 2x2 blocks with the accumulators in memory, 4 C tiles in turn and
+ * other prefetch distances were no faster.
+ * Tile configuration: per call (ldtilecfg at the first group, again only when a partial unit
  * or group needs other shapes, tilerelease at the end): it is per thread, and this keeps the
- * library free of per-thread state; it costs well under 1% of a call (docs/engine.md).
+ * library free of per-thread state; about 60 ns a call (measured), 0.2% of a batch-32 step.
  * What it is not: no dispatch (kernels_i8.c: only where t5_cpu_has_amx; t5_matmul takes the VNNI
  * kernel for products of fewer than min_rows rows). */
 #if defined(__x86_64__)
@@ -60,6 +64,7 @@ static void cfg_set(int m, int kk) {
 }
 
 #define INLINE static inline __attribute__((always_inline))
+enum { PF_AHEAD = 8 }; /* groups (KB) of B prefetched ahead */
 
 /* s[r] = fma((float)c[r], xs[r, g] * ws, s[r]) for the rows r < m (16 when FULL) */
 INLINE void epilogue(const int FULL, __m512 *s, const int32_t (*c)[16], const float *xs, int ng, int m,
@@ -75,7 +80,8 @@ INLINE void epilogue(const int FULL, __m512 *s, const int32_t (*c)[16], const fl
  * the panel at pw (scales ws[ng][16]) into y (rows ldy apart, columns masked by last).
  * *key: the shape configured now (m | kk << 8), 0: none. */
 INLINE void unit(const int FULL, const int8_t *xq, size_t ldq, const float *xs, int ng, int m,
-                 const int8_t *pw, const float *ws, int kq, float *y, size_t ldy, __mmask16 last, int *key) {
+                 const int8_t *pw, const float *ws, int kq, float *y, size_t ldy, __mmask16 last, int *key,
+                 int pf) {
     _Alignas(64) int32_t cb[2][16][16];
     __m512 s[16];
 #pragma GCC unroll 16
@@ -88,6 +94,9 @@ INLINE void unit(const int FULL, const int8_t *xq, size_t ldq, const float *xs, 
             *key = want;
         }
         const int8_t *a = xq + (size_t)g * 64, *b = pw + (size_t)g * 1024;
+        if (pf) /* the B tile PF_AHEAD groups on (the next panel's after this one's end) */
+            for (int l = 0; l < 16; l++)
+                _mm_prefetch((const char *)b + PF_AHEAD * 1024 + l * 64, _MM_HINT_T0);
         if (g & 1) {
             _tile_zero(TC1);
             _tile_loadd(TA1, a, ldq);
@@ -123,9 +132,9 @@ static void gemm_i8_amx(const t5k_xq *x, int rows, const t5_mat *w, int c0, int 
             const float *xs = x->s + (size_t)r0 * ng;
             float *yr = y + (size_t)r0 * ldy + (size_t)p * T5_PANEL;
             if (rows - r0 >= 16)
-                unit(1, xq, ldq, xs, ng, 16, pw, ws, kq, yr, ldy, last, &key);
+                unit(1, xq, ldq, xs, ng, 16, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
             else
-                unit(0, xq, ldq, xs, ng, rows - r0, pw, ws, kq, yr, ldy, last, &key);
+                unit(0, xq, ldq, xs, ng, rows - r0, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
         }
     }
     if (key) _tile_release();
@@ -135,7 +144,8 @@ static void quantize_s8(const float *x, size_t ldx, int rows, int k, void *q, si
     t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
 }
 
-/* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel (measured: docs/engine.md) */
+/* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel: 1 row, 1024 x 512, one thread: VNNI
+ * 0.004 ms, AMX 0.006; 2 rows: equal; 8 rows: VNNI 0.016, AMX 0.008 (docs/engine.md) */
 enum { AMX_MIN_ROWS = 2 };
 
 const t5k_i8_ops t5k_i8_amx = {"amx", T5K_XQ_S8, quantize_s8, gemm_i8_amx, AMX_MIN_ROWS, &t5k_i8_avx512_vnni};
