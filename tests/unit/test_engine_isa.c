@@ -6,8 +6,8 @@
  * bit with the generic path alone; the encoder output too. And the kernels
  * themselves (t5_kernel_ops) on random data with every tail length: products (float32
  * and 16-bit panels, K blocks), max, argmax, sum of exp, softmax, RMSNorm, gelu and
- * relu equal across the ISAs; the int8 kernels (generic, AVX2, AVX-512 VNNI where the CPU
- * has it) equal to an int64 reference. (Exactness to transformers: test_engine_golden.c.)
+ * relu equal across the ISAs; the int8 kernels (generic, AVX2, AVX-512 VNNI and AMX-INT8 where
+ * the CPU has them) equal to an int64 reference. (Exactness to transformers: test_engine_golden.c.)
  * Fixtures come from $FIXTURES (tests/run.sh sets it), default tests/fixtures. */
 #include <check.h>
 #include "check_run.h"
