@@ -13,8 +13,9 @@
  * not a multiple of 64 fewer k steps (A: 4 kk bytes a row, B: kk rows), so that no load reads
  * beyond the activations (kp bytes a row) or the panel (kq * 64 bytes). The first row unit of
  * a panel prefetches the B tiles 8 groups ahead (the weights stream from memory at batch 32).
- * Measured (docs/engine.md): 2x2 blocks with the accumulators in memory, 4 C tiles in turn and
- * other prefetch distances were no faster.
+ * Measured (docs/engine.md): 2x2 blocks with the accumulators in memory, 4 C tiles in turn, a
+ * 32-row unit sharing each B tile (32 accumulators: spills) and other prefetch distances were no
+ * faster.
  * Tile configuration: per call (ldtilecfg at the first group, again only when a partial unit
  * or group needs other shapes, tilerelease at the end): it is per thread, and this keeps the
  * library free of per-thread state; about 60 ns a call (measured), 0.2% of a batch-32 step.
