@@ -36,8 +36,9 @@ TOOLS   := $(patsubst tools/%.c,$(BUILD)/%,$(wildcard tools/*.c))
 UNIT    := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
 UNIT_HELPER_OBJ := $(patsubst %.c,$(BUILD)/%.o,$(filter-out tests/unit/test_%,$(wildcard tests/unit/*.c)))
 # test_engine_isa with the AVX-512 kernels emulated (the rule below)
+# and the AMX tiles too (tests/unit/amx_emulated.h)
 EMU_SRC := engine/kernels.c engine/kernels_avx512.c engine/kernels_i8.c engine/kernels_i8_avx512.c \
-	engine/kernels_bf16.c engine/kernels_bf16_avx512.c
+  engine/kernels_i8_amx.c engine/kernels_bf16.c engine/kernels_bf16_avx512.c
 EMU_OBJ := $(patsubst %.c,$(BUILD)/emu/%.o,$(EMU_SRC))
 EMU_TEST := $(BUILD)/tests/test_engine_isa_emulated
 
@@ -102,14 +103,16 @@ $(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/engine/kernels_i8_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_i8_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512vnni
+$(BUILD)/engine/kernels_i8_amx.o: CFLAGS += $(ISA_AVX512) -mamx-tile -mamx-int8
 $(BUILD)/engine/kernels_bf16_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_bf16_avx512.o: CFLAGS += $(ISA_AVX512) -mavx512bf16
 
-# test_engine_isa once more with the AVX-512 and VNNI kernels run through SIMDe's portable
-# AVX-512 (tests/unit/simde_avx512.h), so that an AVX2-only machine checks them too (13-isa)
+# test_engine_isa once more with the AVX-512, VNNI, BF16 and AMX kernels run through SIMDe's portable
+# AVX-512 (tests/unit/simde_avx512.h) and C tiles (tests/unit/amx_emulated.h), so that an
+# AVX2-only machine checks them too (13-isa)
 $(BUILD)/emu/%.o: %.c | $(INC_LINKS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ISA_AVX2) -Wno-psabi -DT5_EMULATE_AVX512 -Itests/unit $(call folder_inc,$<) -c $< -o $@
+	$(CC) $(CFLAGS) $(ISA_AVX2) -Wno-psabi -DT5_EMULATE_AVX512 -DT5_EMULATE_AMX -Itests/unit $(call folder_inc,$<) -c $< -o $@
 $(EMU_TEST): $(BUILD)/tests/unit/test_engine_isa.o $(UNIT_HELPER_OBJ) $(EMU_OBJ) \
 		$(filter-out $(patsubst %.c,$(BUILD)/%.o,$(EMU_SRC)),$(T5_OBJ)) $(LIBCFG) $(LIBGEN) $(LIBTOK)
 	$(CC) $(LDFLAGS) -o $@ $(filter %.o,$^) $(LIBCFG) $(LIBGEN) $(LIBTOK) -ljansson -luv $(LIBS_CHECK) $(LIBS_ENGINE)

@@ -36,8 +36,8 @@ static const cfg_key keys[] = {
     {"workers", I(workers, 1, 256), "1", "generation workers, each running one continuous batch"},
     {"threads_per_worker", I(threads_per_worker, 0, 256), "0", "GEMM threads per worker (0: CPUs / workers)"},
     {"isa", S(isa), "auto",
-     "kernels' instruction set cap: auto (the best the CPU has), generic, avx2 or avx512; every level gives "
-     "the same answers"},
+     "kernels' instruction set cap: auto (the best the CPU has), generic, avx2, avx512 or amx (AVX-512 with "
+     "AMX-INT8 int8 products); every level gives the same answers"},
     {"http_threads", I(http_threads, 1, 64), "2", "HTTP event-loop threads (epoll)"},
     {"max_batch", I(max_batch, 1, 4096), "32",
      "decoder rows per worker batch (a beam request takes num_beams rows)"},
@@ -255,8 +255,8 @@ int cfg_validate(const cfg_t *c, char *err, size_t errlen) {
         return -1;
     }
     if (strcmp(c->isa, "auto") && strcmp(c->isa, "generic") && strcmp(c->isa, "avx2") &&
-        strcmp(c->isa, "avx512")) {
-        seterr(err, errlen, "isa must be one of auto, generic, avx2, avx512");
+        strcmp(c->isa, "avx512") && strcmp(c->isa, "amx")) {
+        seterr(err, errlen, "isa must be one of auto, generic, avx2, avx512, amx");
         return -1;
     }
     static const char *types[] = {"auto", "float32", "bfloat16", "int8"};

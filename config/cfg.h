@@ -26,7 +26,7 @@ typedef struct {
     int port;                        /* listen port */
     int workers;                     /* generation workers, each running one continuous batch */
     int threads_per_worker;          /* GEMM threads per worker; 0 = CPUs / workers */
-    char isa[16];                    /* kernels' instruction set cap: auto, generic, avx2, avx512 */
+    char isa[16];                    /* kernels' instruction set cap: auto, generic, avx2, avx512, amx */
     int http_threads;                /* libmicrohttpd event-loop threads */
     int max_batch;                   /* decoder rows per worker batch */
     int queue_size;                  /* queued sequences before 429 */

@@ -27,16 +27,16 @@ static int cpu_has_f16c(void) {
 #endif
 
 t5_isa t5_cpu_isa(t5_isa cap) {
-    if (cap == T5_ISA_AUTO) cap = T5_ISA_AVX512;
+    if (cap == T5_ISA_AUTO) cap = T5_ISA_AMX;
 #ifdef T5_X86
     __builtin_cpu_init();
 #ifdef T5_EMULATE_AVX512 /* test_engine_isa_emulated: the AVX-512 kernels run through SIMDe */
-    if (cap >= T5_ISA_AVX512) return T5_ISA_AVX512;
+    if (cap >= T5_ISA_AVX512) return cap >= T5_ISA_AMX && t5_cpu_has_amx() ? T5_ISA_AMX : T5_ISA_AVX512;
 #endif
     if (cap >= T5_ISA_AVX512 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
         __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
         __builtin_cpu_supports("fma") && cpu_has_f16c())
-        return T5_ISA_AVX512;
+        return cap >= T5_ISA_AMX && t5_cpu_has_amx() ? T5_ISA_AMX : T5_ISA_AVX512;
     if (cap >= T5_ISA_AVX2 && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
         cpu_has_f16c())
         return T5_ISA_AVX2;
@@ -45,8 +45,8 @@ t5_isa t5_cpu_isa(t5_isa cap) {
 }
 
 int t5_isa_parse(const char *s, t5_isa *out) {
-    static const char *names[] = {"auto", "generic", "avx2", "avx512"};
-    for (int i = 0; i < 4; i++)
+    static const char *names[] = {"auto", "generic", "avx2", "avx512", "amx"};
+    for (int i = 0; i < 5; i++)
         if (s && !strcmp(s, names[i])) {
             *out = (t5_isa)i;
             return 0;
@@ -55,7 +55,8 @@ int t5_isa_parse(const char *s, t5_isa *out) {
 }
 
 const char *t5_isa_name(t5_isa isa) {
-    return isa == T5_ISA_AVX512    ? "avx512"
+    return isa == T5_ISA_AMX       ? "amx"
+           : isa == T5_ISA_AVX512  ? "avx512"
            : isa == T5_ISA_AVX2    ? "avx2"
            : isa == T5_ISA_GENERIC ? "generic"
                                    : "auto";
@@ -63,7 +64,7 @@ const char *t5_isa_name(t5_isa isa) {
 
 const t5k_ops *t5_kernel_ops(t5_isa isa) {
 #ifdef T5_X86
-    if (isa == T5_ISA_AVX512) return &t5k_avx512_ops;
+    if (isa >= T5_ISA_AVX512) return &t5k_avx512_ops; /* AMX: AVX-512's float32 kernels */
     if (isa == T5_ISA_AVX2) return &t5k_avx2_ops;
 #endif
     (void)isa;
@@ -275,6 +276,7 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
         if (t5_matmul(m, pool, x, rows, k, outs, 8) != 0) return -1;
     uint32_t *xb = NULL;
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
+    if (i8->fewer && rows < i8->min_rows) i8 = i8->fewer; /* AMX: VNNI for few rows */
     t5k_xq xq = {NULL, 0, NULL, 0};
     const t5k_bf16_ops *bf = t5_kernel_bf16_ops(m->isa);
     if (prepare_x(i8, bf, x, rows, k, outs, n_outs, &xb, &xq) != 0) {
@@ -292,7 +294,7 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     /* column chunks: about 8 items per thread of at most 24 groups, each chunk a whole number of
      * the ISA's register tile widths (3 groups on AVX-512, 4 on AVX2), spread evenly (chunks of
      * one output differ by one unit at most, so that the threads finish together) */
-    int al = m->isa == T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
+    int al = m->isa >= T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
     if (((groups + al - 1) / al) * rb < 4 * nth)
         al = 1; /* too few units for the threads (many cores, small products) */
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);

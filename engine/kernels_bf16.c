@@ -98,7 +98,7 @@ static int cpu_has_avx512_bf16(void) {
 
 const t5k_bf16_ops *t5_kernel_bf16_ops(t5_isa isa) {
 #if defined(__x86_64__)
-    if (isa == T5_ISA_AVX512) return &t5k_bf16_avx512; /* faster than vdpbf16ps here (t5_dev.h) */
+    if (isa >= T5_ISA_AVX512) return &t5k_bf16_avx512; /* (AMX too) faster than vdpbf16ps here (t5_dev.h) */
     if (isa == T5_ISA_AVX2) return &t5k_bf16_avx2;
 #endif
     (void)isa;

@@ -79,15 +79,16 @@ typedef void (*tile_fn)(const void *, size_t, int, int, const uint32_t *, size_t
     TILE(4, NP, DP)                                                                                          \
     TILE(5, NP, DP)                                                                                          \
     TILE(6, NP, DP)                                                                                          \
-    TILE(7, NP, DP) TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                       \
-                                                                                 tile_1_##NP##_##DP,         \
-                                                                                 tile_2_##NP##_##DP,         \
-                                                                                 tile_3_##NP##_##DP,         \
-                                                                                 tile_4_##NP##_##DP,         \
-                                                                                 tile_5_##NP##_##DP,         \
-                                                                                 tile_6_##NP##_##DP,         \
-                                                                                 tile_7_##NP##_##DP,         \
-                                                                                 tile_8_##NP##_##DP};
+    TILE(7, NP, DP)                                                                                          \
+    TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                       \
+                                                                 tile_1_##NP##_##DP,                         \
+                                                                 tile_2_##NP##_##DP,                         \
+                                                                 tile_3_##NP##_##DP,                         \
+                                                                 tile_4_##NP##_##DP,                         \
+                                                                 tile_5_##NP##_##DP,                         \
+                                                                 tile_6_##NP##_##DP,                         \
+                                                                 tile_7_##NP##_##DP,                         \
+                                                                 tile_8_##NP##_##DP};
 TILES(3, 1)
 TILES(1, 1)
 TILES(2, 0)

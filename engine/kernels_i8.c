@@ -2,7 +2,8 @@
  * group of T5_I8_GROUP values, the portable C kernel that defines every output (t5_dev.h:
  * exact int32 group sums, then one fixed float epilogue), and the choice of kernel per
  * ISA: generic C, AVX2 (kernels_i8_avx2.c, vpmaddwd on sign-extended values), AVX-512
- * VNNI (kernels_i8_avx512.c, vpdpbusd) where the CPU has it. Every table gives the same
+ * VNNI (kernels_i8_avx512.c, vpdpbusd) where the CPU has it, AMX-INT8 (kernels_i8_amx.c,
+ * tdpbssd tiles) where the CPU and the OS allow it (t5_cpu_has_amx). Every table gives the same
  * bits: integer sums are exact in any order, and the float epilogue is the same operations
  * in the same order everywhere.
  * What it is not: no threading (t5_matmul in kernels.c splits the work), no packing (model.c). */
@@ -10,6 +11,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "kernels_i8.h"
 
@@ -81,7 +87,7 @@ static void quantize_c(const float *x, size_t ldx, int rows, int k, void *q, siz
     t5_quantize_x_i8(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, quantize_c, gemm_i8_c};
+const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, quantize_c, gemm_i8_c, 0, NULL};
 
 #if defined(__x86_64__)
 static int cpu_has_vnni(void) {
@@ -93,9 +99,32 @@ static int cpu_has_vnni(void) {
 }
 #endif
 
+int t5_cpu_has_amx(void) {
+#if defined(__x86_64__)
+#ifdef T5_EMULATE_AMX /* test_engine_isa_emulated: the tiles are tests/unit/amx_emulated.h's */
+    return 1;
+#endif
+    unsigned a, b, c, d;
+    /* CPUID.7.0:EDX bit 24 AMX-TILE, bit 25 AMX-INT8; the kernel needs VNNI too (fewer rows) */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25)) || !cpu_has_vnni())
+        return 0;
+    /* the OS saves the tile state (XCR0 bits 17 XTILECFG and 18 XTILEDATA) */
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_OSXSAVE)) return 0;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    (void)hi;
+    if ((lo & (3u << 17)) != (3u << 17)) return 0;
+    /* and Linux lets this process use it: ARCH_REQ_XCOMP_PERM for XFEATURE_XTILEDATA (per
+     * process, for every thread; asking again is harmless) */
+    return syscall(SYS_arch_prctl, 0x1023, 18) == 0;
+#else
+    return 0;
+#endif
+}
+
 const t5k_i8_ops *t5_kernel_i8_ops(t5_isa isa) {
 #if defined(__x86_64__)
-    /* (AMX-INT8 goes first here, where the CPU has it) */
+    if (isa == T5_ISA_AMX) return &t5k_i8_amx;
     if (isa == T5_ISA_AVX512 && cpu_has_vnni()) return &t5k_i8_avx512_vnni;
     if (isa == T5_ISA_AVX512 || isa == T5_ISA_AVX2) return &t5k_i8_avx2;
 #endif
@@ -110,6 +139,7 @@ int t5_kernel_i8_list(const t5k_i8_ops **out, int max) {
     if (n < max && t5_cpu_isa(T5_ISA_AVX2) == T5_ISA_AVX2) out[n++] = &t5k_i8_avx2;
     if (n < max && t5_cpu_isa(T5_ISA_AVX512) == T5_ISA_AVX512 && cpu_has_vnni())
         out[n++] = &t5k_i8_avx512_vnni;
+    if (n < max && t5_cpu_isa(T5_ISA_AMX) == T5_ISA_AMX) out[n++] = &t5k_i8_amx;
 #endif
     return n;
 }

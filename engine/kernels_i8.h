@@ -14,7 +14,13 @@ extern const t5k_i8_ops t5k_i8_generic;
 #if defined(__x86_64__)
 extern const t5k_i8_ops t5k_i8_avx2;
 extern const t5k_i8_ops t5k_i8_avx512_vnni;
+extern const t5k_i8_ops t5k_i8_amx;
 #endif
+
+/* 1 when AMX-INT8 runs here: CPUID (AMX-TILE, AMX-INT8, and AVX-512 VNNI), XCR0's tile state
+ * bits, and Linux's permission for this process (arch_prctl, asked here: once is enough, again
+ * is harmless); 0 otherwise. kernels_i8.c */
+int t5_cpu_has_amx(void);
 
 /* quantized value v (-127..127) stored at q[at] in format xfmt (T5K_XQ_U8: shifted by +128) */
 static inline void t5k_xq_put(void *q, int xfmt, size_t at, int v) {

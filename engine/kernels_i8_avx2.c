@@ -143,5 +143,5 @@ static void quantize_avx2(const float *x, size_t ldx, int rows, int k, void *q, 
     t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S16, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, quantize_avx2, gemm_i8_avx2};
+const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, quantize_avx2, gemm_i8_avx2, 0, NULL};
 #endif

@@ -121,5 +121,5 @@ static void quantize_u8(const float *x, size_t ldx, int rows, int k, void *q, si
     t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_U8, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, quantize_u8, gemm_i8_vnni};
+const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, quantize_u8, gemm_i8_vnni, 0, NULL};
 #endif

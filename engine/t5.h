@@ -56,9 +56,16 @@ typedef struct t5_model t5_model;
 
 /* Instruction set of the engine's kernels, chosen once at load. Every level gives the
  * same answer bit for bit (each output is one fixed sequence of float32 operations);
- * they differ in speed only. AUTO: the best the CPU has. */
-typedef enum { T5_ISA_AUTO = 0, T5_ISA_GENERIC = 1, T5_ISA_AVX2 = 2, T5_ISA_AVX512 = 3 } t5_isa;
-/* "auto", "generic", "avx2", "avx512" -> *out; 0, or -1 for another string. */
+ * they differ in speed only. AUTO: the best the CPU has. AMX: AVX-512's kernels, and the
+ * int8 products on AMX-INT8 tiles (tdpbssd) where the CPU and the OS allow them. */
+typedef enum {
+    T5_ISA_AUTO = 0,
+    T5_ISA_GENERIC = 1,
+    T5_ISA_AVX2 = 2,
+    T5_ISA_AVX512 = 3,
+    T5_ISA_AMX = 4
+} t5_isa;
+/* "auto", "generic", "avx2", "avx512", "amx" -> *out; 0, or -1 for another string. */
 int t5_isa_parse(const char *s, t5_isa *out);
 const char *t5_isa_name(t5_isa isa);
 

@@ -288,7 +288,9 @@ int t5_argmax(t5_isa isa, const float *x, int V);
 float t5_logsumexp(t5_isa isa, const float *x, int n);
 /* T5's relative position bucket (transformers' _relative_position_bucket, float32 logs). */
 int t5_rel_bucket(int rel, int bidirectional, int num_buckets, int max_distance);
-/* The best instruction set the CPU has at or below cap (AUTO: no cap). */
+/* The best instruction set the CPU has at or below cap (AUTO: no cap). AMX asks Linux for the
+ * tile state once per process (arch_prctl ARCH_REQ_XCOMP_PERM, idempotent) and is AMX only when
+ * that succeeds. */
 t5_isa t5_cpu_isa(t5_isa cap);
 
 /* The kernels of one ISA as a table (kernels.h has the rule they all keep; tests compare
@@ -348,17 +350,22 @@ typedef void (*t5k_gemm_i8_fn)(const t5k_xq *x, int rows, const t5_mat *w, int c
 typedef void (*t5k_quantize_i8_fn)(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq,
                                    float *s);
 
-/* One int8 kernel: its name, the activation layout it reads and its quantizer, its product.
- * An AMX-INT8 table slots in beside these (t5_kernel_i8_ops picks it where the CPU has it). */
+/* One int8 kernel: its name, the activation layout it reads and its quantizer, its product;
+ * and the table that a product of fewer than min_rows rows takes instead (t5_matmul decides
+ * per call, before quantizing: AMX tiles cost more than VNNI's registers at batch 1), NULL:
+ * none. */
 typedef struct t5k_i8_ops {
-    const char *name; /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd) */
+    const char *name; /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd), "amx" (tdpbssd) */
     int xfmt;         /* T5K_XQ_* */
     t5k_quantize_i8_fn quantize;
     t5k_gemm_i8_fn gemm;
+    int min_rows;
+    const struct t5k_i8_ops *fewer;
 } t5k_i8_ops;
 
 /* The int8 kernels for isa: generic C; AVX2; on AVX512, the VNNI kernel where the CPU has
- * avx512_vnni, else AVX2's (the same answers, bit for bit). */
+ * avx512_vnni, else AVX2's; on AMX the AMX-INT8 one (VNNI below its min_rows). The same
+ * answers, bit for bit. */
 const t5k_i8_ops *t5_kernel_i8_ops(t5_isa isa);
 /* Every int8 table this CPU runs, generic first (tests compare them): up to max; the count. */
 int t5_kernel_i8_list(const t5k_i8_ops **out, int max);

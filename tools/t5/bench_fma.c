@@ -2,8 +2,10 @@
  * independent FMA chains in registers on every thread of a pool, on the widest ISA
  * the CPU has (AVX-512, else AVX2): the compute ceiling the engine's figures are
  * divided by. And the int8 peak of the instruction the int8 kernel uses (AVX2:
- * vpmaddwd + vpaddd, exact without VNNI; AVX-512 VNNI: vpdpbusd), the same way.
+ * vpmaddwd + vpaddd, exact without VNNI; AVX-512 VNNI: vpdpbusd; AMX-INT8: tdpbssd on tiles),
+ * the same way.
  * What it is not: a model of the CPU; it measures. */
+#include <stdint.h>
 #include <string.h>
 #include <time.h>
 
@@ -75,9 +77,47 @@ __attribute__((target("avx512f,avx512vnni"), noinline)) static float dpbusd_512(
 }
 #endif
 
+#if defined(__x86_64__)
+/* 4 chains of tdpbssd (16 x 16 x 64 = 16384 multiply-adds each) on 16 x 64-byte tiles: C0..3 +=
+ * A0..1 x B0..1; the tiles configured and released here (per thread, as the kernel does). The
+ * process already has the kernel's permission (t5_cpu_isa asked for it at load). */
+__attribute__((target("amx-tile,amx-int8"), noinline)) static float tdpbssd_amx(long iters) {
+    struct {
+        uint8_t palette, start_row, reserved[14];
+        uint16_t colsb[16];
+        uint8_t rows[16];
+    } cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette = 1;
+    for (int t = 0; t < 8; t++)
+        cfg.colsb[t] = 64, cfg.rows[t] = 16;
+    static const int8_t src[16 * 64] = {3, 5, 7};
+    __asm__ volatile("" ::: "memory");
+    _tile_loadconfig(&cfg);
+    _tile_zero(0);
+    _tile_zero(1);
+    _tile_zero(2);
+    _tile_zero(3);
+    _tile_loadd(4, src, 64);
+    _tile_loadd(5, src, 64);
+    _tile_loadd(6, src, 64);
+    _tile_loadd(7, src, 64);
+    for (long i = 0; i < iters / 4; i++) { /* iters tdpbssd in all */
+        _tile_dpbssd(0, 4, 6);
+        _tile_dpbssd(1, 4, 7);
+        _tile_dpbssd(2, 5, 6);
+        _tile_dpbssd(3, 5, 7);
+    }
+    int32_t out[16 * 16];
+    _tile_stored(0, out, 64);
+    _tile_release();
+    return (float)out[0];
+}
+#endif
+
 typedef struct {
     t5_pool *pool;
-    int width; /* floats per vector: 16, 8, or 0 (no SIMD FMA); int8: 1 vpmaddwd, 2 vpdpbusd */
+    int width; /* floats per vector: 16, 8, or 0 (no SIMD FMA); int8: 1 vpmaddwd, 2 vpdpbusd, 3 tdpbssd */
     int i8;
     float sink[64];
 } fma_job;
@@ -87,7 +127,9 @@ static void fma_worker(void *arg, int ith, int nth) {
     for (int it; (it = t5_pool_next(j->pool)) < nth * FMA_ITEMS_PER_THREAD;) {
 #if defined(__x86_64__)
         if (j->i8)
-            j->sink[ith & 63] += j->i8 == 2 ? dpbusd_512(FMA_ITERS) : madd_256(FMA_ITERS);
+            j->sink[ith & 63] += j->i8 == 3   ? tdpbssd_amx(FMA_ITERS)
+                                 : j->i8 == 2 ? dpbusd_512(FMA_ITERS)
+                                              : madd_256(FMA_ITERS);
         else
             j->sink[ith & 63] += j->width == 16 ? fma_512(FMA_ITERS) : fma_256(FMA_ITERS);
 #endif
@@ -115,10 +157,13 @@ double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn) {
         j.i8 = 1, *insn = "AVX2 vpmaddwd + vpaddd";
     else if (!strcmp(kernel, "avx512-vnni"))
         j.i8 = 2, *insn = "AVX-512 VNNI vpdpbusd";
+    else if (!strcmp(kernel, "amx"))
+        j.i8 = 3, *insn = "AMX-INT8 tdpbssd";
     else
         return 0;
-    double macs =
-        (j.i8 == 2 ? 12.0 * 64 : 6.0 * 16) * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD * t5_pool_threads(pool);
+    /* multiply-adds per iteration: 6 vpmaddwd x 16, 12 vpdpbusd x 64, a quarter of 4 tdpbssd x 16384 */
+    double per = j.i8 == 3 ? 16384.0 : j.i8 == 2 ? 12.0 * 64 : 6.0 * 16;
+    double macs = per * (double)FMA_ITERS * FMA_ITEMS_PER_THREAD * t5_pool_threads(pool);
     return 2.0 * macs / best_run(pool, &j) / 1e9;
 }
 

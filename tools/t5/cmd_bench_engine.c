@@ -422,7 +422,11 @@ int cmd_bench_engine(int argc, char **argv) {
             t5_pool *pool = t5_pool_create(threads);
             const char *pisa, *pi8;
             double r[3] = {measure_bandwidth(pool), 0, bench_fma_peak(pool, &pisa)};
-            double i8 = bench_i8_peak(pool, t5_kernel_i8_ops(m->isa)->name, &pi8);
+            /* the int8 kernel's instruction, and that of the kernel it hands few rows to (AMX: VNNI) */
+            const t5k_i8_ops *k8 = t5_kernel_i8_ops(m->isa), *f8 = k8->fewer;
+            const char *pf8 = NULL;
+            double i8 = bench_i8_peak(pool, k8->name, &pi8),
+                   f8p = f8 ? bench_i8_peak(pool, f8->name, &pf8) : 0;
             t5_pool_free(pool);
             openblas_set_num_threads(threads);
             r[1] = measure_sgemm();
@@ -431,7 +435,12 @@ int cmd_bench_engine(int argc, char **argv) {
             if (i8 > 0)
                 printf("int8 peak: %.1f GOP/s (%d threads, register-only %s loop of the %s int8 kernel, best "
                        "of 5) = %.2f x the fp32 FMA peak\n",
-                       i8, threads, pi8, t5_kernel_i8_ops(m->isa)->name, i8 / r[2]);
+                       i8, threads, pi8, k8->name, i8 / r[2]);
+            if (f8p > 0)
+                printf(
+                    "int8 peak below %d rows: %.1f GOP/s (%d threads, register-only %s loop of the %s int8 "
+                    "kernel, best of 5) = %.2f x the fp32 FMA peak\n",
+                    k8->min_rows, f8p, threads, pf8, f8->name, f8p / r[2]);
             fflush(stdout);
             ssize_t w = write(pfd[1], r, sizeof r);
             _exit(w == (ssize_t)sizeof r ? 0 : 1);

@@ -25,7 +25,8 @@ enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT, CLI_OPT_ISA }; /* abov
         "isa", 1, 0, CLI_OPT_ISA                                                                             \
     }
 #define T5_LOAD_USAGE                                                                                        \
-    "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES] [--isa auto|generic|avx2|avx512]"
+    "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES] [--isa "                             \
+    "auto|generic|avx2|avx512|amx]"
 #define T5_LOAD_HELP                                                                                         \
     "--compute-type: how the weights are held and multiplied (auto: as stored, exact; bfloat16; int8 with\n" \
     "row scales); --int8-float: matrix classes int8 keeps as stored (enc-attn, enc-wi, enc-wo, dec-self,\n"  \
@@ -41,7 +42,8 @@ int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p);
 double bench_fma_peak(t5_pool *pool, const char **isa);
 /* GOP/s (2 per multiply-add) of register-only chains of the instruction the int8 kernel
  * `kernel` (t5k_i8_ops.name) multiplies with, on every thread of pool (best of 5; *insn
- * names it): "avx2": vpmaddwd + vpaddd (ymm), "avx512-vnni": vpdpbusd (zmm); 0 for others. */
+ * names it): "avx2": vpmaddwd + vpaddd (ymm), "avx512-vnni": vpdpbusd (zmm), "amx": tdpbssd (tiles); 0 for
+ * others. */
 double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn);
 
 #endif

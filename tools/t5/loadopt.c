@@ -19,7 +19,7 @@ int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p) 
         return -1;
     case CLI_OPT_ISA:
         if (t5_isa_parse(arg, &p->isa) == 0) return 1;
-        fprintf(stderr, "t5 %s: --isa must be auto, generic, avx2 or avx512 (got '%s')\n", cmd, arg);
+        fprintf(stderr, "t5 %s: --isa must be auto, generic, avx2, avx512 or amx (got '%s')\n", cmd, arg);
         return -1;
     default:
         return 0;
