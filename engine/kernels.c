@@ -255,18 +255,53 @@ static void mm_worker(void *arg, int ith, int nth) {
 }
 
 /* The activations as the compute type multiplies them (t5.h): rounded to bfloat16 for the
- * bfloat16 kernels bf when an output is bfloat16 (*xb), quantized for the int8 kernels i8 when
- * an output is int8 (*xq). Returns 0, or -1 out of memory (buffers the caller frees). */
-static int prepare_x(const t5k_i8_ops *i8, const t5k_bf16_ops *bf, const float *x, int rows, int k,
-                     const t5_mm_out *outs, int n_outs, uint32_t **xb, t5k_xq *xq) {
+ * bfloat16 kernels bf when an output is bfloat16 (xb), quantized for the int8 kernels i8 when
+ * an output is int8 (xq), by blocks of rows over the pool. */
+typedef struct {
+    t5_pool *pool;
+    const float *x; /* [rows][k] */
+    int rows, k;
+    const t5k_bf16_ops *bf;
+    uint32_t *xb; /* NULL when no output is bfloat16 */
+    const t5k_i8_ops *i8;
+    t5k_xq xq; /* q NULL when no output is int8 */
+} prep_job;
+
+enum { PREP_ROWS = 8 };
+
+static void prep_rows(const prep_job *jb, int r0) {
+    int nr = jb->rows - r0 < PREP_ROWS ? jb->rows - r0 : PREP_ROWS;
+    const float *x = jb->x + (size_t)r0 * jb->k;
+    if (jb->xb)
+        jb->bf->pack(x, (size_t)jb->k, nr, jb->k, jb->xb + (size_t)r0 * t5_bf16_ldx(jb->bf->xfmt, jb->k));
+    if (jb->xq.q) {
+        t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq, r0);
+        jb->i8->quantize(x, (size_t)jb->k, nr, jb->k, (void *)xr.q, xr.ldq, (float *)xr.s);
+    }
+}
+
+static void prep_worker(void *arg, int ith, int nth) {
+    const prep_job *jb = arg;
+    (void)ith, (void)nth;
+    for (int it; (it = t5_pool_next(jb->pool)) * PREP_ROWS < jb->rows;)
+        prep_rows(jb, it * PREP_ROWS);
+}
+
+/* Fills jb->xb / jb->xq as outs need them. 0, or -1 out of memory (buffers the caller frees). */
+static int prepare_x(prep_job *jb, const t5_mm_out *outs, int n_outs) {
     int any_i8 = 0, any_bf16 = 0;
     for (int i = 0; i < n_outs; i++)
         any_i8 |= outs[i].w.dtype == ST_I8, any_bf16 |= outs[i].w.dtype == ST_BF16X2;
-    if (any_bf16) {
-        if (!(*xb = malloc((size_t)rows * t5_bf16_ldx(bf->xfmt, k) * sizeof **xb + 1))) return -1;
-        t5_bf16_pack_rows(x, (size_t)k, rows, k, bf->xfmt, *xb);
-    }
-    return any_i8 ? t5k_i8_prepare(i8, x, rows, k, xq) : 0;
+    if (!any_i8 && !any_bf16) return 0;
+    if (any_bf16 &&
+        !(jb->xb = malloc((size_t)jb->rows * t5_bf16_ldx(jb->bf->xfmt, jb->k) * sizeof *jb->xb + 1)))
+        return -1;
+    if (any_i8 && t5k_i8_alloc(jb->i8, jb->rows, jb->k, &jb->xq) != 0) return -1;
+    if (jb->rows <= PREP_ROWS)
+        prep_rows(jb, 0);
+    else
+        t5_pool_run(jb->pool, prep_worker, jb);
+    return 0;
 }
 
 int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
@@ -274,13 +309,11 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     if (rows <= 0 || n_outs <= 0) return 0;
     for (; n_outs > 8; n_outs -= 8, outs += 8) /* (never more than 3 today) */
         if (t5_matmul(m, pool, x, rows, k, outs, 8) != 0) return -1;
-    uint32_t *xb = NULL;
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
     if (i8->fewer && rows < i8->min_rows) i8 = i8->fewer; /* AMX: VNNI for few rows */
-    t5k_xq xq = {NULL, 0, NULL, 0};
-    const t5k_bf16_ops *bf = t5_kernel_bf16_ops(m->isa);
-    if (prepare_x(i8, bf, x, rows, k, outs, n_outs, &xb, &xq) != 0) {
-        free(xb);
+    prep_job pj = {pool, x, rows, k, t5_kernel_bf16_ops(m->isa), NULL, i8, {NULL, 0, NULL, 0}};
+    if (prepare_x(&pj, outs, n_outs) != 0) {
+        free(pj.xb), free((void *)pj.xq.q), free((void *)pj.xq.s);
         return -1;
     }
     int nth = t5_pool_threads(pool), groups = 0;
@@ -300,8 +333,22 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
     int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
     cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
     int cu = (cg + al - 1) / al; /* units per chunk */
-    mm_job jb = {
-        t5_kernel_ops(m->isa), m->isa, pool, x, i8, xq, bf, xb, rows, k, outs, n_outs, mc, al, {0}, {0}};
+    mm_job jb = {t5_kernel_ops(m->isa),
+                 m->isa,
+                 pool,
+                 x,
+                 i8,
+                 pj.xq,
+                 pj.bf,
+                 pj.xb,
+                 rows,
+                 k,
+                 outs,
+                 n_outs,
+                 mc,
+                 al,
+                 {0},
+                 {0}};
     for (int i = 0, acc = 0; i < n_outs; i++) {
         int units = (outs[i].n + al * T5_PANEL - 1) / (al * T5_PANEL);
         jb.nch[i] = (units + cu - 1) / cu;
@@ -309,7 +356,7 @@ int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k,
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
-    free(xb), free((void *)xq.q), free((void *)xq.s);
+    free(pj.xb), free((void *)pj.xq.q), free((void *)pj.xq.s);
     return 0;
 }
 

@@ -32,8 +32,16 @@ void t5_bf16_pack_rows(const float *x, size_t ldx, int rows, int k, int xfmt, vo
                 o[i] = rounded(xr, 2 * i, k) | rounded(xr, 2 * i + 1, k) << 16;
             continue;
         }
-        float *o = (float *)xb + (size_t)r * 2 * np;
-        for (int i = 0; i < np; i++) {
+        t5k_bf16_pack_f32_tail(xr, ldx, 1, k, 0, (float *)xb + (size_t)r * 2 * np);
+    }
+}
+
+void t5k_bf16_pack_f32_tail(const float *x, size_t ldx, int rows, int k, int i0, float *xb) {
+    size_t ld = t5_bf16_ldx(T5K_BF16_X_F32, k);
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *o = xb + (size_t)r * ld;
+        for (int i = i0 / 2; i < (k + 1) / 2; i++) {
             uint32_t odd = rounded(xr, 2 * i + 1, k) << 16, even = rounded(xr, 2 * i, k) << 16;
             memcpy(&o[2 * i], &odd, 4);
             memcpy(&o[2 * i + 1], &even, 4);
@@ -81,7 +89,11 @@ static void gemm_bf16_c(const void *xv, size_t ldx, int rows, const t5_mat *w, i
     t5k_bf16_csr_end(csr);
 }
 
-const t5k_bf16_ops t5k_bf16_generic = {"generic", T5K_BF16_X_PAIRS, gemm_bf16_c};
+void t5k_bf16_pack_pairs(const float *x, size_t ldx, int rows, int k, void *xb) {
+    t5_bf16_pack_rows(x, ldx, rows, k, T5K_BF16_X_PAIRS, xb);
+}
+
+const t5k_bf16_ops t5k_bf16_generic = {"generic", T5K_BF16_X_PAIRS, t5k_bf16_pack_pairs, gemm_bf16_c};
 
 #if defined(__x86_64__)
 #include <cpuid.h>

@@ -35,6 +35,12 @@ static inline void t5k_bf16_csr_end(unsigned csr) {
 }
 #endif
 
+/* t5_bf16_pack_rows in T5K_BF16_X_PAIRS (the tables that read pairs) */
+void t5k_bf16_pack_pairs(const float *x, size_t ldx, int rows, int k, void *xb);
+/* The rows' values from i0 on (i0 even) in T5K_BF16_X_F32 (rows t5_bf16_ldx apart in xb), as
+ * t5_bf16_pack_rows writes them: the SIMD packers round the whole 16 / 8 values before. */
+void t5k_bf16_pack_f32_tail(const float *x, size_t ldx, int rows, int k, int i0, float *xb);
+
 /* pairs of k per block of the SIMD kernels: a strip of 3 panels (96 KB at most) stays in L2
  * across the row tiles; y carries the chain between blocks */
 enum { T5K_BF16_KC = 256 };

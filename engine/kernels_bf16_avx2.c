@@ -93,5 +93,31 @@ static void gemm_avx2(const void *xv, size_t ldx, int rows, const t5_mat *w, int
     t5k_bf16_csr_end(csr);
 }
 
-const t5k_bf16_ops t5k_bf16_avx2 = {"avx2", T5K_BF16_X_F32, gemm_avx2};
+/* t5_bf16_pack_rows in T5K_BF16_X_F32, 8 values at a time (kernels_bf16_avx512.c's steps) */
+static void pack_f32(const float *x, size_t ldx, int rows, int k, void *xb) {
+    const __m256i one = _mm256_set1_epi32(1), half = _mm256_set1_epi32(0x7fff),
+                  top = _mm256_set1_epi32((int)0xffff0000u);
+    const __m256i absm = _mm256_set1_epi32(0x7fffffff), inf = _mm256_set1_epi32(0x7f800000);
+    const __m256i quiet = _mm256_set1_epi32(0x00400000), sign = _mm256_set1_epi32((int)0x80000000u);
+    size_t ld = t5_bf16_ldx(T5K_BF16_X_F32, k);
+    int i8 = k / 8 * 8;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *o = (float *)xb + (size_t)r * ld;
+        for (int i = 0; i < i8; i += 8) {
+            __m256i b = _mm256_castps_si256(_mm256_loadu_ps(xr + i));
+            __m256i v =
+                _mm256_add_epi32(_mm256_add_epi32(b, half), _mm256_and_si256(_mm256_srli_epi32(b, 16), one));
+            v = _mm256_and_si256(v, top);
+            __m256i nan = _mm256_cmpgt_epi32(_mm256_and_si256(b, absm), inf); /* |b| as signed: >= 0 */
+            v = _mm256_blendv_epi8(v, _mm256_or_si256(_mm256_and_si256(b, top), quiet), nan);
+            __m256i den = _mm256_cmpeq_epi32(_mm256_and_si256(v, inf), _mm256_setzero_si256());
+            v = _mm256_blendv_epi8(v, _mm256_and_si256(v, sign), den);
+            _mm256_storeu_ps(o + i, _mm256_permute_ps(_mm256_castsi256_ps(v), 0xb1));
+        }
+    }
+    t5k_bf16_pack_f32_tail(x, ldx, rows, k, i8, xb);
+}
+
+const t5k_bf16_ops t5k_bf16_avx2 = {"avx2", T5K_BF16_X_F32, pack_f32, gemm_avx2};
 #endif

@@ -80,15 +80,16 @@ typedef void (*tile_fn)(const void *, size_t, int, int, const uint32_t *, size_t
     TILE(5, NP, DP)                                                                                          \
     TILE(6, NP, DP)                                                                                          \
     TILE(7, NP, DP)                                                                                          \
-    TILE(8, NP, DP) static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                       \
-                                                                 tile_1_##NP##_##DP,                         \
-                                                                 tile_2_##NP##_##DP,                         \
-                                                                 tile_3_##NP##_##DP,                         \
-                                                                 tile_4_##NP##_##DP,                         \
-                                                                 tile_5_##NP##_##DP,                         \
-                                                                 tile_6_##NP##_##DP,                         \
-                                                                 tile_7_##NP##_##DP,                         \
-                                                                 tile_8_##NP##_##DP};
+    TILE(8, NP, DP)                                                                                          \
+    static const tile_fn tiles_##NP##_##DP[9] = {NULL,                                                       \
+                                                 tile_1_##NP##_##DP,                                         \
+                                                 tile_2_##NP##_##DP,                                         \
+                                                 tile_3_##NP##_##DP,                                         \
+                                                 tile_4_##NP##_##DP,                                         \
+                                                 tile_5_##NP##_##DP,                                         \
+                                                 tile_6_##NP##_##DP,                                         \
+                                                 tile_7_##NP##_##DP,                                         \
+                                                 tile_8_##NP##_##DP};
 TILES(3, 1)
 TILES(1, 1)
 TILES(2, 0)
@@ -130,6 +131,35 @@ static void gemm_fma(const void *x, size_t ldx, int rows, const t5_mat *w, int c
     gemm(tiles_2_0, 2, tiles_1_0, x, ldx, rows, w, c0, c1, y, ldy);
 }
 
-const t5k_bf16_ops t5k_bf16_avx512 = {"avx512", T5K_BF16_X_F32, gemm_fma};
-const t5k_bf16_ops t5k_bf16_avx512_bf16 = {"avx512-bf16", T5K_BF16_X_PAIRS, gemm_dp};
+/* t5_bf16_pack_rows in T5K_BF16_X_F32, 16 values at a time: t5_float_to_bf16's rounding (ties to
+ * even, a NaN quiet), a denormal to a zero of its sign, then each pair swapped (odd first) */
+static void pack_f32(const float *x, size_t ldx, int rows, int k, void *xb) {
+    const __m512i one = _mm512_set1_epi32(1), half = _mm512_set1_epi32(0x7fff),
+                  top = _mm512_set1_epi32((int)0xffff0000u);
+    const __m512i absm = _mm512_set1_epi32(0x7fffffff), inf = _mm512_set1_epi32(0x7f800000);
+    const __m512i quiet = _mm512_set1_epi32(0x00400000), sign = _mm512_set1_epi32((int)0x80000000u);
+    size_t ld = t5_bf16_ldx(T5K_BF16_X_F32, k);
+    int i16 = k / 16 * 16;
+    for (int r = 0; r < rows; r++) {
+        const float *xr = x + (size_t)r * ldx;
+        float *o = (float *)xb + (size_t)r * ld;
+        for (int i = 0; i < i16; i += 16) {
+            __m512i b = _mm512_castps_si512(_mm512_loadu_ps(xr + i));
+            __m512i v =
+                _mm512_add_epi32(_mm512_add_epi32(b, half), _mm512_and_si512(_mm512_srli_epi32(b, 16), one));
+            v = _mm512_and_si512(v, top);
+            __mmask16 nan = _mm512_cmpgt_epi32_mask(_mm512_and_si512(b, absm), inf); /* |b| as signed: >= 0 */
+            v = _mm512_mask_mov_epi32(v, nan, _mm512_or_si512(_mm512_and_si512(b, top), quiet));
+            __mmask16 den =
+                _mm512_cmpeq_epi32_mask(_mm512_and_si512(v, inf), _mm512_setzero_si512()); /* exponent 0 */
+            v = _mm512_mask_and_epi32(v, den, v, sign);
+            v = _mm512_or_si512(_mm512_slli_epi64(v, 32), _mm512_srli_epi64(v, 32)); /* each pair swapped */
+            _mm512_storeu_si512((void *)(o + i), v);
+        }
+    }
+    t5k_bf16_pack_f32_tail(x, ldx, rows, k, i16, xb);
+}
+
+const t5k_bf16_ops t5k_bf16_avx512 = {"avx512", T5K_BF16_X_F32, pack_f32, gemm_fma};
+const t5k_bf16_ops t5k_bf16_avx512_bf16 = {"avx512-bf16", T5K_BF16_X_PAIRS, t5k_bf16_pack_pairs, gemm_dp};
 #endif

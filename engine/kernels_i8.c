@@ -39,7 +39,7 @@ static size_t xfmt_size(int xfmt) {
     return xfmt == T5K_XQ_S16 ? 2 : 1;
 }
 
-int t5k_i8_prepare(const t5k_i8_ops *o, const float *x, int rows, int k, t5k_xq *out) {
+int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, t5k_xq *out) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
     size_t ldq = ((size_t)k + 3) & ~(size_t)3;
     void *q = malloc((size_t)rows * ldq * xfmt_size(o->xfmt) + 1);
@@ -48,7 +48,6 @@ int t5k_i8_prepare(const t5k_i8_ops *o, const float *x, int rows, int k, t5k_xq 
         free(q), free(s);
         return -1;
     }
-    o->quantize(x, (size_t)k, rows, k, q, ldq, s);
     *out = (t5k_xq){q, ldq, s, ng};
     return 0;
 }

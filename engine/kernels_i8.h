@@ -81,9 +81,9 @@ static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, in
 }
 #endif
 
-/* x[rows, k] quantized for the kernels o: out->q, out->s allocated (the caller frees both).
- * 0, or -1 out of memory (nothing to free). */
-int t5k_i8_prepare(const t5k_i8_ops *o, const float *x, int rows, int k, t5k_xq *out);
+/* The buffers of x[rows, k] quantized for the kernels o (o->quantize fills them, by rows):
+ * out->q, out->s allocated (the caller frees both). 0, or -1 out of memory (nothing to free). */
+int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, t5k_xq *out);
 /* The rows from r0 on of x (quantized for o). */
 t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0);
 

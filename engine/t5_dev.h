@@ -390,12 +390,15 @@ enum { T5K_BF16_X_PAIRS = 1, T5K_BF16_X_F32 = 2 };
 static inline size_t t5_bf16_ldx(int xfmt, int k) {
     return (size_t)(k + 1) / 2 * (xfmt == T5K_BF16_X_F32 ? 2 : 1);
 }
+/* y = x w^T over columns [c0, c1); x [rows][ldx] words in xfmt; c0 a multiple of 16; k >= 1 */
 typedef void (*t5k_gemm_bf16_fn)(const void *x, size_t ldx, int rows, const t5_mat *w, int c0, int c1,
-                                 float *y,
-                                 size_t ldy); /* x [rows][ldx] words in xfmt; c0 a multiple of 16; k >= 1 */
+                                 float *y, size_t ldy);
+/* x[rows, k] (rows ldx apart) rounded into xb in xfmt: t5_bf16_pack_rows's bits */
+typedef void (*t5k_pack_bf16_fn)(const float *x, size_t ldx, int rows, int k, void *xb);
 typedef struct t5k_bf16_ops {
     const char *name; /* "generic", "avx2", "avx512" (FMAs), "avx512-bf16" (vdpbf16ps) */
     int xfmt;         /* T5K_BF16_X_* */
+    t5k_pack_bf16_fn pack;
     t5k_gemm_bf16_fn gemm;
 } t5k_bf16_ops;
 

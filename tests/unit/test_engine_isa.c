@@ -398,6 +398,27 @@ START_TEST(kernels_bf16) {
     ck_assert_uint_eq(t5_bf16_round(1.0f + 3.0f / 256), 0x3f82);
     ck_assert_uint_eq(t5_bf16_round(1e-39f), 0);       /* a denormal: zero */
     ck_assert_uint_eq(t5_bf16_round(-1e-39f), 0x8000); /* of its sign */
+    { /* each table's rounding of activations: the reference's bits, specials included */
+        enum { PR = 3, PK = 41 };
+        float px[PR * PK];
+        uint32_t want[PR * (PK + 1)], got[PR * (PK + 1)];
+        uint64_t prng = 5;
+        for (int i = 0; i < PR * PK; i++)
+            px[i] = frand(&prng) * (i % 3 ? 1.0f : 1e3f);
+        static const float specials[] = {NAN,        -NAN,    INFINITY,          -INFINITY,
+                                         1e-39f,     -1e-39f, 1.0f + 1.0f / 256, 1.0f + 3.0f / 256,
+                                         3.3895e38f, -0.0f,   1.1754944e-38f,    1.1754942e-38f};
+        for (size_t i = 0; i < sizeof specials / sizeof specials[0]; i++)
+            px[5 * i + 2] = specials[i];
+        for (int t = 0; t < n_tab; t++) {
+            int f = tabs[t]->xfmt;
+            size_t words = (size_t)PR * t5_bf16_ldx(f, PK);
+            t5_bf16_pack_rows(px, PK, PR, PK, f, want);
+            memset(got, 0xee, sizeof got);
+            tabs[t]->pack(px, PK, PR, PK, got);
+            ck_assert_msg(!memcmp(got, want, words * 4), "%s: the rounded activations differ", tabs[t]->name);
+        }
+    }
     enum { R = 21, N = 53, KMAX = 1100 };
     static const int ks[] = {1, 2, 3, 64, 255, 1100};
     uint64_t rng = 11;
