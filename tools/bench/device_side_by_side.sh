@@ -8,7 +8,8 @@
 #   PART: small2 (2 cores, small shape, batch 1/8/32), small16 (16 cores), base2 (2 cores, base
 #   shape, batch 8), http16 (t5serve on 16 cores: workers x threads at concurrency 64, next to
 #   the engine's batch-64 e2e rate); T5SERVE (env) is the server binary for http16.
-# env: TYPES (our compute types, default "auto bfloat16 int8"), REPS (default 2), W (scratch)
+# env: TYPES (our compute types, default "auto bfloat16 int8"), REPS (default 2), W (scratch),
+#   HF=0 skips transformers (a rerun for our types next to ONNX Runtime only)
 set -u
 cd "$(dirname "$0")/../.."
 T5=$1
@@ -41,6 +42,7 @@ side() { # $1 model dir, $2 cores, $3 threads, $4 batches
     echo "-- ONNX Runtime $q"
     taskset -c "$cores" "$PY" "$PEERS" ort "$m-onnx" "$th" "$b" "$REPS" "$q" 128 64 2>&1 | tail -4
   done
+  [ "${HF:-1}" = 0 ] && return
   echo "-- transformers"
   taskset -c "$cores" "$PY" "$PEERS" hf "$m" "$th" "$b" "$REPS" 128 64 2>&1 | tail -4
 }
