@@ -134,18 +134,20 @@ static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const 
     else
         s3 = strip_3_ST_F32_1, s2 = strip_2_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
     size_t gs = b->gs * es, ks = b->ks * es;
-    /* packed panels (each group's k steps contiguous): each 3-group strip prefetches the next
-     * one of the range; a row-major B (attention) and the range's last strip prefetch nothing */
+    /* packed panels (each group's k steps contiguous): each 3- and 2-group strip prefetches as
+     * many groups of what follows it in the range (a prefetch past the matrix's end is dropped,
+     * never a fault); a row-major B (attention) and the range's last strip prefetch nothing */
     int packed = b->gs > b->ks;
     const char *base = b->p;
     int g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
     for (; g + 3 <= gfull && gfull - g != 4; g += 3)
         s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
-           packed && g + 6 <= gfull ? base + (g + 3) * gs : NULL);
+           packed && g + 3 < gend ? base + (g + 3) * gs : NULL);
     /* four groups left (attention's d_kv = 64, a 1024-column chunk's end): two 2-group strips, two
      * groups: one (16 accumulators each, not 3 + 1 with an 8-accumulator strip) */
     for (; g + 2 <= gfull; g += 2)
-        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL);
+        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
+           packed && g + 2 < gend ? base + (g + 2) * gs : NULL);
     for (; g < gfull; g++)
         s1(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL);
     if (g < gend)
