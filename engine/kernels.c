@@ -319,15 +319,16 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
     while (mc > 8 && ((rows + mc - 1) / mc) * ((groups + 2) / 3) < 4 * nth)
         mc /= 2;
     int rb = (rows + mc - 1) / mc;
-    /* column chunks: about 8 items per thread of at most 24 groups, each chunk a whole number of
+    /* column chunks: about 8 items per thread of at most 24 groups (12 per output when an item
+     * computes two, with an activation), each chunk a whole number of
      * the ISA's register tile widths (3 groups on AVX-512, 4 on AVX2), spread evenly (chunks of
      * one output differ by one unit at most, so that the threads finish together) */
     int al = m->isa == T5_ISA_AVX512 ? 3 : m->isa == T5_ISA_AVX2 ? 4 : 1;
     if (((groups + al - 1) / al) * rb < 4 * nth)
         al = 1; /* too few units for the threads (many cores, small products) */
-    int cg = (groups * rb + 8 * nth - 1) / (8 * nth);
-    cg = cg < 1 ? 1 : cg > 24 ? 24 : cg;
-    int cu = (cg + al - 1) / al; /* units per chunk */
+    int cg = (groups * rb + 8 * nth - 1) / (8 * nth), cmax = act >= 0 && n_outs == 2 ? 12 : 24;
+    cg = cg < 1 ? 1 : cg > cmax ? cmax : cg; /* a gated item reads both outputs' chunks: 24 groups */
+    int cu = (cg + al - 1) / al;             /* units per chunk */
     mm_job jb = {t5_kernel_ops(m->isa),
                  m->isa,
                  pool,
