@@ -275,7 +275,7 @@ void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, 
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
 /* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
- * values), the same values: t5_residual_rmsnorm first adds add[rows, d] to h (when add),
+ * values), the same values: t5_residual_rmsnorm first adds add[rows, d] (not overlapping h) to h (when add),
  * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
 void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
                          int rows, int d, float eps);
