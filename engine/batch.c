@@ -50,7 +50,8 @@ struct t5_batch {
     int max_rows, used_rows;
     t5_pool *pool;
     t5_dec_scratch *s;
-    seq **seqs; /* [n_seqs] in admission order */
+    t5_enc_scratch *es; /* the encoder passes' buffers, kept between passes */
+    seq **seqs;         /* [n_seqs] in admission order */
     int n_seqs, cap_seqs;
     int next_handle;
     int32_t *tokens;         /* [max_rows] step inputs */
@@ -87,11 +88,12 @@ t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *
     b->max_rows = max_rows;
     b->pool = t5_pool_create(n_threads);
     b->s = t5_dec_scratch_create(m, max_rows, t5_pool_threads(b->pool));
+    b->es = t5_enc_scratch_create();
     b->tokens = malloc((size_t)max_rows * sizeof *b->tokens);
     b->kvp = malloc((size_t)max_rows * sizeof *b->kvp);
     b->crp = malloc((size_t)max_rows * sizeof *b->crp);
     b->tmp = malloc(3 * (size_t)m->cfg.vocab_size * sizeof *b->tmp);
-    if (!b->pool || !b->s || !b->tokens || !b->kvp || !b->crp || !b->tmp ||
+    if (!b->pool || !b->s || !b->es || !b->tokens || !b->kvp || !b->crp || !b->tmp ||
         t5_beam_scratch_init(&b->beam, max_rows < T5_MAX_BEAMS ? max_rows : T5_MAX_BEAMS) != 0)
         goto oom;
     return b;
@@ -107,6 +109,7 @@ void t5_batch_free(t5_batch *b) {
         seq_free(b->m, b->seqs[i]);
     free(b->seqs);
     t5_dec_scratch_free(b->s);
+    t5_enc_scratch_free(b->es);
     t5_pool_free(b->pool);
     free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp);
     t5_beam_scratch_free(&b->beam);
@@ -439,7 +442,7 @@ static void encode_pending(t5_batch *b) {
         float *enc = malloc((size_t)tokens * m->cfg.d_model * sizeof *enc);
         for (int g = 0, off = 0; ids && g < cnt; off += lens[g++])
             memcpy(ids + off, grp[g]->ids, (size_t)lens[g] * sizeof *ids);
-        int enc_ok = ids && enc && t5_encoder_forward(m, b->pool, ids, lens, cnt, enc) == 0;
+        int enc_ok = ids && enc && t5_encoder_forward_with(m, b->pool, b->es, ids, lens, cnt, enc) == 0;
         int cross_ok = enc_ok && (ng == 0 || t5_cross_compute(m, b->pool, enc, lens, ng, cr) == 0);
         for (int g = 0, off = 0; g < cnt; off += lens[g++]) {
             seq *q = grp[g];

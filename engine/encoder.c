@@ -29,6 +29,19 @@ typedef struct {
 
 enum { ATT_ROWS = 64 }; /* query rows per block: the scores scratch grows with n, not n^2 */
 
+/* s[n] += bias[n], four at a time (plain float adds: the compiler's SSE code gives the same values) */
+static void add_bias(float *restrict s, const float *restrict bias, int n) {
+    int j = 0;
+    for (; j + 4 <= n; j += 4) {
+        s[j] += bias[j];
+        s[j + 1] += bias[j + 1];
+        s[j + 2] += bias[j + 2];
+        s[j + 3] += bias[j + 3];
+    }
+    for (; j < n; j++)
+        s[j] += bias[j];
+}
+
 /* One (input, head) per work item, in blocks of query rows: S = Q_h K_h^T + bias,
  * softmax over each row, ctx_h = S V_h (K_h transposed first: B operands are [K, N]). */
 static void enc_att_worker(void *arg, int ith, int nth) {
@@ -48,9 +61,7 @@ static void enc_att_worker(void *arg, int ith, int nth) {
             t5_gemm(jb->isa, jb->q + blk, (size_t)inner, rows, dkv, kt, (size_t)n, n, s, (size_t)n);
             for (int i = 0; i < rows; i++) {
                 float *si = s + (size_t)i * n;
-                const float *bias = jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i));
-                for (int j = 0; j < n; j++)
-                    si[j] += bias[j];
+                add_bias(si, jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i)), n);
                 t5_softmax_isa(jb->isa, si, n);
             }
             t5_gemm(jb->isa, s, (size_t)n, rows, n, jb->v + head, (size_t)inner, dkv, jb->ctx + blk,
@@ -59,26 +70,67 @@ static void enc_att_worker(void *arg, int ith, int nth) {
     }
 }
 
+struct t5_enc_scratch {
+    float *buf; /* the activations, bias table and attention scratch of the largest pass so far */
+    size_t cap; /* floats */
+    int *offs;  /* [cap_offs] */
+    int cap_offs;
+};
+
+t5_enc_scratch *t5_enc_scratch_create(void) {
+    return calloc(1, sizeof(t5_enc_scratch));
+}
+
+void t5_enc_scratch_free(t5_enc_scratch *s) {
+    if (!s) return;
+    free(s->buf), free(s->offs);
+    free(s);
+}
+
+/* s's buffers at least floats / n_offs long (their contents not kept). 0 or -1 (out of memory) */
+static int enc_scratch_reserve(t5_enc_scratch *s, size_t floats, int n_offs) {
+    if (floats > s->cap) {
+        free(s->buf);
+        s->cap = 0;
+        if (!(s->buf = malloc(floats * sizeof(float)))) return -1;
+        s->cap = floats;
+    }
+    if (n_offs > s->cap_offs) {
+        free(s->offs);
+        s->cap_offs = 0;
+        if (!(s->offs = malloc((size_t)n_offs * sizeof(int)))) return -1;
+        s->cap_offs = n_offs;
+    }
+    return 0;
+}
+
 int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
                        float *out) {
+    t5_enc_scratch s = {NULL, 0, NULL, 0};
+    int rc = t5_encoder_forward_with(m, pool, &s, ids, lens, n_inputs, out);
+    free(s.buf), free(s.offs);
+    return rc;
+}
+
+int t5_encoder_forward_with(const t5_model *m, t5_pool *pool, t5_enc_scratch *sc, const int32_t *ids,
+                            const int *lens, int n_inputs, float *out) {
     const t5_config *c = &m->cfg;
     int d = c->d_model, in = m->inner, ff = c->d_ff, H = c->num_heads, nth = t5_pool_threads(pool);
     int n = 0, nmax = 0;
-    int *offs = malloc((size_t)n_inputs * sizeof *offs);
-    if (!offs) return -1;
     for (int i = 0; i < n_inputs; i++) {
-        offs[i] = n;
         n += lens[i];
         nmax = lens[i] > nmax ? lens[i] : nmax;
     }
     size_t nd = (size_t)n * d, ni = (size_t)n * in, nf = (size_t)n * ff;
-    float *buf = malloc(
-        (nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) + (size_t)nth * (ATT_ROWS + c->d_kv) * nmax) *
-        sizeof(float));
-    if (!buf) {
-        free(offs);
+    if (enc_scratch_reserve(sc,
+                            nd * 2 + ni * 4 + nf * 2 + (size_t)H * (2 * nmax - 1) +
+                                (size_t)nth * (ATT_ROWS + c->d_kv) * nmax,
+                            n_inputs) != 0)
         return -1;
-    }
+    float *buf = sc->buf;
+    int *offs = sc->offs;
+    for (int i = 0, o = 0; i < n_inputs; o += lens[i++])
+        offs[i] = o;
     float *h = buf, *xn = h + nd, *q = xn + nd, *k = q + ni, *v = k + ni, *ctx = v + ni, *a = ctx + ni,
           *b = a + nf, *bias = b + nf, *scores = bias + (size_t)H * (2 * nmax - 1),
           *kt = scores + (size_t)nth * ATT_ROWS * nmax;
@@ -103,15 +155,12 @@ int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, con
         bad |= t5_matmul(m, pool, ctx, n, in, &o, 1);
         t5_residual_rmsnorm(m->isa, pool, h, xn, xn, bw->ffn.ln, n, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, a, ff}, {bw->ffn.wi1, b, ff}};
-        bad |= t5_matmul(m, pool, xn, n, d, wi, c->gated ? 2 : 1);
-        t5_activate_pool(m->isa, pool, c->act, a, c->gated ? b : NULL, nf);
+        bad |= t5_matmul_act(m, pool, xn, n, d, wi, c->gated ? 2 : 1, c->act); /* a = act(a) (* b) */
         t5_mm_out wo = {bw->ffn.wo, xn, d};
         bad |= t5_matmul(m, pool, a, n, ff, &wo, 1);
     }
     if (!bad)
         t5_residual_rmsnorm(m->isa, pool, h, c->num_layers ? xn : NULL, out, m->enc_final, n, d, c->eps);
-    free(buf);
-    free(offs);
     return bad ? -1 : 0;
 }
 

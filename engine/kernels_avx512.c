@@ -122,7 +122,7 @@ STRIPS(ST_F16)
 typedef void (*strip_fn)(const float *, size_t, int, int, int, const char *, size_t, size_t, float *, size_t,
                          __mmask16, const char *);
 
-/* column strips of 3 groups, then one of 2 groups or single groups, the last one masked when partial */
+/* column strips of 3 groups, then up to two of 2 groups or a single group, a last partial one masked */
 static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0, int c1,
                     float *y, size_t ldy) {
     strip_fn s3, s2, s1, s1m;
@@ -134,16 +134,20 @@ static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const 
     else
         s3 = strip_3_ST_F32_1, s2 = strip_2_ST_F32_1, s1 = strip_1_ST_F32_1, s1m = strip_1_ST_F32_0;
     size_t gs = b->gs * es, ks = b->ks * es;
-    /* packed panels (each group's k steps contiguous): each 3-group strip prefetches the next
-     * one of the range; a row-major B (attention) and the range's last strip prefetch nothing */
+    /* packed panels (each group's k steps contiguous): each 3- and 2-group strip prefetches as
+     * many groups of what follows it in the range (a prefetch past the matrix's end is dropped,
+     * never a fault); a row-major B (attention) and the range's last strip prefetch nothing */
     int packed = b->gs > b->ks;
     const char *base = b->p;
     int g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
-    for (; g + 3 <= gfull; g += 3)
+    for (; g + 3 <= gfull && gfull - g != 4; g += 3)
         s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
-           packed && g + 6 <= gfull ? base + (g + 3) * gs : NULL);
-    if (g + 2 <= gfull) /* two groups left: one 2-group strip (16 accumulators, not 8) */
-        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL), g += 2;
+           packed && g + 3 < gend ? base + (g + 3) * gs : NULL);
+    /* four groups left (attention's d_kv = 64, a 1024-column chunk's end): two 2-group strips, two
+     * groups: one (16 accumulators each, not 3 + 1 with an 8-accumulator strip) */
+    for (; g + 2 <= gfull; g += 2)
+        s2(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
+           packed && g + 2 < gend ? base + (g + 2) * gs : NULL);
     for (; g < gfull; g++)
         s1(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff, NULL);
     if (g < gend)

@@ -255,6 +255,11 @@ typedef struct {
  * that (nothing computed). */
 int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
               int n_outs);
+/* t5_matmul, then a = act(a) (one output a) or a = act(a) * b (two of the same n: gated) in
+ * t5_activate's values, each block while it is in cache; act T5_ACT_*, -1 for none (t5_matmul).
+ * b is overwritten scratch. 0, or -1 (out of memory, or more outputs than that). */
+int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
+                  int n_outs, int act);
 /* The same kernel on the calling thread for a row-major B: y[rows, n] (rows ldy apart)
  * = x[rows, K] (rows ldx apart) . b[K, n] (rows ldb apart). */
 void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,
@@ -270,7 +275,7 @@ void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, 
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
 /* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
- * values), the same values: t5_residual_rmsnorm first adds add[rows, d] to h (when add),
+ * values), the same values: t5_residual_rmsnorm first adds add[rows, d] (not overlapping h) to h (when add),
  * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
 void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
                          int rows, int d, float eps);
@@ -426,6 +431,16 @@ static inline size_t t5_bf16x2_at(int k, int j, int i) {
  * T in all), into out[T, d_model] in the same order. 0 or <0 (out of memory). */
 int t5_encoder_forward(const t5_model *m, t5_pool *pool, const int32_t *ids, const int *lens, int n_inputs,
                        float *out);
+/* The encoder's working memory (activations, bias table, attention scratch: 75 MB for 32 x 128
+ * tokens of the T5 PEGASUS small shape), kept from one pass to the next by its owner (a batch),
+ * so that a pass does not fault in freshly mapped pages: it grows to the largest pass seen and
+ * is freed with t5_enc_scratch_free. One pass at a time. */
+typedef struct t5_enc_scratch t5_enc_scratch;
+t5_enc_scratch *t5_enc_scratch_create(void); /* empty; NULL out of memory */
+void t5_enc_scratch_free(t5_enc_scratch *s);
+/* t5_encoder_forward with its buffers from s (t5_encoder_forward: a scratch of the call's own). */
+int t5_encoder_forward_with(const t5_model *m, t5_pool *pool, t5_enc_scratch *s, const int32_t *ids,
+                            const int *lens, int n_inputs, float *out);
 
 /* Cross-attention K/V of one input, computed once: k [num_decoder_layers][heads][ceil(n / 16)]
  * [d_kv][16] (each head's keys as panels of 16 keys, K-major like the weights, zero-padded:

@@ -285,7 +285,7 @@ done:
     return rc;
 }
 
-/* Encoder of n_inputs copies of ids[n] in one pass (best of 3): GFLOP/s (projections and
+/* Encoder of n_inputs copies of ids[n] in one pass (best of 3, one scratch): GFLOP/s (projections and
  * attention products) and their fraction of the FMA peak. 0 or -1 (out of memory). */
 static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int n, int n_inputs,
                          double peak) {
@@ -294,7 +294,8 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
     int *lens = malloc((size_t)n_inputs * sizeof *lens);
     float *out = malloc((size_t)n * n_inputs * cf->d_model * sizeof *out);
     t5_pool *pool = t5_pool_create(threads);
-    int rc = all && lens && out && pool ? 0 : -1;
+    t5_enc_scratch *sc = t5_enc_scratch_create(); /* kept across the rounds, as a batch keeps it */
+    int rc = all && lens && out && pool && sc ? 0 : -1;
     for (int i = 0; !rc && i < n_inputs; i++) {
         memcpy(all + (size_t)i * n, ids, (size_t)n * sizeof *ids);
         lens[i] = n;
@@ -302,7 +303,7 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
     double best = 1e9, share = 0;
     for (int r = 0; !rc && r < 3; r++) {
         double t0 = now(), c0 = cpu_now();
-        rc = t5_encoder_forward(m, pool, all, lens, n_inputs, out);
+        rc = t5_encoder_forward_with(m, pool, sc, all, lens, n_inputs, out);
         double t = now() - t0;
         if (t < best) best = t, share = (cpu_now() - c0) / (t * threads);
     }
@@ -314,6 +315,7 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
                n_inputs, n, best * 1e3, flops / best / 1e9, flops / best / 1e9 / peak, 100 * share);
     else
         fprintf(stderr, "t5 bench engine: out of memory in the encoder\n");
+    t5_enc_scratch_free(sc);
     t5_pool_free(pool);
     free(all), free(lens), free(out);
     return rc;
