@@ -99,6 +99,7 @@ $(BUILD)/%.o: %.c | $(INC_LINKS)
 # only on a CPU that has it); the rest of the tree stays baseline x86-64.
 ISA_AVX2 := -mavx2 -mfma -mf16c
 ISA_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx512dq -mfma -mf16c
+# per-file ISA flags (tests/fuzz/fuzz.mk repeats them for its clang build)
 $(BUILD)/engine/kernels_avx2.o: CFLAGS += $(ISA_AVX2)
 $(BUILD)/engine/kernels_avx512.o: CFLAGS += $(ISA_AVX512)
 $(BUILD)/engine/kernels_i8_avx2.o: CFLAGS += $(ISA_AVX2)

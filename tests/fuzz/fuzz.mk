@@ -23,6 +23,9 @@ $(FUZZ_DIR)/obj/engine/kernels_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/engine/kernels_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512)
 $(FUZZ_DIR)/obj/engine/kernels_i8_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
 $(FUZZ_DIR)/obj/engine/kernels_i8_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512) -mavx512vnni
+$(FUZZ_DIR)/obj/engine/kernels_i8_amx.o: FUZZ_CFLAGS += $(ISA_AVX512) -mamx-tile -mamx-int8
+$(FUZZ_DIR)/obj/engine/kernels_bf16_avx2.o: FUZZ_CFLAGS += $(ISA_AVX2)
+$(FUZZ_DIR)/obj/engine/kernels_bf16_avx512.o: FUZZ_CFLAGS += $(ISA_AVX512) -mavx512bf16
 
 .PHONY: fuzz fuzz-build
 .SECONDARY: $(patsubst tests/fuzz/%.c,$(FUZZ_DIR)/obj/tests/fuzz/%.o,$(FUZZ_HARNESS))
