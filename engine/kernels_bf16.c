@@ -2,7 +2,7 @@
  * into pairs, the portable C kernel that defines every output (t5_dev.h: one chain over the
  * pairs, odd k first, each sum rounded to nearest even and flushed below FLT_MIN, exactly
  * vdpbf16ps), and the choice of kernel per ISA: generic C, AVX2 (kernels_bf16_avx2.c, FMAs),
- * AVX-512 (kernels_bf16_avx512.c: vdpbf16ps where the CPU has AVX512_BF16, else FMAs). Every
+ * AVX-512 (kernels_bf16_avx512.c: FMAs; its vdpbf16ps table is the tests' reference). Every
  * table gives the same bits: a product of two bfloat16 values is exact in float32, so an FMA
  * under DAZ and FTZ rounds each sum as vdpbf16ps does.
  * What it is not: no threading (t5_matmul in kernels.c splits the work), no packing (model.c). */
