@@ -29,19 +29,6 @@ typedef struct {
 
 enum { ATT_ROWS = 64 }; /* query rows per block: the scores scratch grows with n, not n^2 */
 
-/* s[n] += bias[n], four at a time (plain float adds: the compiler's SSE code gives the same values) */
-static void add_bias(float *restrict s, const float *restrict bias, int n) {
-    int j = 0;
-    for (; j + 4 <= n; j += 4) {
-        s[j] += bias[j];
-        s[j + 1] += bias[j + 1];
-        s[j + 2] += bias[j + 2];
-        s[j + 3] += bias[j + 3];
-    }
-    for (; j < n; j++)
-        s[j] += bias[j];
-}
-
 /* One (input, head) per work item, in blocks of query rows: S = Q_h K_h^T + bias,
  * softmax over each row, ctx_h = S V_h (K_h transposed first: B operands are [K, N]). */
 static void enc_att_worker(void *arg, int ith, int nth) {
@@ -61,7 +48,7 @@ static void enc_att_worker(void *arg, int ith, int nth) {
             t5_gemm(jb->isa, jb->q + blk, (size_t)inner, rows, dkv, kt, (size_t)n, n, s, (size_t)n);
             for (int i = 0; i < rows; i++) {
                 float *si = s + (size_t)i * n;
-                add_bias(si, jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i)), n);
+                t5_add_rows(si, jb->bias + (size_t)h * (2 * nmax - 1) + (nmax - 1 - (i0 + i)), n);
                 t5_softmax_isa(jb->isa, si, n);
             }
             t5_gemm(jb->isa, s, (size_t)n, rows, n, jb->v + head, (size_t)inner, dkv, jb->ctx + blk,

@@ -456,8 +456,7 @@ typedef struct {
     size_t n;
 } elem_job;
 
-/* h[n] += a[n], four at a time (restrict: the compiler's SSE adds, the same values) */
-static void add_rows(float *restrict h, const float *restrict a, int n) {
+void t5_add_rows(float *restrict h, const float *restrict a, int n) {
     int i = 0;
     for (; i + 4 <= n; i += 4) {
         h[i] += a[i];
@@ -472,7 +471,7 @@ static void add_rows(float *restrict h, const float *restrict a, int n) {
 static void residual_norm_rows(const elem_job *j, int r0, int r1) {
     for (int r = r0; r < r1; r++) {
         float *hr = j->h + (size_t)r * j->d;
-        if (j->add) add_rows(hr, j->add + (size_t)r * j->d, j->d);
+        if (j->add) t5_add_rows(hr, j->add + (size_t)r * j->d, j->d);
         j->o->rmsnorm(j->y + (size_t)r * j->d, hr, j->w, j->d, j->eps);
     }
 }

@@ -277,6 +277,8 @@ void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
 /* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
  * values), the same values: t5_residual_rmsnorm first adds add[rows, d] (not overlapping h) to h (when add),
  * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
+/* h[n] += a[n], four at a time (plain float adds: the compiler's SSE code gives the same values). */
+void t5_add_rows(float *restrict h, const float *restrict a, int n);
 void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
                          int rows, int d, float eps);
 void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n);
