@@ -243,6 +243,11 @@ def main():
     ok = (not bad and run.next == args.total and len(run.results) == args.total
           and "SIGKILL" in run.events and "SIGTERM" in run.events)
     ev = analyze_log(args.access_log, run.events) if ok else {}
+    for _ in range(50):  # nginx logs a request after answering it: let the last lines land
+        if not ok or ev["lines"] >= args.total:
+            break
+        time.sleep(0.1)
+        ev = analyze_log(args.access_log, run.events)
     if ok:
         print("lb_load: balancer log: %(lines)d POSTs, %(retried)d retried by nginx, "
               "%(final_not_200)d not answered 200" % ev)
