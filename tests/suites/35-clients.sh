@@ -27,26 +27,39 @@ if ! cmp -s tests/clients/package.json "$NODE_DIR/package.json" || [ ! -d "$NODE
 fi
 cp tests/clients/clients.mjs "$NODE_DIR/clients.mjs"
 
-read -r PORT EPORT < <(/usr/bin/python3 -c '
+# start_server LOG ARGS...: starts t5serve on a free loopback port and waits for /ready; sets
+# PORT_OUT and PID_OUT. A port taken between the probe and the bind is tried again with another.
+start_server() {
+  local log=$1 try; shift
+  for try in 1 2 3; do
+    PORT_OUT=$(/usr/bin/python3 -c '
 import socket
-ss = [socket.socket() for _ in range(2)]
-for s in ss: s.bind(("127.0.0.1", 0))
-print(*[s.getsockname()[1] for s in ss])')
-KEY=clients-test-key
-T5SERVE_API_KEY=$KEY "$BUILD/t5serve" --model "$MODEL" --host 127.0.0.1 --port "$PORT" --model-name t5-tiny \
-  >"$WORK/server.log" 2>&1 &
-PID=$!
-T5SERVE_API_KEY=$KEY "$BUILD/t5serve" --model "$FIXTURES/models/st5-tiny" --host 127.0.0.1 --port "$EPORT" \
-  >"$WORK/embed-server.log" 2>&1 &
-EPID=$!
-trap 'kill -TERM $PID $EPID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
-for p in $PORT $EPORT; do
-  for _ in $(seq 600); do
-    curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$p/ready" 2>/dev/null && break
-    sleep 0.1
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    T5SERVE_API_KEY=$KEY "$BUILD/t5serve" --host 127.0.0.1 --port "$PORT_OUT" "$@" >"$log" 2>&1 &
+    PID_OUT=$!
+    for _ in $(seq 600); do
+      curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$PORT_OUT/ready" 2>/dev/null && return 0
+      kill -0 $PID_OUT 2>/dev/null || break
+      sleep 0.1
+    done
+    if kill -0 $PID_OUT 2>/dev/null; then
+      echo "35-clients: t5serve $* is not ready after 60 s; its log:"; tail -20 "$log"; return 1
+    fi
+    wait $PID_OUT || true
+    grep -q "Address already in use" "$log" || { echo "35-clients: t5serve $* exited; its log:"; tail -20 "$log"; return 1; }
   done
-done
-node "$NODE_DIR/clients.mjs" "http://127.0.0.1:$PORT" "$KEY" t5-tiny "$GOLDEN" "http://127.0.0.1:$EPORT"
+  echo "35-clients: no free port after 3 tries"; return 1
+}
+KEY=clients-test-key
+PID=; EPID=
+trap 'kill -TERM $PID $EPID 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+start_server "$WORK/server.log" --model "$MODEL" --model-name t5-tiny
+PORT=$PORT_OUT PID=$PID_OUT
+start_server "$WORK/embed-server.log" --model "$FIXTURES/models/st5-tiny"
+EPORT=$PORT_OUT EPID=$PID_OUT
+node "$NODE_DIR/clients.mjs" "http://127.0.0.1:$PORT" "$KEY" t5-tiny "$GOLDEN" "http://127.0.0.1:$EPORT" || {
+  echo "35-clients: the servers' logs:"; tail -20 "$WORK/server.log" "$WORK/embed-server.log"; exit 1
+}
 kill -TERM $PID $EPID
 wait $PID # both exit 0 (LeakSanitizer has checked under ASan)
 wait $EPID
