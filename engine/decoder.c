@@ -26,10 +26,19 @@ struct t5_dec_scratch {
     int att_cap;
 };
 
+static size_t kv_ldk(const t5_model *m, int cap) { /* K^T's row length */
+    return m->cache_dtype == ST_F32 ? (size_t)cap : ((size_t)cap + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+}
+
+static size_t kv_ldv(const t5_model *m) { /* V's row length: the heads' value rows, padded */
+    return (size_t)m->cfg.num_heads * t5_cache_ldv(m);
+}
+
 int t5_kv_init(const t5_model *m, t5_kv *kv, int cap) {
-    size_t n = (size_t)m->cfg.num_decoder_layers * cap * m->inner;
-    kv->k = malloc(n * sizeof(float));
-    kv->v = malloc(n * sizeof(float));
+    size_t L = (size_t)m->cfg.num_decoder_layers, es = t5_cache_es(m->cache_dtype);
+    /* zeroed: a 16-bit operand's padding (K^T's columns past cap, V's past d_kv) reads as 0 */
+    kv->k = calloc(L * m->inner * kv_ldk(m, cap), es);
+    kv->v = calloc(L * cap * kv_ldv(m), es);
     kv->len = 0;
     kv->cap = cap;
     if (!kv->k || !kv->v) {
@@ -47,13 +56,48 @@ void t5_kv_free(t5_kv *kv) {
 }
 
 void t5_kv_copy(const t5_model *m, t5_kv *dst, const t5_kv *src) {
-    size_t len = (size_t)src->len, in = (size_t)m->inner, cap = (size_t)src->cap;
+    size_t len = (size_t)src->len, in = (size_t)m->inner, es = t5_cache_es(m->cache_dtype);
+    size_t ldk = kv_ldk(m, src->cap), ldv = kv_ldv(m), cap = (size_t)src->cap;
     for (size_t l = 0; l < (size_t)m->cfg.num_decoder_layers; l++) {
         for (size_t i = l * in; i < (l + 1) * in; i++) /* K^T: the first len columns of each row */
-            memcpy(dst->k + i * cap, src->k + i * cap, len * sizeof(float));
-        memcpy(dst->v + l * cap * in, src->v + l * cap * in, len * in * sizeof(float));
+            memcpy((char *)dst->k + i * ldk * es, (const char *)src->k + i * ldk * es, len * es);
+        memcpy((char *)dst->v + l * cap * ldv * es, (const char *)src->v + l * cap * ldv * es,
+               len * ldv * es);
     }
     dst->len = src->len;
+}
+
+/* Appends position kv->len of layer l: k_row[inner] as a column of K^T, v_row[inner] as a row of V. */
+static void kv_append(const t5_model *m, t5_kv *kv, int l, const float *k_row, const float *v_row) {
+    size_t in = (size_t)m->inner, ldk = kv_ldk(m, kv->cap), pos = (size_t)kv->len;
+    size_t kl = (size_t)l * in * ldk, vr = ((size_t)l * kv->cap + pos) * kv_ldv(m);
+    if (m->cache_dtype == ST_F32) {
+        float *k = (float *)kv->k + kl + pos;
+        for (size_t i = 0; i < in; i++)
+            k[i * ldk] = k_row[i];
+        memcpy((float *)kv->v + vr, v_row, in * sizeof(float));
+        return;
+    }
+    uint16_t *k = (uint16_t *)kv->k + kl + pos, *v = (uint16_t *)kv->v + vr;
+    size_t dkv = (size_t)m->cfg.d_kv, hl = (size_t)t5_cache_ldv(m);
+    for (size_t i = 0; i < in; i++)
+        k[i * ldk] = t5_float_to_bf16(k_row[i]);
+    for (size_t h = 0; h < (size_t)m->cfg.num_heads; h++)
+        for (size_t e = 0; e < dkv; e++)
+            v[h * hl + e] = t5_float_to_bf16(v_row[h * dkv + e]);
+}
+
+/* The B operands of head h's self-attention in layer l: K^T [d_kv, positions], V [positions, d_kv]. */
+static t5k_bop kv_kop(const t5_model *m, const t5_kv *kv, int l, int h) {
+    size_t ldk = kv_ldk(m, kv->cap), es = t5_cache_es(m->cache_dtype);
+    size_t off = ((size_t)l * m->inner + (size_t)h * m->cfg.d_kv) * ldk;
+    return (t5k_bop){(const char *)kv->k + off * es, m->cache_dtype, T5_PANEL, ldk};
+}
+
+static t5k_bop kv_vop(const t5_model *m, const t5_kv *kv, int l, int h) {
+    size_t ldv = kv_ldv(m), es = t5_cache_es(m->cache_dtype);
+    size_t off = (size_t)l * kv->cap * ldv + (size_t)h * t5_cache_ldv(m);
+    return (t5k_bop){(const char *)kv->v + off * es, m->cache_dtype, T5_PANEL, ldv};
 }
 
 t5_dec_scratch *t5_dec_scratch_create(const t5_model *m, int max_rows, int n_threads) {
@@ -94,20 +138,16 @@ typedef struct {
     const t5_cross_kv *const *cr;
 } dec_att_job;
 
-/* Attention of one query q[dkv] over n keys: K^T [dkv][ldk] (ldk 0: keys in panels of 16,
- * t5_vecmat_panels), V rows ldv apart; self-attention
- * adds the relative position bias bias_h[bucket[j] * H] of key j. */
-static void attend(t5_isa isa, const float *q, const float *kt, int ldk, const float *v, int ldv, int n,
-                   int dkv, const float *bias_h, const int *bucket, int H, float *s, float *out) {
-    if (ldk) /* s[j] = q . K[j] */
-        t5_vecmat(isa, q, dkv, kt, ldk, n, s);
-    else
-        t5_vecmat_panels(isa, q, dkv, kt, n, s);
+/* Attention of one query q[dkv] over n keys: K^T [dkv, n] and V [n, dkv] as B operands;
+ * self-attention adds the relative position bias bias_h[bucket[j] * H] of key j. */
+static void attend(t5_isa isa, const float *q, const t5k_bop *kt, const t5k_bop *v, int n, int dkv,
+                   const float *bias_h, const int *bucket, int H, float *s, float *out) {
+    t5_vecmat(isa, q, dkv, kt, n, s); /* s[j] = q . K[j] */
     if (bias_h)
         for (int j = 0; j < n; j++)
             s[j] += bias_h[bucket[j] * H];
     t5_softmax_isa(isa, s, n);
-    t5_vecmat(isa, s, n, v, ldv, dkv, out); /* out = sum_j s[j] V[j] */
+    t5_vecmat(isa, s, n, v, dkv, out); /* out = sum_j s[j] V[j] */
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {
@@ -125,9 +165,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         float *out = jb->s->ctx + (size_t)r * in + h * dkv;
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
-            size_t lay = (size_t)jb->layer * cr->n * in, np = (size_t)(cr->n + 15) / 16 * 16;
-            attend(m->isa, q, cr->k + ((size_t)jb->layer * H + h) * np * dkv, 0,
-                   cr->v + lay + (size_t)h * cr->n * dkv, dkv, cr->n, dkv, NULL, NULL, H, s, out);
+            t5k_bop kb = t5_cross_kop(m, cr, jb->layer, h), vb = t5_cross_vop(m, cr, jb->layer, h);
+            attend(m->isa, q, &kb, &vb, cr->n, dkv, NULL, NULL, H, s, out);
         } else {
             const t5_kv *kv = jb->kv[r];
             int pos = kv->len, n = pos + 1;
@@ -136,9 +175,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
                     bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
                 last_row = r;
             }
-            size_t lay = (size_t)jb->layer * kv->cap * in;
-            attend(m->isa, q, kv->k + lay + (size_t)h * dkv * kv->cap, kv->cap, kv->v + lay + h * dkv, in, n,
-                   dkv, m->dec_rel + h, bucket, H, s, out);
+            t5k_bop kb = kv_kop(m, kv, jb->layer, h), vb = kv_vop(m, kv, jb->layer, h);
+            attend(m->isa, q, &kb, &vb, n, dkv, m->dec_rel + h, bucket, H, s, out);
         }
     }
 }
@@ -172,13 +210,8 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         t5_rmsnorm(m->isa, s->xn, s->h, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
         bad |= t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
-        for (int r = 0; r < rows; r++) { /* append: a column of K^T, a row of V */
-            size_t cap = (size_t)kv[r]->cap, lay = (size_t)l * cap * in, pos = (size_t)kv[r]->len;
-            const float *kr = s->k + (size_t)r * in;
-            for (size_t i = 0; i < (size_t)in; i++)
-                kv[r]->k[lay + i * cap + pos] = kr[i];
-            memcpy(kv[r]->v + lay + pos * in, s->v + (size_t)r * in, in * sizeof(float));
-        }
+        for (int r = 0; r < rows; r++)
+            kv_append(m, kv[r], l, s->k + (size_t)r * in, s->v + (size_t)r * in);
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};

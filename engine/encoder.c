@@ -151,19 +151,43 @@ int t5_encoder_forward_with(const t5_model *m, t5_pool *pool, t5_enc_scratch *sc
     return bad ? -1 : 0;
 }
 
+int t5_cache_ldv(const t5_model *m) {
+    int dkv = m->cfg.d_kv;
+    return m->cache_dtype == ST_F32 ? dkv : (dkv + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+}
+
+static size_t cross_keys(const t5_cross_kv *cr) { /* n rounded up to whole panels of keys */
+    return ((size_t)cr->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+}
+
+t5k_bop t5_cross_kop(const t5_model *m, const t5_cross_kv *cr, int l, int h) {
+    size_t dkv = (size_t)m->cfg.d_kv, off = ((size_t)l * m->cfg.num_heads + h) * cross_keys(cr) * dkv;
+    size_t es = t5_cache_es(m->cache_dtype);
+    return (t5k_bop){(const char *)cr->k + off * es, m->cache_dtype, T5_PANEL * dkv, T5_PANEL};
+}
+
+t5k_bop t5_cross_vop(const t5_model *m, const t5_cross_kv *cr, int l, int h) {
+    size_t ldv = (size_t)t5_cache_ldv(m), off = ((size_t)l * m->cfg.num_heads + h) * cr->n * ldv;
+    size_t es = t5_cache_es(m->cache_dtype);
+    return (t5k_bop){(const char *)cr->v + off * es, m->cache_dtype, T5_PANEL, ldv};
+}
+
 int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const int *lens, int n_inputs,
                      t5_cross_kv *const *cr) {
     const t5_config *c = &m->cfg;
-    size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers;
+    size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers, H = (size_t)c->num_heads;
+    size_t dkv = (size_t)c->d_kv, ldv = (size_t)t5_cache_ldv(m);
+    int dt = m->cache_dtype;
+    size_t es = t5_cache_es(dt);
     int n = 0;
     for (int i = 0; i < n_inputs; i++)
         n += lens[i];
     float *k = malloc((size_t)n * in * 2 * sizeof *k), *v = k + (size_t)n * in; /* one layer, all inputs */
     if (!k) return -1;
-    for (int i = 0; i < n_inputs; i++) {
+    for (int i = 0; i < n_inputs; i++) { /* zeroed: the padding of the last key panel and of V's rows */
         cr[i]->n = lens[i];
-        cr[i]->k = calloc(L * (size_t)c->num_heads * ((lens[i] + 15) / 16 * 16) * c->d_kv, sizeof(float));
-        cr[i]->v = malloc(L * lens[i] * in * sizeof(float));
+        cr[i]->k = calloc(L * H * cross_keys(cr[i]) * dkv, es);
+        cr[i]->v = calloc(L * H * lens[i] * ldv, es);
         if (!cr[i]->k || !cr[i]->v) {
             for (int j = 0; j <= i; j++)
                 t5_cross_free(cr[j]);
@@ -180,17 +204,15 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
             return -1;
         }
         for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K in panels, V by head */
-            size_t ni = (size_t)lens[i], dkv = (size_t)c->d_kv, np = (ni + 15) / 16 * 16;
-            float *kp = cr[i]->k + l * (size_t)c->num_heads * np * dkv;
+            size_t ni = (size_t)lens[i], np = cross_keys(cr[i]);
+            size_t kl = l * H * np * dkv, vl = l * H * ni * ldv;
             for (size_t t = 0; t < ni; t++) /* key t, element e of head hh */
                 for (size_t r = 0; r < in; r++) {
                     size_t hh = r / dkv, e = r % dkv;
-                    kp[hh * np * dkv + (t / 16) * 16 * dkv + e * 16 + t % 16] = k[(off + t) * in + r];
+                    t5_cache_put(dt, cr[i]->k, kl + hh * np * dkv + (t / 16) * 16 * dkv + e * 16 + t % 16,
+                                 k[(off + t) * in + r]);
+                    t5_cache_put(dt, cr[i]->v, vl + (hh * ni + t) * ldv + e, v[(off + t) * in + r]);
                 }
-            for (size_t hh = 0; hh < (size_t)c->num_heads; hh++) /* each head's V rows contiguous */
-                for (size_t t = 0; t < ni; t++)
-                    memcpy(cr[i]->v + l * ni * in + (hh * ni + t) * dkv, v + (off + t) * in + hh * dkv,
-                           dkv * sizeof(float));
         }
     }
     free(k);

@@ -396,13 +396,8 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
     return 0;
 }
 
-void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y) {
-    t5_gemm(isa, a, (size_t)T, 1, T, b, (size_t)ldb, m, y, (size_t)m);
-}
-
-void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y) {
-    t5k_bop bo = {b, ST_F32, (size_t)T5_PANEL * T, T5_PANEL};
-    gemm_blocked(t5_kernel_ops(isa), a, (size_t)T, 1, T, &bo, 0, m, y, (size_t)m);
+void t5_vecmat(t5_isa isa, const float *a, int T, const t5k_bop *b, int m, float *y) {
+    gemm_blocked(t5_kernel_ops(isa), a, (size_t)T, 1, T, b, 0, m, y, (size_t)m);
 }
 
 /* ---- the rest of the step ---- */

@@ -219,6 +219,8 @@ struct t5_model {
     int n_half;                  /* matrices kept as bfloat16 / float16 */
     int n_int8;                  /* matrices quantized to int8 */
     const struct t5k_i8_ops *i8; /* int8 kernels, chosen at load with isa (t5_kernel_i8_ops) */
+    int cache_dtype;             /* the attention caches' elements (t5_kv, t5_cross_kv): ST_F32, or ST_BF16
+                                    under the bfloat16 and int8 compute types */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -239,6 +241,16 @@ void t5_pool_run(t5_pool *p, t5_pool_fn fn, void *arg);
 int t5_pool_next(t5_pool *p);
 
 /* ---------------- kernels (kernels.c) ---------------- */
+
+/* The B operand of a product, [K, N] in column groups of T5_PANEL: column c of step
+ * k at element (c / 16) * gs + k * ks + c % 16 of p. Weight panels: gs = 16 K,
+ * ks = 16 (t5_mat). A row-major [K, N] float32 matrix with rows ldb apart: gs = 16,
+ * ks = ldb. 16-bit B (bf16 / f16) comes only as panels, zero-padded to whole groups. */
+typedef struct {
+    const void *p;
+    int dtype; /* ST_F32, ST_BF16, ST_F16 */
+    size_t gs, ks;
+} t5k_bop;
 
 /* One output of a matmul: y[rows, n] = x[rows, k] . w[n, k]^T. */
 typedef struct {
@@ -264,12 +276,10 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
  * = x[rows, K] (rows ldx apart) . b[K, n] (rows ldb apart). */
 void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const float *b, size_t ldb, int n,
              float *y, size_t ldy);
-/* y[m] = sum_{t < T} a[t] * b[t, 0..m), b's rows ldb apart (t5_gemm with one row).
- * Attention uses it twice: scores over keys stored transposed, then the context over
- * the value rows. */
-void t5_vecmat(t5_isa isa, const float *a, int T, const float *b, int ldb, int m, float *y);
-/* The same over a B in panels: column c of step t at (c / 16) * 16 T + t * 16 + c % 16. */
-void t5_vecmat_panels(t5_isa isa, const float *a, int T, const float *b, int m, float *y);
+/* y[m] = sum_{t < T} a[t] * b[t, 0..m) (t5_gemm with one row, over any B operand: float32
+ * rows, panels, bf16). Attention uses it twice: scores over keys stored transposed, then the
+ * context over the value rows. */
+void t5_vecmat(t5_isa isa, const float *a, int T, const t5k_bop *b, int m, float *y);
 /* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
 void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
@@ -302,15 +312,6 @@ t5_isa t5_cpu_isa(t5_isa cap);
 
 /* The kernels of one ISA as a table (kernels.h has the rule they all keep; tests compare
  * the tables bit for bit). */
-/* The B operand of a product, [K, N] in column groups of T5_PANEL: column c of step
- * k at element (c / 16) * gs + k * ks + c % 16 of p. Weight panels: gs = 16 K,
- * ks = 16 (t5_mat). A row-major [K, N] float32 matrix with rows ldb apart: gs = 16,
- * ks = ldb. 16-bit B (bf16 / f16) comes only as panels, zero-padded to whole groups. */
-typedef struct {
-    const void *p;
-    int dtype; /* ST_F32, ST_BF16, ST_F16 */
-    size_t gs, ks;
-} t5k_bop;
 
 /* y[r * ldy + c] for r < rows, c0 <= c < c1 (c0 a multiple of 16): the chain over
  * k0 <= k < k1 of x[r * ldx + k] * B[k, c], starting from 0 when k0 == 0 and from y
@@ -444,16 +445,33 @@ void t5_enc_scratch_free(t5_enc_scratch *s);
 int t5_encoder_forward_with(const t5_model *m, t5_pool *pool, t5_enc_scratch *s, const int32_t *ids,
                             const int *lens, int n_inputs, float *out);
 
-/* Cross-attention K/V of one input, computed once: k [num_decoder_layers][heads][ceil(n / 16)]
- * [d_kv][16] (each head's keys as panels of 16 keys, K-major like the weights, zero-padded:
- * the scores are a product over packed panels, read front to back), v
- * [num_decoder_layers][heads][n][d_kv] (each head's values contiguous: a decoder step
- * streams each head's K^T and V once, front to back). */
+/* Cross-attention K/V of one input, computed once, elements of t5_model.cache_dtype (float32,
+ * or bf16 rounded to nearest even): k [num_decoder_layers][heads][ceil(n / 16)][d_kv][16]
+ * (each head's keys as panels of 16 keys, K-major like the weights, zero-padded: the scores
+ * are a product over packed panels, read front to back), v [num_decoder_layers][heads][n]
+ * [t5_cache_ldv] (each head's values contiguous): a decoder step streams each head's K^T and
+ * V once, front to back. */
 typedef struct {
-    float *k;
-    float *v;
+    void *k;
+    void *v;
     int n;
 } t5_cross_kv;
+/* The length of one head's value row in the caches: d_kv, or in bf16 d_kv rounded up to 16
+ * (zero-padded: a 16-bit B operand is read in whole groups of 16). */
+int t5_cache_ldv(const t5_model *m);
+/* Bytes of one cache element, and element i of cache buffer p := x (bf16: rounded to nearest even). */
+static inline size_t t5_cache_es(int dtype) {
+    return dtype == ST_F32 ? sizeof(float) : sizeof(uint16_t);
+}
+static inline void t5_cache_put(int dtype, void *p, size_t i, float x) {
+    if (dtype == ST_F32)
+        ((float *)p)[i] = x;
+    else
+        ((uint16_t *)p)[i] = t5_float_to_bf16(x);
+}
+/* The B operands of the attention of head h of layer l over cr: K^T [d_kv, n] and V [n, d_kv]. */
+t5k_bop t5_cross_kop(const t5_model *m, const t5_cross_kv *cr, int l, int h);
+t5k_bop t5_cross_vop(const t5_model *m, const t5_cross_kv *cr, int l, int h);
 
 /* Fills cr[i] (allocating its k, v) for each of n_inputs inputs from their encoder
  * output enc[T, d_model] (lens[i] rows each, in order). 0 or <0 (out of memory,
@@ -464,11 +482,12 @@ void t5_cross_free(t5_cross_kv *c);
 
 /* ---------------- decoder (decoder.c) ---------------- */
 
-/* Self-attention cache of one decoder row: k [num_decoder_layers][inner][cap]
- * (transposed, position p in column p), v [num_decoder_layers][cap][inner]. */
+/* Self-attention cache of one decoder row, elements of t5_model.cache_dtype: k
+ * [num_decoder_layers][inner][ldk] (transposed, position p in column p; ldk = cap, in bf16
+ * rounded up to 16), v [num_decoder_layers][cap][heads][t5_cache_ldv] (float32: [cap][inner]). */
 typedef struct {
-    float *k;
-    float *v;
+    void *k;
+    void *v;
     int len; /* positions filled */
     int cap; /* positions allocated */
 } t5_kv;

@@ -12,6 +12,8 @@
  * - int8 quantization: roundtrip error at most scale / 2 per value, the extreme value exact,
  *   zero rows, and the int8 product against the dequantized float product;
  * - bfloat16 rounding: ties to even, NaN, overflow;
+ * - the cross-attention K/V: bf16 under bfloat16 and int8, in the layout the attention reads;
+ *   beams (which reorder the self-attention caches) report the logprobs t5_score gives them;
  * - bad arguments to t5_score, t5_compute_type_parse and t5_mats_parse give clear errors. */
 #include <check.h>
 #include "check_run.h"
@@ -343,6 +345,104 @@ START_TEST(test_bf16_rounding) {
 }
 END_TEST
 
+/* The cross-attention K/V under bfloat16 and int8 are bf16, element for element the rounded
+ * float32 projections of the encoder output (the same products), where t5_cross_kop / vop say:
+ * column c of step k at (c / 16) * gs + k * ks + c % 16, the padding of the last key panel and
+ * of V's rows zero; float32 and auto keep them float32. */
+START_TEST(test_cross_kv_types) {
+    const t5_compute_type cts[] = {T5_COMPUTE_AUTO, T5_COMPUTE_BFLOAT16, T5_COMPUTE_INT8};
+    for (size_t ti = 0; ti < sizeof cts / sizeof cts[0]; ti++) {
+        t5_model *m = load("t5-tiny-gated", cts[ti], ~0u);
+        const t5_config *c = t5_model_config(m);
+        int dt = m->cache_dtype, in = m->inner, dkv = c->d_kv, n = 21; /* a partial last key panel */
+        ck_assert_int_eq(dt, cts[ti] == T5_COMPUTE_AUTO ? ST_F32 : ST_BF16);
+        int32_t ids[21];
+        for (int i = 0; i < n; i++)
+            ids[i] = 3 + 7 * i;
+        t5_pool *pool = t5_pool_create(2);
+        float *enc = malloc((size_t)n * c->d_model * sizeof *enc), *kf = malloc((size_t)n * in * sizeof *kf),
+              *vf = malloc((size_t)n * in * sizeof *vf);
+        ck_assert_int_eq(t5_encoder_forward(m, pool, ids, &n, 1, enc), 0);
+        t5_cross_kv cross, *crw = &cross;
+        ck_assert_int_eq(t5_cross_compute(m, pool, enc, &n, 1, &crw), 0);
+        ck_assert_int_eq(cross.n, n);
+        for (int l = 0; l < c->num_decoder_layers; l++) {
+            t5_mm_out kv[2] = {{m->dec[l].cross.k, kf, in}, {m->dec[l].cross.v, vf, in}};
+            ck_assert_int_eq(t5_matmul(m, pool, enc, n, c->d_model, kv, 2), 0);
+            for (int h = 0; h < c->num_heads; h++) {
+                t5k_bop ko = t5_cross_kop(m, &cross, l, h), vo = t5_cross_vop(m, &cross, l, h);
+                ck_assert_int_eq(ko.dtype, dt);
+                ck_assert_int_eq(vo.dtype, dt);
+                /* K^T [dkv, keys padded to 16]; V [n, ldv] */
+                for (int e = 0; e < dkv; e++)
+                    for (int t = 0; t < (n + 15) / 16 * 16; t++) {
+                        size_t i = (size_t)(t / 16) * ko.gs + (size_t)e * ko.ks + t % 16;
+                        float want = t < n ? kf[(size_t)t * in + h * dkv + e] : 0.0f;
+                        float got = dt == ST_F32 ? ((const float *)ko.p)[i]
+                                                 : t5_widen(ST_BF16, ((const uint16_t *)ko.p)[i]);
+                        if (dt == ST_BF16) want = t5_widen(ST_BF16, t5_float_to_bf16(want));
+                        ck_assert_msg(got == want, "%s layer %d head %d: K of key %d, element %d: %g, not %g",
+                                      t5_compute_type_name(cts[ti]), l, h, t, e, got, want);
+                    }
+                ck_assert_int_eq((int)vo.ks, t5_cache_ldv(m));
+                for (int t = 0; t < n; t++)
+                    for (int e = 0; e < t5_cache_ldv(m); e++) {
+                        size_t i = (size_t)(e / 16) * vo.gs + (size_t)t * vo.ks + e % 16;
+                        float want = e < dkv ? vf[(size_t)t * in + h * dkv + e] : 0.0f;
+                        float got = dt == ST_F32 ? ((const float *)vo.p)[i]
+                                                 : t5_widen(ST_BF16, ((const uint16_t *)vo.p)[i]);
+                        if (dt == ST_BF16) want = t5_widen(ST_BF16, t5_float_to_bf16(want));
+                        ck_assert_msg(got == want, "%s layer %d head %d: V of key %d, element %d: %g, not %g",
+                                      t5_compute_type_name(cts[ti]), l, h, t, e, got, want);
+                    }
+            }
+        }
+        t5_cross_free(&cross);
+        free(enc), free(kf), free(vf);
+        t5_pool_free(pool);
+        t5_model_free(m);
+    }
+}
+END_TEST
+
+/* Beam search under every compute type: the hypotheses reorder the rows' self-attention caches
+ * (t5_kv_copy; bf16 under bfloat16 and int8), and each returned sequence's per-token logprobs are
+ * the ones t5_score gives it teacher-forced, on a cache of its own, bit for bit (each value of a
+ * row depends on nothing else in the batch). */
+START_TEST(test_beam_caches) {
+    const t5_compute_type cts[] = {T5_COMPUTE_AUTO, T5_COMPUTE_BFLOAT16, T5_COMPUTE_INT8};
+    json_t *g = golden("t5-tiny-gated"), *cases = json_object_get(g, "cases");
+    char err[256];
+    for (size_t ti = 0; ti < sizeof cts / sizeof cts[0]; ti++) {
+        t5_model *m = load("t5-tiny-gated", cts[ti], ~0u);
+        for (size_t k = 0; k < json_array_size(cases); k++) {
+            int n;
+            int32_t *ids = ids_of(json_object_get(json_array_get(cases, k), "input_ids"), &n);
+            t5_gen_params p;
+            t5_gen_default_params(&p);
+            p.max_new_tokens = 20, p.num_beams = 4, p.num_return_sequences = 3, p.want_logprobs = 1;
+            t5_result res;
+            ck_assert_int_eq(t5_generate(m, ids, n, &p, 2, &res, err, sizeof err), 0);
+            ck_assert_int_eq(res.n_seqs, 3);
+            for (int b = 0; b < res.n_seqs; b++) {
+                const t5_sequence *sq = &res.seqs[b];
+                t5_score_result sc;
+                ck_assert_int_eq(t5_score(m, ids, n, sq->ids, sq->n, -1, 0, 1, &sc, err, sizeof err), 0);
+                for (int t = 0; t < sq->n; t++)
+                    ck_assert_msg(sq->logprobs[t] == sc.logprobs[t],
+                                  "%s case %zu beam %d token %d: logprob %.9g, scored %.9g",
+                                  t5_compute_type_name(cts[ti]), k, b, t, sq->logprobs[t], sc.logprobs[t]);
+                t5_score_result_free(&sc);
+            }
+            t5_result_free(&res);
+            free(ids);
+        }
+        t5_model_free(m);
+    }
+    json_decref(g);
+}
+END_TEST
+
 START_TEST(test_bad_args) {
     t5_model *m = load("t5-tiny-gated", T5_COMPUTE_AUTO, ~0u);
     char err[256];
@@ -391,6 +491,8 @@ int main(void) {
     tcase_add_test(tc, test_quantize_roundtrip);
     tcase_add_test(tc, test_int8_matmul);
     tcase_add_test(tc, test_bf16_rounding);
+    tcase_add_test(tc, test_cross_kv_types);
+    tcase_add_test(tc, test_beam_caches);
     tcase_add_test(tc, test_bad_args);
     suite_add_tcase(s, tc);
     return check_run(s);

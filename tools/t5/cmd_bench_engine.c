@@ -6,14 +6,14 @@
  * 128 tokens and for 32 x 128 tokens as a fraction of the FMA peak, and the decoder
  * step time at batch 1, 8, 32 with 64 new tokens forced (min_new_tokens; e2e counts
  * the first step, which runs the B encoders in one pass, as peers_bench.py counts
- * generate), tokens/s, and each step time over its bound: weight bytes / bandwidth
- * + step FLOPs / FMA peak. Memory: RSS after load next to the weights' size. cpu: the
- * share of its threads' time the process got (below 100% on a shared machine; the pool
- * spins while waiting, so 100% does not mean useful work).
- * The int8 peak: a register-only loop of the instruction the model's int8 kernel multiplies
- * with (vpmaddwd + vpaddd on AVX2, vpdpbusd with AVX-512 VNNI), in int8 operations.
- * With a list of compute types (--compute-type bfloat16,int8), a last table puts each
- * type's encoder time and batch-1 / batch-32 step medians next to float32's, all loaded
+ * generate), tokens/s, and each step time over its bound: (weight bytes + the bytes of
+ * the rows' self-attention caches and cross K/V, which every step reads too) / bandwidth +
+ * step FLOPs (products and attention) / FMA peak; w-bound counts the weights' bytes only. Memory: RSS after
+ * load next to the weights' size. cpu: the share of its threads' time the process got (below 100% on a shared
+ * machine; the pool spins while waiting, so 100% does not mean useful work). The int8 peak: a register-only
+ * loop of the instruction the model's int8 kernel multiplies with (vpmaddwd + vpaddd on AVX2, vpdpbusd with
+ * AVX-512 VNNI), in int8 operations. With a list of compute types (--compute-type bfloat16,int8), a last
+ * table puts each type's encoder time and batch-1 / batch-32 step medians next to float32's, all loaded
  * together and measured in interleaved rounds (best of 3), with its bandwidth floor
  * (decoder weight bytes / bandwidth).
  * What it is not: a pass/fail test; it prints figures. */
@@ -485,8 +485,17 @@ int cmd_bench_engine(int argc, char **argv) {
         : m->n_half                                 ? "16-bit matrices streamed as stored"
                                                     : "float32",
         bytes / bw / 1e6);
-    printf("%-6s %10s %10s %10s %12s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
-           "median/bound", "tokens/s dec", "tok/s e2e", "cpu");
+    /* what each row of a step reads besides the weights, at the median step (position n_new / 2):
+     * its self-attention cache and its input's cross K/V (t5_model.cache_dtype, V padded as
+     * stored), and the attention's FLOPs over them */
+    int H = cf->num_heads, dkv = cf->d_kv, L = cf->num_decoder_layers, pos = n_new / 2 + 1;
+    double row_cache = (double)L * H * (dkv + t5_cache_ldv(m)) * (pos + n_in) * t5_cache_es(m->cache_dtype),
+           row_att = (double)L * 4 * m->inner * (pos + n_in);
+    printf("bound: (weights + the rows' caches and cross K/V, %.1f MB a row) / bandwidth + FLOPs / FMA "
+           "peak; w-bound: the weights' bytes only\n",
+           row_cache / 1e6);
+    printf("%-6s %10s %10s %10s %12s %10s %14s %10s %6s\n", "batch", "ms/step", "mean ms", "bound ms",
+           "median/bound", "w-bound", "tokens/s dec", "tok/s e2e", "cpu");
     double tps1 = 0, tps32 = 0;
     const char *p = batches;
     while (*p) {
@@ -521,10 +530,11 @@ int cmd_bench_engine(int argc, char **argv) {
         double ms = st[steps / 2] * 1e3, mean_ms = t * 1e3 / steps;
         free(st);
         t5_batch_free(b);
-        double bound = bytes / bw / 1e6 + 2.0 * B * step_params / peak / 1e6;
+        double flops = B * (2.0 * step_params + row_att) / peak / 1e6, wbound = bytes / bw / 1e6 + flops,
+               bound = (bytes + B * row_cache) / bw / 1e6 + flops;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
-        printf("%-6d %10.2f %10.2f %10.2f %12.2f %14.1f %10.1f %5.0f%%\n", B, ms, mean_ms, bound, ms / bound,
-               tps, e2e, 100 * share);
+        printf("%-6d %10.2f %10.2f %10.2f %12.2f %10.2f %14.1f %10.1f %5.0f%%\n", B, ms, mean_ms, bound,
+               ms / bound, wbound, tps, e2e, 100 * share);
         if (B == 1) tps1 = tps;
         if (B == 32) tps32 = tps;
         while (*p && *p != ',')
