@@ -67,24 +67,22 @@ void t5_kv_copy(const t5_model *m, t5_kv *dst, const t5_kv *src) {
     dst->len = src->len;
 }
 
-/* Appends position kv->len of layer l: k_row[inner] as a column of K^T, v_row[inner] as a row of V. */
-static void kv_append(const t5_model *m, t5_kv *kv, int l, const float *k_row, const float *v_row) {
-    size_t in = (size_t)m->inner, ldk = kv_ldk(m, kv->cap), pos = (size_t)kv->len;
-    size_t kl = (size_t)l * in * ldk, vr = ((size_t)l * kv->cap + pos) * kv_ldv(m);
+/* Appends position kv->len of head h in layer l: its part of k_row[inner] as a column of K^T,
+ * of v_row[inner] as a row of V (each head's items of a step append their own part). */
+static void kv_append(const t5_model *m, t5_kv *kv, int l, int h, const float *k_row, const float *v_row) {
+    size_t dkv = (size_t)m->cfg.d_kv, ldk = kv_ldk(m, kv->cap), pos = (size_t)kv->len;
+    size_t kl = ((size_t)l * m->inner + h * dkv) * ldk + pos;
+    size_t vr = ((size_t)l * kv->cap + pos) * kv_ldv(m) + (size_t)h * t5_cache_ldv(m);
+    k_row += h * dkv, v_row += h * dkv;
     if (m->cache_dtype == ST_F32) {
-        float *k = (float *)kv->k + kl + pos;
-        for (size_t i = 0; i < in; i++)
-            k[i * ldk] = k_row[i];
-        memcpy((float *)kv->v + vr, v_row, in * sizeof(float));
-        return;
-    }
-    uint16_t *k = (uint16_t *)kv->k + kl + pos, *v = (uint16_t *)kv->v + vr;
-    size_t dkv = (size_t)m->cfg.d_kv, hl = (size_t)t5_cache_ldv(m);
-    for (size_t i = 0; i < in; i++)
-        k[i * ldk] = t5_float_to_bf16(k_row[i]);
-    for (size_t h = 0; h < (size_t)m->cfg.num_heads; h++)
         for (size_t e = 0; e < dkv; e++)
-            v[h * hl + e] = t5_float_to_bf16(v_row[h * dkv + e]);
+            ((float *)kv->k)[kl + e * ldk] = k_row[e];
+        memcpy((float *)kv->v + vr, v_row, dkv * sizeof(float));
+    } else
+        for (size_t e = 0; e < dkv; e++) {
+            ((uint16_t *)kv->k)[kl + e * ldk] = t5_float_to_bf16(k_row[e]);
+            ((uint16_t *)kv->v)[vr + e] = t5_float_to_bf16(v_row[e]);
+        }
 }
 
 /* The B operands of head h's self-attention in layer l: K^T [d_kv, positions], V [positions, d_kv]. */
@@ -168,7 +166,8 @@ static void dec_att_worker(void *arg, int ith, int nth) {
             t5k_bop kb = t5_cross_kop(m, cr, jb->layer, h), vb = t5_cross_vop(m, cr, jb->layer, h);
             attend(m->isa, q, &kb, &vb, cr->n, dkv, NULL, NULL, H, s, out);
         } else {
-            const t5_kv *kv = jb->kv[r];
+            t5_kv *kv = jb->kv[r];
+            kv_append(m, kv, jb->layer, h, jb->s->k + (size_t)r * in, jb->s->v + (size_t)r * in);
             int pos = kv->len, n = pos + 1;
             if (r != last_row) { /* causal buckets of key j for the query at pos */
                 for (int j = 0; j < n; j++)
@@ -210,8 +209,6 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         t5_rmsnorm(m->isa, s->xn, s->h, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
         bad |= t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
-        for (int r = 0; r < rows; r++)
-            kv_append(m, kv[r], l, s->k + (size_t)r * in, s->v + (size_t)r * in);
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};

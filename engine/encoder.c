@@ -172,51 +172,74 @@ t5k_bop t5_cross_vop(const t5_model *m, const t5_cross_kv *cr, int l, int h) {
     return (t5k_bop){(const char *)cr->v + off * es, m->cache_dtype, T5_PANEL, ldv};
 }
 
+/* One layer's K, V [all inputs' tokens, inner] into each input's cross K/V, an item per input and
+ * head on the pool's threads. */
+typedef struct {
+    const t5_model *m;
+    t5_pool *pool;
+    const float *k, *v;
+    const int *offs; /* [n_inputs] first token of input i */
+    t5_cross_kv *const *cr;
+    int n_inputs, layer;
+} cross_job;
+
+static void cross_worker(void *arg, int ith, int nth) {
+    const cross_job *jb = arg;
+    const t5_model *m = jb->m;
+    int dt = m->cache_dtype, H = m->cfg.num_heads;
+    size_t in = (size_t)m->inner, dkv = (size_t)m->cfg.d_kv, ldv = (size_t)t5_cache_ldv(m),
+           l = (size_t)jb->layer;
+    (void)ith, (void)nth;
+    for (int item; (item = t5_pool_next(jb->pool)) < jb->n_inputs * H;) {
+        int i = item / H;
+        size_t hh = (size_t)(item % H), ni = (size_t)jb->cr[i]->n, np = cross_keys(jb->cr[i]);
+        const float *k = jb->k + (size_t)jb->offs[i] * in + hh * dkv,
+                    *v = jb->v + (size_t)jb->offs[i] * in + hh * dkv;
+        size_t kp = (l * H + hh) * np * dkv, vp = (l * H + hh) * ni * ldv; /* head hh's K panels, V rows */
+        for (size_t t = 0; t < ni; t++)                                    /* key t, element e */
+            for (size_t e = 0; e < dkv; e++) {
+                t5_cache_put(dt, jb->cr[i]->k, kp + (t / 16) * 16 * dkv + e * 16 + t % 16, k[t * in + e]);
+                t5_cache_put(dt, jb->cr[i]->v, vp + t * ldv + e, v[t * in + e]);
+            }
+    }
+}
+
 int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const int *lens, int n_inputs,
                      t5_cross_kv *const *cr) {
     const t5_config *c = &m->cfg;
     size_t in = (size_t)m->inner, L = (size_t)c->num_decoder_layers, H = (size_t)c->num_heads;
-    size_t dkv = (size_t)c->d_kv, ldv = (size_t)t5_cache_ldv(m);
-    int dt = m->cache_dtype;
-    size_t es = t5_cache_es(dt);
+    size_t dkv = (size_t)c->d_kv, ldv = (size_t)t5_cache_ldv(m), es = t5_cache_es(m->cache_dtype);
     int n = 0;
+    int *offs = malloc((size_t)n_inputs * sizeof *offs);
+    if (!offs) return -1;
     for (int i = 0; i < n_inputs; i++)
-        n += lens[i];
+        offs[i] = n, n += lens[i];
     float *k = malloc((size_t)n * in * 2 * sizeof *k), *v = k + (size_t)n * in; /* one layer, all inputs */
-    if (!k) return -1;
-    for (int i = 0; i < n_inputs; i++) { /* zeroed: the padding of the last key panel and of V's rows */
+    if (!k) {
+        free(offs);
+        return -1;
+    }
+    int rc = 0, i = 0;
+    for (; i < n_inputs; i++) { /* zeroed: the padding of the last key panel and of V's rows */
         cr[i]->n = lens[i];
         cr[i]->k = calloc(L * H * cross_keys(cr[i]) * dkv, es);
         cr[i]->v = calloc(L * H * lens[i] * ldv, es);
         if (!cr[i]->k || !cr[i]->v) {
-            for (int j = 0; j <= i; j++)
-                t5_cross_free(cr[j]);
-            free(k);
-            return -1;
+            rc = -1, i++;
+            break;
         }
     }
-    for (size_t l = 0; l < L; l++) {
+    for (size_t l = 0; l < L && !rc; l++) {
         t5_mm_out kv[2] = {{m->dec[l].cross.k, k, (int)in}, {m->dec[l].cross.v, v, (int)in}};
-        if (t5_matmul(m, pool, enc, n, c->d_model, kv, 2) != 0) {
-            for (int i = 0; i < n_inputs; i++)
-                t5_cross_free(cr[i]);
-            free(k);
-            return -1;
-        }
-        for (int i = 0, off = 0; i < n_inputs; off += lens[i++]) { /* each input's K in panels, V by head */
-            size_t ni = (size_t)lens[i], np = cross_keys(cr[i]);
-            size_t kl = l * H * np * dkv, vl = l * H * ni * ldv;
-            for (size_t t = 0; t < ni; t++) /* key t, element e of head hh */
-                for (size_t r = 0; r < in; r++) {
-                    size_t hh = r / dkv, e = r % dkv;
-                    t5_cache_put(dt, cr[i]->k, kl + hh * np * dkv + (t / 16) * 16 * dkv + e * 16 + t % 16,
-                                 k[(off + t) * in + r]);
-                    t5_cache_put(dt, cr[i]->v, vl + (hh * ni + t) * ldv + e, v[(off + t) * in + r]);
-                }
-        }
+        rc = t5_matmul(m, pool, enc, n, c->d_model, kv, 2);
+        cross_job jb = {m, pool, k, v, offs, cr, n_inputs, (int)l};
+        if (!rc) t5_pool_run(pool, cross_worker, &jb);
     }
-    free(k);
-    return 0;
+    if (rc)
+        while (i > 0)
+            t5_cross_free(cr[--i]);
+    free(k), free(offs);
+    return rc ? -1 : 0;
 }
 
 void t5_cross_free(t5_cross_kv *c) {

@@ -70,7 +70,8 @@ int t5_isa_parse(const char *s, t5_isa *out);
 const char *t5_isa_name(t5_isa isa);
 
 /* How the weight matrices are held and multiplied (norms, biases and the attention
- * over activations are float32 in every type):
+ * arithmetic are float32 in every type; under BFLOAT16 and INT8 the attention caches, the
+ * self-attention K/V and the cross K/V, hold bf16, widened exactly when read):
  *   AUTO      weight matrices as stored (float32, or bfloat16 / float16 streamed and
  *             widened exactly), float32 arithmetic: exact to transformers. The default.
  *   FLOAT32   every matrix converted to float32 at load (the same answers as AUTO).
