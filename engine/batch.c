@@ -57,8 +57,16 @@ struct t5_batch {
     int32_t *tokens;         /* [max_rows] step inputs */
     t5_kv **kvp;             /* [max_rows] */
     const t5_cross_kv **crp; /* [max_rows] */
-    float *tmp;              /* [3 vocab] raw logits, then warper / sampling scratch */
-    t5_beam_scratch beam;    /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
+    float *tmp;              /* [threads][3 vocab] raw logits, then warper / sampling scratch */
+    struct pick *picks;      /* [max_rows] the step's non-beam rows, whose tokens the pool chooses */
+    int n_picks;
+    t5_beam_scratch beam; /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
+};
+
+/* One non-beam row of a step: sequence q's row r, logits row `at` of the step. */
+struct pick {
+    seq *q;
+    int r, at;
 };
 
 static void seq_free(const t5_model *m, seq *q) {
@@ -92,8 +100,10 @@ t5_batch *t5_batch_create(const t5_model *m, int max_rows, int n_threads, char *
     b->tokens = malloc((size_t)max_rows * sizeof *b->tokens);
     b->kvp = malloc((size_t)max_rows * sizeof *b->kvp);
     b->crp = malloc((size_t)max_rows * sizeof *b->crp);
-    b->tmp = malloc(3 * (size_t)m->cfg.vocab_size * sizeof *b->tmp);
-    if (!b->pool || !b->s || !b->es || !b->tokens || !b->kvp || !b->crp || !b->tmp ||
+    b->tmp =
+        b->pool ? malloc((size_t)t5_pool_threads(b->pool) * 3 * m->cfg.vocab_size * sizeof *b->tmp) : NULL;
+    b->picks = malloc((size_t)max_rows * sizeof *b->picks);
+    if (!b->pool || !b->s || !b->es || !b->tokens || !b->kvp || !b->crp || !b->tmp || !b->picks ||
         t5_beam_scratch_init(&b->beam, max_rows < T5_MAX_BEAMS ? max_rows : T5_MAX_BEAMS) != 0)
         goto oom;
     return b;
@@ -111,7 +121,7 @@ void t5_batch_free(t5_batch *b) {
     t5_dec_scratch_free(b->s);
     t5_enc_scratch_free(b->es);
     t5_pool_free(b->pool);
-    free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp);
+    free(b->tokens), free(b->kvp), free(b->crp), free(b->tmp), free(b->picks);
     t5_beam_scratch_free(&b->beam);
     free(b);
 }
@@ -345,23 +355,24 @@ static void record_top(const float *raw, int V, float norm, int k, int32_t *id, 
 }
 
 /* Chooses the next token of non-beam row r from its logits x[V] (overwritten) and
- * records it with its model log-probability. Returns the token. */
-static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
-    int V = b->m->cfg.vocab_size, L = q->max_len;
+ * records it with its model log-probability; tmp[3V] scratch. It touches only row r's state,
+ * so the rows of a step are chosen on the pool's threads at once. */
+static void choose_row(const t5_model *m, seq *q, int r, float *x, float *tmp) {
+    int V = m->cfg.vocab_size, L = q->max_len;
     int32_t *t = q->tok + (size_t)r * L;
     int len = q->len[r];
     /* the raw logits, kept for the log-probability whatever the processors and warpers
      * do to x (they use tmp + V) */
-    float *raw = b->tmp;
+    float *raw = tmp;
     memcpy(raw, x, (size_t)V * sizeof *raw);
-    float mx = t5_max(b->m->isa, raw, V), ls = logf(t5_sum_exp(b->m->isa, raw, V, mx));
+    float mx = t5_max(m->isa, raw, V), ls = logf(t5_sum_exp(m->isa, raw, V, mx));
     t5_logits_process(&q->p, x, V, t, len);
     int32_t tok;
     if (q->p.do_sample) {
-        t5_logits_warp(&q->p, x, V, b->tmp + V, 1);
-        tok = t5_sample(x, V, &q->rng[r], b->tmp + V);
+        t5_logits_warp(&q->p, x, V, tmp + V, 1);
+        tok = t5_sample(x, V, &q->rng[r], tmp + V);
     } else
-        tok = t5_argmax(b->m->isa, x, V);
+        tok = t5_argmax(m->isa, x, V);
     /* log_softmax of the raw logits at tok, as torch computes it */
     float lp = (raw[tok] - mx) - ls;
     if (q->top_id)
@@ -371,7 +382,22 @@ static int32_t choose_row(t5_batch *b, seq *q, int r, float *x) {
     q->lpr[(size_t)r * L + len] = lp;
     q->sum[r] += lp;
     q->len[r] = len + 1;
-    return tok;
+}
+
+typedef struct {
+    t5_batch *b;
+    float *logits; /* [rows, V] */
+} choose_job;
+
+static void choose_worker(void *arg, int ith, int nth) {
+    const choose_job *jb = arg;
+    t5_batch *b = jb->b;
+    size_t V = (size_t)b->m->cfg.vocab_size;
+    (void)nth;
+    for (int i; (i = t5_pool_next(b->pool)) < b->n_picks;) {
+        const struct pick *pk = &b->picks[i];
+        choose_row(b->m, pk->q, pk->r, jb->logits + (size_t)pk->at * V, b->tmp + (size_t)ith * 3 * V);
+    }
 }
 
 /* Removes sequence i from the batch and hands its result to on_done. */
@@ -465,11 +491,13 @@ int t5_batch_step(t5_batch *b) {
     int V = m->cfg.vocab_size, rows = 0;
     encode_pending(b);
     /* gather the running rows of every sequence, in admission order */
+    b->n_picks = 0;
     for (int i = 0; i < b->n_seqs; i++) {
         seq *q = b->seqs[i];
         if (q->cancel) continue;
         for (int r = 0; r < q->rows; r++) {
             if (!q->beam && q->fin[r]) continue;
+            if (!q->beam) b->picks[b->n_picks++] = (struct pick){q, r, rows};
             b->tokens[rows] = q->beam ? q->bs.tok[(size_t)r * q->max_len + q->bs.cur_len - 1]
                                       : q->tok[(size_t)r * q->max_len + q->len[r] - 1];
             b->kvp[rows] = &q->kv[r];
@@ -479,7 +507,13 @@ int t5_batch_step(t5_batch *b) {
     float *logits = NULL;
     if (rows > 0 && !(logits = t5_decoder_step(m, b->pool, b->s, rows, b->tokens, b->kvp, b->crp)))
         return T5_ERR_NOMEM;
-    /* choose each row's token in the same order */
+    /* every non-beam row's token (on the pool: the rows are independent), then, in admission
+     * order, the beams' steps and each sequence's callbacks and finish */
+    choose_job cj = {b, logits};
+    if (b->n_picks > 1)
+        t5_pool_run(b->pool, choose_worker, &cj);
+    else if (b->n_picks == 1)
+        choose_row(m, b->picks[0].q, b->picks[0].r, logits + (size_t)b->picks[0].at * V, b->tmp);
     int off = 0;
     for (int i = 0; i < b->n_seqs; i++) {
         seq *q = b->seqs[i];
@@ -500,8 +534,9 @@ int t5_batch_step(t5_batch *b) {
         int running = 0;
         for (int r = 0; r < q->rows; r++) {
             if (q->fin[r]) continue;
-            int32_t tok = choose_row(b, q, r, logits + (size_t)off++ * V);
+            off++;
             int len = q->len[r];
+            int32_t tok = q->tok[(size_t)r * q->max_len + len - 1];
             if (q->rows == 1 && q->on_token &&
                 q->on_token(q->user, tok, q->lpr[(size_t)r * q->max_len + len - 1]) != 0)
                 q->fin[r] = T5_FINISH_STOP;
