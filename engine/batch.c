@@ -59,8 +59,7 @@ struct t5_batch {
     const t5_cross_kv **crp; /* [max_rows] */
     float *tmp;              /* [threads][3 vocab] raw logits, then warper / sampling scratch */
     struct pick *picks;      /* [max_rows] the step's non-beam rows, whose tokens the pool chooses */
-    int n_picks;
-    t5_beam_scratch beam; /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
+    t5_beam_scratch beam;    /* for beam searches of up to min(max_rows, T5_MAX_BEAMS) beams */
 };
 
 /* One non-beam row of a step: sequence q's row r, logits row `at` of the step. */
@@ -384,17 +383,20 @@ static void choose_row(const t5_model *m, seq *q, int r, float *x, float *tmp) {
     q->len[r] = len + 1;
 }
 
+/* The tokens of picks[0..n) from the step's logits [rows, V], an item per pick; thread ith's
+ * scratch at tmp + ith * 3V. */
 typedef struct {
-    t5_batch *b;
-    float *logits; /* [rows, V] */
+    const t5_batch *b;
+    int n;
+    float *logits;
 } choose_job;
 
 static void choose_worker(void *arg, int ith, int nth) {
     const choose_job *jb = arg;
-    t5_batch *b = jb->b;
+    const t5_batch *b = jb->b;
     size_t V = (size_t)b->m->cfg.vocab_size;
     (void)nth;
-    for (int i; (i = t5_pool_next(b->pool)) < b->n_picks;) {
+    for (int i; (i = t5_pool_next(b->pool)) < jb->n;) {
         const struct pick *pk = &b->picks[i];
         choose_row(b->m, pk->q, pk->r, jb->logits + (size_t)pk->at * V, b->tmp + (size_t)ith * 3 * V);
     }
@@ -491,13 +493,13 @@ int t5_batch_step(t5_batch *b) {
     int V = m->cfg.vocab_size, rows = 0;
     encode_pending(b);
     /* gather the running rows of every sequence, in admission order */
-    b->n_picks = 0;
+    int n_picks = 0;
     for (int i = 0; i < b->n_seqs; i++) {
         seq *q = b->seqs[i];
         if (q->cancel) continue;
         for (int r = 0; r < q->rows; r++) {
             if (!q->beam && q->fin[r]) continue;
-            if (!q->beam) b->picks[b->n_picks++] = (struct pick){q, r, rows};
+            if (!q->beam) b->picks[n_picks++] = (struct pick){q, r, rows};
             b->tokens[rows] = q->beam ? q->bs.tok[(size_t)r * q->max_len + q->bs.cur_len - 1]
                                       : q->tok[(size_t)r * q->max_len + q->len[r] - 1];
             b->kvp[rows] = &q->kv[r];
@@ -509,10 +511,10 @@ int t5_batch_step(t5_batch *b) {
         return T5_ERR_NOMEM;
     /* every non-beam row's token (on the pool: the rows are independent), then, in admission
      * order, the beams' steps and each sequence's callbacks and finish */
-    choose_job cj = {b, logits};
-    if (b->n_picks > 1)
+    choose_job cj = {b, n_picks, logits};
+    if (n_picks > 1)
         t5_pool_run(b->pool, choose_worker, &cj);
-    else if (b->n_picks == 1)
+    else if (n_picks == 1)
         choose_row(m, b->picks[0].q, b->picks[0].r, logits + (size_t)b->picks[0].at * V, b->tmp);
     int off = 0;
     for (int i = 0; i < b->n_seqs; i++) {

@@ -126,14 +126,12 @@ class Server:
         finally:
             c.close()
 
-    def metric(self, name):
-        """Sum of the samples of one metric (all label sets)."""
+    def metric(self, name, labels=None):
+        """Sum of the samples of one metric: all label sets, or those that begin with labels
+        (e.g. 'route="/generate"')."""
         st, _, data = self.request("GET", "/metrics")
-        total = 0.0
-        for line in data.decode().splitlines():
-            if line.startswith(name + " ") or line.startswith(name + "{"):
-                total += float(line.rsplit(" ", 1)[1])
-        return total
+        heads = (name + "{" + labels,) if labels is not None else (name + " ", name + "{")
+        return sum(float(line.rsplit(" ", 1)[1]) for line in data.decode().splitlines() if line.startswith(heads))
 
     def stop(self, timeout=120):
         if self.proc.poll() is None:

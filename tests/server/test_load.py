@@ -146,13 +146,8 @@ def sigterm_drain():
     for _ in jobs:
         sent.acquire()
     def taken():  # requests the server has read: queued, in a batch, or already answered
-        st, _, data = srv.request("GET", "/metrics", conn=keep)
-        n = 0.0
-        for line in data.decode().splitlines():
-            if (line.startswith(("t5serve_active_sequences ", "t5serve_queue_depth "))
-                    or line.startswith('t5serve_requests_total{route="/generate"')):
-                n += float(line.rsplit(" ", 1)[1])
-        return n
+        return (srv.metric("t5serve_active_sequences") + srv.metric("t5serve_queue_depth")
+                + srv.metric("t5serve_requests_total", 'route="/generate"'))
     # every request must be in the server's hands before SIGTERM: one still in the socket's
     # buffer when the drain starts is answered 503, which is right but not what this checks
     check(wait_until(lambda: taken() >= len(jobs), 60), f"the server read all {len(jobs)} requests: {taken()}")
