@@ -28,12 +28,15 @@ static void on_wake(uv_async_t *h) {
     srv_http_resume_pending(h->data);
 }
 
+/* Runs on the loop thread only. The listening stops before `draining` is published, so that
+ * whoever sees /ready answer 503 also finds new connections refused. */
 static void begin_drain(srv_server *s, const char *why) {
-    if (atomic_exchange(&s->draining, 1)) return;
+    if (atomic_load(&s->draining)) return;
     srv_log(SRV_LOG_INFO, "%s: draining (in flight: %d, up to %d ms), no longer accepting", why,
             atomic_load(&s->inflight), s->cfg.drain_timeout_ms);
     s->drain_deadline = srv_now() + s->cfg.drain_timeout_ms / 1000.0;
     srv_http_stop_accepting(s);
+    atomic_store(&s->draining, 1);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
