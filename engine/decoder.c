@@ -27,7 +27,7 @@ struct t5_dec_scratch {
 };
 
 static size_t kv_ldk(const t5_model *m, int cap) { /* K^T's row length */
-    return m->cache_dtype == ST_F32 ? (size_t)cap : ((size_t)cap + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+    return m->cache_dtype == ST_F32 ? (size_t)cap : t5_panels_round((size_t)cap);
 }
 
 static size_t kv_ldv(const t5_model *m) { /* V's row length: the heads' value rows, padded */
@@ -74,15 +74,10 @@ static void kv_append(const t5_model *m, t5_kv *kv, int l, int h, const float *k
     size_t kl = ((size_t)l * m->inner + h * dkv) * ldk + pos;
     size_t vr = ((size_t)l * kv->cap + pos) * kv_ldv(m) + (size_t)h * t5_cache_ldv(m);
     k_row += h * dkv, v_row += h * dkv;
-    if (m->cache_dtype == ST_F32) {
-        for (size_t e = 0; e < dkv; e++)
-            ((float *)kv->k)[kl + e * ldk] = k_row[e];
-        memcpy((float *)kv->v + vr, v_row, dkv * sizeof(float));
-    } else
-        for (size_t e = 0; e < dkv; e++) {
-            ((uint16_t *)kv->k)[kl + e * ldk] = t5_float_to_bf16(k_row[e]);
-            ((uint16_t *)kv->v)[vr + e] = t5_float_to_bf16(v_row[e]);
-        }
+    for (size_t e = 0; e < dkv; e++) {
+        t5_cache_put(m->cache_dtype, kv->k, kl + e * ldk, k_row[e]);
+        t5_cache_put(m->cache_dtype, kv->v, vr + e, v_row[e]);
+    }
 }
 
 /* The B operands of head h's self-attention in layer l: K^T [d_kv, positions], V [positions, d_kv]. */

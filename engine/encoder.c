@@ -153,15 +153,12 @@ int t5_encoder_forward_with(const t5_model *m, t5_pool *pool, t5_enc_scratch *sc
 
 int t5_cache_ldv(const t5_model *m) {
     int dkv = m->cfg.d_kv;
-    return m->cache_dtype == ST_F32 ? dkv : (dkv + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
-}
-
-static size_t cross_keys(const t5_cross_kv *cr) { /* n rounded up to whole panels of keys */
-    return ((size_t)cr->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+    return m->cache_dtype == ST_F32 ? dkv : (int)t5_panels_round((size_t)dkv);
 }
 
 t5k_bop t5_cross_kop(const t5_model *m, const t5_cross_kv *cr, int l, int h) {
-    size_t dkv = (size_t)m->cfg.d_kv, off = ((size_t)l * m->cfg.num_heads + h) * cross_keys(cr) * dkv;
+    size_t dkv = (size_t)m->cfg.d_kv,
+           off = ((size_t)l * m->cfg.num_heads + h) * t5_panels_round((size_t)cr->n) * dkv;
     size_t es = t5_cache_es(m->cache_dtype);
     return (t5k_bop){(const char *)cr->k + off * es, m->cache_dtype, T5_PANEL * dkv, T5_PANEL};
 }
@@ -192,7 +189,7 @@ static void cross_worker(void *arg, int ith, int nth) {
     (void)ith, (void)nth;
     for (int item; (item = t5_pool_next(jb->pool)) < jb->n_inputs * H;) {
         int i = item / H;
-        size_t hh = (size_t)(item % H), ni = (size_t)jb->cr[i]->n, np = cross_keys(jb->cr[i]);
+        size_t hh = (size_t)(item % H), ni = (size_t)jb->cr[i]->n, np = t5_panels_round(ni);
         const float *k = jb->k + (size_t)jb->offs[i] * in + hh * dkv,
                     *v = jb->v + (size_t)jb->offs[i] * in + hh * dkv;
         size_t kp = (l * H + hh) * np * dkv, vp = (l * H + hh) * ni * ldv; /* head hh's K panels, V rows */
@@ -222,7 +219,7 @@ int t5_cross_compute(const t5_model *m, t5_pool *pool, const float *enc, const i
     int rc = 0, i = 0;
     for (; i < n_inputs; i++) { /* zeroed: the padding of the last key panel and of V's rows */
         cr[i]->n = lens[i];
-        cr[i]->k = calloc(L * H * cross_keys(cr[i]) * dkv, es);
+        cr[i]->k = calloc(L * H * t5_panels_round((size_t)cr[i]->n) * dkv, es);
         cr[i]->v = calloc(L * H * lens[i] * ldv, es);
         if (!cr[i]->k || !cr[i]->v) {
             rc = -1, i++;

@@ -309,7 +309,7 @@ void t5_mat_row(const t5_mat *w, int k, int row, float *out) {
  * and group sums) */
 static size_t mat_bytes(const t5_mat *w) {
     if (w->dtype == ST_I8) return t5_mat_i8_bytes(w->n, w->k);
-    size_t rows = w->packed ? ((size_t)w->n + T5_PANEL - 1) / T5_PANEL * T5_PANEL : (size_t)w->n;
+    size_t rows = w->packed ? t5_panels_round((size_t)w->n) : (size_t)w->n;
     size_t k = w->dtype == ST_BF16X2 ? ((size_t)w->k + 1) & ~(size_t)1 : (size_t)w->k;
     return (w->dtype == ST_F32 ? 4 : 2) * rows * k;
 }

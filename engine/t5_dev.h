@@ -134,6 +134,10 @@ int st_write(const char *path, const st_out *t, int n, char *err, size_t errlen)
  * Not packed: [n, k] row-major: an untied embedding (read a row at a time, where the
  * checkpoint has it). */
 enum { T5_PANEL = 16, T5_I8_GROUP = 64 };
+/* n rounded up to whole panels (of columns, keys or value elements) */
+static inline size_t t5_panels_round(size_t n) {
+    return (n + T5_PANEL - 1) / T5_PANEL * T5_PANEL;
+}
 typedef struct {
     const void *p;      /* packed: [ceil(n / 16)][k][16] (int8: [ceil(n / 16)][kp / 4][16][4], bf16x2:
                            [ceil(n / 16)][kp / 2][16][2]); else [n][k] */
