@@ -530,8 +530,9 @@ int cmd_bench_engine(int argc, char **argv) {
         double ms = st[steps / 2] * 1e3, mean_ms = t * 1e3 / steps;
         free(st);
         t5_batch_free(b);
-        double flops = B * (2.0 * step_params + row_att) / peak / 1e6, wbound = bytes / bw / 1e6 + flops,
-               bound = (bytes + B * row_cache) / bw / 1e6 + flops;
+        double compute_ms = B * (2.0 * step_params + row_att) / peak / 1e6,
+               wbound = bytes / bw / 1e6 + compute_ms,
+               bound = (bytes + B * row_cache) / bw / 1e6 + compute_ms;
         double tps = B * (double)(n_new - 1) / t, e2e = B * (double)n_new / (t + t_add);
         printf("%-6d %10.2f %10.2f %10.2f %12.2f %10.2f %14.1f %10.1f %5.0f%%\n", B, ms, mean_ms, bound,
                ms / bound, wbound, tps, e2e, 100 * share);
