@@ -198,42 +198,38 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
     for (int r = 0; r < rows; r++)
         t5_mat_row(&m->shared, d, tokens[r], s->h + (size_t)r * d);
     int bad = 0; /* a product ran out of memory: the caches stay as they were */
+    /* each sublayer's output (in xn) joins the residual stream h in the next norm's pass */
+    const float *add = NULL;
     for (int l = 0; l < c->num_decoder_layers; l++) {
         const t5_block_w *bw = &m->dec[l];
         /* self-attention */
-        t5_rmsnorm(m->isa, s->xn, s->h, bw->self.ln, rows, d, c->eps);
+        t5_residual_rmsnorm(m->isa, pool, s->h, add, s->xn, bw->self.ln, rows, d, c->eps);
         t5_mm_out qkv[3] = {{bw->self.q, s->q, in}, {bw->self.k, s->k, in}, {bw->self.v, s->v, in}};
         bad |= t5_matmul(m, pool, s->xn, rows, d, qkv, 3);
         dec_att_job jb = {m, pool, s, rows, l, 0, kv, cross};
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out o = {bw->self.o, s->xn, d};
         bad |= t5_matmul(m, pool, s->ctx, rows, in, &o, 1);
-        for (size_t i = 0; i < rd; i++)
-            s->h[i] += s->xn[i];
         /* cross-attention */
-        t5_rmsnorm(m->isa, s->xn, s->h, bw->cross.ln, rows, d, c->eps);
+        t5_residual_rmsnorm(m->isa, pool, s->h, s->xn, s->xn, bw->cross.ln, rows, d, c->eps);
         t5_mm_out cq = {bw->cross.q, s->q, in};
         bad |= t5_matmul(m, pool, s->xn, rows, d, &cq, 1);
         jb.cross = 1;
         t5_pool_run(pool, dec_att_worker, &jb);
         t5_mm_out co = {bw->cross.o, s->xn, d};
         bad |= t5_matmul(m, pool, s->ctx, rows, in, &co, 1);
-        for (size_t i = 0; i < rd; i++)
-            s->h[i] += s->xn[i];
-        /* feed-forward */
-        t5_rmsnorm(m->isa, s->xn, s->h, bw->ffn.ln, rows, d, c->eps);
+        /* feed-forward: a = act(a) (* b) in the product's items */
+        t5_residual_rmsnorm(m->isa, pool, s->h, s->xn, s->xn, bw->ffn.ln, rows, d, c->eps);
         t5_mm_out wi[2] = {{bw->ffn.wi, s->a, ff}, {bw->ffn.wi1, s->b, ff}};
-        bad |= t5_matmul(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1);
-        t5_activate(m->isa, c->act, s->a, c->gated ? s->b : NULL, (size_t)rows * ff);
+        bad |= t5_matmul_act(m, pool, s->xn, rows, d, wi, c->gated ? 2 : 1, c->act);
         t5_mm_out wo = {bw->ffn.wo, s->xn, d};
         bad |= t5_matmul(m, pool, s->a, rows, ff, &wo, 1);
-        for (size_t i = 0; i < rd; i++)
-            s->h[i] += s->xn[i];
+        add = s->xn;
     }
     if (bad) return NULL;
     for (int r = 0; r < rows; r++)
         kv[r]->len++;
-    t5_rmsnorm(m->isa, s->xn, s->h, m->dec_final, rows, d, c->eps);
+    t5_residual_rmsnorm(m->isa, pool, s->h, add, s->xn, m->dec_final, rows, d, c->eps);
     if (c->tied) { /* T5 v1.0: rescale before the tied head */
         float sc = (float)pow((double)d, -0.5);
         for (size_t i = 0; i < rd; i++)

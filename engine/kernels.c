@@ -291,7 +291,8 @@ typedef struct {
     t5k_xq xq; /* q NULL when no output is int8 */
 } prep_job;
 
-/* rows per item; values prepared on the calling thread at most (batch-32 decoder steps) */
+/* rows per item; values prepared on the calling thread at most, divided by the threads (what
+ * one thread does in about the time of waking the pool: a batch-32 decoder step's on 2 threads) */
 enum { PREP_ROWS = 8, PREP_INLINE = 1 << 16 };
 
 static void prep_rows(const prep_job *jb, int r0) {
@@ -322,7 +323,7 @@ static int prepare_x(prep_job *jb, const t5_mm_out *outs, int n_outs) {
         !(jb->xb = malloc((size_t)jb->rows * t5_bf16_ldx(jb->bf->xfmt, jb->k) * sizeof *jb->xb + 1)))
         return -1;
     if (any_i8 && t5k_i8_alloc(jb->i8, jb->rows, jb->k, &jb->xq) != 0) return -1;
-    if ((size_t)jb->rows * jb->k <= PREP_INLINE) /* a decoder step's: less than waking the pool */
+    if ((size_t)jb->rows * jb->k * t5_pool_threads(jb->pool) <= PREP_INLINE)
         for (int r0 = 0; r0 < jb->rows; r0 += PREP_ROWS)
             prep_rows(jb, r0);
     else

@@ -5,8 +5,8 @@
 # python3 with torch, transformers, onnxruntime). Every engine is pinned with taskset to the
 # same cores. Not a test: it prints figures, one line per engine and point.
 # usage: tools/bench/device_side_by_side.sh T5BIN PART...
-#   PART: small2 (2 cores, small shape, batch 1/8/32), small16 (16 cores), base2 (2 cores, base
-#   shape, batch 8), http16 (t5serve on 16 cores: workers x threads at concurrency 64, next to
+#   PART: small2 (2 cores, small shape, batch 1/8/32), small16 (16 cores), base2 / base16 (the
+#   base shape, 2 / 16 cores, batch 1/8/32), http16 (t5serve on 16 cores: workers x threads at concurrency 64, next to
 #   the engine's batch-64 e2e rate); T5SERVE (env) is the server binary for http16.
 # env: TYPES (our compute types, default "auto bfloat16 int8"), REPS (default 2), W (scratch),
 #   HF=0 skips transformers (a rerun for our types next to ONNX Runtime only)
@@ -51,8 +51,9 @@ for part in "$@"; do
   case $part in
   small2) model small && side "$W/small" 0,1 2 1,8,32 ;;
   small16) model small && side "$W/small" 0-15 16 1,8,32 ;;
-  base2) model base --d-model 768 --heads 12 --d-kv 64 --d-ff 2048 --layers 12 --decoder-layers 12 &&
-    side "$W/base" 0,1 2 8 ;;
+  base2 | base16)
+    model base --d-model 768 --heads 12 --d-kv 64 --d-ff 2048 --layers 12 --decoder-layers 12 &&
+      if [ "$part" = base2 ]; then side "$W/base" 0,1 2 1,8,32; else side "$W/base" 0-15 16 1,8,32; fi ;;
   http16)
     model small
     cp -n tests/fixtures/pegasus-tokenizer/vocab.txt "$W/small/" # the server serves text too
