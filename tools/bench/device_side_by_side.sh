@@ -6,8 +6,9 @@
 # same cores. Not a test: it prints figures, one line per engine and point.
 # usage: tools/bench/device_side_by_side.sh T5BIN PART...
 #   PART: small2 (2 cores, small shape, batch 1/8/32), small16 (16 cores), base2 / base16 (the
-#   base shape, 2 / 16 cores, batch 1/8/32), http16 (t5serve on 16 cores: workers x threads at concurrency 64, next to
-#   the engine's batch-64 e2e rate); T5SERVE (env) is the server binary for http16.
+#   base shape, 2 / 16 cores, batch 1/8/32), http16 (t5serve on 16 cores: workers x threads at
+#   concurrency 64, next to the engine's batch-64 e2e rate); T5SERVE (env) is the server binary
+#   for http16.
 # env: TYPES (our compute types, default "auto bfloat16 int8"), REPS (default 2), W (scratch),
 #   HF=0 skips transformers (a rerun for our types next to ONNX Runtime only)
 set -u
