@@ -415,12 +415,6 @@ int t5_argmax(t5_isa isa, const float *x, int V) {
     return t5_kernel_ops(isa)->argmax(x, V);
 }
 
-void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps) {
-    const t5k_ops *o = t5_kernel_ops(isa);
-    for (int r = 0; r < rows; r++)
-        o->rmsnorm(y + (size_t)r * d, x + (size_t)r * d, w, d, eps);
-}
-
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
     if (act == T5_ACT_GELU_NEW) return t5_kernel_ops(isa)->gelu(a, b, n);
     if (act == T5_ACT_RELU) return t5_kernel_ops(isa)->relu(a, b, n);
@@ -434,7 +428,7 @@ void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n) {
     }
 }
 
-/* ---- the elementwise parts of a step on the pool (large inputs: the encoder's) ---- */
+/* ---- residual adds and norms on the pool (large inputs: the encoder's) ---- */
 
 enum { PAR_MIN = 32768, PAR_CHUNK = 16384 }; /* elements: below PAR_MIN one thread does it all */
 
@@ -446,10 +440,6 @@ typedef struct {
     const float *add, *w;
     int rows, d, rows_per_item;
     float eps;
-    int act;
-    float *a;
-    const float *b;
-    size_t n;
 } elem_job;
 
 void t5_add_rows(float *restrict h, const float *restrict a, int n) {
@@ -484,25 +474,10 @@ static void residual_norm_worker(void *arg, int ith, int nth) {
 
 void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
                          int rows, int d, float eps) {
-    elem_job j = {pool, isa, t5_kernel_ops(isa), h, y, add, w, rows, d, 1, eps, 0, NULL, NULL, 0};
+    elem_job j = {pool, isa, t5_kernel_ops(isa), h, y, add, w, rows, d, 1, eps};
     if ((size_t)rows * d < PAR_MIN || t5_pool_threads(pool) == 1) return residual_norm_rows(&j, 0, rows);
     j.rows_per_item = PAR_CHUNK / d > 0 ? PAR_CHUNK / d : 1;
     t5_pool_run(pool, residual_norm_worker, &j);
-}
-
-static void activate_worker(void *arg, int ith, int nth) {
-    const elem_job *j = arg;
-    (void)ith, (void)nth;
-    for (size_t it; (it = (size_t)t5_pool_next(j->pool)) * PAR_CHUNK < j->n;) {
-        size_t i0 = it * PAR_CHUNK, len = j->n - i0 < PAR_CHUNK ? j->n - i0 : PAR_CHUNK;
-        t5_activate(j->isa, j->act, j->a + i0, j->b ? j->b + i0 : NULL, len);
-    }
-}
-
-void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n) {
-    if (n < PAR_MIN || t5_pool_threads(pool) == 1) return t5_activate(isa, act, a, b, n);
-    elem_job j = {pool, isa, t5_kernel_ops(isa), NULL, NULL, NULL, NULL, 0, 0, 0, 0, act, a, b, n};
-    t5_pool_run(pool, activate_worker, &j);
 }
 
 void t5_softmax_isa(t5_isa isa, float *x, int n) {

@@ -284,18 +284,15 @@ void t5_gemm(t5_isa isa, const float *x, size_t ldx, int rows, int K, const floa
  * rows, panels, bf16). Attention uses it twice: scores over keys stored transposed, then the
  * context over the value rows. */
 void t5_vecmat(t5_isa isa, const float *a, int T, const t5k_bop *b, int m, float *y);
-/* y[rows, d] = w * (x * 1 / sqrt(mean(x^2) + eps)), row by row (in place allowed). */
-void t5_rmsnorm(t5_isa isa, float *y, const float *x, const float *w, int rows, int d, float eps);
 /* x[n] = act(x) ; gated: a[n] = act(a) * b */
 void t5_activate(t5_isa isa, int act, float *a, const float *b, size_t n);
-/* The same two on the pool's threads for large inputs (the encoder's; one thread below 32 K
- * values), the same values: t5_residual_rmsnorm first adds add[rows, d] (not overlapping h) to h (when add),
- * then y = rmsnorm(h) row by row; t5_activate_pool is t5_activate in chunks. */
 /* h[n] += a[n], four at a time (plain float adds: the compiler's SSE code gives the same values). */
 void t5_add_rows(float *restrict h, const float *restrict a, int n);
+/* h[rows, d] += add (when add; add does not overlap h, y may be add), then y = w * (h * 1 /
+ * sqrt(mean(h^2) + eps)), row by row; on the pool's threads for large inputs (one thread below
+ * 32 K values), the same values either way. */
 void t5_residual_rmsnorm(t5_isa isa, t5_pool *pool, float *h, const float *add, float *y, const float *w,
                          int rows, int d, float eps);
-void t5_activate_pool(t5_isa isa, t5_pool *pool, int act, float *a, const float *b, size_t n);
 /* max (NaNs skipped), and sum(exp(x - mx)) with the engine's exp (kernels.h). */
 float t5_max(t5_isa isa, const float *x, int n);
 float t5_sum_exp(t5_isa isa, const float *x, int n, float mx);
