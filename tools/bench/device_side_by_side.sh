@@ -31,6 +31,10 @@ model() { # $1 name, $2... random-model flags
     echo "export of $d failed"
 }
 
+base_model() { # the base shape (275M)
+  model base --d-model 768 --heads 12 --d-kv 64 --d-ff 2048 --layers 12 --decoder-layers 12
+}
+
 side() { # $1 model dir, $2 cores, $3 threads, $4 batches
   local m=$1 cores=$2 th=$3 b=$4 t
   echo "== $(basename "$m"), $th threads on cores $cores, batches $b, 128 in / 64 out"
@@ -52,9 +56,8 @@ for part in "$@"; do
   case $part in
   small2) model small && side "$W/small" 0,1 2 1,8,32 ;;
   small16) model small && side "$W/small" 0-15 16 1,8,32 ;;
-  base2 | base16)
-    model base --d-model 768 --heads 12 --d-kv 64 --d-ff 2048 --layers 12 --decoder-layers 12 &&
-      if [ "$part" = base2 ]; then side "$W/base" 0,1 2 1,8,32; else side "$W/base" 0-15 16 1,8,32; fi ;;
+  base2) base_model && side "$W/base" 0,1 2 1,8,32 ;;
+  base16) base_model && side "$W/base" 0-15 16 1,8,32 ;;
   http16)
     model small
     cp -n tests/fixtures/pegasus-tokenizer/vocab.txt "$W/small/" # the server serves text too
