@@ -224,22 +224,30 @@ static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
     return 0;
 }
 
-/* The compute type matrices of class cls (T5_MATS_*) take: int8's float classes stay as stored. */
+/* The compute type matrices of class cls (T5_MATS_*) take: int8's float classes stay in float. */
 static t5_compute_type class_type(const t5_model *m, unsigned cls) {
     t5_compute_type ct = m->lp.compute_type;
     return ct == T5_COMPUTE_INT8 && (cls & m->lp.int8_float) ? T5_COMPUTE_AUTO : ct;
 }
 
+/* The panels' dtype of a product's matrix stored as sd under compute type ct (class_type's).
+ * int8's float classes keep 16 bits: as stored when bfloat16 or float16, float32 rounded to
+ * bfloat16 (half the bytes a decoder step reads for them; docs/engine.md measures the cost). */
+static int panel_dtype(const t5_model *m, t5_compute_type ct, int sd) {
+    if (ct == T5_COMPUTE_FLOAT32) return ST_F32;
+    if (ct == T5_COMPUTE_BFLOAT16) return ST_BF16X2;
+    return m->lp.compute_type == T5_COMPUTE_INT8 && sd == ST_F32 ? ST_BF16 : sd;
+}
+
 /* Weight matrix NAME [d0, d1] of class cls of the products, as the compute type holds it:
- * panels (as stored, float32 or bfloat16, or int8). 0 or -1 with err set. */
+ * panels (as stored, float32, bfloat16 or int8: panel_dtype). 0 or -1 with err set. */
 static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t d1, unsigned cls, char *err,
                   size_t errlen) {
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
     t5_compute_type ct = class_type(m, cls);
-    int dtype = ct == T5_COMPUTE_FLOAT32 ? ST_F32 : ct == T5_COMPUTE_BFLOAT16 ? ST_BF16X2 : t->dtype;
     if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1)
-                               : pack(m, w, t, (int)d0, (int)d1, dtype)) != 0) {
+                               : pack(m, w, t, (int)d0, (int)d1, panel_dtype(m, ct, t->dtype))) != 0) {
         snprintf(err, errlen, "out of memory converting tensor '%s'", name);
         return -1;
     }

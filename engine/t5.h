@@ -81,7 +81,9 @@ const char *t5_isa_name(t5_isa isa);
  *             (symmetric, scale = max|w| / 127), the activations quantized at run time
  *             with one scale per group of 64 values of a row, exact int32 sums per group
  *             and one fixed float epilogue (the same bits on every ISA: docs/engine.md);
- *             the classes of load_params.int8_float stay as stored. One representation
+ *             the classes of load_params.int8_float stay in float, in 16 bits: as
+ *             stored when bfloat16 / float16, a float32 checkpoint's rounded to bfloat16
+ *             at load (the embedding, a row lookup, stays as stored). One representation
  *             per matrix: no float copy beside the int8 one. */
 typedef enum {
     T5_COMPUTE_AUTO = 0,
@@ -103,7 +105,7 @@ enum {
     T5_MATS_EMBED = 1 << 8,     /* the shared embedding (and the head, when tied) */
     T5_MATS_ALL = (1 << 9) - 1
 };
-/* What int8 keeps as stored by default, chosen by measurement on the default model
+/* What int8 keeps in float by default, chosen by measurement on the default model
  * (models/default/README.md, tools/quality.sh): the FFN output projections (the known
  * T5 need: CTranslate2 keeps them in float) and the embedding (a row lookup: no speed to
  * gain); the head in int8 (a quarter of the bytes every decoder step reads), within 0.002
@@ -112,7 +114,7 @@ enum {
 
 typedef struct {
     t5_compute_type compute_type; /* T5_COMPUTE_AUTO */
-    unsigned int8_float;          /* INT8 only: T5_MATS_* classes kept as stored; T5_INT8_FLOAT_DEFAULT */
+    unsigned int8_float;          /* INT8 only: T5_MATS_* classes kept in float; T5_INT8_FLOAT_DEFAULT */
     t5_isa
         isa; /* kernels' instruction set, a cap: the best level the CPU has at or below it (AUTO: no cap) */
 } t5_load_params;

@@ -65,9 +65,11 @@ for l in open('$WORK/out'):
 done
 "$T5" generate --model "$M/t5-tiny-pegasus" --max-new-tokens 8 --compute-type int8 <<< "中文" > /dev/null \
   || fail "pegasus int8"
-"$T5" generate --model "$M/t5-tiny-gated" --input ids --format ids --max-new-tokens 24 --compute-type int8 \
-  --int8-float all < "$WORK/t5-tiny-gated.in" > "$WORK/out"
-diff "$WORK/t5-tiny-gated.want" "$WORK/out" > /dev/null || fail "int8 with every class in float is not exact"
+# every class in float on a float16 checkpoint: the matrices as stored, so exact (a float32 one's
+# are rounded to bfloat16: test_engine_compute)
+"$T5" generate --model "$M/t5-tiny-relu" --input ids --format ids --max-new-tokens 24 --compute-type int8 \
+  --int8-float all < "$WORK/t5-tiny-relu.in" > "$WORK/out"
+diff "$WORK/t5-tiny-relu.want" "$WORK/out" > /dev/null || fail "int8 with every class in float is not exact"
 
 # text input: the target gets eos; a WordPiece target loses its [CLS]
 printf 'Hello world\tHello world\n' | "$T5" score --model "$M/t5-tiny-gated" > "$WORK/out" || fail "text score"

@@ -236,6 +236,47 @@ START_TEST(test_int8_one_copy) {
 }
 END_TEST
 
+/* int8's float classes keep 16 bits: a float32 checkpoint's rounded to bfloat16 at load (the
+ * values of t5_float_to_bf16, nearest even), a float16 one's as stored; the int8 classes int8
+ * and the untied embedding (a row lookup) as stored. */
+static void check_rounded(const t5_mat *got, const t5_mat *ref, int dtype) {
+    ck_assert_int_eq(got->dtype, dtype);
+    float *a = malloc((size_t)got->k * sizeof *a), *b = malloc((size_t)got->k * sizeof *b);
+    for (int r = 0; r < got->n; r += 7) {
+        t5_mat_row(got, got->k, r, a);
+        t5_mat_row(ref, ref->k, r, b);
+        for (int i = 0; i < got->k; i++) {
+            float want = dtype == ST_BF16 ? t5_widen(ST_BF16, t5_float_to_bf16(b[i])) : b[i];
+            ck_assert_msg(a[i] == want, "row %d value %d: %g, want %g", r, i, a[i], want);
+        }
+    }
+    free(a), free(b);
+}
+
+START_TEST(test_int8_float_classes) {
+    t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, ~0u),
+             *ref = load("t5-tiny-gated", T5_COMPUTE_AUTO, ~0u);
+    const t5_config *c = t5_model_config(m);
+    for (int l = 0; l < c->num_layers; l++) {
+        check_rounded(&m->enc[l].ffn.wo, &ref->enc[l].ffn.wo, ST_BF16);
+        ck_assert_int_eq(m->enc[l].self.q.dtype, ST_I8);
+    }
+    for (int l = 0; l < c->num_decoder_layers; l++)
+        check_rounded(&m->dec[l].ffn.wo, &ref->dec[l].ffn.wo, ST_BF16);
+    ck_assert_int_eq(m->lm_head.dtype, ST_I8);
+    ck_assert_int_eq(m->shared.dtype, ST_F32); /* untied: looked up in place */
+    t5_model_free(m), t5_model_free(ref);
+    m = load("t5-tiny-relu", T5_COMPUTE_INT8, T5_MATS_ALL), ref = load("t5-tiny-relu", T5_COMPUTE_AUTO, ~0u);
+    c = t5_model_config(m);
+    for (int l = 0; l < c->num_decoder_layers; l++) {
+        check_rounded(&m->dec[l].ffn.wo, &ref->dec[l].ffn.wo, ST_F16);
+        check_rounded(&m->dec[l].self.q, &ref->dec[l].self.q, ST_F16);
+    }
+    check_rounded(&m->shared, &ref->shared, ST_F16); /* tied: the head's panels */
+    t5_model_free(m), t5_model_free(ref);
+}
+END_TEST
+
 START_TEST(test_quantize_roundtrip) {
     enum { K = 333 };
     float x[K], back;
@@ -488,6 +529,7 @@ int main(void) {
     tcase_add_loop_test(tc, test_score_goldens, 0, 6);
     tcase_add_loop_test(tc, test_types_generate, 0, 3);
     tcase_add_test(tc, test_int8_one_copy);
+    tcase_add_test(tc, test_int8_float_classes);
     tcase_add_test(tc, test_quantize_roundtrip);
     tcase_add_test(tc, test_int8_matmul);
     tcase_add_test(tc, test_bf16_rounding);

@@ -480,7 +480,7 @@ int cmd_bench_engine(int argc, char **argv) {
          : m->lm_head.dtype == ST_BF16 || m->lm_head.dtype == ST_F16 || m->lm_head.dtype == ST_BF16X2 ? 2.0
                                                                                                       : 4.0) *
             cf->vocab_size * cf->d_model / 1e6,
-        m->n_int8                                   ? "int8 matrices, the float classes as stored"
+        m->n_int8                                   ? "int8 matrices, the float classes in 16 bits"
         : m->lp.compute_type == T5_COMPUTE_BFLOAT16 ? "bfloat16 pair panels"
         : m->n_half                                 ? "16-bit matrices streamed as stored"
                                                     : "float32",
