@@ -9,7 +9,8 @@
 #   base shape, 2 / 16 cores, batch 1/8/32), http16 (t5serve on 16 cores: workers x threads at
 #   concurrency 64, next to the engine's batch-64 e2e rate); T5SERVE (env) is the server binary
 #   for http16.
-# env: TYPES (our compute types, default "auto bfloat16 int8"), REPS (default 2), W (scratch),
+# env: TYPES (our compute types, default "auto bfloat16 int8"; int8:CLASSES adds --int8-float
+#   CLASSES), REPS (default 2), W (scratch),
 #   HF=0 skips transformers (a rerun for our types next to ONNX Runtime only)
 set -u
 cd "$(dirname "$0")/../.."
@@ -40,8 +41,10 @@ side() { # $1 model dir, $2 cores, $3 threads, $4 batches
   echo "== $(basename "$m"), $th threads on cores $cores, batches $b, 128 in / 64 out"
   for t in $TYPES; do
     echo "-- t5serve compute_type $t"
+    # shellcheck disable=SC2046
     taskset -c "$cores" "$T5" bench engine --model "$m" --threads "$th" --batches "$b" \
-      --input-tokens 128 --new-tokens 64 $([ "$t" = auto ] || echo --compute-type "$t") 2>&1 | sed '/matmul shapes/,$d'
+      --input-tokens 128 --new-tokens 64 $([ "${t%%:*}" = auto ] || echo --compute-type "${t%%:*}") \
+      $([ "${t#*:}" = "$t" ] || echo --int8-float "${t#*:}") 2>&1 | sed '/matmul shapes/,$d'
   done
   for q in fp32 int8; do
     echo "-- ONNX Runtime $q"
