@@ -344,7 +344,8 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
         if (t5_matmul(m, pool, x, rows, k, outs, 8) != 0) return -1;
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
     if (i8->fewer && rows < i8->min_rows) i8 = i8->fewer; /* AMX: VNNI for few rows */
-    prep_job pj = {pool, x, rows, k, t5_kernel_bf16_ops(m->isa), NULL, i8, {NULL, 0, NULL, 0}};
+    const t5k_bf16_ops *bf = m->bf16 ? m->bf16 : t5_kernel_bf16_ops(m->isa);
+    prep_job pj = {pool, x, rows, k, bf, NULL, i8, {NULL, 0, NULL, 0}};
     if (prepare_x(&pj, outs, n_outs) != 0) {
         free(pj.xb), free((void *)pj.xq.q), free((void *)pj.xq.s);
         return -1;

@@ -20,9 +20,11 @@
 
 /* y[R rows, NP groups] over pairs [p0, p1): b at the first group's pair 0, groups gs words
  * apart; the stores of the last group masked by mk. DP: vdpbf16ps on x as pairs, else two FMAs
- * on x as float32 (T5K_BF16_X_F32: the odd value, then the even). */
+ * on x as float32 (T5K_BF16_X_F32: the odd value, then the even). pf, unless NULL: the next
+ * strip's first group, whose line of each pair this tile prefetches as it reads its own (the
+ * weights stream from memory once per strip; the strip's later tiles find them in cache). */
 INLINE void tile(const int R, const int NP, const int DP, const void *xv, size_t ldx, int p0, int p1,
-                 const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk) {
+                 const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk, const uint32_t *pf) {
     const uint32_t *x = xv;
     const float *xf = xv;
     __m512 acc[8][3];
@@ -36,6 +38,10 @@ INLINE void tile(const int R, const int NP, const int DP, const void *xv, size_t
     const __m512i hi = _mm512_set1_epi32((int)0xffff0000u);
     for (int i = p0; i < p1; i++) {
         __m512i w[3];
+        if (pf)
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++)
+                _mm_prefetch((const char *)(pf + p * gs + (size_t)i * 16), _MM_HINT_T0);
 #pragma GCC unroll 3
         for (int p = 0; p < NP; p++)
             w[p] = _mm512_loadu_si512((const void *)(b + p * gs + (size_t)i * 16));
@@ -66,11 +72,12 @@ INLINE void tile(const int R, const int NP, const int DP, const void *xv, size_t
             _mm512_mask_storeu_ps(y + r * ldy + 16 * p, p < NP - 1 ? (__mmask16)0xffff : mk, acc[r][p]);
 }
 
-typedef void (*tile_fn)(const void *, size_t, int, int, const uint32_t *, size_t, float *, size_t, __mmask16);
+typedef void (*tile_fn)(const void *, size_t, int, int, const uint32_t *, size_t, float *, size_t, __mmask16,
+                        const uint32_t *);
 #define TILE(R, NP, DP)                                                                                      \
     static void tile_##R##_##NP##_##DP(const void *x, size_t ldx, int p0, int p1, const uint32_t *b,         \
-                                       size_t gs, float *y, size_t ldy, __mmask16 mk) {                      \
-        tile(R, NP, DP, x, ldx, p0, p1, b, gs, y, ldy, mk);                                                  \
+                                       size_t gs, float *y, size_t ldy, __mmask16 mk, const uint32_t *pf) {  \
+        tile(R, NP, DP, x, ldx, p0, p1, b, gs, y, ldy, mk, pf);                                              \
     }
 #define TILES(NP, DP)                                                                                        \
     TILE(1, NP, DP)                                                                                          \
@@ -95,11 +102,11 @@ TILES(1, 1)
 TILES(2, 0)
 TILES(1, 0)
 
-/* every row of one strip, 8 rows per tile */
+/* every row of one strip, 8 rows per tile, the first prefetching the next strip at pf (NULL: none) */
 static void strip(const tile_fn *t, const uint32_t *x, size_t ldx, int rows, int p0, int p1,
-                  const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk) {
+                  const uint32_t *b, size_t gs, float *y, size_t ldy, __mmask16 mk, const uint32_t *pf) {
     for (int r = 0; r < rows; r += 8)
-        t[rows - r < 8 ? rows - r : 8](x + r * ldx, ldx, p0, p1, b, gs, y + r * ldy, ldy, mk);
+        t[rows - r < 8 ? rows - r : 8](x + r * ldx, ldx, p0, p1, b, gs, y + r * ldy, ldy, mk, r ? NULL : pf);
 }
 
 /* pair blocks of T5K_BF16_KC (all pairs at once for one row tile), strips of NP groups, then
@@ -113,10 +120,11 @@ static void gemm(const tile_fn *wide, int np_wide, const tile_fn *one, const uin
     for (int p0 = 0; p0 < np; p0 += kc) {
         int p1 = p0 + kc < np ? p0 + kc : np, g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
         for (; g + np_wide <= gfull; g += np_wide)
-            strip(wide, x, ldx, rows, p0, p1, P + g * gs, gs, y + 16 * g, ldy, 0xffff);
+            strip(wide, x, ldx, rows, p0, p1, P + g * gs, gs, y + 16 * g, ldy, 0xffff,
+                  g + 2 * np_wide <= gfull ? P + (g + np_wide) * gs : NULL);
         for (; g < gend; g++)
             strip(one, x, ldx, rows, p0, p1, P + g * gs, gs, y + 16 * g, ldy,
-                  g < gfull ? (__mmask16)0xffff : (__mmask16)((1u << (c1 - 16 * g)) - 1));
+                  g < gfull ? (__mmask16)0xffff : (__mmask16)((1u << (c1 - 16 * g)) - 1), NULL);
     }
     t5k_bf16_csr_end(csr);
 }

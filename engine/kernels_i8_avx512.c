@@ -18,12 +18,22 @@
 #include "kernels_i8.h"
 
 #define INLINE static inline __attribute__((always_inline))
+/* acc += x . w (vpdpbusd): in asm, where GCC 12 copied each accumulator out and back around
+ * every intrinsic (two register moves per vpdpbusd, a third of the tile's rate) */
+#ifdef T5_EMULATE_AVX512
+#define DPBUSD(acc, x, w) ((acc) = _mm512_dpbusd_epi32((acc), (x), (w)))
+#else
+#define DPBUSD(acc, x, w) __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(x), "v"(w))
+#endif
 
 /* y[R rows, NP panels] (the last panel's columns masked by last); pw at the first panel's
- * bytes, panels ps bytes apart; wsum and ws at the first panel's group sums and scales */
+ * bytes, panels ps bytes apart; wsum and ws at the first panel's group sums and scales.
+ * pf, unless 0: this tile prefetches the next NP panels (their bytes, sums and scales) line by
+ * line as it reads its own: the weights stream from memory once per strip, and the strip's
+ * later tiles find them in cache. */
 INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const float *xs, int ng,
                  const int8_t *pw, size_t ps, const int32_t *wsum, int kq, const float *ws, float *y,
-                 size_t ldy, __mmask16 last) {
+                 size_t ldy, __mmask16 last, int pf) {
     __m512 s[4][3];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -38,8 +48,18 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
 #pragma GCC unroll 3
             for (int p = 0; p < NP; p++)
                 a[r][p] = _mm512_setzero_si512();
+        if (pf)
+#pragma GCC unroll 3
+            for (int p = 0; p < NP; p++) {
+                _mm_prefetch((const char *)(wsum + ((size_t)(NP + p) * ng + g) * 16), _MM_HINT_T0);
+                _mm_prefetch((const char *)(ws + ((size_t)(NP + p) * ng + g) * 16), _MM_HINT_T0);
+            }
         for (int q = q0; q < q1; q++) {
             __m512i wv[3];
+            if (pf)
+#pragma GCC unroll 3
+                for (int p = 0; p < NP; p++)
+                    _mm_prefetch((const char *)(pw + (NP + p) * ps + (size_t)q * 64), _MM_HINT_T0);
 #pragma GCC unroll 3
             for (int p = 0; p < NP; p++)
                 wv[p] = _mm512_loadu_si512((const void *)(pw + p * ps + (size_t)q * 64));
@@ -50,7 +70,7 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
                 __m512i xb = _mm512_set1_epi32(x4);
 #pragma GCC unroll 3
                 for (int p = 0; p < NP; p++)
-                    a[r][p] = _mm512_dpbusd_epi32(a[r][p], xb, wv[p]);
+                    DPBUSD(a[r][p], xb, wv[p]);
             }
         }
 #pragma GCC unroll 3
@@ -74,27 +94,28 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
     }
 }
 
-/* every row of one strip of NP panels, 4 rows per tile */
+/* every row of one strip of NP panels, 4 rows per tile; with pf, the first tile prefetches the
+ * next NP panels */
 #define STRIP(NP)                                                                                            \
     static void strip_##NP(const t5k_xq *x, int rows, const int8_t *pw, size_t ps, const int32_t *wsum,      \
-                           int kq, const float *ws, float *y, size_t ldy, __mmask16 last) {                  \
+                           int kq, const float *ws, float *y, size_t ldy, __mmask16 last, int pf) {          \
         const uint8_t *xq = x->q;                                                                            \
         size_t ldq = x->ldq;                                                                                 \
         int ng = x->ng, r = 0;                                                                               \
         for (; r + 4 <= rows; r += 4)                                                                        \
             tile(4, NP, xq + r * ldq, ldq, x->s + (size_t)r * ng, ng, pw, ps, wsum, kq, ws, y + r * ldy,     \
-                 ldy, last);                                                                                 \
+                 ldy, last, pf && !r);                                                                       \
         xq += r * ldq, y += r * ldy;                                                                         \
         const float *sr = x->s + (size_t)r * ng;                                                             \
         switch (rows - r) {                                                                                  \
         case 3:                                                                                              \
-            tile(3, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            tile(3, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
             break;                                                                                           \
         case 2:                                                                                              \
-            tile(2, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            tile(2, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
             break;                                                                                           \
         case 1:                                                                                              \
-            tile(1, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last);                                \
+            tile(1, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
             break;                                                                                           \
         }                                                                                                    \
     }
@@ -110,10 +131,10 @@ static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
     (const int8_t *)w->p + (size_t)(P)*ps, ps, w->wsum + (size_t)(P)*ng * 16, kq,                            \
         w->scale + (size_t)(P)*ng * 16, y + (size_t)(P)*T5_PANEL, ldy
     for (; p + 3 <= pfull; p += 3)
-        strip_3(x, rows, ARGS(p), 0xffff);
+        strip_3(x, rows, ARGS(p), 0xffff, p + 6 <= pfull);
     for (; p < pfull; p++)
-        strip_1(x, rows, ARGS(p), 0xffff);
-    if (p < pend) strip_1(x, rows, ARGS(p), (__mmask16)((1u << (c1 - T5_PANEL * p)) - 1));
+        strip_1(x, rows, ARGS(p), 0xffff, 0);
+    if (p < pend) strip_1(x, rows, ARGS(p), (__mmask16)((1u << (c1 - T5_PANEL * p)) - 1), 0);
 #undef ARGS
 }
 

@@ -513,6 +513,7 @@ t5_model *t5_model_load_with(const char *dir, const t5_load_params *p, char *err
     if (!(m->st = st_open_dir(dir, err, errlen))) goto fail;
     m->isa = t5_cpu_isa(m->lp.isa);
     m->i8 = t5_kernel_i8_ops(m->isa);
+    m->bf16 = t5_kernel_bf16_ops(m->isa);
     /* what a batched step reads most after the weights (docs/engine.md, "cross K/V"): halved
      * where the products already round to 16 bits or fewer */
     m->cache_dtype =

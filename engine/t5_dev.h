@@ -217,14 +217,15 @@ struct t5_model {
     t5_load_params lp;      /* as loaded (compute_type, int8_float, isa as asked) */
     void **owned;           /* packed matrices, converted, quantized or realigned tensors */
     int n_owned, cap_owned;
-    size_t owned_bytes;          /* heap held by packed and converted tensors */
-    size_t dec_step_bytes;       /* weight bytes one decoder step reads (all decoder matrices + head) */
-    t5_isa isa;                  /* kernels' instruction set, chosen at load (never AUTO) */
-    int n_half;                  /* matrices kept as bfloat16 / float16 */
-    int n_int8;                  /* matrices quantized to int8 */
-    const struct t5k_i8_ops *i8; /* int8 kernels, chosen at load with isa (t5_kernel_i8_ops) */
-    int cache_dtype;             /* the attention caches' elements (t5_kv, t5_cross_kv): ST_F32, or ST_BF16
-                                    under the bfloat16 and int8 compute types */
+    size_t owned_bytes;              /* heap held by packed and converted tensors */
+    size_t dec_step_bytes;           /* weight bytes one decoder step reads (all decoder matrices + head) */
+    t5_isa isa;                      /* kernels' instruction set, chosen at load (never AUTO) */
+    int n_half;                      /* matrices kept as bfloat16 / float16 */
+    int n_int8;                      /* matrices quantized to int8 */
+    const struct t5k_i8_ops *i8;     /* int8 kernels, chosen at load with isa (t5_kernel_i8_ops) */
+    const struct t5k_bf16_ops *bf16; /* bfloat16 kernels, chosen at load with isa (t5_kernel_bf16_ops) */
+    int cache_dtype; /* the attention caches' elements (t5_kv, t5_cross_kv): ST_F32, or ST_BF16
+                        under the bfloat16 and int8 compute types */
 };
 
 /* ---------------- thread pool (pool.c) ---------------- */
@@ -411,10 +412,10 @@ typedef struct t5k_bf16_ops {
     t5k_gemm_bf16_fn gemm;
 } t5k_bf16_ops;
 
-/* The bfloat16 kernels for isa: generic C; AVX2; AVX-512 FMAs. The vdpbf16ps table (the
- * instruction that defines the chain, where the CPU has AVX512_BF16) gives the same bits but
- * ran at 0.6x the FMA table's rate on a Sapphire Rapids Xeon (`t5 bench engine --compute-type
- * bfloat16` prints both), so it serves as the tests' hardware reference. */
+/* The bfloat16 kernels for isa: generic C; AVX2; on AVX512, AVX-512 FMAs, or the vdpbf16ps
+ * table (the instruction that defines the chain) on AMD CPUs with AVX512_BF16: the same bits,
+ * at 2.0x the FMA table's rate on Zen 5 but 0.6x on a Sapphire Rapids Xeon (`t5 bench engine
+ * --compute-type bfloat16` prints both). Asks CPUID: call it once, at load (t5_model.bf16). */
 const t5k_bf16_ops *t5_kernel_bf16_ops(t5_isa isa);
 /* Every bfloat16 table this CPU runs, generic first (tests compare them): up to max; the count. */
 int t5_kernel_bf16_list(const t5k_bf16_ops **out, int max);

@@ -176,7 +176,7 @@ static void compare_bf16_kernels(const t5_model *m, int rows, const t5_mat *w) {
     for (size_t i = 0; i < (size_t)rows * k; i++)
         x[i] = (float)(i % 17) * 0.01f;
     printf("bfloat16 kernels, [%d x %d] x [%d x %d]^T, 1 thread, best of 5 (the model uses %s):", rows, k,
-           w->n, k, t5_kernel_bf16_ops(m->isa)->name);
+           w->n, k, m->bf16->name);
     for (int t = 1; t < n_tab; t++) { /* (not the generic C) */
         size_t ldx = t5_bf16_ldx(tabs[t]->xfmt, k);
         t5_bf16_pack_rows(x, (size_t)k, rows, k, tabs[t]->xfmt, xb);
