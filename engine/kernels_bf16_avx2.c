@@ -13,9 +13,10 @@
 #define INLINE static inline __attribute__((always_inline))
 
 /* y[R rows, 16 columns] (rows ldy apart) over pairs [p0, p1) of the panel b; x as float32
- * (T5K_BF16_X_F32: per pair the odd value, then the even) */
+ * (T5K_BF16_X_F32: per pair the odd value, then the even). pf, unless NULL: the next panel,
+ * whose line of each pair this tile prefetches as it reads its own. */
 INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,
-                 size_t ldy) {
+                 size_t ldy, const uint32_t *pf) {
     __m256 acc[6][2];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
@@ -23,6 +24,7 @@ INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const 
             acc[r][h] = p0 ? _mm256_loadu_ps(y + r * ldy + 8 * h) : _mm256_setzero_ps();
     const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
     for (int i = p0; i < p1; i++) {
+        if (pf) _mm_prefetch((const char *)(pf + (size_t)i * 16), _MM_HINT_T0);
         __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16));
         __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16 + 8));
         __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)),
@@ -48,11 +50,11 @@ INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const 
             _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
 }
 
-typedef void (*tile_fn)(const float *, size_t, int, int, const uint32_t *, float *, size_t);
+typedef void (*tile_fn)(const float *, size_t, int, int, const uint32_t *, float *, size_t, const uint32_t *);
 #define TILE(R)                                                                                              \
     static void tile_##R(const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,            \
-                         size_t ldy) {                                                                       \
-        tile(R, x, ldx, p0, p1, b, y, ldy);                                                                  \
+                         size_t ldy, const uint32_t *pf) {                                                   \
+        tile(R, x, ldx, p0, p1, b, y, ldy, pf);                                                              \
     }
 TILE(1)
 TILE(2)
@@ -62,8 +64,8 @@ TILE(5)
 TILE(6)
 static const tile_fn tiles[7] = {NULL, tile_1, tile_2, tile_3, tile_4, tile_5, tile_6};
 
-/* pair blocks of T5K_BF16_KC (all pairs for one row tile), one panel at a time; a partial last
- * panel goes through a 16-column buffer */
+/* pair blocks of T5K_BF16_KC (all pairs for one row tile), one panel at a time, its first row
+ * tile prefetching the next; a partial last panel goes through a 16-column buffer */
 static void gemm_avx2(const void *xv, size_t ldx, int rows, const t5_mat *w, int c0, int c1, float *y,
                       size_t ldy) {
     int np = (w->k + 1) / 2, kc = rows > 6 ? T5K_BF16_KC : np;
@@ -75,16 +77,17 @@ static void gemm_avx2(const void *xv, size_t ldx, int rows, const t5_mat *w, int
         int p1 = p0 + kc < np ? p0 + kc : np;
         for (int g = c0 / 16; g < (c1 + 15) / 16; g++) {
             int nc = c1 - 16 * g < 16 ? c1 - 16 * g : 16;
-            for (int r = 0; r < rows; r += 6) {
+            const uint32_t *pf = 16 * (g + 1) < c1 ? P + (g + 1) * gs : NULL;
+            for (int r = 0; r < rows; r += 6, pf = NULL) {
                 int R = rows - r < 6 ? rows - r : 6;
                 float *yt = y + (size_t)r * ldy + 16 * g, buf[6 * 16] = {0};
                 if (nc == 16) {
-                    tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, yt, ldy);
+                    tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, yt, ldy, pf);
                     continue;
                 }
                 for (int i = 0; p0 && i < R; i++)
                     memcpy(buf + 16 * i, yt + i * ldy, (size_t)nc * sizeof *buf);
-                tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, buf, 16);
+                tiles[R](x + r * ldx, ldx, p0, p1, P + g * gs, buf, 16, pf);
                 for (int i = 0; i < R; i++)
                     memcpy(yt + i * ldy, buf + 16 * i, (size_t)nc * sizeof *buf);
             }

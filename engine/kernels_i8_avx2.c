@@ -28,9 +28,11 @@ INLINE __m256i madd_acc(__m256i acc, __m256i w, __m256i x) {
 
 /* y[R rows, the first nc of 8 NH columns] from the panel bytes pw (at the first column's
  * half), activations x (rows ldq apart), their group scales xs (rows ng apart), the weights'
- * group scales ws (at the first column's; groups 16 apart) */
+ * group scales ws (at the first column's; groups 16 apart). pf, unless NULL: the next panel,
+ * whose line of each k group of 4 this tile prefetches as it reads its own (the weights
+ * stream from memory once per panel; the panel's later tiles find them in cache). */
 INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const float *xs, int ng,
-                 const int8_t *pw, int kq, const float *ws, float *y, size_t ldy, int nc) {
+                 const int8_t *pw, int kq, const float *ws, float *y, size_t ldy, int nc, const int8_t *pf) {
     /* the float sums stay in memory (L1) between groups: the inner loop needs all 16 registers */
     float sb[TR][2][8];
     memset(sb, 0, sizeof sb);
@@ -46,6 +48,7 @@ INLINE void tile(const int R, const int NH, const int16_t *x, size_t ldq, const 
         const int16_t *xq = x + 4 * (size_t)q0;
         for (int q = q0; q < q1; q++, pq += 64, xq += 4) {
             __m256i wv[2][2];
+            if (pf) _mm_prefetch((const char *)(pf + (size_t)q * 64), _MM_HINT_T0);
 #pragma GCC unroll 2
             for (int h = 0; h < NH; h++) {
                 wv[h][0] = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(pq + 32 * h)));
@@ -102,39 +105,41 @@ static void gemm_i8_avx2(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
         const float *ws = w->scale + (size_t)p * ng * T5_PANEL; /* the panel's group scales */
         float *yp = y + (size_t)p * T5_PANEL;
         int nc = c1 - p * T5_PANEL < T5_PANEL ? c1 - p * T5_PANEL : T5_PANEL;
+        const int8_t *pf = (p + 1) * T5_PANEL < c1 ? pw + (size_t)kq * 64 : NULL;
         if (rows == 1) {
             if (nc > 8)
-                tile(1, 2, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc);
+                tile(1, 2, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc, pf);
             else
-                tile(1, 1, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc);
+                tile(1, 1, xq, ldq, x->s, ng, pw, kq, ws, yp, ldy, nc, pf);
             continue;
         }
         for (int h = 0; 8 * h < nc; h++) {
             int nh = nc - 8 * h < 8 ? nc - 8 * h : 8, r = 0;
             const int8_t *ph = pw + 32 * h;
-            for (; r + TR <= rows; r += TR)
+            for (; r + TR <= rows; r += TR, pf = NULL) /* the panel's first tile prefetches */
                 tile(TR, 1, xq + r * ldq, ldq, x->s + (size_t)r * ng, ng, ph, kq, ws + 8 * h,
-                     yp + r * ldy + 8 * h, ldy, nh);
+                     yp + r * ldy + 8 * h, ldy, nh, pf);
             const int16_t *xr = xq + r * ldq;
             const float *sr = x->s + (size_t)r * ng;
             float *yr = yp + r * ldy + 8 * h;
             switch (rows - r) {
             case 5:
-                tile(5, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                tile(5, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh, pf);
                 break;
             case 4:
-                tile(4, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                tile(4, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh, pf);
                 break;
             case 3:
-                tile(3, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                tile(3, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh, pf);
                 break;
             case 2:
-                tile(2, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                tile(2, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh, pf);
                 break;
             case 1:
-                tile(1, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh);
+                tile(1, 1, xr, ldq, sr, ng, ph, kq, ws + 8 * h, yr, ldy, nh, pf);
                 break;
             }
+            pf = NULL;
         }
     }
 }
