@@ -1,10 +1,9 @@
 /* bench_fma.c - the machine's float32 FMA peak for the `t5 bench` subcommands: 12
  * independent FMA chains in registers on every thread of a pool, on the widest ISA
- * the CPU has (AVX-512, else AVX2): the compute ceiling the engine's figures are
- * divided by. And the int8 peak of the instruction the int8 kernel uses (AVX2:
- * vpmaddwd + vpaddd, exact without VNNI; AVX-512 VNNI: vpdpbusd; AMX-INT8: tdpbssd on tiles),
- * the same way.
- * What it is not: a model of the CPU; it measures. */
+ * the CPU has (AVX-512, else AVX2; AVX2 for kernels capped there): the compute ceiling the engine's figures
+ * are divided by. And the int8 peak of the instruction the int8 kernel uses (AVX2: vpmaddwd + vpaddd, exact
+ * without VNNI; AVX-512 VNNI: vpdpbusd; AMX-INT8: tdpbssd on tiles), the same way. What it is not: a model of
+ * the CPU; it measures. */
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
@@ -175,12 +174,12 @@ double bench_i8_peak(t5_pool *pool, const char *kernel, const char **insn) {
     return 2.0 * macs / best_run(pool, &j) / 1e9;
 }
 
-double bench_fma_peak(t5_pool *pool, const char **isa) {
+double bench_fma_peak(t5_pool *pool, t5_isa kernels, const char **isa) {
     fma_job j = {pool, 0, 0, {0}};
     *isa = "none";
 #if defined(__x86_64__)
     __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f"))
+    if (__builtin_cpu_supports("avx512f") && kernels != T5_ISA_AVX2)
         j.width = 16, *isa = "AVX-512";
     else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
         j.width = 8, *isa = "AVX2";

@@ -129,7 +129,7 @@ int cmd_bench_embed(int argc, char **argv) {
            t_load, st_mapped_bytes(m->st) / 1e6, m->owned_bytes / 1e6, m->n_half);
     t5_pool *pool = t5_pool_create(threads);
     const char *pisa = "none";
-    double peak = pool ? bench_fma_peak(pool, &pisa) : 0;
+    double peak = pool ? bench_fma_peak(pool, t5_model_isa(m), &pisa) : 0;
     t5_pool_free(pool);
     printf("threads: %d; kernels: %s; FMA peak %.1f GFLOP/s (register-only float32 %s FMA chains)\n", threads,
            t5_isa_name(t5_model_isa(m)), peak, pisa);

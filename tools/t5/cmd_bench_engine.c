@@ -1,8 +1,8 @@
 /* cmd_bench_engine.c - `t5 bench engine --model DIR`: the engine's speed next to
  * the machine's limits, all measured in the same run: memory read bandwidth (a
  * streaming read over a buffer much larger than the caches, same thread count), the
- * fp32 FMA peak (a register-only FMA loop on the widest ISA the CPU has, same thread
- * count) and OpenBLAS's 2048^3 sgemm as a reference; then the encoder's GFLOP/s for
+ * fp32 FMA peak (a register-only FMA loop on the widest ISA the CPU has, AVX2 under
+ * --isa avx2; same thread count) and OpenBLAS's 2048^3 sgemm as a reference; then the encoder's GFLOP/s for
  * 128 tokens and for 32 x 128 tokens as a fraction of the FMA peak, and the decoder
  * step time at batch 1, 8, 32 with 64 new tokens forced (min_new_tokens; e2e counts
  * the first step, which runs the B encoders in one pass, as peers_bench.py counts
@@ -423,7 +423,7 @@ int cmd_bench_engine(int argc, char **argv) {
             close(pfd[0]);
             t5_pool *pool = t5_pool_create(threads);
             const char *pisa, *pi8;
-            double r[3] = {measure_bandwidth(pool), 0, bench_fma_peak(pool, &pisa)};
+            double r[3] = {measure_bandwidth(pool), 0, bench_fma_peak(pool, m->isa, &pisa)};
             /* the int8 kernel's instruction, and that of the kernel it hands few rows to (AMX: VNNI) */
             const t5k_i8_ops *k8 = t5_kernel_i8_ops(m->isa), *f8 = k8->fewer;
             const char *pf8 = NULL;

@@ -38,8 +38,10 @@ int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p);
 
 /* Shared by the subcommands. */
 /* GFLOP/s of register-only float32 FMA chains on every thread of pool, on the widest ISA
- * the CPU has (best of 5; *isa names it); 0 without AVX2 / AVX-512. bench_fma.c */
-double bench_fma_peak(t5_pool *pool, const char **isa);
+ * the CPU has at or below the kernels' isa (a model's t5_model_isa: `--isa avx2` on an
+ * AVX-512 CPU measures AVX2's peak, the ceiling of the kernels it runs; generic: the widest),
+ * best of 5; *isa names it; 0 without AVX2 / AVX-512. bench_fma.c */
+double bench_fma_peak(t5_pool *pool, t5_isa kernels, const char **isa);
 /* GOP/s (2 per multiply-add) of register-only chains of the instruction the int8 kernel
  * `kernel` (t5k_i8_ops.name) multiplies with, on every thread of pool (best of 5; *insn
  * names it): "avx2": vpmaddwd + vpaddd (ymm), "avx512-vnni": vpdpbusd (zmm), "amx": tdpbssd (tiles); 0 for
