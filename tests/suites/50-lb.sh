@@ -45,14 +45,17 @@ wait_ready() { # $1 URL: waits up to 60 s for 200 from $1
   echo "50-lb: $1 never answered 200"; return 1
 }
 
-start_replica() { # $1 port $2 name
+start_replica() { # $1 port $2 name [$3 max_batch]
   T5SERVE_HOST=127.0.0.1 T5SERVE_PORT=$1 T5SERVE_MODEL=$MODEL T5SERVE_WORKERS=1 \
-    T5SERVE_DRAIN_TIMEOUT_MS=20000 "$T5SERVE" > "$WORK/$2.log" 2>&1 &
+    T5SERVE_MAX_BATCH=${3:-32} T5SERVE_DRAIN_TIMEOUT_MS=20000 "$T5SERVE" > "$WORK/$2.log" 2>&1 &
   pids+=($!)
   eval "PID_$2=$!"
 }
-start_replica "$P1" r1
-start_replica "$P2" r2
+# The two replicas that get signalled take one sequence at a time: their requests then queue,
+# so some are still in hand when the signal lands (this fixture's generations take 1-10 ms on a
+# fast CPU: with batching, a replica could finish all it held while lb_load read its /metrics).
+start_replica "$P1" r1 1
+start_replica "$P2" r2 1
 start_replica "$P3" r3
 for p in $P1 $P2 $P3; do wait_ready "http://127.0.0.1:$p/ready"; done
 echo "50-lb: replicas r1 :$P1 (pid $PID_r1), r2 :$P2 (pid $PID_r2), r3 :$P3 (pid $PID_r3) ready"
