@@ -12,18 +12,18 @@
 
 struct t5_dec_scratch {
     int max_rows, nth;
-    float *h;      /* [max_rows, d_model] residual stream */
-    float *xn;     /* [max_rows, d_model] normed input / sublayer output */
-    float *q;      /* [max_rows, inner] */
-    float *k;      /* [max_rows, inner] */
-    float *v;      /* [max_rows, inner] */
-    float *ctx;    /* [max_rows, inner] */
-    float *a;      /* [max_rows, d_ff] */
-    float *b;      /* [max_rows, d_ff] */
-    float *logits; /* [max_rows, vocab] */
-    float *att;    /* [nth, att_cap] attention scores per thread */
-    int *bkt;      /* [nth, att_cap] relative position buckets per thread */
-    int att_cap;
+    float *h;            /* [max_rows, d_model] residual stream */
+    float *xn;           /* [max_rows, d_model] normed input / sublayer output */
+    float *q;            /* [max_rows, inner] */
+    float *k;            /* [max_rows, inner] */
+    float *v;            /* [max_rows, inner] */
+    float *ctx;          /* [max_rows, inner] */
+    float *a;            /* [max_rows, d_ff] */
+    float *b;            /* [max_rows, d_ff] */
+    float *logits;       /* [max_rows, vocab] */
+    float *att;          /* [nth, att_cap] attention scores per thread */
+    float *bias;         /* [num_heads, att_cap] self-attention bias of key distance 0, 1, .. (pos - j) */
+    int att_cap, bias_n; /* bias holds distances below bias_n */
 };
 
 static size_t kv_ldk(const t5_model *m, int cap) { /* K^T's row length */
@@ -118,7 +118,7 @@ t5_dec_scratch *t5_dec_scratch_create(const t5_model *m, int max_rows, int n_thr
 void t5_dec_scratch_free(t5_dec_scratch *s) {
     if (!s) return;
     free(s->h), free(s->xn), free(s->q), free(s->k), free(s->v), free(s->ctx), free(s->a), free(s->b);
-    free(s->logits), free(s->att), free(s->bkt);
+    free(s->logits), free(s->att), free(s->bias);
     free(s);
 }
 
@@ -132,13 +132,14 @@ typedef struct {
 } dec_att_job;
 
 /* Attention of one query q[dkv] over n keys: K^T [dkv, n] and V [n, dkv] as B operands;
- * self-attention adds the relative position bias bias_h[bucket[j] * H] of key j. */
+ * self-attention (the query at position n - 1) adds its head's bias of distance n - 1 - j to
+ * key j, bias_h[n - 1 - j]. */
 static void attend(t5_isa isa, const float *q, const t5k_bop *kt, const t5k_bop *v, int n, int dkv,
-                   const float *bias_h, const int *bucket, int H, float *s, float *out) {
+                   const float *bias_h, float *s, float *out) {
     t5_vecmat(isa, q, dkv, kt, n, s); /* s[j] = q . K[j] */
     if (bias_h)
         for (int j = 0; j < n; j++)
-            s[j] += bias_h[bucket[j] * H];
+            s[j] += bias_h[n - 1 - j];
     t5_softmax_isa(isa, s, n);
     t5_vecmat(isa, s, n, v, dkv, out); /* out = sum_j s[j] V[j] */
 }
@@ -149,8 +150,6 @@ static void dec_att_worker(void *arg, int ith, int nth) {
     const t5_config *c = &m->cfg;
     int H = c->num_heads, dkv = c->d_kv, in = m->inner;
     float *s = jb->s->att + (size_t)ith * jb->s->att_cap;
-    int *bucket = jb->s->bkt + (size_t)ith * jb->s->att_cap;
-    int last_row = -1;
     (void)nth;
     for (int item; (item = t5_pool_next(jb->pool)) < jb->rows * H;) {
         int r = item / H, h = item % H;
@@ -159,18 +158,12 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         if (jb->cross) {
             const t5_cross_kv *cr = jb->cr[r];
             t5k_bop kb = t5_cross_kop(m, cr, jb->layer, h), vb = t5_cross_vop(m, cr, jb->layer, h);
-            attend(m->isa, q, &kb, &vb, cr->n, dkv, NULL, NULL, H, s, out);
+            attend(m->isa, q, &kb, &vb, cr->n, dkv, NULL, s, out);
         } else {
             t5_kv *kv = jb->kv[r];
             kv_append(m, kv, jb->layer, h, jb->s->k + (size_t)r * in, jb->s->v + (size_t)r * in);
-            int pos = kv->len, n = pos + 1;
-            if (r != last_row) { /* causal buckets of key j for the query at pos */
-                for (int j = 0; j < n; j++)
-                    bucket[j] = t5_rel_bucket(j - pos, 0, c->num_buckets, c->max_distance);
-                last_row = r;
-            }
             t5k_bop kb = kv_kop(m, kv, jb->layer, h), vb = kv_vop(m, kv, jb->layer, h);
-            attend(m->isa, q, &kb, &vb, n, dkv, m->dec_rel + h, bucket, H, s, out);
+            attend(m->isa, q, &kb, &vb, kv->len + 1, dkv, jb->s->bias + (size_t)h * jb->s->att_cap, s, out);
         }
     }
 }
@@ -180,7 +173,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
     const t5_config *c = &m->cfg;
     int d = c->d_model, in = m->inner, ff = c->d_ff;
     size_t rd = (size_t)rows * d;
-    /* attention buffers: scores + buckets, per thread */
+    /* attention buffers: scores per thread, the bias of each key distance per head */
     int need = 1;
     for (int r = 0; r < rows; r++) {
         if (kv[r]->len + 1 > need) need = kv[r]->len + 1;
@@ -191,9 +184,15 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         float *na = realloc(s->att, (size_t)s->nth * cap * sizeof(float));
         if (!na) return NULL;
         s->att = na;
-        int *nb = realloc(s->bkt, (size_t)s->nth * cap * sizeof(int));
+        float *nb = realloc(s->bias, (size_t)c->num_heads * cap * sizeof(float));
         if (!nb) return NULL;
-        s->bkt = nb, s->att_cap = cap;
+        s->bias = nb, s->att_cap = cap, s->bias_n = 0;
+    }
+    for (int dist = s->bias_n; dist < need;
+         dist++, s->bias_n++) { /* key j = pos - dist of the query at pos */
+        int bk = t5_rel_bucket(-dist, 0, c->num_buckets, c->max_distance);
+        for (int h = 0; h < c->num_heads; h++)
+            s->bias[(size_t)h * s->att_cap + dist] = m->dec_rel[bk * c->num_heads + h];
     }
     for (int r = 0; r < rows; r++)
         t5_mat_row(&m->shared, d, tokens[r], s->h + (size_t)r * d);
