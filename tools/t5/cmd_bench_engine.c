@@ -135,35 +135,56 @@ static int cmp_double(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* Best-of-5 GFLOP/s of y[rows, n] = x[rows, k] w[n, k]^T: our t5_matmul path (w as the
- * model holds it) and plain OpenBLAS (w in float32). */
-static void compare_gemm(const t5_model *m, int threads, int rows, t5_mat w, int n, int k) {
-    float *x = malloc((size_t)rows * k * sizeof *x), *y = malloc((size_t)rows * n * sizeof *y);
-    float *wf = malloc((size_t)n * k * sizeof *wf); /* OpenBLAS reads float32 only */
-    for (int j = 0; j < n; j++)
-        t5_mat_row(&w, k, j, wf + (size_t)j * k);
-    for (size_t i = 0; i < (size_t)rows * k; i++)
-        x[i] = (float)(i % 17) * 0.01f;
+/* One line of the bench's matmul shapes: y[rows, n] = x[rows, k] w[n, k]^T, best of 5 seconds. */
+typedef struct {
+    int rows;
+    t5_mat w;
+    int n, k;
+    double ours, blas;
+} gemm_case;
+
+/* Each case through our t5_matmul path (w as the model holds it), all of them first, then
+ * through plain OpenBLAS (w in float32): OpenBLAS's threads spin for a while after a call, and
+ * when the two alternated they took the cores from our pool (on 2 cores, half our rate). Prints
+ * a line per case. */
+static void compare_gemms(const t5_model *m, int threads, gemm_case *cs, int n_cases) {
     t5_pool *pool = t5_pool_create(threads);
-    double best_ours = 1e9, best_blas = 1e9;
-    t5_mm_out o = {w, y, n};
-    for (int r = 0; r < 5; r++) {
-        double t0 = now();
-        t5_matmul(m, pool, x, rows, k, &o, 1);
-        double t1 = now();
-        openblas_set_num_threads(threads); /* plain OpenBLAS, its own threads */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, rows, n, k, 1.0f, x, k, wf, k, 0.0f, y, n);
-        double t2 = now();
-        openblas_set_num_threads(1);
-        best_ours = t1 - t0 < best_ours ? t1 - t0 : best_ours;
-        best_blas = t2 - t1 < best_blas ? t2 - t1 : best_blas;
-    }
-    double fl = 2.0 * rows * n * k;
-    printf("  [%2d x %d] x [%d x %d]^T: t5_matmul %.1f GFLOP/s (%.2f ms), OpenBLAS sgemm %.1f GFLOP/s (%.2f "
-           "ms)\n",
-           rows, k, n, k, fl / best_ours / 1e9, best_ours * 1e3, fl / best_blas / 1e9, best_blas * 1e3);
+    for (int blas = 0; blas < 2; blas++)
+        for (int c = 0; c < n_cases; c++) {
+            gemm_case *g = &cs[c];
+            size_t xn = (size_t)g->rows * g->k;
+            float *x = malloc(xn * sizeof *x), *y = malloc((size_t)g->rows * g->n * sizeof *y);
+            float *wf = blas ? malloc((size_t)g->n * g->k * sizeof *wf) : NULL; /* OpenBLAS: float32 */
+            for (int j = 0; wf && j < g->n; j++)
+                t5_mat_row(&g->w, g->k, j, wf + (size_t)j * g->k);
+            for (size_t i = 0; i < xn; i++)
+                x[i] = (float)(i % 17) * 0.01f;
+            t5_mm_out o = {g->w, y, g->n};
+            double best = 1e9;
+            if (blas) openblas_set_num_threads(threads); /* plain OpenBLAS, its own threads */
+            for (int r = 0; r < 5; r++) {
+                double t0 = now();
+                if (blas)
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, g->rows, g->n, g->k, 1.0f, x, g->k,
+                                wf, g->k, 0.0f, y, g->n);
+                else
+                    t5_matmul(m, pool, x, g->rows, g->k, &o, 1);
+                double t = now() - t0;
+                best = t < best ? t : best;
+            }
+            if (blas) openblas_set_num_threads(1);
+            *(blas ? &g->blas : &g->ours) = best;
+            free(x), free(y), free(wf);
+        }
     t5_pool_free(pool);
-    free(x), free(y), free(wf);
+    for (int c = 0; c < n_cases; c++) {
+        const gemm_case *g = &cs[c];
+        double fl = 2.0 * g->rows * g->n * g->k;
+        printf("  [%2d x %d] x [%d x %d]^T: t5_matmul %.1f GFLOP/s (%.2f ms), OpenBLAS sgemm %.1f GFLOP/s "
+               "(%.2f ms)\n",
+               g->rows, g->k, g->n, g->k, fl / g->ours / 1e9, g->ours * 1e3, fl / g->blas / 1e9,
+               g->blas * 1e3);
+    }
 }
 
 /* Every bfloat16 kernel table of this CPU (t5_kernel_bf16_list) on [rows x k] x w^T, one
@@ -547,9 +568,12 @@ int cmd_bench_engine(int argc, char **argv) {
     printf("peak RSS: %.1f MB (the weights and batch %s's activations, KV caches, cross K/V)\n",
            ru.ru_maxrss * 1024.0 / 1e6, batches);
     printf("decoder matmul shapes, best of 5 (t5_matmul: the engine's own kernels):\n");
-    for (int rows = 1; rows <= 32; rows *= 4 + (rows == 16 ? -2 : 0))
-        compare_gemm(m, threads, rows == 1 ? 1 : rows, m->lm_head, cf->vocab_size, cf->d_model);
-    compare_gemm(m, threads, 32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model);
+    gemm_case shapes[5] = {{1, m->lm_head, cf->vocab_size, cf->d_model, 0, 0},
+                           {4, m->lm_head, cf->vocab_size, cf->d_model, 0, 0},
+                           {16, m->lm_head, cf->vocab_size, cf->d_model, 0, 0},
+                           {32, m->lm_head, cf->vocab_size, cf->d_model, 0, 0},
+                           {32, m->dec[0].ffn.wi, cf->d_ff, cf->d_model, 0, 0}};
+    compare_gemms(m, threads, shapes, 5);
     if (m->dec[0].ffn.wi.dtype == ST_BF16X2) compare_bf16_kernels(m, 128, &m->dec[0].ffn.wi);
     t5_model_free(m);
     int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw) : 0;
