@@ -188,11 +188,10 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         if (!nb) return NULL;
         s->bias = nb, s->att_cap = cap, s->bias_n = 0;
     }
-    for (int dist = s->bias_n; dist < need;
-         dist++, s->bias_n++) { /* key j = pos - dist of the query at pos */
-        int bk = t5_rel_bucket(-dist, 0, c->num_buckets, c->max_distance);
+    for (; s->bias_n < need; s->bias_n++) { /* distance d: key j = pos - d of the query at pos */
+        int bk = t5_rel_bucket(-s->bias_n, 0, c->num_buckets, c->max_distance);
         for (int h = 0; h < c->num_heads; h++)
-            s->bias[(size_t)h * s->att_cap + dist] = m->dec_rel[bk * c->num_heads + h];
+            s->bias[(size_t)h * s->att_cap + s->bias_n] = m->dec_rel[bk * c->num_heads + h];
     }
     for (int r = 0; r < rows; r++)
         t5_mat_row(&m->shared, d, tokens[r], s->h + (size_t)r * d);

@@ -1,9 +1,10 @@
 /* bench_fma.c - the machine's float32 FMA peak for the `t5 bench` subcommands: 12
  * independent FMA chains in registers on every thread of a pool, on the widest ISA
- * the CPU has (AVX-512, else AVX2; AVX2 for kernels capped there): the compute ceiling the engine's figures
- * are divided by. And the int8 peak of the instruction the int8 kernel uses (AVX2: vpmaddwd + vpaddd, exact
- * without VNNI; AVX-512 VNNI: vpdpbusd; AMX-INT8: tdpbssd on tiles), the same way. What it is not: a model of
- * the CPU; it measures. */
+ * the CPU has (AVX-512, else AVX2; AVX2 for kernels capped there): the compute ceiling
+ * the engine's figures are divided by. And the int8 peak of the instruction the int8
+ * kernel uses (AVX2: vpmaddwd + vpaddd, exact without VNNI; AVX-512 VNNI: vpdpbusd;
+ * AMX-INT8: tdpbssd on tiles), the same way.
+ * What it is not: a model of the CPU; it measures. */
 #include <stdint.h>
 #include <string.h>
 #include <time.h>
