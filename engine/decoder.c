@@ -188,7 +188,7 @@ float *t5_decoder_step(const t5_model *m, t5_pool *pool, t5_dec_scratch *s, int 
         if (!nb) return NULL;
         s->bias = nb, s->att_cap = cap, s->bias_n = 0;
     }
-    for (; s->bias_n < need; s->bias_n++) { /* the bias of distance bias_n: key pos - bias_n of the query at pos */
+    for (; s->bias_n < need; s->bias_n++) { /* distance bias_n: key pos - bias_n */
         int bk = t5_rel_bucket(-s->bias_n, 0, c->num_buckets, c->max_distance);
         for (int h = 0; h < c->num_heads; h++)
             s->bias[(size_t)h * s->att_cap + s->bias_n] = m->dec_rel[bk * c->num_heads + h];
