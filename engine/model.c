@@ -322,6 +322,7 @@ static size_t mat_bytes(const t5_mat *w) {
     return (w->dtype == ST_F32 ? 4 : 2) * rows * k;
 }
 
+/* cls: the class of q and k (v and o's is the next bit: T5_MATS_ENC_VO, ...) */
 static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kind, unsigned cls, char *err,
                      size_t errlen) {
     char name[256];
@@ -332,7 +333,8 @@ static int load_attn(t5_model *m, t5_attn_w *a, const char *pre, const char *kin
     t5_mat *dst[4] = {&a->q, &a->k, &a->v, &a->o};
     for (int i = 0; i < 4; i++) {
         snprintf(name, sizeof name, "%s.%s.%s.weight", pre, kind, proj[i]);
-        if (matrix(m, dst[i], name, i == 3 ? d : in, i == 3 ? in : d, cls, err, errlen)) return -1;
+        if (matrix(m, dst[i], name, i == 3 ? d : in, i == 3 ? in : d, i < 2 ? cls : cls << 1, err, errlen))
+            return -1;
     }
     return 0;
 }
@@ -387,16 +389,17 @@ static int load_weights(t5_model *m, char *err, size_t errlen) {
     for (int i = 0; i < c->num_layers; i++) {
         char pre[128];
         snprintf(pre, sizeof pre, "encoder.block.%d.layer.0", i);
-        if (load_attn(m, &m->enc[i].self, pre, "SelfAttention", T5_MATS_ENC_ATTN, err, errlen)) return -1;
+        if (load_attn(m, &m->enc[i].self, pre, "SelfAttention", T5_MATS_ENC_QK, err, errlen)) return -1;
         snprintf(pre, sizeof pre, "encoder.block.%d.layer.1", i);
         if (load_ffn(m, &m->enc[i].ffn, pre, T5_MATS_ENC_WI, err, errlen)) return -1;
     }
     for (int i = 0; i < c->num_decoder_layers; i++) {
         char pre[128];
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.0", i);
-        if (load_attn(m, &m->dec[i].self, pre, "SelfAttention", T5_MATS_DEC_SELF, err, errlen)) return -1;
+        if (load_attn(m, &m->dec[i].self, pre, "SelfAttention", T5_MATS_DEC_SELF_QK, err, errlen)) return -1;
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.1", i);
-        if (load_attn(m, &m->dec[i].cross, pre, "EncDecAttention", T5_MATS_DEC_CROSS, err, errlen)) return -1;
+        if (load_attn(m, &m->dec[i].cross, pre, "EncDecAttention", T5_MATS_DEC_CROSS_QK, err, errlen))
+            return -1;
         snprintf(pre, sizeof pre, "decoder.block.%d.layer.2", i);
         if (load_ffn(m, &m->dec[i].ffn, pre, T5_MATS_DEC_WI, err, errlen)) return -1;
     }
@@ -442,18 +445,26 @@ int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen) {
     static const struct {
         const char *name;
         unsigned bits;
-    } names[] = {{"enc-attn", T5_MATS_ENC_ATTN},
+    } names[] = {{"enc-qk", T5_MATS_ENC_QK},
+                 {"enc-vo", T5_MATS_ENC_VO},
                  {"enc-wi", T5_MATS_ENC_WI},
                  {"enc-wo", T5_MATS_ENC_WO},
-                 {"dec-self", T5_MATS_DEC_SELF},
-                 {"dec-cross", T5_MATS_DEC_CROSS},
+                 {"dec-self-qk", T5_MATS_DEC_SELF_QK},
+                 {"dec-self-vo", T5_MATS_DEC_SELF_VO},
+                 {"dec-cross-qk", T5_MATS_DEC_CROSS_QK},
+                 {"dec-cross-vo", T5_MATS_DEC_CROSS_VO},
                  {"dec-wi", T5_MATS_DEC_WI},
                  {"dec-wo", T5_MATS_DEC_WO},
                  {"head", T5_MATS_HEAD},
                  {"embed", T5_MATS_EMBED},
+                 {"enc-attn", T5_MATS_ENC_QK | T5_MATS_ENC_VO},
+                 {"dec-self", T5_MATS_DEC_SELF_QK | T5_MATS_DEC_SELF_VO},
+                 {"dec-cross", T5_MATS_DEC_CROSS_QK | T5_MATS_DEC_CROSS_VO},
+                 {"qk", T5_MATS_QK},
+                 {"vo", T5_MATS_QK << 1},
+                 {"attn", T5_MATS_QK | T5_MATS_QK << 1},
                  {"wo", T5_MATS_ENC_WO | T5_MATS_DEC_WO},
                  {"wi", T5_MATS_ENC_WI | T5_MATS_DEC_WI},
-                 {"attn", T5_MATS_ENC_ATTN | T5_MATS_DEC_SELF | T5_MATS_DEC_CROSS},
                  {"none", 0},
                  {"all", T5_MATS_ALL}};
     unsigned b = 0;
@@ -464,8 +475,9 @@ int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen) {
             i++;
         if (i == N) {
             snprintf(err, errlen,
-                     "unknown matrix class '%.*s' (enc-attn, enc-wi, enc-wo, dec-self, dec-cross, dec-wi, "
-                     "dec-wo, head, embed, wo, wi, attn, none, all)",
+                     "unknown matrix class '%.*s' (enc-qk, enc-vo, enc-wi, enc-wo, dec-self-qk, dec-self-vo, "
+                     "dec-cross-qk, dec-cross-vo, dec-wi, dec-wo, head, embed, enc-attn, dec-self, "
+                     "dec-cross, qk, vo, attn, wo, wi, none, all)",
                      (int)(n > 32 ? 32 : n), p);
             return -1;
         }

@@ -1,7 +1,8 @@
 # quality.py - the Python half of tools/quality.sh (Debian's /usr/bin/python3: sentencepiece):
-#   heldout DOCS OUT   the default model's 270 held-out test examples, rebuilt exactly as
-#                      tools/pretrain/prepare.py + train.py cut them (held-out documents by the
-#                      crc32 rule, their pseudo-summaries, the test half), written as OUT.jsonl
+#   heldout DOCS OUT [HALF]  the default model's 270 held-out test examples (HALF "val": the 426
+#                      of the validation half, which chose the checkpoint and no weight), rebuilt
+#                      exactly as tools/pretrain/prepare.py + train.py cut them (held-out
+#                      documents by the crc32 rule, their pseudo-summaries), written as OUT.jsonl
 #                      and OUT.ids (train.py's encoder input: spm ids cut to 255, then </s>)
 #   pair IDS GEN OUT   `input ids<TAB>generated ids` lines for `t5 score --input ids`
 #   decode SPM GEN OUT generated id lines -> text lines, as train.py decodes (up to </s>, no sentinels)
@@ -16,7 +17,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "pretrain"))
 
 
-def heldout(docs, out):
+def heldout(docs, out, half="test"):
     from prepare import work  # noqa: E402 (tools/pretrain/prepare.py: chunks + pseudo-summaries)
     import sentencepiece as spm
     test = []
@@ -25,14 +26,15 @@ def heldout(docs, out):
         key = re.sub(r"/zh_(CN|TW)/", "/", d["source"])  # prepare.py's split key
         if key.startswith("fortunes"):
             key += "#%d" % i
-        if zlib.crc32(key.encode()) % 100 < 3 and zlib.crc32(key.encode()) % 2 == 1:  # held out, test half
+        c = zlib.crc32(key.encode())
+        if c % 100 < 3 and c % 2 == (half == "test"):  # held out: test half (odd), validation half
             test += work((key, d["text"], 400, [0], True))
     sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "..", "models", "default", "spiece.model"))
     with open(out + ".jsonl", "w", encoding="utf-8") as fj, open(out + ".ids", "w") as fi:
         for e in test:
             fj.write(json.dumps(e, ensure_ascii=False) + "\n")
             fi.write(" ".join(map(str, sp.encode(e["src"])[:255] + [1])) + "\n")
-    print(f"{len(test)} test examples from {len({e['doc'] for e in test})} documents", file=sys.stderr)
+    print(f"{len(test)} {half} examples from {len({e['doc'] for e in test})} documents", file=sys.stderr)
 
 
 def pair(ids, gen, out):
@@ -71,9 +73,10 @@ def share(folder, cls):
     gated = c.get("feed_forward_proj", "relu").startswith("gated")
     tied = c.get("tie_word_embeddings", True)
     wi = (2 if gated else 1) * ff * d
-    n = {"enc-attn": le * 4 * inner * d, "enc-wi": le * wi, "enc-wo": le * ff * d, "dec-self": ld * 4 * inner * d,
-         "dec-cross": ld * 4 * inner * d, "dec-wi": ld * wi, "dec-wo": ld * ff * d, "head": 0 if tied else V * d,
-         "embed": V * d}
+    a = 2 * inner * d  # q and k, or v and o, of one layer's attention
+    n = {"enc-qk": le * a, "enc-vo": le * a, "enc-wi": le * wi, "enc-wo": le * ff * d, "dec-self-qk": ld * a,
+         "dec-self-vo": ld * a, "dec-cross-qk": ld * a, "dec-cross-vo": ld * a, "dec-wi": ld * wi,
+         "dec-wo": ld * ff * d, "head": 0 if tied else V * d, "embed": V * d}
     print("%.3f" % (n[cls] / sum(n.values())))
 
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # quality.sh - what each compute type costs in quality, on real trained weights: the default
-# model (models/default) on its 270 held-out test examples (rebuilt exactly as its training
-# cut them: tools/quality.py heldout), and the trained fixture models on their golden inputs.
+# model (models/default) on its 270 held-out test examples and the 426 of its validation half
+# (rebuilt exactly as its training cut them: tools/quality.py heldout), and the trained fixture
+# models on their golden inputs.
 #   (a) float32 greedy (128 new tokens at most) of every input;
 #   (b) that sequence scored under each compute type (`t5 score --ref-compute-type float32`):
 #       next-token argmax agreement with float32 and mean KL(float32 || type) per token;
@@ -11,12 +12,12 @@
 # The float32 reference runs as `auto` (weights as stored, float32 arithmetic: the same bits as
 # `--compute-type float32`, which converts them first; the script checks that on every input of
 # the fixtures and the first 20 of the default model) because it streams half the bytes.
-# Prints one Markdown table per model. Not a speed benchmark (`t5 bench engine` is).
+# Prints one Markdown table per model and input set. Not a speed benchmark (`t5 bench engine` is).
 # usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
 #   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default tests/fixtures);
 #   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
 #   SENS_LINES=N scores only the first N inputs there.
-#   About 40 minutes on 2 loaded cores (2026-12-01), most of it the free-running greedy rows.
+#   About 40 minutes on 2 loaded cores (2026-12-01), 5 on an idle Zen 5 (2026-12-02).
 set -eu
 out=${1:-build/quality}
 T5=build/t5
@@ -28,20 +29,22 @@ mkdir -p "$out"
 [ -x $T5 ] || { echo "quality: $T5 is missing: run make first" >&2; exit 1; }
 VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
 int8 (all int8):--compute-type int8 --int8-float none;\
-int8, float wo:--compute-type int8 --int8-float wo;\
-int8, float wo+head:--compute-type int8 --int8-float wo,head;\
-int8, float wo+embed (default):--compute-type int8 --int8-float wo,embed;\
-int8, float wo+embed+head:--compute-type int8 --int8-float wo,embed,head;\
-int8, float attn:--compute-type int8 --int8-float attn"}
+int8, float wo+embed:--compute-type int8 --int8-float wo,embed;\
+int8, float wo+qk+embed (default):--compute-type int8 --int8-float wo,qk,embed;\
+int8, float wo+qk+embed+head:--compute-type int8 --int8-float wo,qk,embed,head;\
+int8, float wo+attn+embed:--compute-type int8 --int8-float wo,attn,embed"}
 
-# the held-out test set: 270 examples, 31 documents
+# the held-out sets: test, 270 examples of 31 documents (the reported figures); validation, 426
+# (it chose the training's checkpoint: a second held-out measure of the same choices)
 [ -s "$out/docs.jsonl" ] || sh tools/make_documents.sh "$out/docs.jsonl"
 [ -s "$out/test.ids" ] || $Q heldout "$out/docs.jsonl" "$out/test"
+[ -s "$out/val.ids" ] || $Q heldout "$out/docs.jsonl" "$out/val" val
 
 # one table for model folder $1 with inputs $2 (ids lines), $3: max new tokens, $4: references
-# (jsonl with "tgt", or empty), $5: spm model for decoding (empty: compare id sequences)
+# (jsonl with "tgt", or empty), $5: spm model for decoding (empty: compare id sequences),
+# $6: the work folder's name under OUTDIR (default: the model folder's)
 table() {
-  dir=$1 ids=$2 maxnew=$3 ref=$4 spm=$5 w="$out/$(basename "$1")"
+  dir=$1 ids=$2 maxnew=$3 ref=$4 spm=$5 w="$out/${6:-$(basename "$1")}"
   mkdir -p "$w"
   G="generate --model $dir --input ids --format ids --max-new-tokens $maxnew"
   # shellcheck disable=SC2086
@@ -52,7 +55,7 @@ table() {
   $Q pair "$ids" "$w/float32.gen" "$w/pairs"
   [ -n "$spm" ] && $Q decode "$spm" "$w/float32.gen" "$w/float32.txt"
   echo
-  echo "$(basename "$dir"): $(wc -l < "$ids") inputs, greedy up to $maxnew new tokens"
+  echo "$(basename "$dir"): $(wc -l < "$ids") inputs ($(basename "$ids")), greedy up to $maxnew new tokens"
   echo
   if [ -n "$spm" ]; then
     echo "| compute type | argmax agreement | mean KL (nats/token) | ROUGE-L vs float32 | ROUGE-L vs references |"
@@ -87,7 +90,7 @@ table() {
 # sequences of table(): how much of int8's error each class brings, beside its share of weights
 sensitivity() {
   dir=$1 w="$out/$(basename "$1")"
-  classes="enc-attn enc-wi enc-wo dec-self dec-cross dec-wi dec-wo head embed"
+  classes="enc-qk enc-vo enc-wi enc-wo dec-self-qk dec-self-vo dec-cross-qk dec-cross-vo dec-wi dec-wo head embed"
   echo
   echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced, first ${SENS_LINES:-all} inputs)"
   echo
@@ -103,7 +106,10 @@ sensitivity() {
   done
 }
 
-[ "${ONLY_SENSITIVITY:-0}" = 1 ] || table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+if [ "${ONLY_SENSITIVITY:-0}" != 1 ]; then
+  table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+  table "$M" "$out/val.ids" 128 "$out/val.jsonl" "$M/spiece.model" default-val
+fi
 sensitivity "$M"
 [ "${ONLY_SENSITIVITY:-0}" = 1 ] && exit 0
 # the trained fixtures (float32 / float16 checkpoints), their golden inputs

@@ -257,12 +257,25 @@ START_TEST(test_int8_float_classes) {
     t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, ~0u),
              *ref = load("t5-tiny-gated", T5_COMPUTE_AUTO, ~0u);
     const t5_config *c = t5_model_config(m);
-    for (int l = 0; l < c->num_layers; l++) {
+    for (int l = 0; l < c->num_layers; l++) { /* the default: wo, every q and k, the embedding */
         check_rounded(&m->enc[l].ffn.wo, &ref->enc[l].ffn.wo, ST_BF16);
-        ck_assert_int_eq(m->enc[l].self.q.dtype, ST_I8);
+        check_rounded(&m->enc[l].self.q, &ref->enc[l].self.q, ST_BF16);
+        check_rounded(&m->enc[l].self.k, &ref->enc[l].self.k, ST_BF16);
+        ck_assert_int_eq(m->enc[l].self.v.dtype, ST_I8);
+        ck_assert_int_eq(m->enc[l].self.o.dtype, ST_I8);
+        ck_assert_int_eq(m->enc[l].ffn.wi.dtype, ST_I8);
     }
-    for (int l = 0; l < c->num_decoder_layers; l++)
+    for (int l = 0; l < c->num_decoder_layers; l++) {
+        const t5_attn_w *a[2] = {&m->dec[l].self, &m->dec[l].cross},
+                        *r[2] = {&ref->dec[l].self, &ref->dec[l].cross};
+        for (int i = 0; i < 2; i++) {
+            check_rounded(&a[i]->q, &r[i]->q, ST_BF16);
+            check_rounded(&a[i]->k, &r[i]->k, ST_BF16);
+            ck_assert_int_eq(a[i]->v.dtype, ST_I8);
+            ck_assert_int_eq(a[i]->o.dtype, ST_I8);
+        }
         check_rounded(&m->dec[l].ffn.wo, &ref->dec[l].ffn.wo, ST_BF16);
+    }
     ck_assert_int_eq(m->lm_head.dtype, ST_I8);
     ck_assert_int_eq(m->shared.dtype, ST_F32); /* untied: looked up in place */
     t5_model_free(m), t5_model_free(ref);
@@ -508,6 +521,12 @@ START_TEST(test_bad_args) {
     unsigned b;
     ck_assert_int_eq(t5_mats_parse("wo,head", &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_HEAD);
+    ck_assert_int_eq(t5_mats_parse("dec-self,enc-vo", &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_MATS_DEC_SELF_QK | T5_MATS_DEC_SELF_VO | T5_MATS_ENC_VO);
+    ck_assert_int_eq(t5_mats_parse("qk,vo,wi,wo,head,embed", &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_MATS_ALL);
+    ck_assert_int_eq(t5_mats_parse("attn", &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_MATS_QK | T5_MATS_ENC_VO | T5_MATS_DEC_SELF_VO | T5_MATS_DEC_CROSS_VO);
     ck_assert_int_eq(t5_mats_parse("", &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, 0);
     ck_assert_int_eq(t5_mats_parse("wo,heads", &b, err, sizeof err), -1);

@@ -29,8 +29,9 @@ enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT, CLI_OPT_ISA }; /* abov
     "auto|generic|avx2|avx512|amx]"
 #define T5_LOAD_HELP                                                                                         \
     "--compute-type: how the weights are held and multiplied (auto: as stored, exact; bfloat16; int8 with\n" \
-    "row scales); --int8-float: matrix classes int8 keeps in float (enc-attn, enc-wi, enc-wo, dec-self,\n"   \
-    "dec-cross, dec-wi, dec-wo, head, embed, wo, wi, attn, none, all; default wo,embed);\n"                  \
+    "row scales); --int8-float: matrix classes int8 keeps in float (enc-qk, enc-vo, enc-wi, enc-wo,\n"       \
+    "dec-self-qk, dec-self-vo, dec-cross-qk, dec-cross-vo, dec-wi, dec-wo, head, embed; enc-attn,\n"         \
+    "dec-self, dec-cross, qk, vo, attn, wo, wi, none, all; default wo,qk,embed);\n"                          \
     "--isa: the kernels' instruction set, a cap (the same answers on every one; auto: the best).\n"
 /* Handles getopt_long's code c for subcommand cmd: 1 when it was a load option (*p
  * updated), 0 when it is not one, -1 for a bad value (message printed). */
