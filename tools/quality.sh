@@ -17,7 +17,7 @@
 #   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default tests/fixtures);
 #   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
 #   SENS_LINES=N scores only the first N inputs there.
-#   About 40 minutes on 2 loaded cores (2026-12-01), 5 on an idle Zen 5 (2026-12-02).
+#   About 21 minutes on a 2-core AVX2 EPYC (2026-12-02: both sets, 6 rows, the per-class table).
 set -eu
 out=${1:-build/quality}
 T5=build/t5
@@ -92,7 +92,7 @@ sensitivity() {
   dir=$1 w="$out/$(basename "$1")"
   classes="enc-qk enc-vo enc-wi enc-wo dec-self-qk dec-self-vo dec-cross-qk dec-cross-vo dec-wi dec-wo head embed"
   echo
-  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced, first ${SENS_LINES:-all} inputs)"
+  echo "$(basename "$dir"): one matrix class in int8, the others as stored (teacher-forced, ${SENS_LINES:+the first }${SENS_LINES:-all} test inputs)"
   echo
   echo "| class in int8 | share of the matrix weights | argmax agreement | mean KL (nats/token) |"
   echo "| --- | --- | --- | --- |"
