@@ -50,6 +50,36 @@ INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const 
             _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
 }
 
+/* y[1 row, 4 panels of 16 columns] (the panels gs words apart, y's columns contiguous) over
+ * pairs [p0, p1): one row's tile has two accumulators, each a chain of two dependent FMAs per
+ * pair, too few to hide the FMA latency; four panels side by side give eight. Each output's
+ * chain is tile()'s, so the same bits. pf, unless NULL: the next four panels, prefetched. */
+static void tile_1x4(const float *x, int p0, int p1, const uint32_t *b, size_t gs, float *y,
+                     const uint32_t *pf) {
+    __m256 acc[4][2];
+    for (int j = 0; j < 4; j++)
+        for (int h = 0; h < 2; h++)
+            acc[j][h] = p0 ? _mm256_loadu_ps(y + 16 * j + 8 * h) : _mm256_setzero_ps();
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int i = p0; i < p1; i++) {
+        __m256 xo = _mm256_broadcast_ss(x + 2 * i), xe = _mm256_broadcast_ss(x + 2 * i + 1);
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            const uint32_t *bj = b + j * gs + (size_t)i * 16;
+            if (pf) _mm_prefetch((const char *)(pf + j * gs + (size_t)i * 16), _MM_HINT_T0);
+            __m256i w0 = _mm256_loadu_si256((const __m256i *)bj),
+                    w1 = _mm256_loadu_si256((const __m256i *)(bj + 8));
+            acc[j][0] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(w0, hi)), acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(w1, hi)), acc[j][1]);
+            acc[j][0] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), acc[j][0]);
+            acc[j][1] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)), acc[j][1]);
+        }
+    }
+    for (int j = 0; j < 4; j++)
+        for (int h = 0; h < 2; h++)
+            _mm256_storeu_ps(y + 16 * j + 8 * h, acc[j][h]);
+}
+
 typedef void (*tile_fn)(const float *, size_t, int, int, const uint32_t *, float *, size_t, const uint32_t *);
 #define TILE(R)                                                                                              \
     static void tile_##R(const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,            \
@@ -75,7 +105,11 @@ static void gemm_avx2(const void *xv, size_t ldx, int rows, const t5_mat *w, int
     unsigned csr = t5k_bf16_csr_begin();
     for (int p0 = 0; p0 < np; p0 += kc) {
         int p1 = p0 + kc < np ? p0 + kc : np;
-        for (int g = c0 / 16; g < (c1 + 15) / 16; g++) {
+        int g = c0 / 16;
+        if (rows == 1) /* whole panels four at a time, the rest below */
+            for (; 16 * (g + 4) <= c1; g += 4)
+                tile_1x4(x, p0, p1, P + g * gs, gs, y + 16 * g, 16 * (g + 8) <= c1 ? P + (g + 4) * gs : NULL);
+        for (; g < (c1 + 15) / 16; g++) {
             int nc = c1 - 16 * g < 16 ? c1 - 16 * g : 16;
             const uint32_t *pf = 16 * (g + 1) < c1 ? P + (g + 1) * gs : NULL;
             for (int r = 0; r < rows; r += 6, pf = NULL) {
