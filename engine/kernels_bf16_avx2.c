@@ -1,5 +1,5 @@
 /* kernels_bf16_avx2.c - the AVX2 bfloat16 products (t5_dev.h's chain): register tiles of up
- * to 6 rows x one panel of 16 columns (two ymm of 8 column pairs), a pair of k values per
+ * to 6 rows x one panel of 16 columns (two ymm of 8 column pairs; one row: 4 panels), a pair of k values per
  * step: the weight words split into their odd and even halves, the activations broadcast as
  * float32, two FMAs per accumulator under DAZ and FTZ (the sums vdpbf16ps rounds). Bit for bit the results of
  * kernels_bf16.c's C code. What it is not: no dispatch (kernels_bf16.c), nothing for CPUs without AVX2 and
