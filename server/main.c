@@ -96,6 +96,10 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
         t5_load_default_params(&lp);
         t5_compute_type_parse(s->cfg.compute_type, &lp.compute_type); /* cfg_validate checked it */
         t5_isa_parse(s->cfg.isa, &lp.isa);                            /* the same */
+        if (s->cfg.int8_float[0] && t5_mats_parse(s->cfg.int8_float, &lp.int8_float, terr, sizeof terr)) {
+            snprintf(err, errlen, "int8_float: %.500s", terr);
+            return -1;
+        }
         s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);

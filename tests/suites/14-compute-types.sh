@@ -5,7 +5,8 @@
 # the sequence log-likelihood; a reference type equal to the scored one agrees everywhere
 # with KL 0; `t5 generate --compute-type float32` gives the golden ids and every type loads
 # and generates on every fixture; t5serve with T5SERVE_COMPUTE_TYPE=int8 answers /generate
-# as `t5 generate --compute-type int8` does and /info reports it; bad values and lines give clear errors.
+# as `t5 generate --compute-type int8` does and /info reports it, and with --int8-float none as
+# `t5 generate --int8-float none`; bad values and lines give clear errors.
 # Run time: about 10 s (normal build), 40 s under ASan.
 # asan: yes
 set -eu
@@ -116,6 +117,34 @@ if [ -x "$BUILD/t5serve" ]; then
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
   grep -q "compute_type must be one of" "$WORK/err" || fail "t5serve int4: $(cat "$WORK/err")"
-  echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8; /info says int8"
+  # key int8_float: the classes t5 generate --int8-float takes; an unknown one stops start-up, named
+  port=$((20000 + RANDOM % 20000))
+  "$BUILD/t5serve" --model "$M/t5-tiny-relu" --host 127.0.0.1 --port $port --compute-type int8 --int8-float none \
+    --log-level warn > "$WORK/srv.log" 2>&1 &
+  pid=$!
+  trap 'kill $pid 2> /dev/null || true' EXIT
+  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" > /dev/null 2>&1 && break; sleep 0.1; done
+  # /score tells the classes apart where a short greedy answer may not: it must be t5 score's with
+  # --int8-float none, value for value, and not the default classes'
+  got=$(curl -sf "http://127.0.0.1:$port/score" -d '{"ids": [872, 73, 73, 56, 1], "target_ids": [73, 56, 872, 1]}') \
+    || fail "t5serve int8_float none /score: $(cat "$WORK/srv.log")"
+  for cls in none wo,qk,embed; do
+    printf '872 73 73 56 1\t73 56 872 1\n' | "$T5" score --model "$M/t5-tiny-relu" --input ids --compute-type int8 \
+      --int8-float $cls > "$WORK/want-$cls"
+  done
+  $PY -c "
+import json, struct, sys
+got, none, dflt = json.loads(sys.argv[1]), json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+f32 = lambda r: [struct.unpack('f', struct.pack('f', t['logprob']))[0] for t in r['tokens']]  # both print float32s
+assert f32(got) == f32(none), (got, none)
+assert none['logprob'] != dflt['logprob'], (none, dflt)
+" "$got" "$WORK/want-none" "$WORK/want-wo,qk,embed" || fail "t5serve int8_float none: not t5 score --int8-float none's logprobs"
+  kill $pid; wait $pid 2> /dev/null || true
+  trap - EXIT
+  T5SERVE_INT8_FLOAT=wo,ffn "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 > /dev/null 2> "$WORK/err" \
+    && fail "t5serve accepted int8_float wo,ffn"
+  grep -q "int8_float: unknown matrix class 'ffn'" "$WORK/err" || fail "t5serve int8_float wo,ffn: $(cat "$WORK/err")"
+  echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8; /info says int8;"
+  echo "  --int8-float none as t5 generate's; an unknown class stops start-up with its name"
 fi
 echo "compute types: all checks passed"

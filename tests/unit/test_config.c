@@ -30,6 +30,7 @@ START_TEST(test_defaults) {
     ck_assert_str_eq(c.host, "0.0.0.0");
     ck_assert_str_eq(c.log_level, "info");
     ck_assert_str_eq(c.compute_type, "auto");
+    ck_assert_str_eq(c.int8_float, "");
     ck_assert_int_eq(c.max_body_bytes, 1048576);
     ck_assert_str_eq(c.model, "");
 }
