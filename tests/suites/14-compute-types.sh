@@ -97,13 +97,21 @@ grep -q "line 2: id 999999 outside the vocabulary" "$WORK/err" || fail "bad id: 
 [ "$(sed -n 3p "$WORK/eout" | cut -c1-11)" = '{"logprob":' ] || fail "a good line after bad ones: $(cat "$WORK/eout")"
 
 # t5serve with T5SERVE_COMPUTE_TYPE=int8: the same answer as t5 generate --compute-type int8
-if [ -x "$BUILD/t5serve" ]; then
+# serve ARGS...: t5serve in the background on a random port ($port, $pid), ready; stop: its end
+serve() {
   port=$((20000 + RANDOM % 20000))
-  T5SERVE_COMPUTE_TYPE=int8 "$BUILD/t5serve" --model "$M/t5-tiny-gated" --host 127.0.0.1 --port $port \
-    --log-level warn > "$WORK/srv.log" 2>&1 &
+  "$BUILD/t5serve" "$@" --host 127.0.0.1 --port $port --log-level warn > "$WORK/srv.log" 2>&1 &
   pid=$!
   trap 'kill $pid 2> /dev/null || true' EXIT
   for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" > /dev/null 2>&1 && break; sleep 0.1; done
+}
+stop() {
+  kill $pid
+  wait $pid 2> /dev/null || true
+  trap - EXIT
+}
+if [ -x "$BUILD/t5serve" ]; then
+  T5SERVE_COMPUTE_TYPE=int8 serve --model "$M/t5-tiny-gated"
   got=$(curl -sf "http://127.0.0.1:$port/generate" -d '{"ids": [872, 73, 73, 56, 1], "max_new_tokens": 12}') \
     || fail "t5serve int8 /generate: $(cat "$WORK/srv.log")"
   want=$(echo "872 73 73 56 1" | "$T5" generate --model "$M/t5-tiny-gated" --input ids --max-new-tokens 12 \
@@ -112,18 +120,12 @@ if [ -x "$BUILD/t5serve" ]; then
     || fail "t5serve int8 answer differs from t5 generate --compute-type int8"
   curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; assert json.load(sys.stdin)['compute_type'] == 'int8'" \
     || fail "/info does not report compute_type int8"
-  kill $pid; wait $pid 2> /dev/null || true
-  trap - EXIT
+  stop
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
   grep -q "compute_type must be one of" "$WORK/err" || fail "t5serve int4: $(cat "$WORK/err")"
   # key int8_float: the classes t5 generate --int8-float takes; an unknown one stops start-up, named
-  port=$((20000 + RANDOM % 20000))
-  "$BUILD/t5serve" --model "$M/t5-tiny-relu" --host 127.0.0.1 --port $port --compute-type int8 --int8-float none \
-    --log-level warn > "$WORK/srv.log" 2>&1 &
-  pid=$!
-  trap 'kill $pid 2> /dev/null || true' EXIT
-  for _ in $(seq 1 300); do curl -sf "http://127.0.0.1:$port/ready" > /dev/null 2>&1 && break; sleep 0.1; done
+  serve --model "$M/t5-tiny-relu" --compute-type int8 --int8-float none
   # /score tells the classes apart where a short greedy answer may not: it must be t5 score's with
   # --int8-float none, value for value, and not the default classes'
   got=$(curl -sf "http://127.0.0.1:$port/score" -d '{"ids": [872, 73, 73, 56, 1], "target_ids": [73, 56, 872, 1]}') \
@@ -139,8 +141,7 @@ f32 = lambda r: [struct.unpack('f', struct.pack('f', t['logprob']))[0] for t in 
 assert f32(got) == f32(none), (got, none)
 assert none['logprob'] != dflt['logprob'], (none, dflt)
 " "$got" "$WORK/want-none" "$WORK/want-wo,qk,embed" || fail "t5serve int8_float none: not t5 score --int8-float none's logprobs"
-  kill $pid; wait $pid 2> /dev/null || true
-  trap - EXIT
+  stop
   T5SERVE_INT8_FLOAT=wo,ffn "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted int8_float wo,ffn"
   grep -q "int8_float: unknown matrix class 'ffn'" "$WORK/err" || fail "t5serve int8_float wo,ffn: $(cat "$WORK/err")"
