@@ -117,6 +117,7 @@ enum {
  * set, ROUGE-L against float32 0.888 -> 0.915) and the embedding (a row lookup: no speed
  * to gain); the head in int8 (a quarter of the bytes every decoder step reads). */
 #define T5_INT8_FLOAT_DEFAULT (T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_QK | T5_MATS_EMBED)
+#define T5_INT8_FLOAT_DEFAULT_NAMES "wo,qk,embed" /* the same, as t5_mats_parse reads it */
 
 typedef struct {
     t5_compute_type compute_type; /* T5_COMPUTE_AUTO */

@@ -118,8 +118,10 @@ if [ -x "$BUILD/t5serve" ]; then
     --compute-type int8)
   $PY -c "import json,sys; assert json.loads(sys.argv[1])['text'] == sys.argv[2], sys.argv[1:]" "$got" "$want" \
     || fail "t5serve int8 answer differs from t5 generate --compute-type int8"
-  curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; assert json.load(sys.stdin)['compute_type'] == 'int8'" \
-    || fail "/info does not report compute_type int8"
+  curl -sf "http://127.0.0.1:$port/info" | $PY -c "
+import json, sys
+i = json.load(sys.stdin)
+assert (i['compute_type'], i['int8_float']) == ('int8', 'wo,qk,embed'), i" || fail "/info: not compute_type int8, int8_float wo,qk,embed"
   stop
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
@@ -141,6 +143,8 @@ f32 = lambda r: [struct.unpack('f', struct.pack('f', t['logprob']))[0] for t in 
 assert f32(got) == f32(none), (got, none)
 assert none['logprob'] != dflt['logprob'], (none, dflt)
 " "$got" "$WORK/want-none" "$WORK/want-wo,qk,embed" || fail "t5serve int8_float none: not t5 score --int8-float none's logprobs"
+  curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; assert json.load(sys.stdin)['int8_float'] == 'none'" \
+    || fail "/info does not report int8_float none"
   stop
   T5SERVE_INT8_FLOAT=wo,ffn "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted int8_float wo,ffn"

@@ -519,6 +519,8 @@ START_TEST(test_bad_args) {
     ck_assert_int_eq(t5_compute_type_parse("int4", &t), -1);
     ck_assert_str_eq(t5_compute_type_name(T5_COMPUTE_FLOAT32), "float32");
     unsigned b;
+    ck_assert_int_eq(t5_mats_parse(T5_INT8_FLOAT_DEFAULT_NAMES, &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_INT8_FLOAT_DEFAULT);
     ck_assert_int_eq(t5_mats_parse("wo,head", &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_HEAD);
     ck_assert_int_eq(t5_mats_parse("dec-self,enc-vo", &b, err, sizeof err), 0);
