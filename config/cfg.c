@@ -75,11 +75,9 @@ static const cfg_key keys[] = {
      "how the weights are held and multiplied: auto (as stored, exact), float32, bfloat16 or int8 "
      "(docs: README, Compute types)"},
     {"int8_float", S(int8_float), "",
-     "with compute_type int8: the weight-matrix classes kept in float, comma-separated (wo, qk, vo, wi, "
-     "head, "
-     "embed, enc-qk, dec-self-vo, ... as `t5 generate --int8-float`); empty: the engine's default, "
-     "wo,qk,embed "
-     "(wo,embed: a faster encoder, less exact)"},
+     "with compute_type int8: the weight-matrix classes kept in float, comma-separated, as `t5 generate "
+     "--int8-float` takes them (wo, qk, vo, wi, head, embed, enc-qk, dec-self-vo, ...); empty: the engine's "
+     "default, wo,qk,embed (wo,embed: a faster encoder, less exact)"},
     {"model_name", S(model_name), "",
      "the model's id on the OpenAI routes (/v1/models, the `model` field) and in /info; empty: the model "
      "folder's base name"},

@@ -12,79 +12,65 @@
 
 #define INLINE static inline __attribute__((always_inline))
 
-/* y[R rows, 16 columns] (rows ldy apart) over pairs [p0, p1) of the panel b; x as float32
- * (T5K_BF16_X_F32: per pair the odd value, then the even). pf, unless NULL: the next panel,
- * whose line of each pair this tile prefetches as it reads its own. */
-INLINE void tile(const int R, const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,
-                 size_t ldy, const uint32_t *pf) {
-    __m256 acc[6][2];
+/* y[R rows, NP panels of 16 columns] (rows ldy apart, the panels' columns contiguous in y) over
+ * pairs [p0, p1) of the panels at b (gs words apart); x as float32 (T5K_BF16_X_F32: per pair the
+ * odd value, then the even). R x NP x 2 accumulators: 6 x 1, or 1 x 4 for one row, whose single
+ * panel's two chains of two dependent FMAs per pair would wait on the FMA latency. Each
+ * output's chain is the same whatever R and NP, so the same bits. pf, unless NULL: the next
+ * NP panels, whose line of each pair this tile prefetches as it reads its own. */
+INLINE void tile(const int R, const int NP, const float *x, size_t ldx, int p0, int p1, const uint32_t *b,
+                 size_t gs, float *y, size_t ldy, const uint32_t *pf) {
+    __m256 acc[6][4][2];
 #pragma GCC unroll 6
     for (int r = 0; r < R; r++)
-        for (int h = 0; h < 2; h++)
-            acc[r][h] = p0 ? _mm256_loadu_ps(y + r * ldy + 8 * h) : _mm256_setzero_ps();
-    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
-    for (int i = p0; i < p1; i++) {
-        if (pf) _mm_prefetch((const char *)(pf + (size_t)i * 16), _MM_HINT_T0);
-        __m256i w0 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16));
-        __m256i w1 = _mm256_loadu_si256((const __m256i *)(b + (size_t)i * 16 + 8));
-        __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)),
-               o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            __m256 xo = _mm256_broadcast_ss(x + r * ldx + 2 * i);
-            acc[r][0] = _mm256_fmadd_ps(xo, o0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(xo, o1, acc[r][1]);
-        }
-        __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)),
-               e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
-#pragma GCC unroll 6
-        for (int r = 0; r < R; r++) {
-            __m256 xe = _mm256_broadcast_ss(x + r * ldx + 2 * i + 1);
-            acc[r][0] = _mm256_fmadd_ps(xe, e0, acc[r][0]);
-            acc[r][1] = _mm256_fmadd_ps(xe, e1, acc[r][1]);
-        }
-    }
-#pragma GCC unroll 6
-    for (int r = 0; r < R; r++)
-        for (int h = 0; h < 2; h++)
-            _mm256_storeu_ps(y + r * ldy + 8 * h, acc[r][h]);
-}
-
-/* y[1 row, 4 panels of 16 columns] (the panels gs words apart, y's columns contiguous) over
- * pairs [p0, p1): one row's tile has two accumulators, each a chain of two dependent FMAs per
- * pair, too few to hide the FMA latency; four panels side by side give eight. Each output's
- * chain is tile()'s, so the same bits. pf, unless NULL: the next four panels, prefetched. */
-static void tile_1x4(const float *x, int p0, int p1, const uint32_t *b, size_t gs, float *y,
-                     const uint32_t *pf) {
-    __m256 acc[4][2];
-    for (int j = 0; j < 4; j++)
-        for (int h = 0; h < 2; h++)
-            acc[j][h] = p0 ? _mm256_loadu_ps(y + 16 * j + 8 * h) : _mm256_setzero_ps();
-    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
-    for (int i = p0; i < p1; i++) {
-        __m256 xo = _mm256_broadcast_ss(x + 2 * i), xe = _mm256_broadcast_ss(x + 2 * i + 1);
 #pragma GCC unroll 4
-        for (int j = 0; j < 4; j++) {
+        for (int j = 0; j < NP; j++)
+            for (int h = 0; h < 2; h++)
+                acc[r][j][h] = p0 ? _mm256_loadu_ps(y + r * ldy + 16 * j + 8 * h) : _mm256_setzero_ps();
+    const __m256i hi = _mm256_set1_epi32((int)0xffff0000u);
+    for (int i = p0; i < p1; i++) {
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++) {
             const uint32_t *bj = b + j * gs + (size_t)i * 16;
             if (pf) _mm_prefetch((const char *)(pf + j * gs + (size_t)i * 16), _MM_HINT_T0);
             __m256i w0 = _mm256_loadu_si256((const __m256i *)bj),
                     w1 = _mm256_loadu_si256((const __m256i *)(bj + 8));
-            acc[j][0] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(w0, hi)), acc[j][0]);
-            acc[j][1] = _mm256_fmadd_ps(xo, _mm256_castsi256_ps(_mm256_and_si256(w1, hi)), acc[j][1]);
-            acc[j][0] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)), acc[j][0]);
-            acc[j][1] = _mm256_fmadd_ps(xe, _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16)), acc[j][1]);
+            __m256 o0 = _mm256_castsi256_ps(_mm256_and_si256(w0, hi)),
+                   o1 = _mm256_castsi256_ps(_mm256_and_si256(w1, hi));
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                __m256 xo = _mm256_broadcast_ss(x + r * ldx + 2 * i);
+                acc[r][j][0] = _mm256_fmadd_ps(xo, o0, acc[r][j][0]);
+                acc[r][j][1] = _mm256_fmadd_ps(xo, o1, acc[r][j][1]);
+            }
+            __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(w0, 16)),
+                   e1 = _mm256_castsi256_ps(_mm256_slli_epi32(w1, 16));
+#pragma GCC unroll 6
+            for (int r = 0; r < R; r++) {
+                __m256 xe = _mm256_broadcast_ss(x + r * ldx + 2 * i + 1);
+                acc[r][j][0] = _mm256_fmadd_ps(xe, e0, acc[r][j][0]);
+                acc[r][j][1] = _mm256_fmadd_ps(xe, e1, acc[r][j][1]);
+            }
         }
     }
-    for (int j = 0; j < 4; j++)
-        for (int h = 0; h < 2; h++)
-            _mm256_storeu_ps(y + 16 * j + 8 * h, acc[j][h]);
+#pragma GCC unroll 6
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NP; j++)
+            for (int h = 0; h < 2; h++)
+                _mm256_storeu_ps(y + r * ldy + 16 * j + 8 * h, acc[r][j][h]);
+}
+
+static void tile_1x4(const float *x, int p0, int p1, const uint32_t *b, size_t gs, float *y,
+                     const uint32_t *pf) {
+    tile(1, 4, x, 0, p0, p1, b, gs, y, 0, pf);
 }
 
 typedef void (*tile_fn)(const float *, size_t, int, int, const uint32_t *, float *, size_t, const uint32_t *);
 #define TILE(R)                                                                                              \
     static void tile_##R(const float *x, size_t ldx, int p0, int p1, const uint32_t *b, float *y,            \
                          size_t ldy, const uint32_t *pf) {                                                   \
-        tile(R, x, ldx, p0, p1, b, y, ldy, pf);                                                              \
+        tile(R, 1, x, ldx, p0, p1, b, 0, y, ldy, pf);                                                        \
     }
 TILE(1)
 TILE(2)

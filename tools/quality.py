@@ -20,7 +20,7 @@ sys.path.insert(0, os.path.join(HERE, "pretrain"))
 def heldout(docs, out, half="test"):
     from prepare import work  # noqa: E402 (tools/pretrain/prepare.py: chunks + pseudo-summaries)
     import sentencepiece as spm
-    test = []
+    examples = []
     for i, line in enumerate(open(docs, encoding="utf-8")):
         d = json.loads(line)
         key = re.sub(r"/zh_(CN|TW)/", "/", d["source"])  # prepare.py's split key
@@ -28,13 +28,13 @@ def heldout(docs, out, half="test"):
             key += "#%d" % i
         c = zlib.crc32(key.encode())
         if c % 100 < 3 and c % 2 == (half == "test"):  # held out: test half (odd), validation half
-            test += work((key, d["text"], 400, [0], True))
+            examples += work((key, d["text"], 400, [0], True))
     sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "..", "models", "default", "spiece.model"))
     with open(out + ".jsonl", "w", encoding="utf-8") as fj, open(out + ".ids", "w") as fi:
-        for e in test:
+        for e in examples:
             fj.write(json.dumps(e, ensure_ascii=False) + "\n")
             fi.write(" ".join(map(str, sp.encode(e["src"])[:255] + [1])) + "\n")
-    print(f"{len(test)} {half} examples from {len({e['doc'] for e in test})} documents", file=sys.stderr)
+    print(f"{len(examples)} {half} examples from {len({e['doc'] for e in examples})} documents", file=sys.stderr)
 
 
 def pair(ids, gen, out):
