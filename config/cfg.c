@@ -77,7 +77,10 @@ static const cfg_key keys[] = {
     {"int8_float", S(int8_float), "",
      "with compute_type int8: the weight-matrix classes kept in float, comma-separated, as `t5 generate "
      "--int8-float` takes them (wo, qk, vo, wi, head, embed, enc-qk, dec-self-vo, ...); empty: the engine's "
-     "default, wo,qk,embed (wo,embed: a faster encoder, less exact)"},
+     "default, embed"},
+    {"int8_a16", S(int8_a16), "",
+     "with compute_type int8: the classes multiplied with 16-bit activations instead of 8 (int8 weights "
+     "either way), the same names; empty: the engine's default, all (none: faster with AMX, less exact)"},
     {"model_name", S(model_name), "",
      "the model's id on the OpenAI routes (/v1/models, the `model` field) and in /info; empty: the model "
      "folder's base name"},

@@ -49,6 +49,7 @@ typedef struct {
     char log_level[16];              /* error, warn, info (access log), debug */
     char compute_type[16];           /* auto, float32, bfloat16, int8 (engine t5_compute_type) */
     char int8_float[256];            /* int8: matrix classes kept in float ("": the engine's default) */
+    char int8_a16[256];              /* int8: classes with 16-bit activations ("": the engine's default) */
     char model_name[128];            /* model id of the OpenAI routes and /info ("": the folder's name) */
     char chat_template[4096];        /* /v1/chat/completions messages -> input ("": the last user message) */
     char config[CFG_PATH_MAX];       /* the configuration file read ("" none) */

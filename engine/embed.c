@@ -293,7 +293,7 @@ static int load_dense(emb_module *md, const char *dir, const char *rel, char *er
             st_close(st);
             goto done;
         }
-        t5_mat w = {t->data, NULL, t->dtype, 0, rows, k, NULL};
+        t5_mat w = {t->data, NULL, t->dtype, 0, rows, k, NULL, 0};
         for (int r = 0; r < rows; r++)
             t5_mat_row(&w, k, r, *dst[i] + (size_t)r * k);
     }

@@ -211,8 +211,8 @@ typedef struct {
     t5_isa isa;
     t5_pool *pool;
     const float *x;
-    const t5k_i8_ops *i8; /* when an output is int8: its kernels, and x quantized for them */
-    t5k_xq xq;
+    const t5k_i8_ops *i8;     /* when an output is int8: its kernels, and x quantized for them */
+    t5k_xq xq[2];             /* [a16]: for int8 matrices, for a16 ones */
     const t5k_bf16_ops *bf16; /* when an output is bfloat16: its kernels, and x rounded for them */
     const uint32_t *xb;       /* [rows][t5_bf16_ldx] words in bf16's xfmt */
     int rows, k;
@@ -230,7 +230,7 @@ typedef struct {
 /* One output's product over rows [r0, r0 + nr) and columns [c0, c1). */
 static void mm_block(const mm_job *jb, const t5_mm_out *out, int r0, int nr, int c0, int c1) {
     if (out->w.dtype == ST_I8) {
-        t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq, r0);
+        t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq[out->w.a16], r0, out->w.a16);
         jb->i8->gemm(&xr, nr, &out->w, c0, c1, out->y + (size_t)r0 * out->n, (size_t)out->n);
         return;
     }
@@ -288,7 +288,7 @@ typedef struct {
     const t5k_bf16_ops *bf;
     uint32_t *xb; /* NULL when no output is bfloat16 */
     const t5k_i8_ops *i8;
-    t5k_xq xq; /* q NULL when no output is int8 */
+    t5k_xq xq[2]; /* [a16]: q NULL when no output is int8 (a16) */
 } prep_job;
 
 /* rows per item; values prepared on the calling thread at most, divided by the threads (what
@@ -300,10 +300,11 @@ static void prep_rows(const prep_job *jb, int r0) {
     const float *x = jb->x + (size_t)r0 * jb->k;
     if (jb->xb)
         jb->bf->pack(x, (size_t)jb->k, nr, jb->k, jb->xb + (size_t)r0 * t5_bf16_ldx(jb->bf->xfmt, jb->k));
-    if (jb->xq.q) {
-        t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq, r0);
-        jb->i8->quantize(x, (size_t)jb->k, nr, jb->k, (void *)xr.q, xr.ldq, (float *)xr.s);
-    }
+    for (int a16 = 0; a16 < 2; a16++)
+        if (jb->xq[a16].q) {
+            t5k_xq xr = t5k_i8_rows(jb->i8, &jb->xq[a16], r0, a16);
+            jb->i8->quantize(x, (size_t)jb->k, nr, jb->k, a16, (void *)xr.q, xr.ldq, (float *)xr.s);
+        }
 }
 
 static void prep_worker(void *arg, int ith, int nth) {
@@ -315,20 +316,29 @@ static void prep_worker(void *arg, int ith, int nth) {
 
 /* Fills jb->xb / jb->xq as outs need them. 0, or -1 out of memory (buffers the caller frees). */
 static int prepare_x(prep_job *jb, const t5_mm_out *outs, int n_outs) {
-    int any_i8 = 0, any_bf16 = 0;
-    for (int i = 0; i < n_outs; i++)
-        any_i8 |= outs[i].w.dtype == ST_I8, any_bf16 |= outs[i].w.dtype == ST_BF16X2;
-    if (!any_i8 && !any_bf16) return 0;
+    int any_i8[2] = {0, 0}, any_bf16 = 0;
+    for (int i = 0; i < n_outs; i++) {
+        if (outs[i].w.dtype == ST_I8) any_i8[outs[i].w.a16] = 1;
+        any_bf16 |= outs[i].w.dtype == ST_BF16X2;
+    }
+    if (!any_i8[0] && !any_i8[1] && !any_bf16) return 0;
     if (any_bf16 &&
         !(jb->xb = malloc((size_t)jb->rows * t5_bf16_ldx(jb->bf->xfmt, jb->k) * sizeof *jb->xb + 1)))
         return -1;
-    if (any_i8 && t5k_i8_alloc(jb->i8, jb->rows, jb->k, &jb->xq) != 0) return -1;
+    for (int a16 = 0; a16 < 2; a16++)
+        if (any_i8[a16] && t5k_i8_alloc(jb->i8, jb->rows, jb->k, a16, &jb->xq[a16]) != 0) return -1;
     if ((size_t)jb->rows * jb->k * t5_pool_threads(jb->pool) <= PREP_INLINE)
         for (int r0 = 0; r0 < jb->rows; r0 += PREP_ROWS)
             prep_rows(jb, r0);
     else
         t5_pool_run(jb->pool, prep_worker, jb);
     return 0;
+}
+
+static void free_prepared(prep_job *jb) {
+    free(jb->xb);
+    for (int a16 = 0; a16 < 2; a16++)
+        free((void *)jb->xq[a16].q), free((void *)jb->xq[a16].s);
 }
 
 int t5_matmul(const t5_model *m, t5_pool *pool, const float *x, int rows, int k, const t5_mm_out *outs,
@@ -345,9 +355,9 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
     const t5k_i8_ops *i8 = m->i8 ? m->i8 : t5_kernel_i8_ops(m->isa);
     if (i8->fewer && rows < i8->min_rows) i8 = i8->fewer; /* AMX: VNNI for few rows */
     const t5k_bf16_ops *bf = m->bf16 ? m->bf16 : t5_kernel_bf16_ops(m->isa);
-    prep_job pj = {pool, x, rows, k, bf, NULL, i8, {NULL, 0, NULL, 0}};
+    prep_job pj = {pool, x, rows, k, bf, NULL, i8, {{NULL, 0, NULL, 0}, {NULL, 0, NULL, 0}}};
     if (prepare_x(&pj, outs, n_outs) != 0) {
-        free(pj.xb), free((void *)pj.xq.q), free((void *)pj.xq.s);
+        free_prepared(&pj);
         return -1;
     }
     int nth = t5_pool_threads(pool), groups = 0;
@@ -373,7 +383,7 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
                  pool,
                  x,
                  i8,
-                 pj.xq,
+                 {pj.xq[0], pj.xq[1]},
                  pj.bf,
                  pj.xb,
                  rows,
@@ -394,7 +404,7 @@ int t5_matmul_act(const t5_model *m, t5_pool *pool, const float *x, int rows, in
         jb.items[i] = acc;
     }
     t5_pool_run(pool, mm_worker, &jb);
-    free(pj.xb), free((void *)pj.xq.q), free((void *)pj.xq.s);
+    free_prepared(&pj);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* kernels_i8.c - the int8 products (compute type int8): the activations' quantization per
- * group of T5_I8_GROUP values, the portable C kernel that defines every output (t5_dev.h:
+ * group of T5_I8_GROUP values (to 8 bits, or 16 for a16 matrices), the portable C kernel that
+ * defines every output (t5_dev.h:
  * exact int32 group sums, then one fixed float epilogue), and the choice of kernel per
  * ISA: generic C, AVX2 (kernels_i8_avx2.c, vpmaddwd on sign-extended values), AVX-512
  * VNNI (kernels_i8_avx512.c, vpdpbusd) where the CPU has it, AMX-INT8 (kernels_i8_amx.c,
@@ -19,30 +20,40 @@
 
 #include "kernels_i8.h"
 
-void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s) {
+void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, int a16, void *q, size_t ldq,
+                      float *s) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3;
-    int8_t g8[T5_I8_GROUP];
+    const float lim = a16 ? (float)T5_I8_A16_MAX : 127.0f;
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ldx;
-        for (int g = 0; g < ng; g++) {
+        for (int g = 0; g < ng; g++) { /* t5_quantize_row_i8's steps, in the range lim */
             int i0 = g * T5_I8_GROUP, n = k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP;
-            t5_quantize_row_i8(xr + i0, n, g8, &s[(size_t)r * ng + g]);
+            float mx = 0;
             for (int i = 0; i < n; i++)
-                t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)(i0 + i), g8[i]);
+                mx = fabsf(xr[i0 + i]) > mx ? fabsf(xr[i0 + i]) : mx;
+            s[(size_t)r * ng + g] = mx / lim;
+            float inv = mx > 0 ? lim / mx : 0;
+            for (int i = 0; i < n; i++)
+                t5k_xq_put(q, xfmt, ldq, r, i0 + i, t5_quantize_to(xr[i0 + i], inv, lim));
         }
         for (int i = k; i < kp; i++) /* the padding of the last group of 4: zero */
-            t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)i, 0);
+            t5k_xq_put(q, xfmt, ldq, r, i, 0);
     }
 }
 
+static int xfmt_of(const t5k_i8_ops *o, int a16) {
+    return a16 ? o->xfmt_a16 : o->xfmt;
+}
+
+/* bytes per element of ldq */
 static size_t xfmt_size(int xfmt) {
     return xfmt == T5K_XQ_S16 ? 2 : 1;
 }
 
-int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, t5k_xq *out) {
-    int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP;
-    size_t ldq = ((size_t)k + 3) & ~(size_t)3;
-    void *q = malloc((size_t)rows * ldq * xfmt_size(o->xfmt) + 1);
+int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, int a16, t5k_xq *out) {
+    int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, f = xfmt_of(o, a16);
+    size_t ldq = (((size_t)k + 3) & ~(size_t)3) * (f == T5K_XQ_S8X2 || f == T5K_XQ_U8X2 ? 2 : 1);
+    void *q = malloc((size_t)rows * ldq * xfmt_size(f) + 1);
     float *s = malloc((size_t)rows * ng * sizeof *s + 1);
     if (!q || !s) {
         free(q), free(s);
@@ -52,8 +63,8 @@ int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, t5k_xq *out) {
     return 0;
 }
 
-t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0) {
-    return (t5k_xq){(const char *)x->q + (size_t)r0 * x->ldq * xfmt_size(o->xfmt), x->ldq,
+t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0, int a16) {
+    return (t5k_xq){(const char *)x->q + (size_t)r0 * x->ldq * xfmt_size(xfmt_of(o, a16)), x->ldq,
                     x->s + (size_t)r0 * x->ng, x->ng};
 }
 
@@ -66,7 +77,8 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
         const int8_t *pc = P + (size_t)(c / T5_PANEL) * kq * 64 + (c % T5_PANEL) * 4;
         const float *ws = w->scale + (size_t)(c / T5_PANEL) * ng * T5_PANEL + c % T5_PANEL;
         for (int r = 0; r < rows; r++) {
-            const int8_t *xr = (const int8_t *)x->q + (size_t)r * x->ldq;
+            const int8_t *x8 = (const int8_t *)x->q + (size_t)r * x->ldq; /* int8, or a16: int16 */
+            const int16_t *x16 = (const int16_t *)x->q + (size_t)r * x->ldq;
             const float *xs = x->s + (size_t)r * ng;
             float s = 0.0f;
             for (int g = 0; g < ng; g++) {
@@ -74,7 +86,7 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
                 int32_t acc = 0;
                 for (int q = q0; q < q1; q++)
                     for (int t = 0; t < 4; t++)
-                        acc += (int32_t)xr[4 * q + t] * (int32_t)pc[(size_t)q * 64 + t];
+                        acc += (w->a16 ? x16[4 * q + t] : x8[4 * q + t]) * (int32_t)pc[(size_t)q * 64 + t];
                 s = fmaf((float)acc, xs[g] * ws[(size_t)g * T5_PANEL], s);
             }
             y[(size_t)r * ldy + c] = s;
@@ -82,11 +94,11 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
     }
 }
 
-static void quantize_c(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
-    t5_quantize_x_i8(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
+static void quantize_c(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq, float *s) {
+    t5_quantize_x_i8(x, ldx, rows, k, a16 ? T5K_XQ_S16 : T5K_XQ_S8, a16, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, quantize_c, gemm_i8_c, 0, NULL};
+const t5k_i8_ops t5k_i8_generic = {"generic", T5K_XQ_S8, T5K_XQ_S16, quantize_c, gemm_i8_c, 0, NULL};
 
 #if defined(__x86_64__)
 static int cpu_has_vnni(void) {

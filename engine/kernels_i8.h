@@ -22,26 +22,41 @@ extern const t5k_i8_ops t5k_i8_amx;
  * is harmless); 0 otherwise. kernels_i8.c */
 int t5_cpu_has_amx(void);
 
-/* quantized value v (-127..127) stored at q[at] in format xfmt (T5K_XQ_U8: shifted by +128) */
-static inline void t5k_xq_put(void *q, int xfmt, size_t at, int v) {
+/* quantized value v stored as element i of row r of q (rows ldq elements apart) in format
+ * xfmt: U8 shifted by +128; X2 split as q = 256 hi + lo, hi at i, lo at ldq / 2 + i */
+static inline void t5k_xq_put(void *q, int xfmt, size_t ldq, int r, int i, int v) {
+    size_t at = (size_t)r * ldq + (size_t)i;
     if (xfmt == T5K_XQ_S16)
         ((int16_t *)q)[at] = (int16_t)v;
     else if (xfmt == T5K_XQ_U8)
         ((uint8_t *)q)[at] = (uint8_t)(v + 128);
-    else
+    else if (xfmt == T5K_XQ_S8)
         ((int8_t *)q)[at] = (int8_t)v;
+    else {
+        int hi = (v + 128) >> 8, sh = xfmt == T5K_XQ_U8X2 ? 128 : 0;
+        ((uint8_t *)q)[at] = (uint8_t)(hi + sh);
+        ((uint8_t *)q)[at + ldq / 2] = (uint8_t)(v - 256 * hi + sh);
+    }
 }
 
 #if defined(__AVX2__)
 #include <immintrin.h>
+/* 8 int32 values (each within int8's range) stored as bytes at p, xor sh (0x80: the +128 shift) */
+static inline void t5k_i8_store8(int8_t *p, __m256i w, __m128i sh) {
+    __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
+    _mm_storel_epi64((__m128i *)p, _mm_xor_si128(_mm_packs_epi16(h, h), sh));
+}
+
 /* t5_quantize_x_i8 with 8 values per step, for the SIMD tables (compiled with AVX2): the same
  * operations (absolute maximum, x * inv, vminps / vmaxps clamps, +- 1.5 * 2^23), so the same
  * bits. */
-static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, int k, int xfmt, void *q,
-                                        size_t ldq, float *s) {
+static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, int k, int xfmt, int a16,
+                                        void *q, size_t ldq, float *s) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3;
+    const float lim = a16 ? (float)T5_I8_A16_MAX : 127.0f;
     const __m256 absm = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
-    const __m256 hi = _mm256_set1_ps(127.0f), lo = _mm256_set1_ps(-127.0f), mg = _mm256_set1_ps(12582912.0f);
+    const __m256 hi = _mm256_set1_ps(lim), lo = _mm256_set1_ps(-lim), mg = _mm256_set1_ps(12582912.0f);
+    const __m128i sh = _mm_set1_epi8(xfmt == T5K_XQ_U8 || xfmt == T5K_XQ_U8X2 ? (char)0x80 : 0);
     for (int r = 0; r < rows; r++) {
         const float *xr = x + (size_t)r * ldx;
         for (int g = 0; g < ng; g++) {
@@ -55,36 +70,39 @@ static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, in
                 mx = l[j] > mx ? l[j] : mx;
             for (; i < n; i++)
                 mx = fabsf(xr[i0 + i]) > mx ? fabsf(xr[i0 + i]) : mx;
-            s[(size_t)r * ng + g] = mx / 127.0f;
-            float inv = mx > 0 ? 127.0f / mx : 0;
+            s[(size_t)r * ng + g] = mx / lim;
+            float inv = mx > 0 ? lim / mx : 0;
             __m256 vi = _mm256_set1_ps(inv);
             size_t at = (size_t)r * ldq + (size_t)i0;
             for (i = 0; i + 8 <= n; i += 8) {
                 __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + i0 + i), vi);
                 v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
                 __m256i w = _mm256_cvtps_epi32(_mm256_sub_ps(_mm256_add_ps(v, mg), mg));
-                __m128i h = _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1));
-                if (xfmt == T5K_XQ_S16)
-                    _mm_storeu_si128((__m128i *)((int16_t *)q + at + i), h);
-                else {
-                    __m128i b = _mm_packs_epi16(h, h);
-                    if (xfmt == T5K_XQ_U8) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
-                    _mm_storel_epi64((__m128i *)((int8_t *)q + at + i), b);
-                }
+                if (xfmt == T5K_XQ_S8X2 || xfmt == T5K_XQ_U8X2) { /* hi = (q + 128) >> 8, lo = q - 256 hi */
+                    __m256i wh = _mm256_srai_epi32(_mm256_add_epi32(w, _mm256_set1_epi32(128)), 8);
+                    t5k_i8_store8((int8_t *)q + at + i, wh, sh);
+                    t5k_i8_store8((int8_t *)q + at + ldq / 2 + i,
+                                  _mm256_sub_epi32(w, _mm256_slli_epi32(wh, 8)), sh);
+                } else if (xfmt == T5K_XQ_S16)
+                    _mm_storeu_si128(
+                        (__m128i *)((int16_t *)q + at + i),
+                        _mm_packs_epi32(_mm256_castsi256_si128(w), _mm256_extracti128_si256(w, 1)));
+                else
+                    t5k_i8_store8((int8_t *)q + at + i, w, sh);
             }
             for (; i < n; i++)
-                t5k_xq_put(q, xfmt, at + i, t5_quantize_i8(xr[i0 + i], inv));
+                t5k_xq_put(q, xfmt, ldq, r, i0 + i, t5_quantize_to(xr[i0 + i], inv, lim));
         }
         for (int i = k; i < kp; i++) /* the padding of the last group of 4: zero */
-            t5k_xq_put(q, xfmt, (size_t)r * ldq + (size_t)i, 0);
+            t5k_xq_put(q, xfmt, ldq, r, i, 0);
     }
 }
 #endif
 
-/* The buffers of x[rows, k] quantized for the kernels o (o->quantize fills them, by rows):
- * out->q, out->s allocated (the caller frees both). 0, or -1 out of memory (nothing to free). */
-int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, t5k_xq *out);
-/* The rows from r0 on of x (quantized for o). */
-t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0);
+/* The buffers of x[rows, k] quantized for the kernels o (o->quantize fills them, by rows; a16: for a16
+ * matrices): out->q, out->s allocated (the caller frees both). 0, or -1 out of memory (nothing to free). */
+int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, int a16, t5k_xq *out);
+/* The rows from r0 on of x (quantized for o, a16 or not). */
+t5k_xq t5k_i8_rows(const t5k_i8_ops *o, const t5k_xq *x, int r0, int a16);
 
 #endif

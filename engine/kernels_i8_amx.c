@@ -42,21 +42,24 @@ typedef struct {
 
 /* the tiles (macros: the intrinsics paste the number into the instruction): two sets, one per
  * parity of the group, so that a group's loads and product overlap the previous group's store
- * and epilogue (the tiles are not renamed: one set would wait for each store) */
+ * and epilogue (the tiles are not renamed: one set would wait for each store); TL: a16's sums
+ * of the lo halves (TC: of the hi halves) */
 #define TC0 0
 #define TC1 1
 #define TA0 2
 #define TA1 3
 #define TB0 4
 #define TB1 5
+#define TL0 6
+#define TL1 7
 
 /* the shapes for m (1..16) rows and kk (1..16) k steps */
 static void cfg_set(int m, int kk) {
     tile_cfg c;
     memset(&c, 0, sizeof c);
     c.palette = 1;
-    c.rows[TC0] = c.rows[TC1] = c.rows[TA0] = c.rows[TA1] = (uint8_t)m;
-    c.colsb[TC0] = c.colsb[TC1] = 64;
+    c.rows[TC0] = c.rows[TC1] = c.rows[TL0] = c.rows[TL1] = c.rows[TA0] = c.rows[TA1] = (uint8_t)m;
+    c.colsb[TC0] = c.colsb[TC1] = c.colsb[TL0] = c.colsb[TL1] = 64;
     c.colsb[TA0] = c.colsb[TA1] = (uint16_t)(4 * kk);
     c.rows[TB0] = c.rows[TB1] = (uint8_t)kk;
     c.colsb[TB0] = c.colsb[TB1] = 64;
@@ -67,23 +70,28 @@ static void cfg_set(int m, int kk) {
 #define INLINE static inline __attribute__((always_inline))
 enum { PF_AHEAD = 8 }; /* groups (KB) of B prefetched ahead */
 
-/* s[r] = fma((float)c[r], xs[r, g] * ws, s[r]) for the rows r < m (16 when FULL) */
-INLINE void epilogue(const int FULL, __m512 *s, const int32_t (*c)[16], const float *xs, int ng, int m,
-                     __m512 ws) {
+/* s[r] = fma((float)acc, xs[r, g] * ws, s[r]) for the rows r < m (16 when FULL), acc = c[0][r],
+ * or with W (a16) c[0][r] * 256 + c[1][r]: the hi and lo halves' sums */
+INLINE void epilogue(const int FULL, const int W, __m512 *s, const int32_t (*c)[16][16], const float *xs,
+                     int ng, int m, __m512 ws) {
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++)
-        if (FULL || r < m)
-            s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512((const void *)c[r])),
+        if (FULL || r < m) {
+            __m512i v = _mm512_load_si512((const void *)c[0][r]);
+            if (W) v = _mm512_add_epi32(_mm512_slli_epi32(v, 8), _mm512_load_si512((const void *)c[1][r]));
+            s[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(v),
                                    _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng]), ws), s[r]);
+        }
 }
 
 /* One unit: rows m (1..16, FULL: 16) of x from xq (rows ldq apart, scales xs, ng a row) times
- * the panel at pw (scales ws[ng][16]) into y (rows ldy apart, columns masked by last).
- * *key: the shape configured now (m | kk << 8), 0: none. */
-INLINE void unit(const int FULL, const int8_t *xq, size_t ldq, const float *xs, int ng, int m,
+ * the panel at pw (scales ws[ng][16]) into y (rows ldy apart, columns masked by last). W (a16,
+ * T5K_XQ_S8X2): the rows' hi halves into TC, then their lo halves (ldq / 2 on) through the
+ * same A tile into TL. *key: the shape configured now (m | kk << 8), 0: none. */
+INLINE void unit(const int FULL, const int W, const int8_t *xq, size_t ldq, const float *xs, int ng, int m,
                  const int8_t *pw, const float *ws, int kq, float *y, size_t ldy, __mmask16 last, int *key,
                  int pf) {
-    _Alignas(64) int32_t cb[2][16][16];
+    _Alignas(64) int32_t cb[2][2][16][16]; /* [parity][hi, lo] */
     __m512 s[16];
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++)
@@ -103,18 +111,31 @@ INLINE void unit(const int FULL, const int8_t *xq, size_t ldq, const float *xs, 
             _tile_loadd(TA1, a, ldq);
             _tile_loadd(TB1, b, 64);
             _tile_dpbssd(TC1, TA1, TB1);
-            _tile_stored(TC1, cb[1], 64);
+            if (W) {
+                _tile_zero(TL1);
+                _tile_loadd(TA1, a + ldq / 2, ldq);
+                _tile_dpbssd(TL1, TA1, TB1);
+                _tile_stored(TL1, cb[1][1], 64);
+            }
+            _tile_stored(TC1, cb[1][0], 64);
         } else {
             _tile_zero(TC0);
             _tile_loadd(TA0, a, ldq);
             _tile_loadd(TB0, b, 64);
             _tile_dpbssd(TC0, TA0, TB0);
-            _tile_stored(TC0, cb[0], 64);
+            if (W) {
+                _tile_zero(TL0);
+                _tile_loadd(TA0, a + ldq / 2, ldq);
+                _tile_dpbssd(TL0, TA0, TB0);
+                _tile_stored(TL0, cb[0][1], 64);
+            }
+            _tile_stored(TC0, cb[0][0], 64);
         }
         if (g) /* the previous group's epilogue, while this group's product runs */
-            epilogue(FULL, s, cb[(g - 1) & 1], xs + g - 1, ng, m, _mm512_loadu_ps(ws + (size_t)(g - 1) * 16));
+            epilogue(FULL, W, s, cb[(g - 1) & 1], xs + g - 1, ng, m,
+                     _mm512_loadu_ps(ws + (size_t)(g - 1) * 16));
     }
-    epilogue(FULL, s, cb[(ng - 1) & 1], xs + ng - 1, ng, m, _mm512_loadu_ps(ws + (size_t)(ng - 1) * 16));
+    epilogue(FULL, W, s, cb[(ng - 1) & 1], xs + ng - 1, ng, m, _mm512_loadu_ps(ws + (size_t)(ng - 1) * 16));
 #pragma GCC unroll 16
     for (int r = 0; r < 16; r++)
         if (FULL || r < m) _mm512_mask_storeu_ps(y + (size_t)r * ldy, last, s[r]);
@@ -132,22 +153,28 @@ static void gemm_i8_amx(const t5k_xq *x, int rows, const t5_mat *w, int c0, int 
             const int8_t *xq = (const int8_t *)x->q + (size_t)r0 * ldq;
             const float *xs = x->s + (size_t)r0 * ng;
             float *yr = y + (size_t)r0 * ldy + (size_t)p * T5_PANEL;
-            if (rows - r0 >= 16)
-                unit(1, xq, ldq, xs, ng, 16, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
+            int m = rows - r0 < 16 ? rows - r0 : 16;
+            if (w->a16 && m == 16)
+                unit(1, 1, xq, ldq, xs, ng, m, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
+            else if (w->a16)
+                unit(0, 1, xq, ldq, xs, ng, m, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
+            else if (m == 16)
+                unit(1, 0, xq, ldq, xs, ng, m, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
             else
-                unit(0, xq, ldq, xs, ng, rows - r0, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
+                unit(0, 0, xq, ldq, xs, ng, m, pw, ws, kq, yr, ldy, last, &key, r0 == 0);
         }
     }
     if (key) _tile_release();
 }
 
-static void quantize_s8(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
-    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
+static void quantize_s8(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq, float *s) {
+    t5k_i8_quantize_avx2(x, ldx, rows, k, a16 ? T5K_XQ_S8X2 : T5K_XQ_S8, a16, q, ldq, s);
 }
 
 /* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel: 1 row, 1024 x 512, one thread: VNNI
  * 0.004 ms, AMX 0.006; 2 rows: equal; 8 rows: VNNI 0.016, AMX 0.008 (docs/engine.md) */
 enum { AMX_MIN_ROWS = 2 };
 
-const t5k_i8_ops t5k_i8_amx = {"amx", T5K_XQ_S8, quantize_s8, gemm_i8_amx, AMX_MIN_ROWS, &t5k_i8_avx512_vnni};
+const t5k_i8_ops t5k_i8_amx = {"amx",       T5K_XQ_S8,    T5K_XQ_S8X2,        quantize_s8,
+                               gemm_i8_amx, AMX_MIN_ROWS, &t5k_i8_avx512_vnni};
 #endif

@@ -6,7 +6,9 @@
  * 2 partial sums per column; each group of T5_I8_GROUP k values ends with vphaddd
  * (exact) and the float epilogue fma((float)acc, xs * ws, s). Register tiles: 6 rows x 8
  * columns (half a panel: 12 int32 accumulators, the float sums in L1 between groups), 1 row
- * x 16 columns when the product has one row (each panel's cache lines read once).
+ * x 16 columns when the product has one row (each panel's cache lines read once). a16
+ * activations take the same path: a lane's 32 products of at most 32512 x 127 stay below
+ * 2^28, the group sum below 2^29 (exact in int32).
  * What it is not: no dispatch (kernels_i8.c). */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -144,9 +146,10 @@ static void gemm_i8_avx2(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
     }
 }
 
-static void quantize_avx2(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
-    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S16, q, ldq, s);
+static void quantize_avx2(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq,
+                          float *s) {
+    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_S16, a16, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, quantize_avx2, gemm_i8_avx2, 0, NULL};
+const t5k_i8_ops t5k_i8_avx2 = {"avx2", T5K_XQ_S16, T5K_XQ_S16, quantize_avx2, gemm_i8_avx2, 0, NULL};
 #endif

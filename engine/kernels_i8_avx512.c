@@ -29,12 +29,15 @@
 
 /* y[R rows, NP panels] (the last panel's columns masked by last); pw at the first panel's
  * bytes, panels ps bytes apart; wsum and ws at the first panel's group sums and scales.
+ * W (a16, T5K_XQ_U8X2): x's R rows are R / 2 rows' hi and lo halves, each output row's group
+ * sum 256 (hi - comp) + (lo - comp) exactly (|.| < 2^29), then the same epilogue.
  * pf, unless 0: this tile prefetches the next NP panels (their bytes, sums and scales) line by
  * line as it reads its own: the weights stream from memory once per strip, and the strip's
  * later tiles find them in cache. */
-INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const float *xs, int ng,
-                 const int8_t *pw, size_t ps, const int32_t *wsum, int kq, const float *ws, float *y,
+INLINE void tile(const int W, const int R, const int NP, const uint8_t *x, size_t ldq, const float *xs,
+                 int ng, const int8_t *pw, size_t ps, const int32_t *wsum, int kq, const float *ws, float *y,
                  size_t ldy, __mmask16 last, int pf) {
+    const int RO = W ? R / 2 : R; /* output rows */
     __m512 s[4][3];
 #pragma GCC unroll 4
     for (int r = 0; r < R; r++)
@@ -80,48 +83,56 @@ INLINE void tile(const int R, const int NP, const uint8_t *x, size_t ldq, const 
                 _mm512_slli_epi32(_mm512_loadu_si512((const void *)(wsum + ((size_t)p * ng + g) * 16)), 7);
             __m512 wsg = _mm512_loadu_ps(ws + ((size_t)p * ng + g) * 16);
 #pragma GCC unroll 4
-            for (int r = 0; r < R; r++)
+            for (int r = 0; r < RO; r++) {
+                __m512i v = _mm512_sub_epi32(a[W ? 2 * r : r][p], comp);
+                if (W) v = _mm512_add_epi32(_mm512_slli_epi32(v, 8), _mm512_sub_epi32(a[2 * r + 1][p], comp));
                 s[r][p] =
-                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(a[r][p], comp)),
+                    _mm512_fmadd_ps(_mm512_cvtepi32_ps(v),
                                     _mm512_mul_ps(_mm512_set1_ps(xs[(size_t)r * ng + g]), wsg), s[r][p]);
+            }
         }
     }
 #pragma GCC unroll 3
     for (int p = 0; p < NP; p++) {
         __mmask16 mk = p == NP - 1 ? last : (__mmask16)0xffff;
 #pragma GCC unroll 4
-        for (int r = 0; r < R; r++)
+        for (int r = 0; r < RO; r++)
             _mm512_mask_storeu_ps(y + (size_t)r * ldy + 16 * p, mk, s[r][p]);
     }
 }
 
-/* every row of one strip of NP panels, 4 rows per tile; with pf, the first tile prefetches the
- * next NP panels */
-#define STRIP(NP)                                                                                            \
-    static void strip_##NP(const t5k_xq *x, int rows, const int8_t *pw, size_t ps, const int32_t *wsum,      \
-                           int kq, const float *ws, float *y, size_t ldy, __mmask16 last, int pf) {          \
+/* every row of one strip of NP panels, 4 rows per tile (W: 2 rows, as 4 halves); with pf, the
+ * first tile prefetches the next NP panels */
+#define STRIP(W, NP)                                                                                         \
+    static void strip_##W##_##NP(const t5k_xq *x, int rows, const int8_t *pw, size_t ps,                     \
+                                 const int32_t *wsum, int kq, const float *ws, float *y, size_t ldy,         \
+                                 __mmask16 last, int pf) {                                                   \
         const uint8_t *xq = x->q;                                                                            \
-        size_t ldq = x->ldq;                                                                                 \
-        int ng = x->ng, r = 0;                                                                               \
-        for (; r + 4 <= rows; r += 4)                                                                        \
-            tile(4, NP, xq + r * ldq, ldq, x->s + (size_t)r * ng, ng, pw, ps, wsum, kq, ws, y + r * ldy,     \
-                 ldy, last, pf && !r);                                                                       \
-        xq += r * ldq, y += r * ldy;                                                                         \
-        const float *sr = x->s + (size_t)r * ng;                                                             \
-        switch (rows - r) {                                                                                  \
+        size_t ld = x->ldq >> W; /* between the tile's rows (W: halves) */                                   \
+        int ng = x->ng, r = 0, hr = rows << W;                                                               \
+        for (; r + 4 <= hr; r += 4)                                                                          \
+            tile(W, 4, NP, xq + r * ld, ld, x->s + (size_t)(r >> W) * ng, ng, pw, ps, wsum, kq, ws,          \
+                 y + (r >> W) * ldy, ldy, last, pf && !r);                                                   \
+        xq += r * ld, y += (r >> W) * ldy;                                                                   \
+        const float *sr = x->s + (size_t)(r >> W) * ng;                                                      \
+        switch (hr - r) {                                                                                    \
         case 3:                                                                                              \
-            tile(3, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
+            tile(W, 3, NP, xq, ld, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                    \
             break;                                                                                           \
         case 2:                                                                                              \
-            tile(2, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
+            tile(W, 2, NP, xq, ld, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                    \
             break;                                                                                           \
         case 1:                                                                                              \
-            tile(1, NP, xq, ldq, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                      \
+            tile(W, 1, NP, xq, ld, sr, ng, pw, ps, wsum, kq, ws, y, ldy, last, pf && !r);                    \
             break;                                                                                           \
         }                                                                                                    \
     }
-STRIP(3)
-STRIP(1)
+STRIP(0, 3)
+STRIP(0, 1)
+STRIP(1, 3)
+STRIP(1, 1)
+typedef void strip_fn(const t5k_xq *x, int rows, const int8_t *pw, size_t ps, const int32_t *wsum, int kq,
+                      const float *ws, float *y, size_t ldy, __mmask16 last, int pf);
 
 /* strips of 3 whole panels, then single panels, the last one masked when partial */
 static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y, size_t ldy) {
@@ -131,17 +142,19 @@ static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
 #define ARGS(P)                                                                                              \
     (const int8_t *)w->p + (size_t)(P)*ps, ps, w->wsum + (size_t)(P)*ng * 16, kq,                            \
         w->scale + (size_t)(P)*ng * 16, y + (size_t)(P)*T5_PANEL, ldy
+    strip_fn *s3 = w->a16 ? strip_1_3 : strip_0_3, *s1 = w->a16 ? strip_1_1 : strip_0_1;
     for (; p + 3 <= pfull; p += 3)
-        strip_3(x, rows, ARGS(p), 0xffff, p + 6 <= pfull);
+        s3(x, rows, ARGS(p), 0xffff, p + 6 <= pfull);
     for (; p < pfull; p++)
-        strip_1(x, rows, ARGS(p), 0xffff, 0);
-    if (p < pend) strip_1(x, rows, ARGS(p), (__mmask16)((1u << (c1 - T5_PANEL * p)) - 1), 0);
+        s1(x, rows, ARGS(p), 0xffff, 0);
+    if (p < pend) s1(x, rows, ARGS(p), (__mmask16)((1u << (c1 - T5_PANEL * p)) - 1), 0);
 #undef ARGS
 }
 
-static void quantize_u8(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq, float *s) {
-    t5k_i8_quantize_avx2(x, ldx, rows, k, T5K_XQ_U8, q, ldq, s);
+static void quantize_u8(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq, float *s) {
+    t5k_i8_quantize_avx2(x, ldx, rows, k, a16 ? T5K_XQ_U8X2 : T5K_XQ_U8, a16, q, ldq, s);
 }
 
-const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, quantize_u8, gemm_i8_vnni, 0, NULL};
+const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, T5K_XQ_U8X2, quantize_u8,
+                                       gemm_i8_vnni,  0,         NULL};
 #endif

@@ -146,7 +146,7 @@ static int pack(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, int dt
         }
         st_drop(m->st, src + g * T5_PANEL * srow, rows * srow);
     }
-    *w = (t5_mat){dst, NULL, dtype, 1, n, k, NULL};
+    *w = (t5_mat){dst, NULL, dtype, 1, n, k, NULL, 0};
     if (dtype != ST_F32) m->n_half++;
     return 0;
 }
@@ -173,7 +173,8 @@ void t5_mat_i8_init(t5_mat *w, void *buf, int n, int k) {
                   1,
                   n,
                   k,
-                  (const int32_t *)(b + i8_panels(n, k) + i8_sums(n, k))};
+                  (const int32_t *)(b + i8_panels(n, k) + i8_sums(n, k)),
+                  0};
 }
 
 void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, const float *scale) {
@@ -191,10 +192,10 @@ void t5_mat_i8_set(t5_mat *w, int j, const int8_t *q, const float *scale) {
     }
 }
 
-/* t [n, k] as int8 panels (t5_mat; compute type int8: one scale per group of T5_I8_GROUP
- * values of a row), row by row through one float row,
- * dropping the source's pages as each panel is done. */
-static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
+/* t [n, k] of class cls as int8 panels (t5_mat; compute type int8: one scale per group of
+ * T5_I8_GROUP values of a row; a16 when cls is one of load_params.int8_a16), row by row through
+ * one float row, dropping the source's pages as each panel is done. */
+static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k, unsigned cls) {
     size_t bytes = t5_mat_i8_bytes(n, k);
     void *buf = aligned_alloc(64, bytes);
     float *row = malloc((size_t)k * sizeof *row);
@@ -206,7 +207,8 @@ static int quantize(t5_model *m, t5_mat *w, const st_tensor *t, int n, int k) {
     }
     memset(buf, 0, bytes);
     t5_mat_i8_init(w, buf, n, k);
-    t5_mat src = {t->data, NULL, t->dtype, 0, n, k, NULL};
+    w->a16 = (cls & m->lp.int8_a16) != 0;
+    t5_mat src = {t->data, NULL, t->dtype, 0, n, k, NULL, 0};
     size_t srow = (size_t)k * st_elsize(t->dtype);
     for (int r = 0; r < n; r++) {
         t5_mat_row(&src, k, r, row);
@@ -246,7 +248,7 @@ static int matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, int64_t 
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
     t5_compute_type ct = class_type(m, cls);
-    if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1)
+    if ((ct == T5_COMPUTE_INT8 ? quantize(m, w, t, (int)d0, (int)d1, cls)
                                : pack(m, w, t, (int)d0, (int)d1, panel_dtype(m, ct, t->dtype))) != 0) {
         snprintf(err, errlen, "out of memory converting tensor '%s'", name);
         return -1;
@@ -261,8 +263,8 @@ static int lookup_matrix(t5_model *m, t5_mat *w, const char *name, int64_t d0, i
     const st_tensor *t = checked(m, name, d0, d1, err, errlen);
     if (!t) return -1;
     t5_compute_type ct = class_type(m, cls);
-    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1, NULL};
-    if (ct == T5_COMPUTE_INT8 && quantize(m, w, t, (int)d0, (int)d1) != 0) goto oom;
+    *w = (t5_mat){t->data, NULL, t->dtype, 0, (int)d0, (int)d1, NULL, 0};
+    if (ct == T5_COMPUTE_INT8 && quantize(m, w, t, (int)d0, (int)d1, cls) != 0) goto oom;
     if (ct == T5_COMPUTE_BFLOAT16 && t->dtype != ST_BF16) {
         size_t n = (size_t)d0 * (size_t)d1, ses = t->dtype == ST_F32 ? 4 : 2;
         unsigned char *p = malloc(n * 2);
@@ -420,6 +422,7 @@ void t5_load_default_params(t5_load_params *p) {
     memset(p, 0, sizeof *p);
     p->compute_type = T5_COMPUTE_AUTO;
     p->int8_float = T5_INT8_FLOAT_DEFAULT;
+    p->int8_a16 = T5_INT8_A16_DEFAULT;
 }
 
 static const char *const compute_names[] = {"auto", "float32", "bfloat16", "int8"};

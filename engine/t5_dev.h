@@ -146,6 +146,7 @@ typedef struct {
     int packed;         /* ST_I8, ST_BF16X2: always 1 */
     int n, k;
     const int32_t *wsum; /* ST_I8: [ceil(n / 16)][ng][16] group sums, ng = ceil(k / T5_I8_GROUP) */
+    int a16;             /* ST_I8: its activations quantized to 16 bits (T5_I8_A16_MAX), not 8 */
 } t5_mat;
 
 /* out[k] = row `row` of w as float32 (int8 rows dequantized: q * scale). */
@@ -168,15 +169,19 @@ float t5_widen(int dtype, uint16_t v);
  * Weights at load and activations at run time take it per group of T5_I8_GROUP values of a
  * row (t5_quantize_x_i8 for activations). */
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale);
-/* One value of it: x * inv clamped to [-127, 127] (NaN: 127, as vminps), rounded to the
+/* One value of it: x * inv clamped to [-127, 127] ([-lim, lim]: t5_quantize_to; NaN: lim, as
+ * vminps), rounded to the
  * nearest integer, ties to even, by adding and subtracting 1.5 * 2^23: plain float operations
  * that SIMD code repeats exactly (kernels_i8.h). */
-static inline int8_t t5_quantize_i8(float x, float inv) {
+static inline int t5_quantize_to(float x, float inv, float lim) {
     float v = x * inv;
-    v = v < 127.0f ? v : 127.0f;
-    v = v > -127.0f ? v : -127.0f;
+    v = v < lim ? v : lim;
+    v = v > -lim ? v : -lim;
     v = (v + 12582912.0f) - 12582912.0f;
-    return (int8_t)(int)v;
+    return (int)v;
+}
+static inline int8_t t5_quantize_i8(float x, float inv) {
+    return (int8_t)t5_quantize_to(x, inv, 127.0f);
 }
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
 uint16_t t5_float_to_bf16(float x);
@@ -337,27 +342,35 @@ const t5k_ops *t5_kernel_ops(t5_isa isa);
 
 /* ---- int8 products (kernels_i8*.c, docs/engine.md) ----
  * y[r, c] for an int8 matrix: activations quantized per row in groups of T5_I8_GROUP k
- * values (t5_quantize_x_i8: q in [-127, 127], one scale xs[r, g] per group), then per
- * output one exact int32 sum per group, acc_g = sum over the group of q[r, i] * w[c, i]
- * (|acc_g| < 2^24: exact in float too), and one fixed float epilogue on every ISA:
+ * values (t5_quantize_x_i8: q in [-127, 127], or in [-T5_I8_A16_MAX, T5_I8_A16_MAX] for a
+ * matrix with a16, one scale xs[r, g] per group), then per output one exact int32 sum per
+ * group, acc_g = sum over the group of q[r, i] * w[c, i] (|acc_g| < 2^24, 2^29 with a16), and
+ * one fixed float epilogue on every ISA:
  *     s = 0; for g = 0, 1, ...: s = fma((float)acc_g, xs[r, g] * ws[c, g], s);   y[r, c] = s
- * The activations come in the layout the table asks for (xfmt): int8 (C), int16 (AVX2's
- * vpmaddwd) or uint8 q + 128 (vpdpbusd, compensated by 128 * the group sums). */
-enum { T5K_XQ_S8 = 1, T5K_XQ_S16 = 2, T5K_XQ_U8 = 3 };
+ * The activations come in the layout the table asks for (xfmt, xfmt_a16): int8 (C), int16
+ * (AVX2's vpmaddwd; C's a16), uint8 q + 128 (vpdpbusd, compensated by 128 * the group sums),
+ * or, for a16 on the int8 instruction sets, each row split in two halves of int8 (X2: q =
+ * 256 hi + lo, lo in [-128, 127], the hi half first, then the lo half, each ldq / 2 long; U8X2
+ * both shifted by +128), which the kernels multiply as two rows and combine exactly:
+ * acc = 256 acc_hi + acc_lo. */
+enum { T5K_XQ_S8 = 1, T5K_XQ_S16 = 2, T5K_XQ_U8 = 3, T5K_XQ_S8X2 = 4, T5K_XQ_U8X2 = 5 };
+/* the a16 range: 127 * 256, so that hi = (q + 128) >> 8 stays in [-127, 127] */
+enum { T5_I8_A16_MAX = 32512 };
 typedef struct {
     const void *q;  /* [rows][ldq] in xfmt, zero (U8: 128) beyond k */
-    size_t ldq;     /* elements between rows, >= kp (k rounded up to 4) */
+    size_t ldq;     /* elements between rows, >= kp (k rounded up to 4; X2: 2 kp bytes) */
     const float *s; /* [rows][ng] group scales */
     int ng;         /* groups per row: ceil(k / T5_I8_GROUP) */
 } t5k_xq;
 
-/* y[r * ldy + c] = the product above for r < rows, c0 <= c < c1 (c0 a multiple of 16). */
+/* y[r * ldy + c] = the product above for r < rows, c0 <= c < c1 (c0 a multiple of 16); x in
+ * the layout of w->a16. */
 typedef void (*t5k_gemm_i8_fn)(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1, float *y,
                                size_t ldy);
 
 /* x[rows, k] (rows ldx apart) quantized into q (rows ldq apart) and s[rows][ng]: exactly
- * t5_quantize_x_i8 in one layout. */
-typedef void (*t5k_quantize_i8_fn)(const float *x, size_t ldx, int rows, int k, void *q, size_t ldq,
+ * t5_quantize_x_i8 in one layout (a16: the 16-bit range, in xfmt_a16). */
+typedef void (*t5k_quantize_i8_fn)(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq,
                                    float *s);
 
 /* One int8 kernel: its name, the activation layout it reads and its quantizer, its product;
@@ -365,8 +378,8 @@ typedef void (*t5k_quantize_i8_fn)(const float *x, size_t ldx, int rows, int k, 
  * per call, before quantizing: AMX tiles cost more than VNNI's registers at batch 1), NULL:
  * none. */
 typedef struct t5k_i8_ops {
-    const char *name; /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd), "amx" (tdpbssd) */
-    int xfmt;         /* T5K_XQ_* */
+    const char *name;   /* "generic", "avx2" (vpmaddwd), "avx512-vnni" (vpdpbusd), "amx" (tdpbssd) */
+    int xfmt, xfmt_a16; /* T5K_XQ_*: the activations' layout for int8 and for a16 matrices */
     t5k_quantize_i8_fn quantize;
     t5k_gemm_i8_fn gemm;
     int min_rows;
@@ -379,9 +392,11 @@ typedef struct t5k_i8_ops {
 const t5k_i8_ops *t5_kernel_i8_ops(t5_isa isa);
 /* Every int8 table this CPU runs, generic first (tests compare them): up to max; the count. */
 int t5_kernel_i8_list(const t5k_i8_ops **out, int max);
-/* x[rows, k] (rows ldx apart) quantized per group into q (xfmt, rows ldq apart, ldq >= kp)
- * and s[rows][ng]: per group of T5_I8_GROUP values as t5_quantize_row_i8 does per row. */
-void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s);
+/* x[rows, k] (rows ldx apart) quantized per group into q (xfmt, rows ldq apart, ldq >= kp;
+ * X2: 2 kp) and s[rows][ng]: per group of T5_I8_GROUP values as t5_quantize_row_i8 does per
+ * row, or, a16, into [-T5_I8_A16_MAX, T5_I8_A16_MAX] (scale max|x| / T5_I8_A16_MAX). */
+void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, int a16, void *q, size_t ldq,
+                      float *s);
 
 /* ---- bfloat16 products (kernels_bf16*.c, docs/engine.md) ----
  * y[r, c] for an ST_BF16X2 matrix: the activations rounded to bfloat16 per row

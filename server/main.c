@@ -100,6 +100,10 @@ static int load_models(srv_server *s, char *err, size_t errlen) {
             snprintf(err, errlen, "int8_float: %.500s", terr);
             return -1;
         }
+        if (s->cfg.int8_a16[0] && t5_mats_parse(s->cfg.int8_a16, &lp.int8_a16, terr, sizeof terr)) {
+            snprintf(err, errlen, "int8_a16: %.500s", terr);
+            return -1;
+        }
         s->model = t5_model_load_with(dir, &lp, terr, sizeof terr);
         if (!s->model) {
             snprintf(err, errlen, "cannot load the model from %.300s: %.500s", dir, terr);

@@ -63,14 +63,16 @@ void srv_route_info(srv_request *r) {
         c->default_max_new_tokens, "max_num_beams",
         c->max_num_beams < c->max_batch ? c->max_num_beams : c->max_batch, "max_nbest", c->max_nbest,
         "max_batch", c->max_batch, "queue_size", c->queue_size, "request_timeout_ms", c->request_timeout_ms);
-    /* int8_float: the classes int8 keeps in float (null under the other types) */
-    json_t *int8_float = strcmp(c->compute_type, "int8")
-                             ? json_null()
-                             : json_string(c->int8_float[0] ? c->int8_float : T5_INT8_FLOAT_DEFAULT_NAMES);
+    /* int8_float, int8_a16: the classes int8 keeps in float, and multiplies with 16-bit
+     * activations (null under the other types) */
+    int i8 = !strcmp(c->compute_type, "int8");
+    json_t *int8_float = i8 ? json_string(c->int8_float[0] ? c->int8_float : T5_INT8_FLOAT_DEFAULT_NAMES)
+                            : json_null(),
+           *int8_a16 = i8 ? json_string(c->int8_a16[0] ? c->int8_a16 : T5_INT8_A16_DEFAULT_NAMES) : json_null();
     json_t *info =
-        json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:s,s:o,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION,
+        json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:s,s:o,s:o,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION,
                   "model", model, "limits", limits, "workers", c->workers, "threads_per_worker",
                   s->threads_per_worker, "compute_type", c->compute_type, "int8_float", int8_float,
-                  "uptime_s", srv_now() - s->t_started, "auth", c->api_key[0] != 0);
+                  "int8_a16", int8_a16, "uptime_s", srv_now() - s->t_started, "auth", c->api_key[0] != 0);
     srv_http_reply(r, srv_reply_json(200, info));
 }

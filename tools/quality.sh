@@ -8,7 +8,8 @@
 #       next-token argmax agreement with float32 and mean KL(float32 || type) per token;
 #   (c) each type's own greedy output: character ROUGE-L against float32's output, and the
 #       model's ROUGE-L against the held-out references (the model card's 0.360 measure).
-# int8 rows differ in the matrix classes kept in float (--int8-float), to choose by measurement.
+# int8 rows differ in the matrix classes kept in float (--int8-float) and those with 16-bit
+# activations (--int8-a16), to choose by measurement.
 # The float32 reference runs as `auto` (weights as stored, float32 arithmetic: the same bits as
 # `--compute-type float32`, which converts them first; the script checks that on every input of
 # the fixtures and the first 20 of the default model) because it streams half the bytes.
@@ -28,11 +29,13 @@ Q="$PY tools/quality.py"
 mkdir -p "$out"
 [ -x $T5 ] || { echo "quality: $T5 is missing: run make first" >&2; exit 1; }
 VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
-int8 (all int8):--compute-type int8 --int8-float none;\
-int8, float wo+embed:--compute-type int8 --int8-float wo,embed;\
-int8, float wo+qk+embed (default):--compute-type int8 --int8-float wo,qk,embed;\
-int8, float wo+qk+embed+head:--compute-type int8 --int8-float wo,qk,embed,head;\
-int8, float wo+attn+embed:--compute-type int8 --int8-float wo,attn,embed"}
+int8, a16 all, float embed (default):--compute-type int8;\
+int8, a16 wo+attn, float embed:--compute-type int8 --int8-a16 wo,attn;\
+int8, a16 wo+qk, float embed:--compute-type int8 --int8-a16 wo,qk;\
+int8, 8-bit activations (all int8):--compute-type int8 --int8-float none --int8-a16 none;\
+int8, 8-bit, float wo+embed:--compute-type int8 --int8-float wo,embed --int8-a16 none;\
+int8, 8-bit, float wo+qk+embed:--compute-type int8 --int8-float wo,qk,embed --int8-a16 none;\
+int8, 8-bit, float wo+attn+embed:--compute-type int8 --int8-float wo,attn,embed --int8-a16 none"}
 
 # the held-out sets: test, 270 examples of 31 documents (the reported figures); validation, 426
 # (it chose the training's checkpoint: a second held-out measure of the same choices)
@@ -99,7 +102,7 @@ sensitivity() {
   for c in $classes; do
     keep=$(echo $classes | tr ' ' '\n' | grep -vx "$c" | paste -sd, -)
     head -n "${SENS_LINES:-1000000}" "$w/pairs" |
-      $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" \
+      $T5 score --model "$dir" --input ids --ref-compute-type auto --compute-type int8 --int8-float "$keep" --int8-a16 none \
         > "$w/only-$c.score" 2> "$w/only-$c.log"
     set -- $($Q agg "$w/only-$c.score")
     echo "| $c | $($Q share "$dir" "$c") | $2 | $4 |"

@@ -15,7 +15,8 @@ per output, fixed-order reductions: the same bits on every CPU), the last digits
 score values of 10 answers, every id, text, status and header unchanged, checked with those
 numbers masked; and the four /info bodies when compute types landed, issue 13: they gained
 "compute_type":"auto", and "format" when the torch loader
-landed, issue 16, and "int8_float":null when t5serve gained that key, issue 13). Fields that
+landed, issue 16, "int8_float":null and "int8_a16":null when t5serve gained those keys, issue
+13). Fields that
 depend on time are normalized (/info uptime_s, /metrics sample values).
 
 usage: test_answers.py            compare (tests/suites/34-server-answers.sh)

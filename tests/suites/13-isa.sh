@@ -5,8 +5,8 @@
 # are reported) on every generating fixture model (and `t5 embed` on the encoder-only ones), on random models of odd shapes in
 # float32 / float16 / bfloat16 (16-bit panels, tails of every kernel), and on a random
 # T5 PEGASUS small model (float32; normal build only: the portable path is slow under
-# ASan); and the same under --compute-type int8 (the default float classes, and every
-# matrix int8): the int8 kernels (C, AVX2 vpmaddwd, AVX-512 VNNI, AMX-INT8 tdpbssd) give one answer.
+# ASan); and the same under --compute-type int8 (the defaults: 16-bit activations; every
+# matrix int8; 8-bit activations): the int8 kernels (C, AVX2 vpmaddwd, AVX-512 VNNI, AMX-INT8 tdpbssd) give one answer.
 # Bit-exactness alone vs batched and the kernels themselves: test_engine_isa; and
 # test_engine_isa_emulated, the same with the AVX-512, VNNI and AMX kernels run through SIMDe's
 # portable AVX-512 and C tiles on any AVX2 CPU, so that a machine without them checks them too.
@@ -45,6 +45,7 @@ printf '%s\n' "5 17 33 2 9 1" "100 200 300 1" > "$WORK/ids"
 for name in t5-tiny-gated t5-tiny-relu; do same_everywhere "$M/$name" "$WORK/ids" --input ids; done
 same_everywhere "$M/t5-tiny-pegasus" "$WORK/text" --compute-type int8
 same_everywhere "$M/t5-tiny-gated" "$WORK/ids" --input ids --compute-type int8 --int8-float none
+same_everywhere "$M/t5-tiny-gated" "$WORK/ids" --input ids --compute-type int8 --int8-float none --int8-a16 none
 
 # encoder-only models: t5 embed (sentence and token embeddings) the same way
 for name in st5-tiny t5-enc-tiny; do
@@ -67,10 +68,12 @@ for dt in f32 f16 bf16; do
   same_everywhere "$WORK/odd-$dt" "$WORK/ids" --input ids
 done
 same_everywhere "$WORK/odd-f32" "$WORK/ids" --input ids --compute-type int8 --int8-float none
+same_everywhere "$WORK/odd-f32" "$WORK/ids" --input ids --compute-type int8 --int8-a16 none
 
 if [ "$(basename "$BUILD")" != build-asan ]; then
   "$T5" random-model --out "$WORK/peg-small" --seed 3 > /dev/null || fail "random-model pegasus small"
   printf '%s\n' "5 6 7 8 9 10 11 12 1" > "$WORK/ids1"
   same_everywhere "$WORK/peg-small" "$WORK/ids1" --input ids --max-new-tokens 6
   same_everywhere "$WORK/peg-small" "$WORK/ids1" --input ids --max-new-tokens 6 --compute-type int8 --int8-float none
+  same_everywhere "$WORK/peg-small" "$WORK/ids1" --input ids --max-new-tokens 6 --compute-type int8 --int8-a16 none
 fi

@@ -5,8 +5,9 @@
 # the sequence log-likelihood; a reference type equal to the scored one agrees everywhere
 # with KL 0; `t5 generate --compute-type float32` gives the golden ids and every type loads
 # and generates on every fixture; t5serve with T5SERVE_COMPUTE_TYPE=int8 answers /generate
-# as `t5 generate --compute-type int8` does and /info reports it, and with --int8-float none as
-# `t5 generate --int8-float none`; bad values and lines give clear errors.
+# as `t5 generate --compute-type int8` does and /info reports it, and with --int8-float none
+# (and T5SERVE_INT8_A16=none) as `t5 score` with those options; bad values and lines give
+# clear errors.
 # Run time: about 10 s (normal build), 40 s under ASan.
 # asan: yes
 set -eu
@@ -56,7 +57,7 @@ for l in open('$WORK/out'):
   "$T5" generate --model "$M/$name" --input ids --format ids --max-new-tokens 24 --compute-type float32 \
     < "$WORK/$name.in" > "$WORK/out"
   diff "$WORK/$name.want" "$WORK/out" > /dev/null || fail "$name: float32 greedy differs from transformers"
-  for opt in "bfloat16" "int8" "int8 --int8-float none" "int8 --int8-float all"; do
+  for opt in "bfloat16" "int8" "int8 --int8-float none" "int8 --int8-float all" "int8 --int8-a16 none" "int8 --int8-a16 wo,qk"; do
     # shellcheck disable=SC2086
     "$T5" generate --model "$M/$name" --input ids --format ids --max-new-tokens 24 --compute-type $opt \
       < "$WORK/$name.in" > "$WORK/out" || fail "$name: generate --compute-type $opt"
@@ -121,7 +122,8 @@ if [ -x "$BUILD/t5serve" ]; then
   curl -sf "http://127.0.0.1:$port/info" | $PY -c "
 import json, sys
 i = json.load(sys.stdin)
-assert (i['compute_type'], i['int8_float']) == ('int8', 'wo,qk,embed'), i" || fail "/info: not compute_type int8, int8_float wo,qk,embed"
+assert (i['compute_type'], i['int8_float'], i['int8_a16']) == ('int8', 'embed', 'all'), i" \
+    || fail "/info: not compute_type int8, int8_float embed, int8_a16 all"
   stop
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
@@ -149,7 +151,27 @@ assert none['logprob'] != dflt['logprob'], (none, dflt)
   T5SERVE_INT8_FLOAT=wo,ffn "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted int8_float wo,ffn"
   grep -q "int8_float: unknown matrix class 'ffn'" "$WORK/err" || fail "t5serve int8_float wo,ffn: $(cat "$WORK/err")"
+  # key int8_a16 (here from the environment): the classes with 16-bit activations (default all),
+  # as t5 score's --int8-a16; none: 8-bit activations everywhere, not the default's answer
+  T5SERVE_INT8_A16=none serve --model "$M/t5-tiny-relu" --compute-type int8 --int8-float none
+  got=$(curl -sf "http://127.0.0.1:$port/score" -d '{"ids": [872, 73, 73, 56, 1], "target_ids": [73, 56, 872, 1]}') \
+    || fail "t5serve int8_a16 none /score: $(cat "$WORK/srv.log")"
+  printf '872 73 73 56 1\t73 56 872 1\n' | "$T5" score --model "$M/t5-tiny-relu" --input ids --compute-type int8 \
+    --int8-float none --int8-a16 none > "$WORK/want-a8"
+  $PY -c "
+import json, struct, sys
+got, a8, a16 = json.loads(sys.argv[1]), json.load(open(sys.argv[2])), json.load(open(sys.argv[3]))
+f32 = lambda r: [struct.unpack('f', struct.pack('f', t['logprob']))[0] for t in r['tokens']]
+assert f32(got) == f32(a8), (got, a8)
+assert a8['logprob'] != a16['logprob'], (a8, a16)
+" "$got" "$WORK/want-a8" "$WORK/want-none" || fail "t5serve int8_a16 none: not t5 score --int8-a16 none's logprobs"
+  curl -sf "http://127.0.0.1:$port/info" | $PY -c "import json,sys; i = json.load(sys.stdin); assert i['int8_a16'] == 'none', i" \
+    || fail "/info does not report int8_a16 none"
+  stop
+  "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 --int8-a16 qk,kv > /dev/null 2> "$WORK/err" \
+    && fail "t5serve accepted int8_a16 qk,kv"
+  grep -q "int8_a16: unknown matrix class 'kv'" "$WORK/err" || fail "t5serve int8_a16 qk,kv: $(cat "$WORK/err")"
   echo "t5serve: T5SERVE_COMPUTE_TYPE=int8 answers as t5 generate --compute-type int8; /info says int8;"
-  echo "  --int8-float none as t5 generate's; an unknown class stops start-up with its name"
+  echo "  --int8-float none and T5SERVE_INT8_A16=none as t5 score's; an unknown class stops start-up with its name"
 fi
 echo "compute types: all checks passed"

@@ -253,11 +253,35 @@ static void check_rounded(const t5_mat *got, const t5_mat *ref, int dtype) {
     free(a), free(b);
 }
 
+/* mat is int8 with 16-bit activations (the default classes) */
+static void check_a16(const t5_mat *w) {
+    ck_assert_int_eq(w->dtype, ST_I8);
+    ck_assert_int_eq(w->a16, 1);
+}
+
 START_TEST(test_int8_float_classes) {
-    t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, ~0u),
-             *ref = load("t5-tiny-gated", T5_COMPUTE_AUTO, ~0u);
+    t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, ~0u);
     const t5_config *c = t5_model_config(m);
-    for (int l = 0; l < c->num_layers; l++) { /* the default: wo, every q and k, the embedding */
+    for (int l = 0; l < c->num_layers; l++) { /* the default: every matrix int8 and a16 */
+        const t5_block_w *b = &m->enc[l];
+        const t5_mat *e[] = {&b->self.q, &b->self.k, &b->self.v, &b->self.o, &b->ffn.wi, &b->ffn.wi1, &b->ffn.wo};
+        for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
+            check_a16(e[i]);
+    }
+    for (int l = 0; l < c->num_decoder_layers; l++) {
+        const t5_block_w *b = &m->dec[l];
+        const t5_mat *d[] = {&b->self.q,  &b->self.k,  &b->self.v,  &b->self.o, &b->cross.q,
+                             &b->cross.k, &b->cross.v, &b->cross.o, &b->ffn.wo};
+        for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
+            check_a16(d[i]);
+    }
+    check_a16(&m->lm_head);
+    ck_assert_int_eq(m->shared.dtype, ST_F32); /* untied, the embedding in float: looked up in place */
+    t5_model_free(m);
+    m = load("t5-tiny-gated", T5_COMPUTE_INT8, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_QK | T5_MATS_EMBED);
+    t5_model *ref = load("t5-tiny-gated", T5_COMPUTE_AUTO, ~0u);
+    c = t5_model_config(m);
+    for (int l = 0; l < c->num_layers; l++) { /* wo, every q and k, the embedding in float */
         check_rounded(&m->enc[l].ffn.wo, &ref->enc[l].ffn.wo, ST_BF16);
         check_rounded(&m->enc[l].self.q, &ref->enc[l].self.q, ST_BF16);
         check_rounded(&m->enc[l].self.k, &ref->enc[l].self.k, ST_BF16);
@@ -355,7 +379,7 @@ START_TEST(test_int8_matmul) {
         t5_mm_out o = {wm, y, N};
         ck_assert_int_eq(t5_matmul(&m, pool, x, R, K, &o, 1), 0);
         for (int r = 0; r < R; r++) {
-            t5_quantize_x_i8(x + (size_t)r * K, K, 1, K, T5K_XQ_S8, xq, K + 4, xs);
+            t5_quantize_x_i8(x + (size_t)r * K, K, 1, K, T5K_XQ_S8, 0, xq, K + 4, xs);
             for (int j = 0; j < N; j++) {
                 double deq = 0, mag = 0, exact = 0, bound = 0;
                 for (int i = 0; i < K; i++) {
@@ -521,6 +545,8 @@ START_TEST(test_bad_args) {
     unsigned b;
     ck_assert_int_eq(t5_mats_parse(T5_INT8_FLOAT_DEFAULT_NAMES, &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_INT8_FLOAT_DEFAULT);
+    ck_assert_int_eq(t5_mats_parse(T5_INT8_A16_DEFAULT_NAMES, &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_INT8_A16_DEFAULT);
     ck_assert_int_eq(t5_mats_parse("wo,head", &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_HEAD);
     ck_assert_int_eq(t5_mats_parse("dec-self,enc-vo", &b, err, sizeof err), 0);

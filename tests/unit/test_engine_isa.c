@@ -279,7 +279,8 @@ static int in_range(const char *name, float got, int c, int c0, int c1) {
  * multiple of 4 or 64, partial panels, column ranges from inside the matrix): each table's
  * quantizer gives the C quantizer's values and scales, and its product the bits of an
  * independent reference: int64 dot products per group of 64 over the row-major int8 values,
- * then the float epilogue s = fma((float)acc, xs * ws, s) in increasing group, y = s. */
+ * then the float epilogue s = fma((float)acc, xs * ws, s) in increasing group, y = s. Both
+ * activation widths: int8, and a16 (16-bit values, the X2 layouts' halves recombined here). */
 START_TEST(kernels_i8) {
     const t5k_i8_ops *tabs[8];
     int n_tab = t5_kernel_i8_list(tabs, 8);
@@ -292,81 +293,91 @@ START_TEST(kernels_i8) {
           *xs = malloc(R * 8 * sizeof *xs);
     float *xs0 = malloc(R * 8 * sizeof *xs0), *y = malloc(R * N * sizeof *y),
           *ws = malloc(N * 8 * sizeof *ws), *ref = malloc(R * N * sizeof *ref);
-    int8_t *wq = malloc(N * KMAX), *xq0 = malloc(R * (KMAX + 4));
+    int8_t *wq = malloc(N * KMAX);
+    int16_t *xq0 = malloc(R * (KMAX + 4) * 2);
     void *xq = malloc(R * (KMAX + 4) * 2);
     for (size_t ki = 0; ki < sizeof ks / sizeof ks[0]; ki++)
-        for (int extreme = 0; extreme < 2; extreme++) {
-            int K = ks[ki], ng = (K + 63) / 64;
-            size_t ldq = (size_t)(K + 3) / 4 * 4;
-            void *buf = aligned_alloc(64, t5_mat_i8_bytes(N, K));
-            memset(buf, 0, t5_mat_i8_bytes(N, K));
-            t5_mat w;
-            t5_mat_i8_init(&w, buf, N, K);
-            for (int j = 0; j < N; j++) {
-                for (int i = 0; i < K; i++) /* extreme: +-1 (all 127 after scaling), signs per column */
-                    wf[i] = extreme ? (j % 3 ? 1.0f : -1.0f) : frand(&rng) * (1 + j % 5);
-                for (int g = 0; g < ng; g++)
-                    t5_quantize_row_i8(wf + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64,
-                                       wq + (size_t)j * K + 64 * g, &ws[j * ng + g]);
-                t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws + j * ng);
-            }
-            for (int i = 0; i < R * K; i++)
-                x[i] = extreme ? (i / K % 2 ? -3.0f : 3.0f) : frand(&rng) * (i % 17 == 0 ? 50.0f : 1.0f);
-            if (!extreme) x[K / 2] = 0, x[R * K - 1] = NAN; /* a NaN activation: quantized like the C code */
-            t5_quantize_x_i8(x, (size_t)K, R, K, T5K_XQ_S8, xq0, ldq, xs0);
-            for (int r = 0; r < R; r++) /* the reference, independent of the rows and columns asked */
-                for (int c = 0; c < N; c++) {
-                    float sum = 0.0f;
-                    for (int g = 0; g < ng; g++) {
-                        int64_t acc = 0;
-                        for (int i = 64 * g; i < K && i < 64 * (g + 1); i++)
-                            acc += (int64_t)xq0[(size_t)r * ldq + i] * wq[(size_t)c * K + i];
-                        ck_assert(acc > -(1 << 24) && acc < (1 << 24));
-                        sum = fmaf((float)acc, xs0[r * ng + g] * ws[c * ng + g], sum);
-                    }
-                    ref[r * N + c] = sum;
+        for (int extreme = 0; extreme < 2; extreme++)
+            for (int a16 = 0; a16 < 2; a16++) {
+                int K = ks[ki], ng = (K + 63) / 64;
+                size_t ldq = (size_t)(K + 3) / 4 * 4;
+                void *buf = aligned_alloc(64, t5_mat_i8_bytes(N, K));
+                memset(buf, 0, t5_mat_i8_bytes(N, K));
+                t5_mat w;
+                t5_mat_i8_init(&w, buf, N, K);
+                w.a16 = a16;
+                for (int j = 0; j < N; j++) {
+                    for (int i = 0; i < K; i++) /* extreme: +-1 (all 127 after scaling), signs per column */
+                        wf[i] = extreme ? (j % 3 ? 1.0f : -1.0f) : frand(&rng) * (1 + j % 5);
+                    for (int g = 0; g < ng; g++)
+                        t5_quantize_row_i8(wf + 64 * g, K - 64 * g < 64 ? K - 64 * g : 64,
+                                           wq + (size_t)j * K + 64 * g, &ws[j * ng + g]);
+                    t5_mat_i8_set(&w, j, wq + (size_t)j * K, ws + j * ng);
                 }
-            for (int t = 0; t < n_tab; t++) {
-                const t5k_i8_ops *o = tabs[t];
-                o->quantize(x, (size_t)K, R, K, xq, ldq, xs);
-                ck_assert_msg(!memcmp(xs, xs0, (size_t)R * ng * sizeof *xs), "%s quantize scales K %d",
-                              o->name, K);
-                for (int r = 0; r < R; r++)
-                    for (size_t i = 0; i < ldq; i++) {
-                        size_t at = (size_t)r * ldq + i;
-                        int v = o->xfmt == T5K_XQ_S16  ? ((int16_t *)xq)[at]
-                                : o->xfmt == T5K_XQ_U8 ? ((uint8_t *)xq)[at] - 128
-                                                       : ((int8_t *)xq)[at];
-                        ck_assert_msg(v == xq0[at], "%s quantize K %d row %d value %zu: %d vs %d", o->name, K,
-                                      r, i, v, xq0[at]);
-                    }
-                for (int rows = 1; rows <= R; rows++) /* every row count: AMX's partial tiles */
-                    for (int c0 = 0; c0 < N; c0 += 16)
-                        for (int c1 = N; c1 > c0; c1 -= 19) {
-                            t5k_xq xv = {xq, ldq, xs, ng};
-                            memset(y, 0xff, R * N * sizeof *y);
-                            o->gemm(&xv, rows, &w, c0, c1, y, N);
-                            for (int r = 0; r < R; r++)
-                                for (int c = 0; c < N; c++) {
-                                    float got = y[(size_t)r * N + c], want = ref[r * N + c];
-                                    /* (ck_assert only on a failure: each one writes to Check's pipe) */
-                                    if (r >= rows || c < c0 || c >= c1) {
-                                        uint32_t b;
-                                        memcpy(&b, &got, 4);
-                                        if (b != 0xffffffffu)
-                                            ck_abort_msg("%s rows %d wrote y[%d, %d] outside [%d, %d)",
-                                                         o->name, rows, r, c, c0, c1);
-                                        continue;
-                                    }
-                                    if (memcmp(&got, &want, 4))
-                                        ck_abort_msg(
-                                            "%s int8 K %d rows %d [%d, %d) y[%d, %d] = %g, reference %g",
-                                            o->name, K, rows, c0, c1, r, c, got, want);
-                                }
+                for (int i = 0; i < R * K; i++)
+                    x[i] = extreme ? (i / K % 2 ? -3.0f : 3.0f) : frand(&rng) * (i % 17 == 0 ? 50.0f : 1.0f);
+                if (!extreme)
+                    x[K / 2] = 0, x[R * K - 1] = NAN; /* a NaN activation: quantized like the C code */
+                t5_quantize_x_i8(x, (size_t)K, R, K, T5K_XQ_S16, a16, xq0, ldq, xs0);
+                for (int r = 0; r < R; r++) /* the reference, independent of the rows and columns asked */
+                    for (int c = 0; c < N; c++) {
+                        float sum = 0.0f;
+                        for (int g = 0; g < ng; g++) {
+                            int64_t acc = 0;
+                            for (int i = 64 * g; i < K && i < 64 * (g + 1); i++)
+                                acc += (int64_t)xq0[(size_t)r * ldq + i] * wq[(size_t)c * K + i];
+                            ck_assert(acc > -(1 << (a16 ? 29 : 24)) && acc < (1 << (a16 ? 29 : 24)));
+                            sum = fmaf((float)acc, xs0[r * ng + g] * ws[c * ng + g], sum);
                         }
+                        ref[r * N + c] = sum;
+                    }
+                for (int t = 0; t < n_tab; t++) {
+                    const t5k_i8_ops *o = tabs[t];
+                    int f = a16 ? o->xfmt_a16 : o->xfmt, x2 = f == T5K_XQ_S8X2 || f == T5K_XQ_U8X2;
+                    size_t ld = x2 ? 2 * ldq : ldq; /* X2: the hi half, then the lo half */
+                    o->quantize(x, (size_t)K, R, K, a16, xq, ld, xs);
+                    ck_assert_msg(!memcmp(xs, xs0, (size_t)R * ng * sizeof *xs),
+                                  "%s quantize scales K %d a16 %d", o->name, K, a16);
+                    for (int r = 0; r < R; r++)
+                        for (size_t i = 0; i < ldq; i++) {
+                            size_t at = (size_t)r * ld + i;
+                            const uint8_t *u = xq;
+                            int v = f == T5K_XQ_S16    ? ((int16_t *)xq)[at]
+                                    : f == T5K_XQ_U8   ? u[at] - 128
+                                    : f == T5K_XQ_S8   ? ((int8_t *)xq)[at]
+                                    : f == T5K_XQ_S8X2 ? 256 * (int8_t)u[at] + (int8_t)u[at + ldq]
+                                                       : 256 * (u[at] - 128) + u[at + ldq] - 128;
+                            int want = xq0[(size_t)r * ldq + i];
+                            ck_assert_msg(v == want, "%s quantize K %d a16 %d row %d value %zu: %d vs %d",
+                                          o->name, K, a16, r, i, v, want);
+                        }
+                    for (int rows = 1; rows <= R; rows++) /* every row count: AMX's partial tiles */
+                        for (int c0 = 0; c0 < N; c0 += 16)
+                            for (int c1 = N; c1 > c0; c1 -= 19) {
+                                t5k_xq xv = {xq, ld, xs, ng};
+                                memset(y, 0xff, R * N * sizeof *y);
+                                o->gemm(&xv, rows, &w, c0, c1, y, N);
+                                for (int r = 0; r < R; r++)
+                                    for (int c = 0; c < N; c++) {
+                                        float got = y[(size_t)r * N + c], want = ref[r * N + c];
+                                        /* (ck_assert only on a failure: each one writes to Check's pipe) */
+                                        if (r >= rows || c < c0 || c >= c1) {
+                                            uint32_t b;
+                                            memcpy(&b, &got, 4);
+                                            if (b != 0xffffffffu)
+                                                ck_abort_msg("%s rows %d wrote y[%d, %d] outside [%d, %d)",
+                                                             o->name, rows, r, c, c0, c1);
+                                            continue;
+                                        }
+                                        if (memcmp(&got, &want, 4))
+                                            ck_abort_msg("%s int8 K %d a16 %d rows %d [%d, %d) y[%d, %d] = "
+                                                         "%g, reference %g",
+                                                         o->name, K, a16, rows, c0, c1, r, c, got, want);
+                                    }
+                            }
+                }
+                free(buf);
             }
-            free(buf);
-        }
     printf("int8 kernels:");
     for (int t = 0; t < n_tab; t++)
         printf(" %s", tabs[t]->name);
@@ -431,7 +442,7 @@ START_TEST(kernels_bf16) {
             size_t bytes = ((size_t)N + 15) / 16 * 16 * (size_t)np * 2 * 2;
             uint16_t *panels = aligned_alloc(64, bytes);
             memset(panels, 0, bytes);
-            t5_mat w = {panels, NULL, ST_BF16X2, 1, N, K, NULL};
+            t5_mat w = {panels, NULL, ST_BF16X2, 1, N, K, NULL, 0};
             for (int j = 0; j < N; j++)
                 for (int i = 0; i < K; i++) { /* tiny: products near 1e-38, sums that cancel into denormals */
                     wh[(size_t)j * K + i] = t5_bf16_round(frand(&rng) * (tiny ? 1e-19f : 1 + j % 5));

@@ -9,8 +9,8 @@
 #   base shape, 2 / 16 cores, batch 1/8/32), http16 (t5serve on 16 cores: workers x threads at
 #   concurrency 64, next to the engine's batch-64 e2e rate); T5SERVE (env) is the server binary
 #   for http16.
-# env: TYPES (our compute types, default "auto bfloat16 int8"; int8:CLASSES adds --int8-float
-#   CLASSES), REPS (default 2), W (scratch),
+# env: TYPES (our compute types, default "auto bfloat16 int8"; int8:F:A adds --int8-float F and,
+#   when A is given, --int8-a16 A; F may be empty: int8::none), REPS (default 2), W (scratch),
 #   HF=0 skips transformers (a rerun for our types next to ONNX Runtime only)
 set -u
 cd "$(dirname "$0")/../.."
@@ -37,14 +37,17 @@ base_model() { # the base shape (275M)
 }
 
 side() { # $1 model dir, $2 cores, $3 threads, $4 batches
-  local m=$1 cores=$2 th=$3 b=$4 t
+  local m=$1 cores=$2 th=$3 b=$4 t ct fl a16
   echo "== $(basename "$m"), $th threads on cores $cores, batches $b, 128 in / 64 out"
   for t in $TYPES; do
     echo "-- t5serve compute_type $t"
-    # shellcheck disable=SC2046
+    IFS=: read -r ct fl a16 <<< "$t"
+    local args=()
+    [ "$ct" = auto ] || args+=(--compute-type "$ct")
+    [ -z "$fl" ] || args+=(--int8-float "$fl")
+    [ -z "$a16" ] || args+=(--int8-a16 "$a16")
     taskset -c "$cores" "$T5" bench engine --model "$m" --threads "$th" --batches "$b" \
-      --input-tokens 128 --new-tokens 64 $([ "${t%%:*}" = auto ] || echo --compute-type "${t%%:*}") \
-      $([ "${t#*:}" = "$t" ] || echo --int8-float "${t#*:}") 2>&1 | sed '/matmul shapes/,$d'
+      --input-tokens 128 --new-tokens 64 "${args[@]}" 2>&1 | sed '/matmul shapes/,$d'
   done
   for q in fp32 int8; do
     echo "-- ONNX Runtime $q"

@@ -19,19 +19,27 @@ int cmd_score(int argc, char **argv);           /* cmd_score.c */
 
 /* ---- model-load options (loadopt.c), for getopt_long tables and usage texts ---- */
 #include "t5.h"
-enum { CLI_OPT_COMPUTE_TYPE = 0x1000, CLI_OPT_INT8_FLOAT, CLI_OPT_ISA }; /* above the commands' own codes */
+enum {
+    CLI_OPT_COMPUTE_TYPE = 0x1000,
+    CLI_OPT_INT8_FLOAT,
+    CLI_OPT_INT8_A16,
+    CLI_OPT_ISA
+}; /* above the commands' own codes */
 #define T5_LOAD_OPTIONS                                                                                      \
-    {"compute-type", 1, 0, CLI_OPT_COMPUTE_TYPE}, {"int8-float", 1, 0, CLI_OPT_INT8_FLOAT}, {                \
+    {"compute-type", 1, 0, CLI_OPT_COMPUTE_TYPE}, {"int8-float", 1, 0, CLI_OPT_INT8_FLOAT},                  \
+        {"int8-a16", 1, 0, CLI_OPT_INT8_A16}, {                                                              \
         "isa", 1, 0, CLI_OPT_ISA                                                                             \
     }
 #define T5_LOAD_USAGE                                                                                        \
-    "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES] [--isa "                             \
+    "[--compute-type auto|float32|bfloat16|int8] [--int8-float CLASSES] [--int8-a16 CLASSES] [--isa "        \
     "auto|generic|avx2|avx512|amx]"
 #define T5_LOAD_HELP                                                                                         \
     "--compute-type: how the weights are held and multiplied (auto: as stored, exact; bfloat16; int8 with\n" \
     "row scales); --int8-float: matrix classes int8 keeps in float (enc-qk, enc-vo, enc-wi, enc-wo,\n"       \
     "dec-self-qk, dec-self-vo, dec-cross-qk, dec-cross-vo, dec-wi, dec-wo, head, embed; enc-attn,\n"         \
-    "dec-self, dec-cross, qk, vo, attn, wo, wi, none, all; default wo,qk,embed);\n"                          \
+    "dec-self, dec-cross, qk, vo, attn, wo, wi, none, all; default " T5_INT8_FLOAT_DEFAULT_NAMES ");\n"      \
+    "--int8-a16: classes int8 multiplies with 16-bit activations (int8 weights; the same names;\n"           \
+    "default " T5_INT8_A16_DEFAULT_NAMES ");\n"                                                              \
     "--isa: the kernels' instruction set, a cap (the same answers on every one; auto: the best).\n"
 /* Handles getopt_long's code c for subcommand cmd: 1 when it was a load option (*p
  * updated), 0 when it is not one, -1 for a bad value (message printed). */

@@ -17,6 +17,10 @@ int cli_load_option(const char *cmd, int c, const char *arg, t5_load_params *p) 
         if (t5_mats_parse(arg, &p->int8_float, err, sizeof err) == 0) return 1;
         fprintf(stderr, "t5 %s: --int8-float: %s\n", cmd, err);
         return -1;
+    case CLI_OPT_INT8_A16:
+        if (t5_mats_parse(arg, &p->int8_a16, err, sizeof err) == 0) return 1;
+        fprintf(stderr, "t5 %s: --int8-a16: %s\n", cmd, err);
+        return -1;
     case CLI_OPT_ISA:
         if (t5_isa_parse(arg, &p->isa) == 0) return 1;
         fprintf(stderr, "t5 %s: --isa must be auto, generic, avx2, avx512 or amx (got '%s')\n", cmd, arg);
