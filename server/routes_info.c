@@ -66,9 +66,10 @@ void srv_route_info(srv_request *r) {
     /* int8_float, int8_a16: the classes int8 keeps in float, and multiplies with 16-bit
      * activations (null under the other types) */
     int i8 = !strcmp(c->compute_type, "int8");
-    json_t *int8_float = i8 ? json_string(c->int8_float[0] ? c->int8_float : T5_INT8_FLOAT_DEFAULT_NAMES)
-                            : json_null(),
-           *int8_a16 = i8 ? json_string(c->int8_a16[0] ? c->int8_a16 : T5_INT8_A16_DEFAULT_NAMES) : json_null();
+    json_t *int8_float =
+               i8 ? json_string(c->int8_float[0] ? c->int8_float : T5_INT8_FLOAT_DEFAULT_NAMES) : json_null(),
+           *int8_a16 =
+               i8 ? json_string(c->int8_a16[0] ? c->int8_a16 : T5_INT8_A16_DEFAULT_NAMES) : json_null();
     json_t *info =
         json_pack("{s:s,s:s,s:o,s:o,s:i,s:i,s:s,s:o,s:o,s:f,s:b}", "name", "t5serve", "version", SRV_VERSION,
                   "model", model, "limits", limits, "workers", c->workers, "threads_per_worker",

@@ -264,7 +264,8 @@ START_TEST(test_int8_float_classes) {
     const t5_config *c = t5_model_config(m);
     for (int l = 0; l < c->num_layers; l++) { /* the default: every matrix int8 and a16 */
         const t5_block_w *b = &m->enc[l];
-        const t5_mat *e[] = {&b->self.q, &b->self.k, &b->self.v, &b->self.o, &b->ffn.wi, &b->ffn.wi1, &b->ffn.wo};
+        const t5_mat *e[] = {&b->self.q, &b->self.k,  &b->self.v, &b->self.o,
+                             &b->ffn.wi, &b->ffn.wi1, &b->ffn.wo};
         for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
             check_a16(e[i]);
     }
