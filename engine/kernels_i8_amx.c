@@ -9,6 +9,9 @@
  * a C tile, load A and B, tdpbssd, store the 16 x 16 int32 sums; then the float epilogue of the
  * previous group with AVX-512 in the contract's order (s = fma((float)acc_g, xs * ws, s),
  * increasing g), while this group's product runs: two tile sets (tmm0-5) by the parity of g.
+ * a16 matrices (16-bit activations as two int8 halves, T5K_XQ_S8X2): per group the hi halves'
+ * product into TC, the lo halves' through the same A tile into TL (tmm6-7), and the epilogue
+ * takes 256 hi + lo (exact in int32).
  * Partial units configure fewer rows (1..16 per A / C tile) and the last group of a k that is
  * not a multiple of 64 fewer k steps (A: 4 kk bytes a row, B: kk rows), so that no load reads
  * beyond the activations (kp bytes a row) or the panel (kq * 64 bytes). The first row unit of
@@ -70,6 +73,23 @@ static void cfg_set(int m, int kk) {
 #define INLINE static inline __attribute__((always_inline))
 enum { PF_AHEAD = 8 }; /* groups (KB) of B prefetched ahead */
 
+/* One group's products with the tile set (TC, TL, TA, TB) into c[0] (and with W, a16, the lo
+ * halves' into c[1]); a, b, ldq, W from unit() */
+#define GROUP(TC, TL, TA, TB, c)                                                                             \
+    do {                                                                                                     \
+        _tile_zero(TC);                                                                                      \
+        _tile_loadd(TA, a, ldq);                                                                             \
+        _tile_loadd(TB, b, 64);                                                                              \
+        _tile_dpbssd(TC, TA, TB);                                                                            \
+        if (W) {                                                                                             \
+            _tile_zero(TL);                                                                                  \
+            _tile_loadd(TA, a + ldq / 2, ldq);                                                               \
+            _tile_dpbssd(TL, TA, TB);                                                                        \
+            _tile_stored(TL, (c)[1], 64);                                                                    \
+        }                                                                                                    \
+        _tile_stored(TC, (c)[0], 64);                                                                        \
+    } while (0)
+
 /* s[r] = fma((float)acc, xs[r, g] * ws, s[r]) for the rows r < m (16 when FULL), acc = c[0][r],
  * or with W (a16) c[0][r] * 256 + c[1][r]: the hi and lo halves' sums */
 INLINE void epilogue(const int FULL, const int W, __m512 *s, const int32_t (*c)[16][16], const float *xs,
@@ -106,31 +126,10 @@ INLINE void unit(const int FULL, const int W, const int8_t *xq, size_t ldq, cons
         if (pf) /* the B tile PF_AHEAD groups on (the next panel's after this one's end) */
             for (int l = 0; l < 16; l++)
                 _mm_prefetch((const char *)b + PF_AHEAD * 1024 + l * 64, _MM_HINT_T0);
-        if (g & 1) {
-            _tile_zero(TC1);
-            _tile_loadd(TA1, a, ldq);
-            _tile_loadd(TB1, b, 64);
-            _tile_dpbssd(TC1, TA1, TB1);
-            if (W) {
-                _tile_zero(TL1);
-                _tile_loadd(TA1, a + ldq / 2, ldq);
-                _tile_dpbssd(TL1, TA1, TB1);
-                _tile_stored(TL1, cb[1][1], 64);
-            }
-            _tile_stored(TC1, cb[1][0], 64);
-        } else {
-            _tile_zero(TC0);
-            _tile_loadd(TA0, a, ldq);
-            _tile_loadd(TB0, b, 64);
-            _tile_dpbssd(TC0, TA0, TB0);
-            if (W) {
-                _tile_zero(TL0);
-                _tile_loadd(TA0, a + ldq / 2, ldq);
-                _tile_dpbssd(TL0, TA0, TB0);
-                _tile_stored(TL0, cb[0][1], 64);
-            }
-            _tile_stored(TC0, cb[0][0], 64);
-        }
+        if (g & 1)
+            GROUP(TC1, TL1, TA1, TB1, cb[1]);
+        else
+            GROUP(TC0, TL0, TA0, TB0, cb[0]);
         if (g) /* the previous group's epilogue, while this group's product runs */
             epilogue(FULL, W, s, cb[(g - 1) & 1], xs + g - 1, ng, m,
                      _mm512_loadu_ps(ws + (size_t)(g - 1) * 16));

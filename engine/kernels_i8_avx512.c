@@ -4,7 +4,8 @@
  * (q + 128, t5_quantize_x_i8's T5K_XQ_U8) and each group sum is compensated exactly:
  * sum (q + 128) w - 128 * wsum = sum q w. One zmm of weights is one k group of 4 of a
  * whole panel (16 columns x 4 k, 64 bytes), read as packed. Register tiles: 4 rows x 3
- * panels (12 int32 + 12 float accumulators).
+ * panels (12 int32 + 12 float accumulators). a16 matrices (16-bit activations as two shifted
+ * byte halves, T5K_XQ_U8X2): the same tile over 2 rows' 4 halves, each pair's sums combined.
  * What it is not: no dispatch (kernels_i8.c: only on CPUs with avx512_vnni; AVX-512 CPUs
  * without it take the AVX2 kernel). */
 #if defined(__x86_64__)
