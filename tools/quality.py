@@ -3,7 +3,10 @@
 #                      of the validation half, which chose the checkpoint and no weight), rebuilt
 #                      exactly as tools/pretrain/prepare.py + train.py cut them (held-out
 #                      documents by the crc32 rule, their pseudo-summaries), written as OUT.jsonl
-#                      and OUT.ids (train.py's encoder input: spm ids cut to 255, then </s>)
+#                      and OUT.ids (train.py's encoder input: spm ids cut to 255, then </s>);
+#                      the documents come from Debian packages whose updates change a page now
+#                      and then, so models/default/heldout/ keeps the sets the model card measured
+#   ids JSONL OUT      OUT.ids of held-out examples JSONL (the encoder input, as heldout writes it)
 #   pair IDS GEN OUT   `input ids<TAB>generated ids` lines for `t5 score --input ids`
 #   decode SPM GEN OUT generated id lines -> text lines, as train.py decodes (up to </s>, no sentinels)
 #   rouge A B [REF]    mean character ROUGE-L of text lines A against B (and of A against the
@@ -29,12 +32,19 @@ def heldout(docs, out, half="test"):
         c = zlib.crc32(key.encode())
         if c % 100 < 3 and c % 2 == (half == "test"):  # held out: test half (odd), validation half
             examples += work((key, d["text"], 400, [0], True))
-    sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "..", "models", "default", "spiece.model"))
-    with open(out + ".jsonl", "w", encoding="utf-8") as fj, open(out + ".ids", "w") as fi:
+    with open(out + ".jsonl", "w", encoding="utf-8") as fj:
         for e in examples:
             fj.write(json.dumps(e, ensure_ascii=False) + "\n")
-            fi.write(" ".join(map(str, sp.encode(e["src"])[:255] + [1])) + "\n")
+    ids(out + ".jsonl", out + ".ids")
     print(f"{len(examples)} {half} examples from {len({e['doc'] for e in examples})} documents", file=sys.stderr)
+
+
+def ids(jsonl, out):
+    import sentencepiece as spm
+    sp = spm.SentencePieceProcessor(model_file=os.path.join(HERE, "..", "models", "default", "spiece.model"))
+    with open(out, "w") as fi:
+        for line in open(jsonl, encoding="utf-8"):
+            fi.write(" ".join(map(str, sp.encode(json.loads(line)["src"])[:255] + [1])) + "\n")
 
 
 def pair(ids, gen, out):
@@ -91,4 +101,4 @@ def agg(path):
 
 if __name__ == "__main__":
     cmd, args = sys.argv[1], sys.argv[2:]
-    {"heldout": heldout, "pair": pair, "decode": decode, "rouge": rouge, "share": share, "agg": agg}[cmd](*args)
+    {"heldout": heldout, "ids": ids, "pair": pair, "decode": decode, "rouge": rouge, "share": share, "agg": agg}[cmd](*args)
