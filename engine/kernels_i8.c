@@ -28,11 +28,7 @@ void t5_quantize_x_i8(const float *x, size_t ldx, int rows, int k, int xfmt, int
         const float *xr = x + (size_t)r * ldx;
         for (int g = 0; g < ng; g++) { /* t5_quantize_row_i8's steps, in the range lim */
             int i0 = g * T5_I8_GROUP, n = k - i0 < T5_I8_GROUP ? k - i0 : T5_I8_GROUP;
-            float mx = 0;
-            for (int i = 0; i < n; i++)
-                mx = fabsf(xr[i0 + i]) > mx ? fabsf(xr[i0 + i]) : mx;
-            s[(size_t)r * ng + g] = mx / lim;
-            float inv = mx > 0 ? lim / mx : 0;
+            float inv = t5_quantize_scale(xr + i0, n, lim, &s[(size_t)r * ng + g]);
             for (int i = 0; i < n; i++)
                 t5k_xq_put(q, xfmt, ldq, r, i0 + i, t5_quantize_to(xr[i0 + i], inv, lim));
         }
@@ -52,7 +48,7 @@ static size_t xfmt_size(int xfmt) {
 
 int t5k_i8_alloc(const t5k_i8_ops *o, int rows, int k, int a16, t5k_xq *out) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, f = xfmt_of(o, a16);
-    size_t ldq = (((size_t)k + 3) & ~(size_t)3) * (f == T5K_XQ_S8X2 || f == T5K_XQ_U8X2 ? 2 : 1);
+    size_t ldq = (((size_t)k + 3) & ~(size_t)3) * (t5k_xq_halves(f) ? 2 : 1);
     void *q = malloc((size_t)rows * ldq * xfmt_size(f) + 1);
     float *s = malloc((size_t)rows * ng * sizeof *s + 1);
     if (!q || !s) {
@@ -86,7 +82,10 @@ static void gemm_i8_c(const t5k_xq *x, int rows, const t5_mat *w, int c0, int c1
                 int32_t acc = 0;
                 for (int q = q0; q < q1; q++)
                     for (int t = 0; t < 4; t++)
-                        acc += (w->a16 ? x16[4 * q + t] : x8[4 * q + t]) * (int32_t)pc[(size_t)q * 64 + t];
+                        if (w->a16)
+                            acc += x16[4 * q + t] * (int32_t)pc[(size_t)q * 64 + t];
+                        else
+                            acc += x8[4 * q + t] * (int32_t)pc[(size_t)q * 64 + t];
                 s = fmaf((float)acc, xs[g] * ws[(size_t)g * T5_PANEL], s);
             }
             y[(size_t)r * ldy + c] = s;

@@ -22,6 +22,11 @@ extern const t5k_i8_ops t5k_i8_amx;
  * is harmless); 0 otherwise. kernels_i8.c */
 int t5_cpu_has_amx(void);
 
+/* 1 for the layouts that hold each row as two int8 halves (a16 on VNNI and AMX) */
+static inline int t5k_xq_halves(int xfmt) {
+    return xfmt == T5K_XQ_S8X2 || xfmt == T5K_XQ_U8X2;
+}
+
 /* quantized value v stored as element i of row r of q (rows ldq elements apart) in format
  * xfmt: U8 shifted by +128; X2 split as q = 256 hi + lo, hi at i, lo at ldq / 2 + i */
 static inline void t5k_xq_put(void *q, int xfmt, size_t ldq, int r, int i, int v) {
@@ -78,7 +83,7 @@ static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, in
                 __m256 v = _mm256_mul_ps(_mm256_loadu_ps(xr + i0 + i), vi);
                 v = _mm256_max_ps(_mm256_min_ps(v, hi), lo);
                 __m256i w = _mm256_cvtps_epi32(_mm256_sub_ps(_mm256_add_ps(v, mg), mg));
-                if (xfmt == T5K_XQ_S8X2 || xfmt == T5K_XQ_U8X2) { /* hi = (q + 128) >> 8, lo = q - 256 hi */
+                if (t5k_xq_halves(xfmt)) { /* hi = (q + 128) >> 8, lo = q - 256 hi */
                     __m256i wh = _mm256_srai_epi32(_mm256_add_epi32(w, _mm256_set1_epi32(128)), 8);
                     t5k_i8_store8((int8_t *)q + at + i, wh, sh);
                     t5k_i8_store8((int8_t *)q + at + ldq / 2 + i,

@@ -69,13 +69,9 @@ uint16_t t5_float_to_bf16(float x) {
 }
 
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale) {
-    float mx = 0;
-    for (int i = 0; i < k; i++)
-        mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
-    float s = mx / 127.0f, inv = mx > 0 ? 127.0f / mx : 0;
+    float inv = t5_quantize_scale(x, k, 127.0f, scale);
     for (int i = 0; i < k; i++)
         q[i] = t5_quantize_i8(x[i], inv);
-    *scale = s;
 }
 
 /* The float32 data of tensor NAME with shape [d0] or [d0, d1] (d1 = 0: 1-D). */

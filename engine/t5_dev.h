@@ -7,6 +7,7 @@
 #ifndef T5SERVE_T5_DEV_H
 #define T5SERVE_T5_DEV_H
 
+#include <math.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -182,6 +183,15 @@ static inline int t5_quantize_to(float x, float inv, float lim) {
 }
 static inline int8_t t5_quantize_i8(float x, float inv) {
     return (int8_t)t5_quantize_to(x, inv, 127.0f);
+}
+/* The scale step of both quantizers over x[n] for the range lim: *scale = max|x| / lim (NaN
+ * ignored), and the multiplier lim / max|x| it returns (0 for a zero group). */
+static inline float t5_quantize_scale(const float *x, int n, float lim, float *scale) {
+    float mx = 0;
+    for (int i = 0; i < n; i++)
+        mx = fabsf(x[i]) > mx ? fabsf(x[i]) : mx;
+    *scale = mx / lim;
+    return mx > 0 ? lim / mx : 0;
 }
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
 uint16_t t5_float_to_bf16(float x);
