@@ -193,11 +193,22 @@ static void cross_worker(void *arg, int ith, int nth) {
         const float *k = jb->k + (size_t)jb->offs[i] * in + hh * dkv,
                     *v = jb->v + (size_t)jb->offs[i] * in + hh * dkv;
         size_t kp = (l * H + hh) * np * dkv, vp = (l * H + hh) * ni * ldv; /* head hh's K panels, V rows */
-        for (size_t t = 0; t < ni; t++)                                    /* key t, element e */
-            for (size_t e = 0; e < dkv; e++) {
-                t5_cache_put(dt, jb->cr[i]->k, kp + (t / 16) * 16 * dkv + e * 16 + t % 16, k[t * in + e]);
-                t5_cache_put(dt, jb->cr[i]->v, vp + t * ldv + e, v[t * in + e]);
+        for (size_t t = 0; t < ni; t++) { /* key t: its K column (stride 16) and V row */
+            const float *kt = k + t * in, *vt = v + t * in;
+            size_t ko = kp + (t / 16) * 16 * dkv + t % 16, vo = vp + t * ldv;
+            if (dt == ST_F32) {
+                float *kd = (float *)jb->cr[i]->k + ko;
+                for (size_t e = 0; e < dkv; e++)
+                    kd[e * 16] = kt[e];
+                memcpy((float *)jb->cr[i]->v + vo, vt, dkv * sizeof *vt);
+            } else { /* the same rounding as t5_cache_put, inline: the loops vectorize */
+                uint16_t *kd = (uint16_t *)jb->cr[i]->k + ko, *vd = (uint16_t *)jb->cr[i]->v + vo;
+                for (size_t e = 0; e < dkv; e++)
+                    kd[e * 16] = t5_float_to_bf16(kt[e]);
+                for (size_t e = 0; e < dkv; e++)
+                    vd[e] = t5_float_to_bf16(vt[e]);
             }
+        }
     }
 }
 

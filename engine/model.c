@@ -61,13 +61,6 @@ static const st_tensor *checked(t5_model *m, const char *name, int64_t d0, int64
     return t;
 }
 
-uint16_t t5_float_to_bf16(float x) {
-    uint32_t b;
-    memcpy(&b, &x, 4);
-    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); /* NaN stays a (quiet) NaN */
-    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
-}
-
 void t5_quantize_row_i8(const float *x, int k, int8_t *q, float *scale) {
     float inv = t5_quantize_scale(x, k, 127.0f, scale);
     for (int i = 0; i < k; i++)

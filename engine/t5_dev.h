@@ -10,6 +10,7 @@
 #include <math.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "t5.h"
 
@@ -71,7 +72,14 @@ const char *st_notes(const st_set *s);
 /* dst[n] in dtype TO from src[n] in dtype FROM (ST_F32 / ST_F16 / ST_BF16): widening is
  * exact, narrowing rounds to nearest even (NaN stays NaN, float16 overflow is Inf). */
 void st_convert(const void *src, int from, void *dst, int to, size_t n);
-uint16_t st_float_to_bf16(float f);
+/* f rounded to the nearest bfloat16 (ties to even; NaN stays a quiet NaN), as 16 bits: inline,
+ * for the loops that convert whole rows (the cross-attention caches). */
+static inline uint16_t st_float_to_bf16(float f) {
+    uint32_t b;
+    memcpy(&b, &f, 4);
+    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40);
+    return (uint16_t)((b + 0x7fffu + ((b >> 16) & 1)) >> 16);
+}
 uint16_t st_float_to_half(float f);
 float st_half_to_float(uint16_t h);
 
@@ -194,7 +202,9 @@ static inline float t5_quantize_scale(const float *x, int n, float lim, float *s
     return mx > 0 ? lim / mx : 0;
 }
 /* x rounded to the nearest bfloat16 (ties to even; NaN stays NaN), as 16 bits. */
-uint16_t t5_float_to_bf16(float x);
+static inline uint16_t t5_float_to_bf16(float x) {
+    return st_float_to_bf16(x);
+}
 
 typedef struct {
     const float *ln; /* [d_model] layer norm before the attention */

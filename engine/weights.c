@@ -217,14 +217,6 @@ const char *st_notes(const st_set *s) {
     return s->notes ? s->notes : "";
 }
 
-uint16_t st_float_to_bf16(float f) {
-    uint32_t b;
-    memcpy(&b, &f, 4);
-    if ((b & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((b >> 16) | 0x40); /* NaN stays a (quiet) NaN */
-    b += 0x7fff + ((b >> 16) & 1);                                            /* round to nearest even */
-    return (uint16_t)(b >> 16);
-}
-
 uint16_t st_float_to_half(float f) {
     uint32_t b;
     memcpy(&b, &f, 4);
