@@ -29,10 +29,10 @@ INLINE __m512 load_w(const void *p, int dt, int full, __mmask16 mk) {
 INLINE void tile(const int R, const int NP, const int dt, const int full, const int PF, const float *x,
                  size_t ldx, int k0, int k1, const char *b, size_t gs, size_t ks, float *y, size_t ldy,
                  __mmask16 mk, const char *pf, size_t pfs) {
-    __m512 acc[8][3];
+    __m512 acc[8][8]; /* R x NP of them: at most 8 x 3, or 1 x 8 */
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 8
         for (int p = 0; p < NP; p++) {
             __mmask16 m = full || p < NP - 1 ? (__mmask16)0xffff : mk;
             acc[r][p] = k0 ? _mm512_maskz_loadu_ps(m, y + r * ldy + 16 * p) : _mm512_setzero_ps();
@@ -41,26 +41,26 @@ INLINE void tile(const int R, const int NP, const int dt, const int full, const 
     const float *xk = x + k0;
     for (int k = k0; k < k1; k++, bk += ks, xk++) {
         if (PF) {
-#pragma GCC unroll 3
+#pragma GCC unroll 8
             for (int p = 0; p < NP; p++)
                 _mm_prefetch(pf + p * gs, _MM_HINT_T0);
             pf += pfs;
         }
-        __m512 w[3];
-#pragma GCC unroll 3
+        __m512 w[8];
+#pragma GCC unroll 8
         for (int p = 0; p < NP; p++)
             w[p] = load_w(bk + p * gs, dt, full || p < NP - 1, mk);
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++) {
             __m512 xv = _mm512_set1_ps(xk[r * ldx]);
-#pragma GCC unroll 3
+#pragma GCC unroll 8
             for (int p = 0; p < NP; p++)
                 acc[r][p] = _mm512_fmadd_ps(xv, w[p], acc[r][p]);
         }
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-#pragma GCC unroll 3
+#pragma GCC unroll 8
         for (int p = 0; p < NP; p++)
             _mm512_mask_storeu_ps(y + r * ldy + 16 * p, full || p < NP - 1 ? (__mmask16)0xffff : mk,
                                   acc[r][p]);
@@ -122,6 +122,25 @@ STRIPS(ST_F16)
 typedef void (*strip_fn)(const float *, size_t, int, int, int, const char *, size_t, size_t, float *, size_t,
                          __mmask16, const char *);
 
+/* One row over a row-major B (attention's q . K^T and p V, t5_vecmat): up to 8 groups per
+ * tile, the last masked by mk (16-bit B: padded to whole groups), so each k step reads one
+ * contiguous stretch of B and 8 independent chains cover the FMA latency; a 3-group strip
+ * (3 chains) ran at the latency and read each B row in pieces. Each output's chain is the
+ * strips' (k in order), so the same bits. */
+#define ROW(NP, DT)                                                                                          \
+    static void row_##NP##_##DT(const float *x, int k0, int k1, const char *b, size_t gs, size_t ks,         \
+                                float *y, __mmask16 mk) {                                                    \
+        tile(1, NP, DT, 0, 0, x, 0, k0, k1, b, gs, ks, y, 0, mk, NULL, 0);                                   \
+    }
+#define ROWS(DT) ROW(1, DT) ROW(2, DT) ROW(3, DT) ROW(4, DT) ROW(5, DT) ROW(6, DT) ROW(7, DT) ROW(8, DT)
+ROWS(ST_F32)
+ROWS(ST_BF16)
+typedef void (*row_fn)(const float *, int, int, const char *, size_t, size_t, float *, __mmask16);
+static const row_fn rows_f32[8] = {row_1_ST_F32, row_2_ST_F32, row_3_ST_F32, row_4_ST_F32,
+                                   row_5_ST_F32, row_6_ST_F32, row_7_ST_F32, row_8_ST_F32};
+static const row_fn rows_bf16[8] = {row_1_ST_BF16, row_2_ST_BF16, row_3_ST_BF16, row_4_ST_BF16,
+                                    row_5_ST_BF16, row_6_ST_BF16, row_7_ST_BF16, row_8_ST_BF16};
+
 /* column strips of 3 groups, then up to two of 2 groups or a single group, a last partial one masked */
 static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const t5k_bop *b, int c0, int c1,
                     float *y, size_t ldy) {
@@ -140,6 +159,15 @@ static void gemm512(const float *x, size_t ldx, int rows, int k0, int k1, const 
     int packed = b->gs > b->ks;
     const char *base = b->p;
     int g = c0 / 16, gfull = c1 / 16, gend = (c1 + 15) / 16;
+    if (rows == 1 && !packed && b->dtype != ST_F16) {
+        const row_fn *rf = b->dtype == ST_BF16 ? rows_bf16 : rows_f32;
+        for (; g < gend; g += 8) {
+            int np = gend - g < 8 ? gend - g : 8;
+            __mmask16 mk = g + np > gfull ? (__mmask16)((1u << (c1 - 16 * (g + np - 1))) - 1) : 0xffff;
+            rf[np - 1](x, k0, k1, base + g * gs, gs, ks, y + 16 * g, mk);
+        }
+        return;
+    }
     for (; g + 3 <= gfull && gfull - g != 4; g += 3)
         s3(x, ldx, rows, k0, k1, base + g * gs, gs, ks, y + 16 * g, ldy, 0xffff,
            packed && g + 3 < gend ? base + (g + 3) * gs : NULL);

@@ -165,9 +165,15 @@ START_TEST(kernels) {
     t5_isa list[8];
     int n_isa = isas(list);
     uint64_t rng = 5;
-    enum { R = 19, K = 300, N = 53, V = 1000, NP = 11 };
-    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w),
-          *y0 = malloc(R * NP * 16 * sizeof *y0), *y = malloc(R * NP * 16 * sizeof *y);
+    enum { R = 19, K = 300, N = 53, V = 1000, NP = 11, WN = 16 * 13 };
+    float *x = malloc(R * K * sizeof *x), *w = malloc(K * N * sizeof *w), *y0 = malloc(R * WN * sizeof *y0),
+          *y = malloc(R * WN * sizeof *y);
+    float *widef = malloc((size_t)K * WN * sizeof *widef); /* row-major [K, WN], and as bf16 */
+    uint16_t *wideh = malloc((size_t)K * WN * sizeof *wideh);
+    for (int i = 0; i < K * WN; i++) {
+        widef[i] = frand(&rng);
+        wideh[i] = t5_bf16_round(widef[i]);
+    }
     uint16_t *wp = calloc((size_t)4 * 16 * K, sizeof *wp); /* 16-bit panels: 4 groups of 16 columns */
     for (int i = 0; i < R * K; i++)
         x[i] = frand(&rng);
@@ -205,6 +211,21 @@ START_TEST(kernels) {
                     ck_assert_msg(!memcmp(y0 + r * N, y + r * N, (size_t)n * sizeof *y),
                                   "%s gemm %dx%d row %d", nm, rows, n, r);
             }
+        for (int dt = ST_F32; dt <= ST_BF16; dt += ST_BF16 - ST_F32) /* one row over a wide row-major B */
+            for (int rows = 1; rows <= 2; rows++)                    /* (attention: 8-group row tiles) */
+                for (int c0 = 0; c0 <= 16; c0 += 16)
+                    for (int n = c0 + 1; n <= WN; n += 17) {
+                        t5k_bop b = {dt == ST_BF16 ? (const void *)wideh : widef, dt, 16, WN};
+                        for (int k0 = 0; k0 < K; k0 += 128) {
+                            int k1 = k0 + 128 < K ? k0 + 128 : K;
+                            g->gemm(x, K, rows, k0, k1, &b, c0, n, y0, WN);
+                            o->gemm(x, K, rows, k0, k1, &b, c0, n, y, WN);
+                        }
+                        for (int r = 0; r < rows; r++)
+                            ck_assert_msg(
+                                !memcmp(y0 + r * WN + c0, y + r * WN + c0, (size_t)(n - c0) * sizeof *y),
+                                "%s gemm row-major dtype %d %dx[%d, %d) row %d", nm, dt, rows, c0, n, r);
+                    }
         for (int rows = 1; rows <= R; rows++) /* float32 panels: blocks of several panels, a masked tail */
             for (int n = 1; n <= NP * 16; n += n < 40 ? 13 : 29) {
                 t5k_bop b = {wf, ST_F32, (size_t)16 * K, 16};
@@ -262,6 +283,7 @@ START_TEST(kernels) {
                       "exp(%g) = %g vs %g", t, e, ref);
     }
     free(x), free(w), free(y0), free(y), free(wp), free(wf), free(wh), free(v), free(v0), free(v1);
+    free(widef), free(wideh);
 }
 END_TEST
 
