@@ -457,6 +457,7 @@ int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen) {
                  {"attn", T5_MATS_QK | T5_MATS_QK << 1},
                  {"wo", T5_MATS_ENC_WO | T5_MATS_DEC_WO},
                  {"wi", T5_MATS_ENC_WI | T5_MATS_DEC_WI},
+                 {"layers", T5_MATS_LAYERS},
                  {"none", 0},
                  {"all", T5_MATS_ALL}};
     unsigned b = 0;
@@ -469,7 +470,7 @@ int t5_mats_parse(const char *s, unsigned *bits, char *err, size_t errlen) {
             snprintf(err, errlen,
                      "unknown matrix class '%.*s' (enc-qk, enc-vo, enc-wi, enc-wo, dec-self-qk, dec-self-vo, "
                      "dec-cross-qk, dec-cross-vo, dec-wi, dec-wo, head, embed, enc-attn, dec-self, "
-                     "dec-cross, qk, vo, attn, wo, wi, none, all)",
+                     "dec-cross, qk, vo, attn, wo, wi, layers, none, all)",
                      (int)(n > 32 ? 32 : n), p);
             return -1;
         }

@@ -17,6 +17,7 @@
 # usage: tools/quality.sh [OUTDIR]      (from the repository root after make; default build/quality)
 #   VARIANTS="name:options;..." replaces the list of rows; FIXTURES=DIR (default tests/fixtures);
 #   ONLY_SENSITIVITY=1 reruns only the per-class table (needs a previous run's OUTDIR);
+#   ONLY_FIXTURES=1 runs only the fixture models' tables (a minute);
 #   SENS_LINES=N scores only the first N inputs there.
 #   About 21 minutes on a 2-core AVX2 EPYC (2026-12-02: both sets, 6 rows, the per-class table).
 set -eu
@@ -29,7 +30,8 @@ Q="$PY tools/quality.py"
 mkdir -p "$out"
 [ -x $T5 ] || { echo "quality: $T5 is missing: run make first" >&2; exit 1; }
 VARIANTS=${VARIANTS:-"bfloat16:--compute-type bfloat16;\
-int8, a16 all, float embed (default):--compute-type int8;\
+int8, a16 layers (the head 8-bit), float embed (default):--compute-type int8;\
+int8, a16 all, float embed:--compute-type int8 --int8-a16 all;\
 int8, a16 wo+attn, float embed:--compute-type int8 --int8-a16 wo,attn;\
 int8, a16 wo+qk, float embed:--compute-type int8 --int8-a16 wo,qk;\
 int8, 8-bit activations (all int8):--compute-type int8 --int8-float none --int8-a16 none;\
@@ -118,12 +120,14 @@ sensitivity() {
   done
 }
 
-if [ "${ONLY_SENSITIVITY:-0}" != 1 ]; then
-  table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
-  table "$M" "$out/val.ids" 128 "$out/val.jsonl" "$M/spiece.model" default-val
+if [ "${ONLY_FIXTURES:-0}" != 1 ]; then
+  if [ "${ONLY_SENSITIVITY:-0}" != 1 ]; then
+    table "$M" "$out/test.ids" 128 "$out/test.jsonl" "$M/spiece.model"
+    table "$M" "$out/val.ids" 128 "$out/val.jsonl" "$M/spiece.model" default-val
+  fi
+  sensitivity "$M"
+  [ "${ONLY_SENSITIVITY:-0}" = 1 ] && exit 0
 fi
-sensitivity "$M"
-[ "${ONLY_SENSITIVITY:-0}" = 1 ] && exit 0
 # the trained fixtures (float32 / float16 checkpoints), their golden inputs
 for name in t5-tiny-gated t5-tiny-relu; do
   g="$FIXTURES/models/$name.golden.json"

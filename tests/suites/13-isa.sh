@@ -5,7 +5,8 @@
 # are reported) on every generating fixture model (and `t5 embed` on the encoder-only ones), on random models of odd shapes in
 # float32 / float16 / bfloat16 (16-bit panels, tails of every kernel), and on a random
 # T5 PEGASUS small model (float32; normal build only: the portable path is slow under
-# ASan); and the same under --compute-type int8 (the defaults: 16-bit activations; every
+# ASan); and the same under --compute-type int8 (the defaults: 16-bit activations in the blocks,
+# 8-bit in the head; every
 # matrix int8; 8-bit activations): the int8 kernels (C, AVX2 vpmaddwd, AVX-512 VNNI, AMX-INT8 tdpbssd) give one answer.
 # Bit-exactness alone vs batched and the kernels themselves: test_engine_isa; and
 # test_engine_isa_emulated, the same with the AVX-512, VNNI and AMX kernels run through SIMDe's

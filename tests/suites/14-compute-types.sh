@@ -122,8 +122,8 @@ if [ -x "$BUILD/t5serve" ]; then
   curl -sf "http://127.0.0.1:$port/info" | $PY -c "
 import json, sys
 i = json.load(sys.stdin)
-assert (i['compute_type'], i['int8_float'], i['int8_a16']) == ('int8', 'embed', 'all'), i" \
-    || fail "/info: not compute_type int8, int8_float embed, int8_a16 all"
+assert (i['compute_type'], i['int8_float'], i['int8_a16']) == ('int8', 'embed', 'layers'), i" \
+    || fail "/info: not compute_type int8, int8_float embed, int8_a16 layers"
   stop
   T5SERVE_COMPUTE_TYPE=int4 "$BUILD/t5serve" --model "$M/t5-tiny-gated" > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted compute_type int4"
@@ -151,7 +151,7 @@ assert none['logprob'] != dflt['logprob'], (none, dflt)
   T5SERVE_INT8_FLOAT=wo,ffn "$BUILD/t5serve" --model "$M/t5-tiny-gated" --compute-type int8 > /dev/null 2> "$WORK/err" \
     && fail "t5serve accepted int8_float wo,ffn"
   grep -q "int8_float: unknown matrix class 'ffn'" "$WORK/err" || fail "t5serve int8_float wo,ffn: $(cat "$WORK/err")"
-  # key int8_a16 (here from the environment): the classes with 16-bit activations (default all),
+  # key int8_a16 (here from the environment): the classes with 16-bit activations (default layers),
   # as t5 score's --int8-a16; none: 8-bit activations everywhere, not the default's answer
   T5SERVE_INT8_A16=none serve --model "$M/t5-tiny-relu" --compute-type int8 --int8-float none
   got=$(curl -sf "http://127.0.0.1:$port/score" -d '{"ids": [872, 73, 73, 56, 1], "target_ids": [73, 56, 872, 1]}') \

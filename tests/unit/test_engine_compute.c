@@ -253,30 +253,30 @@ static void check_rounded(const t5_mat *got, const t5_mat *ref, int dtype) {
     free(a), free(b);
 }
 
-/* mat is int8 with 16-bit activations (the default classes) */
-static void check_a16(const t5_mat *w) {
+/* mat is int8 with 16-bit activations (a16 1: the default's blocks) or 8-bit ones (0: its head) */
+static void check_a16(const t5_mat *w, int a16) {
     ck_assert_int_eq(w->dtype, ST_I8);
-    ck_assert_int_eq(w->a16, 1);
+    ck_assert_int_eq(w->a16, a16);
 }
 
 START_TEST(test_int8_float_classes) {
     t5_model *m = load("t5-tiny-gated", T5_COMPUTE_INT8, ~0u);
     const t5_config *c = t5_model_config(m);
-    for (int l = 0; l < c->num_layers; l++) { /* the default: every matrix int8 and a16 */
+    for (int l = 0; l < c->num_layers; l++) { /* the default: every matrix int8, the blocks' a16 */
         const t5_block_w *b = &m->enc[l];
         const t5_mat *e[] = {&b->self.q, &b->self.k,  &b->self.v, &b->self.o,
                              &b->ffn.wi, &b->ffn.wi1, &b->ffn.wo};
         for (size_t i = 0; i < sizeof e / sizeof e[0]; i++)
-            check_a16(e[i]);
+            check_a16(e[i], 1);
     }
     for (int l = 0; l < c->num_decoder_layers; l++) {
         const t5_block_w *b = &m->dec[l];
         const t5_mat *d[] = {&b->self.q,  &b->self.k,  &b->self.v,  &b->self.o, &b->cross.q,
                              &b->cross.k, &b->cross.v, &b->cross.o, &b->ffn.wo};
         for (size_t i = 0; i < sizeof d / sizeof d[0]; i++)
-            check_a16(d[i]);
+            check_a16(d[i], 1);
     }
-    check_a16(&m->lm_head);
+    check_a16(&m->lm_head, 0);
     ck_assert_int_eq(m->shared.dtype, ST_F32); /* untied, the embedding in float: looked up in place */
     t5_model_free(m);
     m = load("t5-tiny-gated", T5_COMPUTE_INT8, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_QK | T5_MATS_EMBED);
@@ -548,6 +548,8 @@ START_TEST(test_bad_args) {
     ck_assert_uint_eq(b, T5_INT8_FLOAT_DEFAULT);
     ck_assert_int_eq(t5_mats_parse(T5_INT8_A16_DEFAULT_NAMES, &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_INT8_A16_DEFAULT);
+    ck_assert_int_eq(t5_mats_parse("layers,head", &b, err, sizeof err), 0);
+    ck_assert_uint_eq(b, T5_MATS_ALL & ~T5_MATS_EMBED);
     ck_assert_int_eq(t5_mats_parse("wo,head", &b, err, sizeof err), 0);
     ck_assert_uint_eq(b, T5_MATS_ENC_WO | T5_MATS_DEC_WO | T5_MATS_HEAD);
     ck_assert_int_eq(t5_mats_parse("dec-self,enc-vo", &b, err, sizeof err), 0);

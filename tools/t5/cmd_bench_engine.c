@@ -251,8 +251,8 @@ static double median_step_ms(const t5_model *m, int B, int threads, const int32_
  * and batch-32 step medians, each beside float32's, and the batch-1 bandwidth floor.
  * 0, or 1 when a type fails to load. */
 static int compare_compute_types(const char *dir, const char *list, const t5_load_params *base, int threads,
-                                 const int32_t *ids, int n_in, int n_new, double bw) {
-    enum { MAXT = 6, ROUNDS = 3 };
+                                 const int32_t *ids, int n_in, int n_new, double bw, int rounds) {
+    enum { MAXT = 6 };
     t5_model *ms[MAXT] = {0};
     double f[MAXT][3];
     int nt = 0, rc = 0;
@@ -281,7 +281,7 @@ static int compare_compute_types(const char *dir, const char *list, const t5_loa
         rc = 1;
         goto done;
     }
-    for (int round = 0; round < ROUNDS; round++)
+    for (int round = 0; round < rounds; round++)
         for (int t = 0; t < nt; t++) {
             char err[256];
             double b1 = median_step_ms(ms[t], 1, threads, ids, n_in, n_new),
@@ -298,7 +298,7 @@ static int compare_compute_types(const char *dir, const char *list, const t5_loa
     free(enc);
     printf("compute types, loaded together, measured in %d interleaved rounds, best of each (float32 the\n"
            "reference; x: time / float32's):\n",
-           ROUNDS);
+           rounds);
     printf("%-9s %12s %6s %12s %6s %12s %6s %14s\n", "type", "encoder ms", "x", "b1 step ms", "x",
            "b32 step ms", "x", "b1 floor ms");
     for (int t = 0; t < nt; t++)
@@ -350,23 +350,20 @@ static int bench_encoder(const t5_model *m, int threads, const int32_t *ids, int
 
 static void usage(FILE *f) {
     fprintf(f, "usage: t5 bench engine --model DIR [--threads N] [--input-tokens N] [--new-tokens N]\n"
-               "       [--batches 1,8,32] " T5_LOAD_USAGE "\n"
+               "       [--batches 1,8,32] [--rounds 3] " T5_LOAD_USAGE "\n"
                "--compute-type takes a list too (bfloat16,int8): the run uses the first, and a last\n"
-               "table puts every listed type beside float32, each loaded in turn.\n"
+               "table puts every listed type beside float32, each loaded in turn, measured in --rounds\n"
+               "interleaved rounds (the best of each kept: more rounds, less of a shared machine's noise).\n"
                "Make a model of the T5 PEGASUS small shape with `t5 random-model --out DIR`.\n");
 }
 
 int cmd_bench_engine(int argc, char **argv) {
     const char *dir = NULL, *batches = "1,8,32", *types = NULL;
-    int threads = 2, n_in = 128, n_new = 64;
-    static const struct option opts[] = {{"model", 1, 0, 'm'},
-                                         {"threads", 1, 0, 't'},
-                                         {"input-tokens", 1, 0, 'i'},
-                                         {"new-tokens", 1, 0, 'n'},
-                                         {"batches", 1, 0, 'b'},
-                                         {"help", 0, 0, 'h'},
-                                         T5_LOAD_OPTIONS,
-                                         {0, 0, 0, 0}};
+    int threads = 2, n_in = 128, n_new = 64, rounds = 3;
+    static const struct option opts[] = {
+        {"model", 1, 0, 'm'},      {"threads", 1, 0, 't'}, {"input-tokens", 1, 0, 'i'},
+        {"new-tokens", 1, 0, 'n'}, {"batches", 1, 0, 'b'}, {"rounds", 1, 0, 'r'},
+        {"help", 0, 0, 'h'},       T5_LOAD_OPTIONS,        {0, 0, 0, 0}};
     t5_load_params lp;
     t5_load_default_params(&lp);
     int c;
@@ -397,6 +394,9 @@ int cmd_bench_engine(int argc, char **argv) {
         case 'b':
             batches = optarg;
             break;
+        case 'r':
+            rounds = atoi(optarg);
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -405,7 +405,7 @@ int cmd_bench_engine(int argc, char **argv) {
             return 2;
         }
     }
-    if (!dir || threads < 1 || threads > 64 || n_in < 1 || n_new < 1) {
+    if (!dir || threads < 1 || threads > 64 || n_in < 1 || n_new < 1 || rounds < 1 || rounds > 100) {
         usage(stderr);
         return 2;
     }
@@ -582,7 +582,7 @@ int cmd_bench_engine(int argc, char **argv) {
     compare_gemms(m, threads, shapes, 5);
     if (m->dec[0].ffn.wi.dtype == ST_BF16X2) compare_bf16_kernels(m, 128, &m->dec[0].ffn.wi);
     t5_model_free(m);
-    int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw) : 0;
+    int rc = types ? compare_compute_types(dir, types, &lp, threads, ids, n_in, n_new, bw, rounds) : 0;
     free(ids);
     return rc;
 }

@@ -37,7 +37,8 @@ enum {
     "--compute-type: how the weights are held and multiplied (auto: as stored, exact; bfloat16; int8 with\n" \
     "row scales); --int8-float: matrix classes int8 keeps in float (enc-qk, enc-vo, enc-wi, enc-wo,\n"       \
     "dec-self-qk, dec-self-vo, dec-cross-qk, dec-cross-vo, dec-wi, dec-wo, head, embed; enc-attn,\n"         \
-    "dec-self, dec-cross, qk, vo, attn, wo, wi, none, all; default " T5_INT8_FLOAT_DEFAULT_NAMES ");\n"      \
+    "dec-self, dec-cross, qk, vo, attn, wo, wi, layers (all but head and embed), none, all; "                \
+    "default " T5_INT8_FLOAT_DEFAULT_NAMES ");\n"                                                            \
     "--int8-a16: classes int8 multiplies with 16-bit activations (int8 weights; the same names;\n"           \
     "default " T5_INT8_A16_DEFAULT_NAMES ");\n"                                                              \
     "--isa: the kernels' instruction set, a cap (the same answers on every one; auto: the best).\n"
