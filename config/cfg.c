@@ -80,7 +80,8 @@ static const cfg_key keys[] = {
      "default, embed"},
     {"int8_a16", S(int8_a16), "",
      "with compute_type int8: the classes multiplied with 16-bit activations instead of 8 (int8 weights "
-     "either way), the same names; empty: the engine's default, all (none: faster with AMX, less exact)"},
+     "either way), the same names; empty: the engine's default, layers: all but the head (none: faster with "
+     "AMX, less exact)"},
     {"model_name", S(model_name), "",
      "the model's id on the OpenAI routes (/v1/models, the `model` field) and in /info; empty: the model "
      "folder's base name"},
