@@ -246,7 +246,7 @@ static double median_step_ms(const t5_model *m, int B, int threads, const int32_
 }
 
 /* float32 and each compute type of the comma-separated list, all loaded from dir with base's
- * other parameters, then measured in turn, in 3 interleaved rounds (the best of each figure
+ * other parameters, then measured in turn, in `rounds` interleaved rounds (the best of each figure
  * kept: a shared machine's load drifts less between neighbours): encoder (best of 3), batch-1
  * and batch-32 step medians, each beside float32's, and the batch-1 bandwidth floor.
  * 0, or 1 when a type fails to load. */
