@@ -151,24 +151,29 @@ static void prefetch_rows(const char *p, size_t rows, size_t bytes, size_t strid
             __builtin_prefetch(p + r * stride + o, 0, 2);
 }
 
-/* The keys and values item (row, head) of jb will read: a step streams every row's caches
- * from memory once (tens of MB at batch 32), so each thread fetches its next item's while it
- * computes the current one. */
-static void prefetch_item(const dec_att_job *jb, int r, int h) {
+/* Item (row r, head h)'s B operands, K^T and V, and its number of keys. */
+static int item_ops(const dec_att_job *jb, int r, int h, t5k_bop *kb, t5k_bop *vb) {
     const t5_model *m = jb->m;
-    size_t dkv = (size_t)m->cfg.d_kv, es = t5_cache_es(m->cache_dtype);
     if (jb->cross) {
-        const t5_cross_kv *cr = jb->cr[r];
-        t5k_bop kb = t5_cross_kop(m, cr, jb->layer, h), vb = t5_cross_vop(m, cr, jb->layer, h);
-        prefetch_rows(kb.p, 1, t5_panels_round((size_t)cr->n) * dkv * es, 0);
-        prefetch_rows(vb.p, 1, (size_t)cr->n * vb.ks * es, 0);
-    } else {
-        const t5_kv *kv = jb->kv[r];
-        size_t n = (size_t)kv->len + 1;
-        t5k_bop kb = kv_kop(m, kv, jb->layer, h), vb = kv_vop(m, kv, jb->layer, h);
-        prefetch_rows(kb.p, dkv, n * es, kb.ks * es);
-        prefetch_rows(vb.p, n, dkv * es, vb.ks * es);
+        *kb = t5_cross_kop(m, jb->cr[r], jb->layer, h), *vb = t5_cross_vop(m, jb->cr[r], jb->layer, h);
+        return jb->cr[r]->n;
     }
+    *kb = kv_kop(m, jb->kv[r], jb->layer, h), *vb = kv_vop(m, jb->kv[r], jb->layer, h);
+    return jb->kv[r]->len + 1;
+}
+
+/* The keys and values item (r, h) will read: a step streams every row's caches from memory
+ * once (tens of MB at batch 32), so each thread fetches its next item's while it computes the
+ * current one. K^T as packed panels (cross) is one stretch, row-major (self) d_kv rows. */
+static void prefetch_item(const dec_att_job *jb, int r, int h) {
+    t5k_bop kb, vb;
+    size_t n = (size_t)item_ops(jb, r, h, &kb, &vb), dkv = (size_t)jb->m->cfg.d_kv;
+    size_t es = t5_cache_es(jb->m->cache_dtype);
+    if (kb.gs > kb.ks)
+        prefetch_rows(kb.p, 1, t5_panels_round(n) * dkv * es, 0);
+    else
+        prefetch_rows(kb.p, dkv, n * es, kb.ks * es);
+    prefetch_rows(vb.p, n, dkv * es, vb.ks * es);
 }
 
 static void dec_att_worker(void *arg, int ith, int nth) {
@@ -183,16 +188,12 @@ static void dec_att_worker(void *arg, int ith, int nth) {
         int r = item / H, h = item % H;
         const float *q = jb->s->q + (size_t)r * in + h * dkv;
         float *out = jb->s->ctx + (size_t)r * in + h * dkv;
-        if (jb->cross) {
-            const t5_cross_kv *cr = jb->cr[r];
-            t5k_bop kb = t5_cross_kop(m, cr, jb->layer, h), vb = t5_cross_vop(m, cr, jb->layer, h);
-            attend(m->isa, q, &kb, &vb, cr->n, dkv, NULL, s, out);
-        } else {
-            t5_kv *kv = jb->kv[r];
-            kv_append(m, kv, jb->layer, h, jb->s->k + (size_t)r * in, jb->s->v + (size_t)r * in);
-            t5k_bop kb = kv_kop(m, kv, jb->layer, h), vb = kv_vop(m, kv, jb->layer, h);
-            attend(m->isa, q, &kb, &vb, kv->len + 1, dkv, jb->s->bias + (size_t)h * jb->s->att_cap, s, out);
-        }
+        if (!jb->cross)
+            kv_append(m, jb->kv[r], jb->layer, h, jb->s->k + (size_t)r * in, jb->s->v + (size_t)r * in);
+        t5k_bop kb, vb;
+        int n = item_ops(jb, r, h, &kb, &vb);
+        attend(m->isa, q, &kb, &vb, n, dkv, jb->cross ? NULL : jb->s->bias + (size_t)h * jb->s->att_cap, s,
+               out);
     }
 }
 
