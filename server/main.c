@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "srv.h"
@@ -205,6 +206,7 @@ int main(int argc, char **argv) {
     srv_log_set_level(s->cfg.log_level);
     json_object_seed(0);
     s->t_started = srv_now();
+    s->t_started_wall = (long)time(NULL);
     uv_mutex_init(&s->resume_lock);
     uv_mutex_init(&s->conn_lock);
     struct rlimit rl; /* descriptors for as many connections as the hard limit allows */

@@ -47,9 +47,8 @@ srv_reply srv_v1_reshape_error(srv_reply p) {
 /* ---- models ---- */
 
 static json_t *model_json(const srv_server *s) {
-    long created = (long)time(NULL) - (long)(srv_now() - s->t_started);
     return json_pack("{s:s,s:s,s:i,s:s}", "id", s->model_name, "object", "model", "created",
-                     (json_int_t)created, "owned_by", "t5serve");
+                     (json_int_t)s->t_started_wall, "owned_by", "t5serve");
 }
 
 void srv_route_v1_models(srv_request *r) {

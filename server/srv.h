@@ -174,6 +174,7 @@ struct srv_server {
     double drain_deadline;
     int aborted;
     double t_started;
+    long t_started_wall; /* time(NULL) when it started: /v1/models' created, the same in every answer */
     char model_name[128];
     /* http.c's */
     int listen_fd,
