@@ -42,6 +42,26 @@ static inline simde__m512i shim_cvtepu16_epi32(simde__m256i a) {
     memcpy(&r, v, 64);
     return r;
 }
+static inline simde__m128i shim_cvtepi32_epi8(simde__m512i a) { /* vpmovdb: the low bytes */
+    int32_t v[16];
+    int8_t b[16];
+    memcpy(v, &a, 64);
+    for (int i = 0; i < 16; i++)
+        b[i] = (int8_t)v[i];
+    simde__m128i r;
+    memcpy(&r, b, 16);
+    return r;
+}
+#define _mm512_cvtepi32_epi8 shim_cvtepi32_epi8
+static inline simde__m512i shim_srai_epi32(simde__m512i a, int n) { /* vpsrad: sign-filling */
+    int32_t v[16];
+    memcpy(v, &a, 64);
+    for (int i = 0; i < 16; i++)
+        v[i] = v[i] < 0 ? ~(~v[i] >> n) : v[i] >> n;
+    memcpy(&a, v, 64);
+    return a;
+}
+#define _mm512_srai_epi32 shim_srai_epi32
 static inline simde__m512 shim_cvtph_ps(simde__m256i a) {
     __m128i lo, hi;
     memcpy(&lo, &a, 16);
