@@ -13,46 +13,37 @@
 #include <stdint.h>
 #include <string.h>
 
-/* vcvtdq2ps, vmovups with a mask: */
-static inline simde__m512 shim_cvtepi32_ps(simde__m512i a) {
-    int32_t v[16];
-    float f[16];
-    memcpy(v, &a, 64);
-    for (int i = 0; i < 16; i++)
-        f[i] = (float)v[i];
-    simde__m512 r;
-    memcpy(&r, f, 64);
-    return r;
-}
+/* a lane-by-lane shim: NAME(a) is EXPR of each of a's N lanes v[i] (TIN; a: VIN), as TOUT lanes
+ * of a VOUT */
+#define SHIM_LANES(NAME, VOUT, TOUT, VIN, TIN, N, EXPR)                                                      \
+    static inline VOUT NAME(VIN a) {                                                                         \
+        TIN v[N];                                                                                            \
+        TOUT o[N];                                                                                           \
+        memcpy(v, &a, sizeof v);                                                                             \
+        for (int i = 0; i < N; i++)                                                                          \
+            o[i] = EXPR;                                                                                     \
+        VOUT r;                                                                                              \
+        memcpy(&r, o, sizeof o);                                                                             \
+        return r;                                                                                            \
+    }
+SHIM_LANES(shim_cvtepi32_ps, simde__m512, float, simde__m512i, int32_t, 16, (float)v[i]) /* vcvtdq2ps */
+SHIM_LANES(shim_cvtepu16_epi32, simde__m512i, uint32_t, simde__m256i, uint16_t, 16, v[i])
+SHIM_LANES(shim_cvtepi32_epi8, simde__m128i, int8_t, simde__m512i, int32_t, 16, (int8_t)v[i]) /* vpmovdb */
+/* vcvtps2dq: round to even, 0x80000000 out of range */
+SHIM_LANES(shim_cvtps_epi32, simde__m512i, int32_t, simde__m512, float, 16,
+           v[i] >= -2147483648.0f && v[i] < 2147483648.0f ? (int32_t)nearbyintf(v[i]) : INT32_MIN)
+#define _mm512_cvtepi32_ps shim_cvtepi32_ps
+#define _mm512_cvtepu16_epi32 shim_cvtepu16_epi32
+#define _mm512_cvtepi32_epi8 shim_cvtepi32_epi8
+#define _mm512_cvtps_epi32 shim_cvtps_epi32
+/* vmovups with a mask: */
 static inline void shim_mask_storeu_ps(void *p, uint16_t m, simde__m512 a) {
     float f[16];
     memcpy(f, &a, 64);
     for (int i = 0; i < 16; i++)
         if (m >> i & 1) ((float *)p)[i] = f[i];
 }
-#define _mm512_cvtepi32_ps shim_cvtepi32_ps
 #define _mm512_mask_storeu_ps shim_mask_storeu_ps
-static inline simde__m512i shim_cvtepu16_epi32(simde__m256i a) {
-    uint16_t h[16];
-    uint32_t v[16];
-    memcpy(h, &a, 32);
-    for (int i = 0; i < 16; i++)
-        v[i] = h[i];
-    simde__m512i r;
-    memcpy(&r, v, 64);
-    return r;
-}
-static inline simde__m128i shim_cvtepi32_epi8(simde__m512i a) { /* vpmovdb: the low bytes */
-    int32_t v[16];
-    int8_t b[16];
-    memcpy(v, &a, 64);
-    for (int i = 0; i < 16; i++)
-        b[i] = (int8_t)v[i];
-    simde__m128i r;
-    memcpy(&r, b, 16);
-    return r;
-}
-#define _mm512_cvtepi32_epi8 shim_cvtepi32_epi8
 static inline simde__m512i shim_srai_epi32(simde__m512i a, int n) { /* vpsrad: sign-filling */
     int32_t v[16];
     memcpy(v, &a, 64);
@@ -80,7 +71,6 @@ static inline simde__m512 shim_maskz_loadu_ps(uint16_t m, const void *p) {
     memcpy(&r, f, 64);
     return r;
 }
-#define _mm512_cvtepu16_epi32 shim_cvtepu16_epi32
 #define _mm512_cvtph_ps shim_cvtph_ps
 #define _mm512_maskz_loadu_ps shim_maskz_loadu_ps
 static inline simde__m256 shim_extractf32x8_ps(simde__m512 a, int i) {
@@ -89,18 +79,6 @@ static inline simde__m256 shim_extractf32x8_ps(simde__m512 a, int i) {
     return r;
 }
 #define _mm512_extractf32x8_ps shim_extractf32x8_ps
-static inline simde__m512i
-shim_cvtps_epi32(simde__m512 a) { /* vcvtps2dq: round to even, 0x80000000 out of range */
-    float f[16];
-    int32_t v[16];
-    memcpy(f, &a, 64);
-    for (int i = 0; i < 16; i++)
-        v[i] = f[i] >= -2147483648.0f && f[i] < 2147483648.0f ? (int32_t)nearbyintf(f[i]) : INT32_MIN;
-    simde__m512i r;
-    memcpy(&r, v, 64);
-    return r;
-}
-#define _mm512_cvtps_epi32 shim_cvtps_epi32
 static inline simde__m512 shim_mask3_fmadd_ps(simde__m512 a, simde__m512 b, simde__m512 c,
                                               uint16_t m) { /* lanes not in m: c */
     float x[16], y[16], z[16];
