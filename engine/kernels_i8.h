@@ -110,11 +110,10 @@ static inline void t5k_i8_quantize_avx2(const float *x, size_t ldx, int rows, in
  * same bits (the absolute maximum in any order: each lane's vmaxps keeps the maximum, NaN
  * skipped); 16 values stored per vpmovdb. A last partial group takes the definition's loop.
  * 0.54x the AVX2 quantizer's time on Zen 5 (docs/engine.md, int8, "Activations"). */
-static inline __attribute__((always_inline)) void t5k_i8_quantize_avx512(const float *x, size_t ldx, int rows,
-                                                                         int k, int xfmt, int a16, void *q,
-                                                                         size_t ldq, float *s) {
+static inline __attribute__((always_inline)) void
+t5k_i8_quantize_avx512(const float *x, size_t ldx, int rows, int k, int xfmt, void *q, size_t ldq, float *s) {
     int ng = (k + T5_I8_GROUP - 1) / T5_I8_GROUP, kp = (k + 3) & ~3, halves = t5k_xq_halves(xfmt);
-    const float lim = a16 ? (float)T5_I8_A16_MAX : 127.0f;
+    const float lim = halves ? (float)T5_I8_A16_MAX : 127.0f; /* the halves hold a16's 16 bits */
     const __m512 hi = _mm512_set1_ps(lim), lo = _mm512_set1_ps(-lim), mg = _mm512_set1_ps(12582912.0f);
     const __m128i sh = _mm_set1_epi8(xfmt == T5K_XQ_U8 || xfmt == T5K_XQ_U8X2 ? (char)0x80 : 0);
     for (int r = 0; r < rows; r++) {

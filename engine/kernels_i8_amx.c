@@ -168,9 +168,9 @@ static void gemm_i8_amx(const t5k_xq *x, int rows, const t5_mat *w, int c0, int 
 
 static void quantize_s8(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq, float *s) {
     if (a16) /* (each layout its own inlined copy) */
-        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_S8X2, 1, q, ldq, s);
+        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_S8X2, q, ldq, s);
     else
-        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_S8, 0, q, ldq, s);
+        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_S8, q, ldq, s);
 }
 
 /* below AMX_MIN_ROWS rows t5_matmul takes the VNNI kernel: 1 row, 1024 x 512, one thread: VNNI

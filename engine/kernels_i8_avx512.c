@@ -154,9 +154,9 @@ static void gemm_i8_vnni(const t5k_xq *x, int rows, const t5_mat *w, int c0, int
 
 static void quantize_u8(const float *x, size_t ldx, int rows, int k, int a16, void *q, size_t ldq, float *s) {
     if (a16) /* (each layout its own inlined copy) */
-        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_U8X2, 1, q, ldq, s);
+        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_U8X2, q, ldq, s);
     else
-        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_U8, 0, q, ldq, s);
+        t5k_i8_quantize_avx512(x, ldx, rows, k, T5K_XQ_U8, q, ldq, s);
 }
 
 const t5k_i8_ops t5k_i8_avx512_vnni = {"avx512-vnni", T5K_XQ_U8, T5K_XQ_U8X2, quantize_u8,
